@@ -1,0 +1,3 @@
+# Shared development environment. Overrides only.
+environment             = "dev"
+artifacts_force_destroy = true

@@ -1,0 +1,198 @@
+variable "project" {
+  description = "Project name; prefixes resource names and fills the `project` tag."
+  type        = string
+  default     = "mlops"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (local, dev, prod); fills the `environment` tag and resource names."
+  type        = string
+
+  validation {
+    condition     = contains(["local", "dev", "prod"], var.environment)
+    error_message = "environment must be one of local, dev, prod."
+  }
+}
+
+variable "owner" {
+  description = "Team or person accountable for the resources; fills the `owner` tag."
+  type        = string
+  default     = "platform-team"
+}
+
+variable "cost_center" {
+  description = "Cost center billed for the resources; fills the `cost-center` tag."
+  type        = string
+  default     = "ml-platform"
+}
+
+variable "expires_at" {
+  description = "Optional RFC 3339 timestamp after which a test run's resources may be reaped; fills the `expires-at` tag when set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.expires_at == null || can(formatdate("YYYY", var.expires_at))
+    error_message = "expires_at must be an RFC 3339 timestamp such as 2026-01-31T23:00:00Z."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "availability_zones" {
+  description = "Two availability zones: EKS needs control-plane subnets in at least two; worker nodes and the NAT gateway live only in the first."
+  type        = list(string)
+  default     = ["us-east-1a", "us-east-1b"]
+
+  validation {
+    condition     = length(var.availability_zones) == 2 && length(distinct(var.availability_zones)) == 2
+    error_message = "availability_zones must hold exactly two distinct zones; nodes use the first."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a valid IPv4 CIDR of size /20 or larger."
+  }
+}
+
+variable "cluster_version" {
+  description = "EKS Kubernetes version (major.minor), 1.29 or newer."
+  type        = string
+  default     = "1.35"
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]+$", var.cluster_version)) && tonumber(split(".", var.cluster_version)[1]) >= 29
+    error_message = "cluster_version must look like 1.NN with NN >= 29."
+  }
+}
+
+variable "endpoint_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public EKS API endpoint. Empty list disables public access."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for c in var.endpoint_public_access_cidrs : can(cidrhost(c, 0))])
+    error_message = "endpoint_public_access_cidrs must hold valid IPv4 CIDRs."
+  }
+}
+
+variable "admin_principal_arns" {
+  description = "IAM principal ARNs granted cluster-admin through EKS access entries."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_groups" {
+  description = <<-EOT
+    EKS managed node groups keyed by name. Plain data: the test harness reads it statically to shape its emulated
+    cluster. Taint effects use the EKS API spelling (NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE).
+  EOT
+  type = map(object({
+    instance_types = list(string)
+    capacity_type  = optional(string, "ON_DEMAND")
+    ami_type       = optional(string, "AL2023_x86_64_STANDARD")
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+    disk_size      = optional(number, 50)
+    labels         = optional(map(string), {})
+    taints = optional(list(object({
+      key    = string
+      value  = optional(string, "")
+      effect = string
+    })), [])
+  }))
+  default = {
+    system = {
+      instance_types = ["t3.large"]
+      capacity_type  = "ON_DEMAND"
+      ami_type       = "AL2023_x86_64_STANDARD"
+      min_size       = 2
+      max_size       = 3
+      desired_size   = 2
+      disk_size      = 50
+      labels = {
+        "node-role.mlops.io/system" = "true"
+      }
+    }
+    gpu = {
+      instance_types = ["g4dn.xlarge"]
+      capacity_type  = "ON_DEMAND"
+      ami_type       = "AL2023_x86_64_NVIDIA"
+      min_size       = 0
+      max_size       = 2
+      desired_size   = 1
+      disk_size      = 100
+      labels = {
+        "node-role.mlops.io/gpu" = "true"
+      }
+      taints = [{
+        key    = "nvidia.com/gpu"
+        value  = "true"
+        effect = "NO_SCHEDULE"
+      }]
+    }
+  }
+
+  validation {
+    condition = alltrue([
+      for name, g in var.node_groups :
+      g.min_size >= 0 && g.min_size <= g.desired_size && g.desired_size <= g.max_size && g.max_size >= 1
+    ])
+    error_message = "Every node group needs 0 <= min_size <= desired_size <= max_size and max_size >= 1."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, g in var.node_groups :
+      length(g.instance_types) > 0 && alltrue([for t in g.instance_types : can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", t))])
+    ])
+    error_message = "Every node group needs at least one instance type shaped like family.size (e.g. g4dn.xlarge)."
+  }
+
+  validation {
+    condition     = alltrue([for name, g in var.node_groups : contains(["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"], g.capacity_type)])
+    error_message = "capacity_type must be ON_DEMAND, SPOT or CAPACITY_BLOCK."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for name, g in var.node_groups : [for t in g.taints : contains(["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"], t.effect)]
+    ]))
+    error_message = "Taint effect must be NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE."
+  }
+}
+
+variable "enable_rds" {
+  description = "Create a PostgreSQL RDS instance for Flyte metadata. Off: Flyte uses its embedded database."
+  type        = bool
+  default     = false
+}
+
+variable "rds_instance_class" {
+  description = "RDS instance class when enable_rds is true."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "artifacts_force_destroy" {
+  description = "Allow destroying the artifacts bucket while it still holds objects (test environments only)."
+  type        = bool
+  default     = false
+}
