@@ -1,0 +1,114 @@
+// Package bench measures the embedded cluster: `make bench` reports seconds to Ready, to the first GPU pod
+// Running, to all pods scheduled at scale, and peak RSS.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+// peakRSSMB is the process's peak resident set (VmHWM), in MB.
+func peakRSSMB(b *testing.B) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			require.NoError(b, err)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+func gpuPod(name string) *corev1.Pod {
+	q := resource.MustParse("1")
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+		Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+		Containers: []corev1.Container{{Name: "main", Image: "train",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{shape.ResourceGPU: q}, Limits: corev1.ResourceList{shape.ResourceGPU: q}}}},
+	}}
+}
+
+func start(b *testing.B, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface, time.Duration) {
+	c, err := embedded.New(embedded.Config{Shape: s, RunDir: b.TempDir()})
+	require.NoError(b, err)
+	t0 := time.Now()
+	err = c.Start(context.Background())
+	ready := time.Since(t0)
+	b.Cleanup(func() { require.NoError(b, c.Stop(context.Background())) })
+	require.NoError(b, err)
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	require.NoError(b, err)
+	return c, cs, ready
+}
+
+// BenchmarkDefaultShape: the local environment's shape (2 x t3.large, 1 x g4dn.xlarge). Targets: <= 3 s to all
+// nodes Ready, <= 600 MB peak RSS.
+func BenchmarkDefaultShape(b *testing.B) {
+	for range b.N {
+		_, cs, ready := start(b, testenv.MustShape(b, "local"))
+		t0 := time.Now()
+		ctx := context.Background()
+		_, err := cs.CoreV1().Pods("default").Create(ctx, gpuPod("first-gpu"), metav1.CreateOptions{})
+		require.NoError(b, err)
+		_, err = testenv.WaitPod(ctx, cs, "default", "first-gpu", testenv.Running)
+		require.NoError(b, err)
+		b.ReportMetric(ready.Seconds(), "s-to-ready")
+		b.ReportMetric((ready + time.Since(t0)).Seconds(), "s-to-first-gpu-pod")
+		b.ReportMetric(peakRSSMB(b), "MB-peak-rss")
+	}
+}
+
+// BenchmarkScaleShape: 100 g4dn.xlarge GPU nodes and 1,000 pods that tolerate the GPU taint. Targets: <= 30 s
+// until all are scheduled, <= 1 GiB peak RSS.
+func BenchmarkScaleShape(b *testing.B) {
+	for range b.N {
+		s := testenv.MustShape(b, "local")
+		g, _ := s.Group("gpu")
+		g.MaxSize, g.DesiredSize = 100, 100
+		_, cs, ready := start(b, s)
+		ctx := context.Background()
+		t0 := time.Now()
+		for i := range 1000 {
+			p := gpuPod(fmt.Sprintf("p-%04d", i))
+			p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}
+			_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+			require.NoError(b, err)
+		}
+		require.NoError(b, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+			pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+			if err != nil {
+				return false, nil
+			}
+			scheduled := 0
+			for _, p := range pods.Items {
+				if p.Spec.NodeName != "" {
+					scheduled++
+				}
+			}
+			return scheduled == 1000, nil
+		}))
+		b.ReportMetric(ready.Seconds(), "s-to-100-nodes-ready")
+		b.ReportMetric(time.Since(t0).Seconds(), "s-to-1000-pods-scheduled")
+		b.ReportMetric(peakRSSMB(b), "MB-peak-rss")
+	}
+}

@@ -1,0 +1,91 @@
+// Package testenv holds helpers the Go suites under test/ share: start clusters that clean up after
+// themselves, and wait for pods.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// TerraformDir is the repository's Terraform root module.
+func TerraformDir() string { return filepath.Join(Root(), "terraform") }
+
+// MustShape loads the shape of env from the repository's terraform/.
+func MustShape(t testing.TB, env string) *shape.Shape {
+	t.Helper()
+	s, err := shape.Load(TerraformDir(), env)
+	require.NoError(t, err)
+	return s
+}
+
+// MustEmbedded starts an embedded cluster for s and stops it when the test ends.
+func MustEmbedded(t testing.TB, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface) {
+	t.Helper()
+	c, err := embedded.New(embedded.Config{Shape: s, RunDir: t.TempDir()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = c.Start(ctx)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
+	require.NoError(t, err, "start embedded cluster")
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	return c, cs
+}
+
+// WaitPod waits until cond holds for the pod and returns it.
+func WaitPod(ctx context.Context, cs kubernetes.Interface, ns, name string, cond func(*corev1.Pod) bool) (*corev1.Pod, error) {
+	var pod *corev1.Pod
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		pod = p
+		return cond(p), nil
+	})
+	if err != nil {
+		state := "not found"
+		if pod != nil {
+			state = fmt.Sprintf("phase %s on %q, conditions %v", pod.Status.Phase, pod.Spec.NodeName, pod.Status.Conditions)
+		}
+		return pod, fmt.Errorf("wait for pod %s/%s (%s): %w", ns, name, state, err)
+	}
+	return pod, nil
+}
+
+// Running reports whether the pod is Running.
+func Running(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
+
+// Unschedulable returns the scheduler's message when it has marked the pod unschedulable.
+func Unschedulable(p *corev1.Pod) (string, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return c.Message, true
+		}
+	}
+	return "", false
+}
