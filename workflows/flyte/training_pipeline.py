@@ -1,0 +1,103 @@
+"""Flyte training pipeline: synthetic dataset -> cached preprocessing -> GPU training -> evaluation gate.
+
+The model is written in the layout KServe's sklearn runtime loads (a directory holding model.joblib), to the
+artifacts bucket Flyte is configured with; workflows/kserve/inferenceservice.yaml serves it.
+
+Run on the cluster:  pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline
+Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import joblib
+import numpy as np
+from flytekit import PodTemplate, Resources, task, workflow
+from flytekit.types.directory import FlyteDirectory
+from kubernetes.client import V1PodSpec, V1Toleration
+
+# The GPU scheduling contract (helm/README.md): tolerate the GPU taint, select the GPU node group by the label
+# Terraform gives it.
+GPU_POD_TEMPLATE = PodTemplate(
+    primary_container_name="primary",
+    pod_spec=V1PodSpec(
+        containers=[],
+        node_selector={"node-role.mlops.io/gpu": "true"},
+        tolerations=[V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        priority_class_name="ml-training",
+    ),
+)
+
+
+@dataclass
+class Dataset:
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class Metrics:
+    accuracy: float
+    n_test: int
+
+
+@task(requests=Resources(cpu="500m", mem="512Mi"))
+def make_dataset(n_samples: int, seed: int) -> Dataset:
+    """Two Gaussian blobs per class in 4 dimensions: small, deterministic, no download."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(3, 4))
+    labels = rng.integers(0, 3, size=n_samples)
+    features = centers[labels] + rng.normal(0, 1, size=(n_samples, 4))
+    return Dataset(features=features.astype(np.float32), labels=labels.astype(np.int64))
+
+
+@task(cache=True, cache_version="1", requests=Resources(cpu="500m", mem="512Mi"))
+def preprocess(data: Dataset) -> Dataset:
+    """Standardise features; cached, so re-runs with the same data skip it."""
+    mean = data.features.mean(axis=0)
+    std = data.features.std(axis=0) + 1e-6
+    return Dataset(features=(data.features - mean) / std, labels=data.labels)
+
+
+@task(
+    requests=Resources(cpu="2", mem="8Gi", gpu="1"),
+    limits=Resources(gpu="1"),
+    pod_template=GPU_POD_TEMPLATE,
+)
+def train(data: Dataset, max_iter: int) -> FlyteDirectory:
+    """Train a classifier on the GPU node group and save it where KServe's sklearn runtime loads it."""
+    from sklearn.linear_model import LogisticRegression
+
+    n_train = int(len(data.labels) * 0.8)
+    model = LogisticRegression(max_iter=max_iter)
+    model.fit(data.features[:n_train], data.labels[:n_train])
+    out = os.path.join(os.getcwd(), "model")
+    os.makedirs(out, exist_ok=True)
+    joblib.dump(model, os.path.join(out, "model.joblib"))
+    return FlyteDirectory(path=out)
+
+
+@task(requests=Resources(cpu="500m", mem="1Gi"))
+def evaluate(data: Dataset, model_dir: FlyteDirectory, threshold: float) -> Metrics:
+    """Accuracy on the held-out 20%; fails the run below the threshold so a bad model is never served."""
+    model_dir.download()
+    model = joblib.load(os.path.join(model_dir.path, "model.joblib"))
+    n_train = int(len(data.labels) * 0.8)
+    x_test, y_test = data.features[n_train:], data.labels[n_train:]
+    accuracy = float((model.predict(x_test) == y_test).mean())
+    if accuracy < threshold:
+        raise ValueError(f"accuracy {accuracy:.3f} is below the threshold {threshold:.3f}")
+    return Metrics(accuracy=accuracy, n_test=len(y_test))
+
+
+@workflow
+def training_pipeline(
+    n_samples: int = 5000, seed: int = 7, max_iter: int = 200, threshold: float = 0.9
+) -> tuple[FlyteDirectory, Metrics]:
+    data = make_dataset(n_samples=n_samples, seed=seed)
+    clean = preprocess(data=data)
+    model_dir = train(data=clean, max_iter=max_iter)
+    metrics = evaluate(data=clean, model_dir=model_dir, threshold=threshold)
+    return model_dir, metrics
