@@ -1,0 +1,69 @@
+package deploy
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// App is one Argo CD Application rendered by the app-of-apps chart.
+type App struct {
+	Name      string
+	Namespace string
+	SyncWave  int
+	RepoURL   string
+	// Chart is set for Helm-repository sources; Path for Git sources.
+	Chart, Path, TargetRevision string
+	Values                      map[string]any
+}
+
+// InRepo reports whether the app's source is a path in this repository (repoURL equals repoURL).
+func (a App) InRepo(repoURL string) bool { return a.RepoURL == repoURL && a.Path != "" }
+
+// Apps reads the Applications out of the rendered app-of-apps chart, ordered by sync wave then name.
+func Apps(objs []Object) ([]App, error) {
+	var out []App
+	for _, o := range objs {
+		if o.GetKind() != "Application" || !strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/") {
+			continue
+		}
+		a := App{Name: o.GetName()}
+		wave := o.GetAnnotations()["argocd.argoproj.io/sync-wave"]
+		if wave != "" {
+			w, err := strconv.Atoi(wave)
+			if err != nil {
+				return nil, fmt.Errorf("%s: sync-wave %q is not an integer", o, wave)
+			}
+			a.SyncWave = w
+		}
+		a.Namespace, _, _ = unstructured.NestedString(o.Object, "spec", "destination", "namespace")
+		a.RepoURL, _, _ = unstructured.NestedString(o.Object, "spec", "source", "repoURL")
+		a.Chart, _, _ = unstructured.NestedString(o.Object, "spec", "source", "chart")
+		a.Path, _, _ = unstructured.NestedString(o.Object, "spec", "source", "path")
+		a.TargetRevision, _, _ = unstructured.NestedString(o.Object, "spec", "source", "targetRevision")
+		a.Values, _, _ = unstructured.NestedMap(o.Object, "spec", "source", "helm", "valuesObject")
+		out = append(out, a)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].SyncWave != out[j].SyncWave {
+			return out[i].SyncWave < out[j].SyncWave
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// Platform renders helm/platform-app for env from the repository root and returns its Applications.
+func Platform(root, env string) ([]Object, []App, error) {
+	objs, err := Render(filepath.Join(root, "helm", "platform-app"), Release{Name: "platform-app", Namespace: "argocd"},
+		[]string{filepath.Join(root, "helm", "values", env+".yaml")}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	apps, err := Apps(objs)
+	return objs, apps, err
+}

@@ -1,0 +1,123 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"sigs.k8s.io/yaml"
+)
+
+// Release names one rendering of a chart.
+type Release struct {
+	Name      string
+	Namespace string
+}
+
+// Render renders the chart in dir with valueFiles merged in order over the chart's defaults, then values on top
+// (values may be nil). A values problem names the file and the key; templates are rendered as `helm template`.
+func Render(dir string, rel Release, valueFiles []string, values map[string]any) ([]Object, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	vals := map[string]any{}
+	for _, f := range valueFiles {
+		fv, err := readValues(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := chartutil.ValidateAgainstSchema(ch, chartutil.CoalesceTables(copyMap(fv), ch.Values)); err != nil {
+			return nil, fmt.Errorf("values file %s: %w", f, err)
+		}
+		vals = chartutil.CoalesceTables(fv, vals)
+	}
+	if values != nil {
+		vals = chartutil.CoalesceTables(copyMap(values), vals)
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: rel.Name, Namespace: rel.Namespace, IsInstall: true}, caps)
+	if err != nil {
+		return nil, fmt.Errorf("values for %s: %w", dir, err)
+	}
+	files, err := engine.Render(ch, rv)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", dir, err)
+	}
+	return parseRendered(ch, files)
+}
+
+func parseRendered(ch *chart.Chart, files map[string]string) ([]Object, error) {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var out []Object
+	for _, name := range names {
+		docs := releaseutil.SplitManifests(files[name])
+		keys := make([]string, 0, len(docs))
+		for k := range docs {
+			keys = append(keys, k)
+		}
+		sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+		for _, k := range keys {
+			objs, err := Decode(strings.TrimPrefix(name, ch.Name()+"/"), []byte(docs[k]))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+		}
+	}
+	return out, nil
+}
+
+func readValues(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	v := map[string]any{}
+	if err := yaml.UnmarshalStrict(data, &v); err != nil {
+		return nil, fmt.Errorf("values file %s: %w", path, err)
+	}
+	return v, nil
+}
+
+func copyMap(m map[string]any) map[string]any {
+	data, _ := yaml.Marshal(m)
+	out := map[string]any{}
+	_ = yaml.Unmarshal(data, &out)
+	return out
+}
+
+// Lint runs Helm's chart linter with the given values files; any error-level message fails.
+func Lint(dir string, valueFiles []string) error {
+	vals := map[string]any{}
+	for _, f := range valueFiles {
+		fv, err := readValues(f)
+		if err != nil {
+			return err
+		}
+		vals = chartutil.CoalesceTables(fv, vals)
+	}
+	res := lint.All(dir, vals, "default", false)
+	var errs []error
+	for _, m := range res.Messages {
+		if m.Severity >= support.ErrorSev {
+			errs = append(errs, fmt.Errorf("%s: %w", m.Path, m.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
