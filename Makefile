@@ -7,7 +7,7 @@ export GOTOOLCHAIN ?= go1.27.3
 GO ?= go
 
 # Kubernetes components report the version they were built from (otherwise v0.0.0).
-K8S_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+K8S_VERSION := $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
 K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
 LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)

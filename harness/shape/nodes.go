@@ -34,6 +34,8 @@ type Node struct {
 	Allocatable  corev1.ResourceList
 	ProviderID   string
 	CapacityType string
+	// KubeletVersion is what the node reports, from the cluster version Terraform declares.
+	KubeletVersion string
 }
 
 // Nodes lists desired_size nodes per group, in group order.
@@ -75,7 +77,8 @@ func (s *Shape) node(g NodeGroup, i int) Node {
 		Name: name, Group: g.Name, Instance: g.Instance, Labels: labels, Annotations: ann,
 		Taints:   append([]corev1.Taint(nil), g.Taints...),
 		Capacity: capacity, Allocatable: allocatable, CapacityType: g.CapacityType,
-		ProviderID: fmt.Sprintf("aws:///%s/i-%017x", s.Zone, h.Sum64()),
+		ProviderID:     fmt.Sprintf("aws:///%s/i-%017x", s.Zone, h.Sum64()),
+		KubeletVersion: "v" + s.KubernetesVersion + ".0",
 	}
 }
 
@@ -124,7 +127,8 @@ func (n Node) Object() *corev1.Node {
 		Status: corev1.NodeStatus{
 			Capacity:    n.Capacity.DeepCopy(),
 			Allocatable: n.Allocatable.DeepCopy(),
-			NodeInfo:    corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux"},
+			NodeInfo: corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux", KubeletVersion: n.KubeletVersion,
+				OSImage: "Amazon Linux 2023", ContainerRuntimeVersion: "containerd://1.7"},
 		},
 	}
 }

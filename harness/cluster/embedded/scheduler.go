@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/pflag"
+
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
@@ -16,11 +18,17 @@ func schedulerOptions(kubeconfig string) (*options.Options, error) {
 	}
 	o := options.NewOptions()
 	o.ComponentGlobalsRegistry = reg
+	// Setup replaces ComponentConfig with defaults and re-applies only flags marked as changed, so the settings
+	// go in as flags.
+	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
+	for _, f := range o.Flags.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse([]string{"--kubeconfig=" + kubeconfig, "--leader-elect=false",
+		"--kube-api-qps=1000", "--kube-api-burst=2000"}); err != nil {
+		return nil, fmt.Errorf("kube-scheduler flags: %w", err)
+	}
 	o.SecureServing = nil
-	o.ComponentConfig.ClientConnection.Kubeconfig = kubeconfig
-	o.ComponentConfig.ClientConnection.QPS = 1000
-	o.ComponentConfig.ClientConnection.Burst = 2000
-	o.ComponentConfig.LeaderElection.LeaderElect = false
 	return o, nil
 }
 

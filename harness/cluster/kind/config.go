@@ -14,8 +14,8 @@ import (
 // the emulated one, so they are not passed through.
 var kubeletOwned = map[string]bool{"kubernetes.io/hostname": true, "kubernetes.io/os": true, "kubernetes.io/arch": true}
 
-// Config returns the kind cluster configuration for s: a control plane plus one worker per node of the shape.
-func Config(s *shape.Shape, nodeImage string) (*v1alpha4.Cluster, error) {
+// ClusterConfig returns the kind cluster configuration for s: a control plane plus one worker per node of the shape.
+func ClusterConfig(s *shape.Shape, nodeImage string) (*v1alpha4.Cluster, error) {
 	c := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     s.ClusterName,

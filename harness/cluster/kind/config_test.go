@@ -19,7 +19,7 @@ func TestConfigGolden(t *testing.T) {
 		t.Run(env, func(t *testing.T) {
 			s, err := shape.Load("../../../terraform", env)
 			require.NoError(t, err)
-			c, err := Config(s, DefaultNodeImage)
+			c, err := ClusterConfig(s, DefaultNodeImage)
 			require.NoError(t, err)
 			got, err := yaml.Marshal(c)
 			require.NoError(t, err)

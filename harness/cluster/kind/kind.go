@@ -93,7 +93,7 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	if err := CheckDocker(ctx); err != nil {
 		return err
 	}
-	kc, err := Config(c.cfg.Shape, c.cfg.NodeImage)
+	kc, err := ClusterConfig(c.cfg.Shape, c.cfg.NodeImage)
 	if err != nil {
 		return err
 	}
