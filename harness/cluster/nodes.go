@@ -52,8 +52,14 @@ func WaitNodesReady(ctx context.Context, cs kubernetes.Interface, want int) erro
 	return nil
 }
 
-// NodeReady reports whether the node's Ready condition is True.
+// NodeReady reports whether the node's Ready condition is True and the node lifecycle controller has lifted
+// its not-ready/unreachable taints, so pods can land on it.
 func NodeReady(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return false
+		}
+	}
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

@@ -5,6 +5,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -19,6 +20,12 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
+
+// Main is TestMain for packages that start embedded clusters: the test binary also hosts their control planes.
+func Main(m *testing.M) {
+	embedded.RunIfControlPlane()
+	os.Exit(m.Run())
+}
 
 // Root is the repository root.
 func Root() string {

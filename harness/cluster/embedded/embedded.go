@@ -2,20 +2,25 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
@@ -31,13 +36,16 @@ type Config struct {
 	KeepRunDir bool
 	// Logger receives the harness's own progress logs; default discards.
 	Logger *slog.Logger
-	// StopTimeout bounds how long Stop waits for each component; default 30s.
+	// StopTimeout bounds how long Stop waits for the control plane to exit; default 60s.
 	StopTimeout time.Duration
+	// Executable hosts the control plane; it must call RunIfControlPlane first thing. Default: this program.
+	Executable string
 }
 
-// Cluster is an in-process control plane with kwok-simulated nodes.
+// Cluster is a control plane in a child process with kwok-simulated nodes.
 type Cluster struct {
 	cfg   Config
+	log   *slog.Logger
 	shape *shape.Shape
 
 	mu         sync.Mutex
@@ -45,9 +53,10 @@ type Cluster struct {
 	kubeconfig string
 	rest       *rest.Config
 	client     kubernetes.Interface
-	logFile    *os.File
-	// stops run in reverse order on Stop.
-	stops []func(context.Context) error
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser
+	exited     chan struct{}
+	exitErr    error
 }
 
 var _ cluster.Cluster = (*Cluster)(nil)
@@ -68,9 +77,16 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.StopTimeout <= 0 {
-		cfg.StopTimeout = 30 * time.Second
+		cfg.StopTimeout = time.Minute
 	}
-	return &Cluster{cfg: cfg, shape: cfg.Shape.Clone()}, nil
+	if cfg.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("embedded: find this program to host the control plane: %w", err)
+		}
+		cfg.Executable = exe
+	}
+	return &Cluster{cfg: cfg, log: cfg.Logger, shape: cfg.Shape.Clone()}, nil
 }
 
 // Shape returns the current node layout (scaled groups included).
@@ -86,11 +102,11 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest) }
 // Kubeconfig returns the admin kubeconfig path.
 func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
 
-// RunDir returns the run directory holding the kubeconfig, certificates, etcd data and components.log.
+// RunDir returns the run directory: kubeconfig, certificates, etcd data, components.log, controlplane.out.
 func (c *Cluster) RunDir() string { return c.runDir }
 
-// Start runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, registers the shape's
-// nodes and returns when all of them are Ready. On failure it stops whatever it started.
+// Start runs the control plane in a child process (see RunIfControlPlane), and returns when all the shape's
+// nodes are Ready. On failure it stops whatever it started.
 func (c *Cluster) Start(ctx context.Context) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -102,147 +118,88 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, c.stopLocked(context.WithoutCancel(ctx)))
 		}
 	}()
-	log := c.cfg.Logger
-
-	// The controller manager's options must exist before any other component's (feature-gate defaults).
-	cmOpts, err := controllerManagerOptions()
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(c.cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", c.cfg.RunDir, err)
 	}
-	dir, err := os.MkdirTemp(c.cfg.RunDir, "harness-"+c.shape.ClusterName+"-")
-	if err != nil {
+	if c.runDir, err = os.MkdirTemp(c.cfg.RunDir, "harness-"+c.shape.ClusterName+"-"); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
-	c.runDir = dir
-	c.stops = append(c.stops, func(context.Context) error {
-		if c.cfg.KeepRunDir {
-			return nil
-		}
-		return os.RemoveAll(dir)
-	})
-	c.logFile, err = os.OpenFile(filepath.Join(dir, "components.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	spec, err := json.Marshal(c.shape)
 	if err != nil {
-		return fmt.Errorf("open component log: %w", err)
+		return fmt.Errorf("encode shape: %w", err)
 	}
-	klogSink.add(c.logFile)
-	c.stops = append(c.stops, func(context.Context) error {
-		klogSink.remove(c.logFile)
-		return c.logFile.Close()
-	})
+	if err := os.WriteFile(filepath.Join(c.runDir, specFile), spec, 0o600); err != nil {
+		return fmt.Errorf("write shape: %w", err)
+	}
+	out, err := os.Create(filepath.Join(c.runDir, outFile))
+	if err != nil {
+		return fmt.Errorf("create control-plane output: %w", err)
+	}
+	defer out.Close()
+	cmd := exec.Command(c.cfg.Executable)
+	cmd.Env = append(os.Environ(), envRunDir+"="+c.runDir)
+	if c.cfg.KeepRunDir {
+		cmd.Env = append(cmd.Env, envKeepDir+"=1")
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group: Ctrl-C reaches the harness, which stops the child in order. Pdeathsig covers a
+	// harness that dies without stopping it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return fmt.Errorf("control-plane stdin: %w", err)
+	}
+	c.log.Debug("start control plane", "exe", c.cfg.Executable, "dir", c.runDir)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start control-plane process %s: %w", c.cfg.Executable, err)
+	}
+	c.cmd, c.exited = cmd, make(chan struct{})
+	go func() { c.exitErr = cmd.Wait(); close(c.exited) }()
 
-	p, err := newPKI(dir)
-	if err != nil {
+	if err := c.waitReady(ctx); err != nil {
 		return err
 	}
-	etcdURL, stopEtcd, err := startEtcd(ctx, dir, c.logFile.Name())
-	if err != nil {
-		return err
+	c.kubeconfig = filepath.Join(c.runDir, "kubeconfig")
+	if c.rest, err = clientcmd.BuildConfigFromFlags("", c.kubeconfig); err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	c.stops = append(c.stops, func(context.Context) error { stopEtcd(); return nil })
-	log.Debug("etcd ready", "url", etcdURL)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen for kube-apiserver: %w", err)
-	}
-	server := "https://" + ln.Addr().String()
-	c.rest = &rest.Config{
-		Host: server, QPS: 1000, Burst: 2000,
-		TLSClientConfig: rest.TLSClientConfig{CAData: p.caPEM, CertData: p.adminCertPEM, KeyData: p.adminKeyPEM},
-	}
-	c.kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := p.writeKubeconfig(c.kubeconfig, c.shape.ClusterName, server); err != nil {
-		_ = ln.Close()
-		return err
-	}
-	apiOpts, err := apiServerOptions(p, etcdURL, ln)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(ctx))
-	apiDone, err := runAPIServer(apiCtx, apiOpts, c.rest)
-	c.stops = append(c.stops, c.stopper("kube-apiserver", apiCancel, apiDone))
-	if apiDone == nil {
-		_ = ln.Close()
-	}
-	if err != nil {
-		return err
-	}
-	log.Debug("kube-apiserver ready", "server", server)
-	if c.client, err = kubernetes.NewForConfig(c.rest); err != nil {
-		return err
-	}
-
-	ctrlCtx, ctrlCancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.stops = append(c.stops, func(context.Context) error { ctrlCancel(); return nil })
-	cmDone, err := runControllerManager(ctrlCtx, cmOpts, c.kubeconfig, p)
-	if err != nil {
-		return err
-	}
-	c.stops = append(c.stops, c.stopper("kube-controller-manager", ctrlCancel, cmDone))
-	schedOpts, err := schedulerOptions(c.kubeconfig)
-	if err != nil {
-		return err
-	}
-	schedDone, err := runScheduler(ctrlCtx, schedOpts)
-	if err != nil {
-		return err
-	}
-	c.stops = append(c.stops, c.stopper("kube-scheduler", ctrlCancel, schedDone))
-	if err := runKwok(ctrlCtx, c.kubeconfig, c.logFile); err != nil {
-		return err
-	}
-
-	nodes := c.shape.Nodes()
-	if err := cluster.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
-		return err
-	}
-	if err := cluster.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
-		return err
-	}
-	// Pods are admitted only once the default service account exists.
-	return c.waitServiceAccount(ctx, metav1.NamespaceDefault)
+	c.rest.QPS, c.rest.Burst = 1000, 2000
+	c.client, err = kubernetes.NewForConfig(c.rest)
+	return err
 }
 
-func (c *Cluster) waitServiceAccount(ctx context.Context, ns string) error {
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := c.client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("wait for service account %s/default: %w", ns, err)
-	}
-	return nil
-}
-
-// stopper cancels a component and waits for it to exit, up to StopTimeout.
-func (c *Cluster) stopper(name string, cancel context.CancelFunc, done <-chan error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		cancel()
-		if done == nil {
+// waitReady waits for the child's ready file, its exit or ctx.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ready := filepath.Join(c.runDir, readyFile)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(ready); err == nil {
 			return nil
 		}
-		timer := time.NewTimer(c.cfg.StopTimeout)
-		defer timer.Stop()
 		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		case <-timer.C:
-			return fmt.Errorf("%s did not stop within %s", name, c.cfg.StopTimeout)
+		case <-c.exited:
+			return fmt.Errorf("control plane exited (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000))
 		case <-ctx.Done():
-			return fmt.Errorf("stop %s: %w", name, ctx.Err())
+			return fmt.Errorf("wait for control plane: %w", ctx.Err())
+		case <-tick.C:
 		}
 	}
 }
 
-// Stop stops every component in reverse start order and removes the run directory. Safe to call twice.
+// tail returns the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if int64(len(data)) > n {
+		data = data[int64(len(data))-n:]
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// Stop stops the control-plane process (SIGTERM, then SIGKILL after StopTimeout) and removes the run
+// directory. Safe to call twice.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -251,13 +208,53 @@ func (c *Cluster) Stop(ctx context.Context) error {
 
 func (c *Cluster) stopLocked(ctx context.Context) error {
 	var errs []error
-	for i := len(c.stops) - 1; i >= 0; i-- {
-		if err := c.stops[i](ctx); err != nil {
+	if c.cmd != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		timer := time.NewTimer(c.cfg.StopTimeout)
+		select {
+		case <-c.exited:
+		case <-timer.C:
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+			errs = append(errs, fmt.Errorf("control plane did not stop within %s; killed", c.cfg.StopTimeout))
+		case <-ctx.Done():
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+			errs = append(errs, fmt.Errorf("stop control plane: %w", ctx.Err()))
+		}
+		timer.Stop()
+		_ = c.stdin.Close()
+		if c.exitErr != nil && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("control plane exit (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000)))
+		}
+		c.cmd = nil
+	}
+	if c.runDir != "" && !c.cfg.KeepRunDir {
+		if err := os.RemoveAll(c.runDir); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	c.stops = nil
 	return errors.Join(errs...)
+}
+
+// PeakRSSBytes is the control-plane process's peak resident set size (VmHWM), while it runs.
+func (c *Cluster) PeakRSSBytes() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0, errors.New("control plane not running")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
 }
 
 // ScaleGroup sets a node group's size, adding nodes at the end of the group or deleting the last ones.

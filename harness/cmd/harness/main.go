@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 )
 
 // errUsage marks errors caused by a bad command line; they exit with status 2.
@@ -30,6 +32,8 @@ func commands() []command {
 }
 
 func main() {
+	// A process started to host an embedded control plane runs it and exits here.
+	embedded.RunIfControlPlane()
 	os.Exit(run(context.Background(), os.Args[1:]))
 }
 

@@ -1,0 +1,9 @@
+package local
+
+import (
+	"testing"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
