@@ -1,13 +1,10 @@
 // Package bench measures the embedded cluster: `make bench` reports seconds to Ready, to the first GPU pod
-// Running, to all pods scheduled at scale, and peak RSS.
+// Running, to all pods scheduled at scale, and the control-plane process's peak RSS.
 package bench
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,21 +20,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
-// peakRSSMB is the process's peak resident set (VmHWM), in MB.
-func peakRSSMB(b *testing.B) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	require.NoError(b, err)
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			require.NoError(b, err)
-			return kb / 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
-}
-
 func gpuPod(name string) *corev1.Pod {
 	q := resource.MustParse("1")
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
@@ -45,6 +27,12 @@ func gpuPod(name string) *corev1.Pod {
 		Containers: []corev1.Container{{Name: "main", Image: "train",
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{shape.ResourceGPU: q}, Limits: corev1.ResourceList{shape.ResourceGPU: q}}}},
 	}}
+}
+
+func peakRSS(b *testing.B, c *embedded.Cluster) float64 {
+	n, err := c.PeakRSSBytes()
+	require.NoError(b, err)
+	return float64(n) / (1 << 20)
 }
 
 func start(b *testing.B, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface, time.Duration) {
@@ -64,7 +52,7 @@ func start(b *testing.B, s *shape.Shape) (*embedded.Cluster, kubernetes.Interfac
 // nodes Ready, <= 600 MB peak RSS.
 func BenchmarkDefaultShape(b *testing.B) {
 	for range b.N {
-		_, cs, ready := start(b, testenv.MustShape(b, "local"))
+		c, cs, ready := start(b, testenv.MustShape(b, "local"))
 		t0 := time.Now()
 		ctx := context.Background()
 		_, err := cs.CoreV1().Pods("default").Create(ctx, gpuPod("first-gpu"), metav1.CreateOptions{})
@@ -73,7 +61,7 @@ func BenchmarkDefaultShape(b *testing.B) {
 		require.NoError(b, err)
 		b.ReportMetric(ready.Seconds(), "s-to-ready")
 		b.ReportMetric((ready + time.Since(t0)).Seconds(), "s-to-first-gpu-pod")
-		b.ReportMetric(peakRSSMB(b), "MB-peak-rss")
+		b.ReportMetric(peakRSS(b, c), "MB-control-plane-peak-rss")
 	}
 }
 
@@ -84,7 +72,7 @@ func BenchmarkScaleShape(b *testing.B) {
 		s := testenv.MustShape(b, "local")
 		g, _ := s.Group("gpu")
 		g.MaxSize, g.DesiredSize = 100, 100
-		_, cs, ready := start(b, s)
+		c, cs, ready := start(b, s)
 		ctx := context.Background()
 		t0 := time.Now()
 		for i := range 1000 {
@@ -109,6 +97,6 @@ func BenchmarkScaleShape(b *testing.B) {
 		}))
 		b.ReportMetric(ready.Seconds(), "s-to-100-nodes-ready")
 		b.ReportMetric(time.Since(t0).Seconds(), "s-to-1000-pods-scheduled")
-		b.ReportMetric(peakRSSMB(b), "MB-peak-rss")
+		b.ReportMetric(peakRSS(b, c), "MB-control-plane-peak-rss")
 	}
 }

@@ -19,8 +19,8 @@ import (
 // nodeView is what must match between Terraform and the running cluster.
 type nodeView struct {
 	Name, Group, InstanceType, CapacityType, Zone string
-	Taints                                       []corev1.Taint
-	GPUs, Pods                                   int64
+	Taints                                        []corev1.Taint
+	GPUs, Pods                                    int64
 }
 
 func viewsFromShape(s *shape.Shape) []nodeView {

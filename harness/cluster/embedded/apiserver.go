@@ -57,6 +57,8 @@ func apiServerOptions(p *pki, etcdURL string, ln net.Listener) (*options.ServerR
 	s.ServiceClusterIPRanges = "10.100.0.0/16"
 	// The advertised address is loopback; the kubernetes Service gets no endpoints instead of a bogus one.
 	s.EndpointReconcilerType = "none"
+	// One client, no contention: API Priority and Fairness only adds bootstrap work.
+	s.Features.EnablePriorityAndFairness = false
 	return s, nil
 }
 

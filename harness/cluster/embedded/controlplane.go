@@ -47,6 +47,9 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		return err
 	}
 	dir := c.dir
+	t0 := time.Now()
+	// Phase timings go to controlplane.out, for `make bench` analysis and slow-start reports.
+	mark := func(phase string) { fmt.Fprintf(os.Stderr, "%-26s %6.2fs\n", phase, time.Since(t0).Seconds()) }
 	c.logFile, err = os.OpenFile(filepath.Join(dir, "components.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open component log: %w", err)
@@ -66,6 +69,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		return err
 	}
 	c.stops = append(c.stops, func(context.Context) error { stopEtcd(); return nil })
+	mark("etcd ready")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,6 +99,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	mark("kube-apiserver ready")
 	if c.client, err = kubernetes.NewForConfig(c.rest); err != nil {
 		return err
 	}
@@ -115,6 +120,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	mark("controllers started")
 	// kwok's node leases live in kube-node-lease, which the API server creates shortly after it is ready.
 	if err := c.waitNamespace(ctx, "kube-node-lease"); err != nil {
 		return err
@@ -122,6 +128,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	if err := runKwok(ctrlCtx, c.kubeconfig, c.logFile); err != nil {
 		return err
 	}
+	mark("kwok started")
 	// The API server taints new nodes not-ready; the node lifecycle controller lifts the taint once kwok
 	// reports them Ready. WaitNodesReady waits for both.
 	nodes := c.shape.Nodes()
@@ -131,8 +138,11 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	if err := cluster.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
 		return err
 	}
+	mark("nodes ready")
 	// Pods are admitted only once the default service account exists.
-	return c.waitServiceAccount(ctx, metav1.NamespaceDefault)
+	err = c.waitServiceAccount(ctx, metav1.NamespaceDefault)
+	mark("default service account")
+	return err
 }
 
 func (c *controlPlane) waitNamespace(ctx context.Context, ns string) error {

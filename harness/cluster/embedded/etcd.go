@@ -25,6 +25,8 @@ func startEtcd(ctx context.Context, dir, logFile string) (string, func(), error)
 	cfg.LogLevel = "warn"
 	// A throwaway cluster: durability is not needed, speed is.
 	cfg.UnsafeNoFsync = true
+	// One member on loopback: elect it at once.
+	cfg.TickMs, cfg.ElectionMs = 10, 100
 	cfg.QuotaBackendBytes = 2 << 30
 
 	e, err := embed.StartEtcd(cfg)
