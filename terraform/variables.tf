@@ -136,7 +136,7 @@ variable "node_groups" {
       capacity_type  = "ON_DEMAND"
       ami_type       = "AL2023_x86_64_NVIDIA"
       min_size       = 0
-      max_size       = 2
+      max_size       = 3
       desired_size   = 1
       disk_size      = 100
       labels = {

@@ -139,12 +139,12 @@ func inferenceService(o Object, base string) ([]Workload, error) {
 		return nil, nil
 	}
 	var spec corev1.PodSpec
-	if err := convert(pred, &spec); err != nil {
+	if err := Convert(pred, &spec); err != nil {
 		return nil, err
 	}
 	if model, ok := pred["model"].(map[string]any); ok {
 		var c corev1.Container
-		if err := convert(model, &c); err != nil {
+		if err := Convert(model, &c); err != nil {
 			return nil, err
 		}
 		c.Name = "kserve-container"
@@ -163,11 +163,11 @@ func podSpecAt(obj map[string]any, path ...string) (corev1.PodSpec, bool, error)
 		return corev1.PodSpec{}, found, err
 	}
 	var spec corev1.PodSpec
-	return spec, true, convert(m, &spec)
+	return spec, true, Convert(m, &spec)
 }
 
-// convert decodes a loosely typed map into a typed struct, ignoring fields the struct lacks.
-func convert(in map[string]any, out any) error {
+// Convert decodes a loosely typed map into a typed struct, ignoring fields the struct lacks.
+func Convert(in map[string]any, out any) error {
 	data, err := json.Marshal(in)
 	if err != nil {
 		return err

@@ -21,8 +21,8 @@ func TestLoadEnvironments(t *testing.T) {
 		systemDesired      int
 		gpuDesired, gpuMax int
 	}{
-		{"local", 2, 1, 2},
-		{"dev", 2, 1, 2},
+		{"local", 2, 1, 3},
+		{"dev", 2, 1, 3},
 		{"prod", 3, 1, 4},
 	}
 	for _, tc := range tests {
