@@ -2,6 +2,7 @@
 //
 //	harness up   [--env local] [--backend embedded|kind|existing] [--kubeconfig PATH]
 //	harness down [--env local]
+//	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static]
 package main
 
 import (
@@ -27,6 +28,7 @@ func commands() []command {
 	return []command{
 		{"up", "start an EKS-shaped cluster and keep it running until Ctrl-C", runUp},
 		{"down", "stop a cluster started by `harness up`", runDown},
+		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"version", "print the versions the harness is built with", runVersion},
 	}
 }
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string) int {
 				return 0
 			case errors.Is(err, pflag.ErrHelp):
 				return 0
+			case errors.Is(err, errChecksFailed):
+				return 1
 			case errors.Is(err, errUsage):
 				fmt.Fprintf(os.Stderr, "harness %s: %v\n", c.name, err)
 				return 2

@@ -1,0 +1,83 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+)
+
+// APIAcceptance submits every object with a server-side dry run: the API server validates it (schema,
+// admission) without storing it; an object that already exists (installed by Helm) was accepted for real. Objects whose kind the cluster does not serve (no CRD installed) cannot be
+// validated; they are reported in a second, skipped result and never counted as accepted.
+func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) []Result {
+	const name = "api-acceptance"
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return []Result{fail(name, nil, "discovery: %v", err)}
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return []Result{fail(name, nil, "dynamic client: %v", err)}
+	}
+	var problems []string
+	unknown := map[string]int{}
+	accepted := 0
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			unknown[gvk.Kind+"."+gvk.Group]++
+			continue
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			continue
+		}
+		ri := dyn.Resource(m.Resource)
+		var c dynamic.ResourceInterface = ri
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ns := o.GetNamespace()
+			if ns == "" {
+				ns = "default"
+			}
+			c = ri.Namespace(ns)
+		}
+		if _, err := c.Create(ctx, o.Unstructured, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			continue
+		}
+		accepted++
+	}
+	var out []Result
+	switch {
+	case len(problems) > 0:
+		out = append(out, fail(name, problems, "%d of %d objects rejected by the API server", len(problems), len(problems)+accepted))
+	case accepted == 0:
+		out = append(out, skip(name, "no object of a kind this cluster serves"))
+	default:
+		out = append(out, pass(name, "%d objects accepted by a server-side dry run", accepted))
+	}
+	if len(unknown) > 0 {
+		var kinds []string
+		for k, n := range unknown {
+			kinds = append(kinds, fmt.Sprintf("%s (%d)", k, n))
+		}
+		sort.Strings(kinds)
+		r := skip(name+"/custom-resources", "no CRD installed for %d kind(s); their pod templates are placed by probes instead", len(kinds))
+		r.Details = kinds
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package check
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+)
+
+// Probe objects carry these so they can be found and explained.
+const (
+	labelProbe         = "mlops.io/probe"
+	annotationWorkload = "mlops.io/workload"
+)
+
+// Placement is where one probe pod ended up.
+type Placement struct {
+	Workload deploy.Workload
+	Pod      string
+	Node     string
+	Group    string
+	// Pending holds the scheduler's reason when the pod could not be placed.
+	Pending string
+}
+
+var invalid = regexp.MustCompile(`[^a-z0-9-]+`)
+
+func probeName(w deploy.Workload) string {
+	n := strings.Trim(invalid.ReplaceAllString(strings.ToLower(w.Name), "-"), "-")
+	sum := fmt.Sprintf("%x", sha256.Sum256([]byte(w.Name)))[:6]
+	if len(n) > 45 {
+		n = n[:45]
+	}
+	return "probe-" + strings.Trim(n, "-") + "-" + sum
+}
+
+// podSpec keeps what decides placement (resources, tolerations, node selection, priority) and drops what
+// would need the real application (images, volumes, service accounts).
+func podSpec(w deploy.Workload) corev1.PodSpec {
+	s := corev1.PodSpec{NodeSelector: w.Spec.NodeSelector, Affinity: w.Spec.Affinity, Tolerations: w.Spec.Tolerations,
+		PriorityClassName: w.Spec.PriorityClassName, TopologySpreadConstraints: w.Spec.TopologySpreadConstraints}
+	for i, c := range w.Spec.Containers {
+		s.Containers = append(s.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: "probe", Resources: c.Resources})
+	}
+	if len(s.Containers) == 0 {
+		s.Containers = []corev1.Container{{Name: "c0", Image: "probe"}}
+	}
+	return s
+}
+
+// RunProbes creates, for every workload, a Deployment (a DaemonSet for daemon sets) whose pods carry the
+// workload's scheduling-relevant pod spec, lets the real scheduler place them (and preempt, by priority), and
+// reports every pod's placement. Controllers recreate preempted pods, as the real operators would. This is how
+// pod templates of custom resources (Ray groups, KServe predictors) are placed without their operators. Pods the
+// API server rejects (quota, admission) are reported with the rejection.
+func RunProbes(ctx context.Context, cs kubernetes.Interface, ws []deploy.Workload, timeout time.Duration) ([]Placement, error) {
+	byName := map[string]deploy.Workload{}
+	for _, w := range ws {
+		name := probeName(w)
+		byName[name] = w
+		if err := ensureNamespace(ctx, cs, w.Namespace); err != nil {
+			return nil, err
+		}
+		labels := map[string]string{labelProbe: name}
+		meta := metav1.ObjectMeta{Name: name, Namespace: w.Namespace, Labels: labels, Annotations: map[string]string{annotationWorkload: w.Name}}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: meta.Annotations}, Spec: podSpec(w)}
+		var err error
+		if w.DaemonSet {
+			_, err = cs.AppsV1().DaemonSets(w.Namespace).Create(ctx, &appsv1.DaemonSet{ObjectMeta: meta,
+				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}, metav1.CreateOptions{})
+		} else {
+			_, err = cs.AppsV1().Deployments(w.Namespace).Create(ctx, &appsv1.Deployment{ObjectMeta: meta,
+				Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(w.Replicas)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}, metav1.CreateOptions{})
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create probe for %s: %w", w.Name, err)
+		}
+	}
+	return settle(ctx, cs, byName, timeout)
+}
+
+// settle waits until every probe pod is on a node or marked unschedulable, and every Deployment has all its
+// pods or reports why it cannot create them.
+func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload, timeout time.Duration) ([]Placement, error) {
+	var out []Placement
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if out, err = placements(ctx, cs, byName); err != nil {
+			return false, err
+		}
+		for _, p := range out {
+			if p.Node == "" && p.Pending == "" {
+				return false, nil
+			}
+		}
+		count := map[string]int{}
+		for _, p := range out {
+			count[probeName(p.Workload)]++
+		}
+		for name, w := range byName {
+			if w.DaemonSet || count[name] >= w.Replicas {
+				continue
+			}
+			reason, err := replicaFailure(ctx, cs, w.Namespace, name)
+			if err != nil || reason == "" {
+				return false, err
+			}
+			for i := count[name]; i < w.Replicas; i++ {
+				out = append(out, Placement{Workload: w, Pod: w.Namespace + "/" + name, Pending: "rejected by the API server: " + reason})
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("wait for probe pods to be placed: %w", err)
+	}
+	return out, nil
+}
+
+// replicaFailure returns the message of a ReplicaSet's ReplicaFailure condition (why it cannot create pods).
+func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe string) (string, error) {
+	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelProbe + "=" + probe})
+	if err != nil {
+		return "", err
+	}
+	for _, rs := range rss.Items {
+		for _, c := range rs.Status.Conditions {
+			if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+				return c.Message, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, error) {
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labelProbe})
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	group := map[string]string{}
+	for _, n := range nodes.Items {
+		group[n.Name] = n.Labels["eks.amazonaws.com/nodegroup"]
+	}
+	var out []Placement
+	for _, p := range pods.Items {
+		w, ok := byName[p.Labels[labelProbe]]
+		if !ok || p.DeletionTimestamp != nil {
+			continue
+		}
+		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName]}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				pl.Pending = c.Message
+			}
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
+	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+)
+
+// Options configure a check run.
+type Options struct {
+	Root string
+	Env  string
+	// Cluster is started; nil runs the static checks only (the others are skipped).
+	Cluster cluster.Cluster
+	// ChartsDir holds upstream charts as <ChartsDir>/<chart>; apps whose chart is absent are skipped.
+	ChartsDir string
+	Budget    Budget
+	// OnResult is called as each result is known (progress output); may be nil.
+	OnResult func(Result)
+}
+
+// Outcome is what a run found.
+type Outcome struct {
+	Platform   *Platform
+	Results    []Result
+	Placements []Placement
+}
+
+// Run loads the environment's platform, runs the static checks, deploys to the cluster and runs the cluster
+// checks, printing one progress line per step.
+func Run(ctx context.Context, o Options) (*Outcome, error) {
+	if o.OnResult == nil {
+		o.OnResult = func(Result) {}
+	}
+	if o.Budget == (Budget{}) {
+		o.Budget = DefaultBudget
+	}
+	out := &Outcome{}
+	add := func(rs ...Result) {
+		for _, r := range rs {
+			out.Results = append(out.Results, r)
+			o.OnResult(r)
+		}
+	}
+	timed := func(f func() Result) Result {
+		t0 := time.Now()
+		r := f()
+		r.Duration = time.Since(t0)
+		return r
+	}
+	p, err := Load(o.Root, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	out.Platform = p
+	add(timed(func() Result { return Consistency(p) }), timed(func() Result { return Cost(p, o.Budget) }))
+	if o.Cluster == nil {
+		for _, n := range []string{"deploy", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit"} {
+			add(skip(n, "no cluster"))
+		}
+		return out, nil
+	}
+	rc := o.Cluster.RESTConfig()
+	// Probe pods do not meet the namespaces' warn-level Pod Security profile; that is not news.
+	rc.WarningHandler = rest.NoWarnings{}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range p.Apps {
+		t0 := time.Now()
+		r := deployApp(ctx, o, a)
+		r.Duration = time.Since(t0)
+		add(r)
+	}
+	t0 := time.Now()
+	api := APIAcceptance(ctx, rc, p.Objects)
+	api[0].Duration = time.Since(t0)
+	add(api...)
+
+	t0 = time.Now()
+	ps, err := RunProbes(ctx, cs, p.Workloads, time.Minute)
+	if err != nil {
+		return out, err
+	}
+	scaled := map[string]int{}
+	for _, g := range p.Shape.Groups {
+		scaled[g.Name] = g.DesiredSize
+	}
+	if sc, ok := o.Cluster.(cluster.Scaler); ok {
+		if ps, err = scaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
+			return out, err
+		}
+	}
+	probeTime := time.Since(t0)
+	for _, r := range []Result{GPUIsolation(p, ps), GPUCapacity(p, ps, scaled), SystemFit(ps)} {
+		r.Duration = probeTime
+		add(r)
+	}
+	out.Placements = ps
+	return out, nil
+}
+
+func deployApp(ctx context.Context, o Options, a deploy.App) Result {
+	name := "deploy/" + a.Name
+	dir := ""
+	switch {
+	case a.InRepo(RepoURL):
+		dir = filepath.Join(o.Root, a.Path)
+	case o.ChartsDir != "" && a.Chart != "":
+		dir = filepath.Join(o.ChartsDir, a.Chart)
+		if _, err := os.Stat(dir); err != nil {
+			return skip(name, "chart not fetched: %s %s not in %s", a.Chart, a.TargetRevision, o.ChartsDir)
+		}
+	default:
+		src := a.Chart
+		if src == "" {
+			src = a.Path
+		}
+		return skip(name, "chart not fetched: %s %s from %s (no network; pass --charts-dir)", src, a.TargetRevision, a.RepoURL)
+	}
+	objs, err := deploy.Install(ctx, o.Cluster.Kubeconfig(), dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values)
+	if err != nil {
+		return fail(name, nil, "%v", err)
+	}
+	return pass(name, "helm install %s: %d objects", a.Name, len(objs))
+}
+
+// scaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads placements.
+func scaleForGPUs(ctx context.Context, cs kubernetes.Interface, sc cluster.Scaler, p *Platform, ps []Placement, scaled map[string]int) ([]Placement, error) {
+	var need int64
+	for _, pl := range ps {
+		if pl.Node == "" && pl.Workload.GPUs() > 0 && fitsGPUGroup(p, pl.Workload) {
+			need += pl.Workload.GPUs()
+		}
+	}
+	if need == 0 {
+		return ps, nil
+	}
+	for _, g := range p.Shape.Groups {
+		if !g.Instance.GPU() || need <= 0 {
+			continue
+		}
+		add := min(int((need+int64(g.Instance.GPUs)-1)/int64(g.Instance.GPUs)), g.MaxSize-scaled[g.Name])
+		if add <= 0 {
+			continue
+		}
+		if err := sc.ScaleGroup(ctx, g.Name, scaled[g.Name]+add); err != nil {
+			return ps, fmt.Errorf("scale %s: %w", g.Name, err)
+		}
+		scaled[g.Name] += add
+		need -= int64(add * g.Instance.GPUs)
+	}
+	byName := map[string]deploy.Workload{}
+	for _, w := range p.Workloads {
+		byName[probeName(w)] = w
+	}
+	// New nodes: kwok readies them, the scheduler places the waiting GPU pods and the device plugin's pods.
+	return settle(ctx, cs, byName, time.Minute)
+}
