@@ -31,9 +31,8 @@ test: build ## run every test that needs no Docker, AWS or network (what CI runs
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 
 .PHONY: test-local
-test-local: build ## the main job: `harness check --env local` on the embedded cluster, then the local tier
+test-local: build ## the main job: `harness check --env local` on the embedded EKS-shaped cluster
 	./bin/harness check --env local
-	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 20m ./test/local/...
 
 .PHONY: bench
 bench: build ## measure cluster start, first GPU pod, scale scheduling and peak RSS

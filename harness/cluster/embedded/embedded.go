@@ -57,6 +57,8 @@ type Cluster struct {
 	stdin      io.WriteCloser
 	exited     chan struct{}
 	exitErr    error
+	// exitReported: Start already returned the child's exit as its error.
+	exitReported bool
 }
 
 var _ cluster.Cluster = (*Cluster)(nil)
@@ -178,6 +180,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-c.exited:
+			c.exitReported = true
 			return fmt.Errorf("control plane exited (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000))
 		case <-ctx.Done():
 			return fmt.Errorf("wait for control plane: %w", ctx.Err())
@@ -209,6 +212,13 @@ func (c *Cluster) Stop(ctx context.Context) error {
 func (c *Cluster) stopLocked(ctx context.Context) error {
 	var errs []error
 	if c.cmd != nil {
+		// An exit before we asked for one is news, unless Start already reported it.
+		crashed := false
+		select {
+		case <-c.exited:
+			crashed = !c.exitReported
+		default:
+		}
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		timer := time.NewTimer(c.cfg.StopTimeout)
 		select {
@@ -224,7 +234,7 @@ func (c *Cluster) stopLocked(ctx context.Context) error {
 		}
 		timer.Stop()
 		_ = c.stdin.Close()
-		if c.exitErr != nil && len(errs) == 0 {
+		if crashed && c.exitErr != nil {
 			errs = append(errs, fmt.Errorf("control plane exit (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000)))
 		}
 		c.cmd = nil
