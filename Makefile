@@ -31,8 +31,9 @@ test: build ## run every test that needs no Docker, AWS or network (what CI runs
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 
 .PHONY: test-local
-test-local: build ## the main job: `harness check --env local` on the embedded EKS-shaped cluster
+test-local: build ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
 	./bin/harness check --env local
+	./bin/harness run scenarios/*.yaml
 
 .PHONY: bench
 bench: build ## measure cluster start, first GPU pod, scale scheduling and peak RSS

@@ -75,12 +75,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range p.Apps {
-		t0 := time.Now()
-		r := deployApp(ctx, o, a)
-		r.Duration = time.Since(t0)
-		add(r)
-	}
+	add(DeployApps(ctx, o, p)...)
 	t0 := time.Now()
 	api := APIAcceptance(ctx, rc, p.Objects)
 	api[0].Duration = time.Since(t0)
@@ -96,7 +91,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		scaled[g.Name] = g.DesiredSize
 	}
 	if sc, ok := o.Cluster.(cluster.Scaler); ok {
-		if ps, err = scaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
+		if ps, err = ScaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
 			return out, err
 		}
 	}
@@ -107,6 +102,19 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	out.Placements = ps
 	return out, nil
+}
+
+// DeployApps installs every Application's chart that is here (in-repo, or in o.ChartsDir); the others are
+// skipped with the reason.
+func DeployApps(ctx context.Context, o Options, p *Platform) []Result {
+	var out []Result
+	for _, a := range p.Apps {
+		t0 := time.Now()
+		r := deployApp(ctx, o, a)
+		r.Duration = time.Since(t0)
+		out = append(out, r)
+	}
+	return out
 }
 
 func deployApp(ctx context.Context, o Options, a deploy.App) Result {
@@ -134,8 +142,9 @@ func deployApp(ctx context.Context, o Options, a deploy.App) Result {
 	return pass(name, "helm install %s: %d objects", a.Name, len(objs))
 }
 
-// scaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads placements.
-func scaleForGPUs(ctx context.Context, cs kubernetes.Interface, sc cluster.Scaler, p *Platform, ps []Placement, scaled map[string]int) ([]Placement, error) {
+// ScaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads
+// placements. scaled holds the groups' sizes and is updated.
+func ScaleForGPUs(ctx context.Context, cs kubernetes.Interface, sc cluster.Scaler, p *Platform, ps []Placement, scaled map[string]int) ([]Placement, error) {
 	var need int64
 	for _, pl := range ps {
 		if pl.Node == "" && pl.Workload.GPUs() > 0 && fitsGPUGroup(p, pl.Workload) {

@@ -52,6 +52,23 @@ func WaitNodesReady(ctx context.Context, cs kubernetes.Interface, want int) erro
 	return nil
 }
 
+// WaitNamedNodesReady waits until every named node exists and is Ready.
+func WaitNamedNodesReady(ctx context.Context, cs kubernetes.Interface, names []string) error {
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		for _, n := range names {
+			node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+			if err != nil || !NodeReady(node) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for nodes %v Ready: %w", names, err)
+	}
+	return nil
+}
+
 // NodeReady reports whether the node's Ready condition is True and the node lifecycle controller has lifted
 // its not-ready/unreachable taints, so pods can land on it.
 func NodeReady(n *corev1.Node) bool {

@@ -49,6 +49,15 @@ func (s *Shape) Nodes() []Node {
 	return out
 }
 
+// GroupNode is the i-th node of the named group (used when a group grows or replaces a node).
+func (s *Shape) GroupNode(group string, i int) (Node, bool) {
+	g, ok := s.Group(group)
+	if !ok {
+		return Node{}, false
+	}
+	return s.node(*g, i), true
+}
+
 // NodeName is the name of the i-th node of a group.
 func NodeName(group string, i int) string { return fmt.Sprintf("%s-%d", group, i) }
 

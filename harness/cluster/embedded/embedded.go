@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,8 @@ type Cluster struct {
 	exitErr    error
 	// exitReported: Start already returned the child's exit as its error.
 	exitReported bool
+	// used node names: a replacement node never reuses a lost node's name.
+	used map[string]bool
 }
 
 var _ cluster.Cluster = (*Cluster)(nil)
@@ -267,7 +270,8 @@ func (c *Cluster) PeakRSSBytes() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
-// ScaleGroup sets a node group's size, adding nodes at the end of the group or deleting the last ones.
+// ScaleGroup sets a node group's size: it adds nodes under names never used before in this cluster (a
+// replaced instance is a new node) or deletes the newest ones.
 func (c *Cluster) ScaleGroup(ctx context.Context, group string, size int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -278,26 +282,55 @@ func (c *Cluster) ScaleGroup(ctx context.Context, group string, size int) error 
 	if size < 0 || size > g.MaxSize {
 		return fmt.Errorf("scale %s to %d: outside 0..max_size (%d)", group, size, g.MaxSize)
 	}
-	old := g.DesiredSize
+	list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: shape.LabelNodeGroup + "=" + group})
+	if err != nil {
+		return fmt.Errorf("list %s nodes: %w", group, err)
+	}
 	g.DesiredSize = size
-	var add []shape.Node
+	if c.used == nil {
+		c.used = map[string]bool{}
+	}
 	for _, n := range c.shape.Nodes() {
-		if n.Group == group {
-			add = append(add, n)
-		}
+		c.used[n.Name] = true
 	}
-	if size > old {
-		if err := cluster.CreateNodes(ctx, c.client, add[old:], map[string]string{kwokAnnotation: "fake"}); err != nil {
+	var names []string
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+		c.used[n.Name] = true
+	}
+	sort.Slice(names, func(a, b int) bool { return nodeIndex(names[a]) < nodeIndex(names[b]) })
+	var added []shape.Node
+	for i := 0; len(names)+len(added) < size; i++ {
+		if c.used[shape.NodeName(group, i)] {
+			continue
+		}
+		n, _ := c.shape.GroupNode(group, i)
+		c.used[n.Name] = true
+		added = append(added, n)
+	}
+	if len(added) > 0 {
+		if err := cluster.CreateNodes(ctx, c.client, added, map[string]string{kwokAnnotation: "fake"}); err != nil {
 			return err
 		}
-		return cluster.WaitNodesReady(ctx, c.client, len(c.shape.Nodes()))
+		var newNames []string
+		for _, n := range added {
+			newNames = append(newNames, n.Name)
+		}
+		return cluster.WaitNamedNodesReady(ctx, c.client, newNames)
 	}
-	for i := size; i < old; i++ {
-		if err := c.deleteNode(ctx, shape.NodeName(group, i)); err != nil {
+	for len(names) > size {
+		if err := c.deleteNode(ctx, names[len(names)-1]); err != nil {
 			return err
 		}
+		names = names[:len(names)-1]
 	}
 	return nil
+}
+
+func nodeIndex(name string) int {
+	i := strings.LastIndexByte(name, '-')
+	n, _ := strconv.Atoi(name[i+1:])
+	return n
 }
 
 // RemoveNode deletes a node as if its EC2 instance were terminated.

@@ -3,6 +3,7 @@
 //	harness up   [--env local] [--backend embedded|kind|existing] [--kubeconfig PATH]
 //	harness down [--env local]
 //	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static]
+//	harness run   [--backend ...] scenarios/x.yaml ...
 package main
 
 import (
@@ -29,6 +30,7 @@ func commands() []command {
 		{"up", "start an EKS-shaped cluster and keep it running until Ctrl-C", runUp},
 		{"down", "stop a cluster started by `harness up`", runDown},
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
+		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
 		{"version", "print the versions the harness is built with", runVersion},
 	}
 }

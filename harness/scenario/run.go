@@ -1,0 +1,316 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// Runner runs scenarios against a started cluster.
+type Runner struct {
+	Root      string
+	ChartsDir string
+	Cluster   cluster.Cluster
+	OnResult  func(check.Result)
+}
+
+// Run runs every step of s and returns one result per step. A step that cannot run on this backend (scaling
+// where nodes are not ours) is skipped with the reason; the steps after it still run.
+func (r *Runner) Run(ctx context.Context, s *Scenario) ([]check.Result, error) {
+	if r.OnResult == nil {
+		r.OnResult = func(check.Result) {}
+	}
+	rc := r.Cluster.RESTConfig()
+	rc.WarningHandler = rest.NoWarnings{}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	p, err := check.Load(r.Root, s.Spec.Environment)
+	if err != nil {
+		return nil, err
+	}
+	scaled := map[string]int{}
+	for _, g := range p.Shape.Groups {
+		scaled[g.Name] = g.DesiredSize
+	}
+	var results []check.Result
+	for i, st := range s.Spec.Steps {
+		name := fmt.Sprintf("%s/%d", s.Metadata.Name, i+1)
+		if st.Name != "" {
+			name += " " + st.Name
+		}
+		t0 := time.Now()
+		res := check.Result{Name: name, Status: check.Passed}
+		msg, skipped, err := r.act(ctx, cs, rc, p, st, scaled)
+		switch {
+		case err != nil:
+			res.Status, res.Message = check.Failed, err.Error()
+		case skipped != "":
+			res.Status, res.Message = check.Skipped, skipped
+		default:
+			res.Message = msg
+			if st.Expect != nil {
+				if got, err := expect(ctx, cs, p.Shape, *st.Expect); err != nil {
+					res.Status, res.Message = check.Failed, err.Error()
+				} else {
+					res.Message = strings.TrimPrefix(msg+"; "+got, "; ")
+				}
+			}
+		}
+		res.Duration = time.Since(t0)
+		results = append(results, res)
+		r.OnResult(res)
+	}
+	return results, nil
+}
+
+func (r *Runner) act(ctx context.Context, cs kubernetes.Interface, rc *rest.Config, p *check.Platform, st Step, scaled map[string]int) (msg, skipped string, err error) {
+	sc, canScale := r.Cluster.(cluster.Scaler)
+	switch {
+	case st.Deploy != nil:
+		for _, res := range check.DeployApps(ctx, check.Options{Root: r.Root, ChartsDir: r.ChartsDir, Cluster: r.Cluster}, p) {
+			if res.Status == check.Failed {
+				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
+			}
+		}
+		ps, err := check.RunProbes(ctx, cs, p.Workloads, time.Minute)
+		if err != nil {
+			return "", "", err
+		}
+		if st.Deploy.ScaleForGPUs && canScale {
+			if _, err := check.ScaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
+				return "", "", err
+			}
+		}
+		return fmt.Sprintf("deployed in-repo charts and %d workload probes", len(p.Workloads)), "", nil
+	case st.Apply != nil:
+		return apply(ctx, rc, st.Apply.Objects)
+	case st.ScaleNodeGroup != nil:
+		if !canScale {
+			return "", "this backend's nodes cannot be scaled by the harness", nil
+		}
+		if err := sc.ScaleGroup(ctx, st.ScaleNodeGroup.Group, st.ScaleNodeGroup.Size); err != nil {
+			return "", "", err
+		}
+		scaled[st.ScaleNodeGroup.Group] = st.ScaleNodeGroup.Size
+		return fmt.Sprintf("node group %s scaled to %d", st.ScaleNodeGroup.Group, st.ScaleNodeGroup.Size), "", nil
+	case st.LoseNode != nil:
+		if !canScale {
+			return "", "this backend's nodes cannot be removed by the harness", nil
+		}
+		return loseNode(ctx, cs, sc, st.LoseNode.Node)
+	case st.NightScaleDown != nil:
+		return nightScaleDown(ctx, cs, st.NightScaleDown.Namespaces)
+	}
+	return "", "", nil
+}
+
+func apply(ctx context.Context, rc *rest.Config, objs []map[string]any) (string, string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return "", "", err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return "", "", err
+	}
+	for i, m := range objs {
+		u := &unstructured.Unstructured{Object: m}
+		gvk := u.GroupVersionKind()
+		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return "", "", fmt.Errorf("objects[%d] %s: %w", i, gvk.Kind, err)
+		}
+		var c dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			if u.GetNamespace() == "" {
+				u.SetNamespace("default")
+			}
+			c = dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
+		}
+		if _, err := c.Create(ctx, u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return "", "", fmt.Errorf("create %s %s/%s: %w", gvk.Kind, u.GetNamespace(), u.GetName(), err)
+		}
+	}
+	return fmt.Sprintf("applied %d object(s)", len(objs)), "", nil
+}
+
+// loseNode deletes the node and then its pods, which on EKS the pod garbage collector does within a minute
+// of the instance going away; controllers then recreate them elsewhere (or they wait, Pending).
+func loseNode(ctx context.Context, cs kubernetes.Interface, sc cluster.Scaler, node string) (string, string, error) {
+	if err := sc.RemoveNode(ctx, node); err != nil {
+		return "", "", err
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return "", "", err
+	}
+	for _, p := range pods.Items {
+		if err := cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil && !apierrors.IsNotFound(err) {
+			return "", "", err
+		}
+	}
+	return fmt.Sprintf("node %s lost with its %d pod(s)", node, len(pods.Items)), "", nil
+}
+
+func nightScaleDown(ctx context.Context, cs kubernetes.Interface, namespaces []string) (string, string, error) {
+	patch := []byte(`{"spec":{"replicas":0}}`)
+	n := 0
+	for _, ns := range namespaces {
+		ds, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", "", err
+		}
+		for _, d := range ds.Items {
+			if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, d.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				return "", "", err
+			}
+			n++
+		}
+		ss, err := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", "", err
+		}
+		for _, s := range ss.Items {
+			if _, err := cs.AppsV1().StatefulSets(ns).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				return "", "", err
+			}
+			n++
+		}
+	}
+	return fmt.Sprintf("scaled %d workload(s) in %s to zero", n, strings.Join(namespaces, ", ")), "", nil
+}
+
+// state is what expectations are checked against.
+type state struct {
+	gpuRunning, gpuPending, systemPending int
+	offGroup                              []string
+	pendingReasons                        []string
+	readyNodes                            map[string]int
+}
+
+func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (state, error) {
+	st := state{readyNodes: map[string]int{}}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return st, err
+	}
+	gpuNode := map[string]bool{}
+	for _, n := range nodes.Items {
+		g, _ := s.Group(n.Labels[shape.LabelNodeGroup])
+		gpuNode[n.Name] = g != nil && g.Instance.GPU()
+		if cluster.NodeReady(&n) {
+			st.readyNodes[n.Labels[shape.LabelNodeGroup]]++
+		}
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return st, err
+	}
+	for _, p := range pods.Items {
+		if p.Namespace == "kube-system" || p.DeletionTimestamp != nil {
+			continue
+		}
+		gpu := requestsGPU(&p)
+		running := p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning
+		switch {
+		case gpu && running:
+			st.gpuRunning++
+		case gpu && p.Spec.NodeName == "":
+			st.gpuPending++
+			st.pendingReasons = append(st.pendingReasons, pendingMessage(&p))
+		case !gpu && p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending:
+			st.systemPending++
+		}
+		if p.Spec.NodeName != "" && gpu != gpuNode[p.Spec.NodeName] && !strings.Contains(p.Name, "nvidia-device-plugin") {
+			st.offGroup = append(st.offGroup, fmt.Sprintf("%s/%s on %s", p.Namespace, p.Name, p.Spec.NodeName))
+		}
+	}
+	sort.Strings(st.offGroup)
+	return st, nil
+}
+
+func requestsGPU(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if _, ok := c.Resources.Requests[shape.ResourceGPU]; ok {
+			return true
+		}
+		if _, ok := c.Resources.Limits[shape.ResourceGPU]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func pendingMessage(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// expect waits up to a minute for every set expectation to hold, and reports what was seen.
+func expect(ctx context.Context, cs kubernetes.Interface, s *shape.Shape, e Expect) (string, error) {
+	var last state
+	var unmet []string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		st, err := observe(ctx, cs, s)
+		if err != nil {
+			return false, nil
+		}
+		last, unmet = st, nil
+		cmp := func(what string, want *int, got int) {
+			if want != nil && *want != got {
+				unmet = append(unmet, fmt.Sprintf("%s: want %d, got %d", what, *want, got))
+			}
+		}
+		cmp("gpuPodsRunning", e.GPUPodsRunning, st.gpuRunning)
+		cmp("gpuPodsPending", e.GPUPodsPending, st.gpuPending)
+		cmp("systemPodsPending", e.SystemPodsPending, st.systemPending)
+		if e.Isolation && len(st.offGroup) > 0 {
+			unmet = append(unmet, "isolation broken: "+strings.Join(st.offGroup, ", "))
+		}
+		for _, r := range st.pendingReasons {
+			if e.PendingReason != "" && !strings.Contains(r, e.PendingReason) {
+				unmet = append(unmet, fmt.Sprintf("pending reason %q lacks %q", r, e.PendingReason))
+			}
+		}
+		for g, n := range e.ReadyNodes {
+			w := n
+			cmp("readyNodes."+g, &w, st.readyNodes[g])
+		}
+		return len(unmet) == 0, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("expectations not met after 60s: %s", strings.Join(unmet, "; "))
+	}
+	got := fmt.Sprintf("GPU pods running %d, pending %d; system pods pending %d", last.gpuRunning, last.gpuPending, last.systemPending)
+	if len(last.pendingReasons) > 0 {
+		got += "; pending: " + last.pendingReasons[0]
+	}
+	return got, nil
+}

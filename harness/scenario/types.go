@@ -1,0 +1,83 @@
+package scenario
+
+// APIVersion and Kind every scenario file carries.
+const (
+	APIVersion = "harness.mlops.io/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Scenario is one scenario file.
+type Scenario struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   Metadata `yaml:"metadata"`
+	Spec       Spec     `yaml:"spec"`
+	// File is where it was loaded from.
+	File string `yaml:"-"`
+}
+
+// Metadata names the scenario.
+type Metadata struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Spec is the environment and the steps.
+type Spec struct {
+	Environment string `yaml:"environment"`
+	Steps       []Step `yaml:"steps"`
+}
+
+// Step does exactly one action, then checks its expectations (if any).
+type Step struct {
+	Name           string          `yaml:"name"`
+	Deploy         *Deploy         `yaml:"deploy"`
+	Apply          *Apply          `yaml:"apply"`
+	ScaleNodeGroup *ScaleNodeGroup `yaml:"scaleNodeGroup"`
+	LoseNode       *LoseNode       `yaml:"loseNode"`
+	NightScaleDown *NightScaleDown `yaml:"nightScaleDown"`
+	Expect         *Expect         `yaml:"expect"`
+	line           int
+}
+
+// Deploy runs `harness check`'s deploy: in-repo charts and probes for every declared workload.
+type Deploy struct {
+	// ScaleForGPUs lets the step scale GPU groups (within max_size) for Pending GPU work.
+	ScaleForGPUs bool `yaml:"scaleForGPUs"`
+}
+
+// Apply creates Kubernetes objects, written inline.
+type Apply struct {
+	Objects []map[string]any `yaml:"objects"`
+}
+
+// ScaleNodeGroup sets a node group's size (within 0..max_size).
+type ScaleNodeGroup struct {
+	Group string `yaml:"group"`
+	Size  int    `yaml:"size"`
+}
+
+// LoseNode deletes a node as if its instance were terminated, and its pods as the pod garbage collector would.
+type LoseNode struct {
+	Node string `yaml:"node"`
+}
+
+// NightScaleDown scales Deployments and StatefulSets in the namespaces to zero, as kube-downscaler does at night.
+type NightScaleDown struct {
+	Namespaces []string `yaml:"namespaces"`
+}
+
+// Expect holds counts that must all hold (within 60 s) after the step. Unset fields are not checked.
+type Expect struct {
+	// GPUPodsRunning / GPUPodsPending count pods requesting nvidia.com/gpu.
+	GPUPodsRunning *int `yaml:"gpuPodsRunning"`
+	GPUPodsPending *int `yaml:"gpuPodsPending"`
+	// SystemPodsPending counts pending pods requesting no GPU.
+	SystemPodsPending *int `yaml:"systemPodsPending"`
+	// NoGPUPodsOffGPUNodes / NoSystemPodsOnGPUNodes: isolation (the device plugin excepted).
+	Isolation bool `yaml:"isolation"`
+	// PendingReason must appear in every pending GPU pod's scheduler message.
+	PendingReason string `yaml:"pendingReason"`
+	// ReadyNodes per node group.
+	ReadyNodes map[string]int `yaml:"readyNodes"`
+}
