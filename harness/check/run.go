@@ -62,6 +62,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	out.Platform = p
 	add(timed(func() Result { return Consistency(p) }), timed(func() Result { return Cost(p, o.Budget) }))
+	add(Policies(o.Root, o.Env, time.Now())...)
 	if o.Cluster == nil {
 		for _, n := range []string{"deploy", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit"} {
 			add(skip(n, "no cluster"))

@@ -1,0 +1,313 @@
+package infra
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// Finding is the outcome of one policy: what it checked and every violation, each starting with file:line.
+type Finding struct {
+	Policy     string
+	Checked    string
+	Violations []string
+}
+
+// policy inspects the Terraform (and the environment's shape) and returns violations.
+type policy struct {
+	name, checked string
+	run           func(m *module, s *shape.Shape, now time.Time) []string
+}
+
+var policies = []policy{
+	{"single-az", "node groups in one zone, cluster subnets in two", singleAZ},
+	{"gpu-node-group", "GPU groups tainted nvidia.com/gpu:NoSchedule, on-demand, NVIDIA AMI and instance type, able to scale to zero", gpuGroup},
+	{"imdsv2", "every launch template requires IMDSv2 tokens", imdsv2},
+	{"encryption", "EBS volumes, S3 buckets, RDS storage and Kubernetes secrets encrypted", encryption},
+	{"s3-public-access", "every bucket has a public access block with all four settings true", s3PublicAccess},
+	{"tags", "every taggable resource carries tags, and the tags hold project, environment, owner, cost-center", tags},
+	{"cluster-version", "cluster version >= 1.29 and inside EKS standard support", clusterVersion},
+	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
+}
+
+// Policies runs every static policy over the Terraform in dir for env. It needs no provider.
+func Policies(dir, env string, now time.Time) ([]Finding, error) {
+	m, err := readTerraform(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := shape.Load(dir, env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Finding, 0, len(policies))
+	for _, p := range policies {
+		out = append(out, Finding{Policy: p.name, Checked: p.checked, Violations: p.run(m, s, now)})
+	}
+	return out, nil
+}
+
+func singleAZ(m *module, _ *shape.Shape, _ time.Time) []string {
+	eks, ok := m.find("module", "eks")
+	if !ok {
+		return []string{m.dir + `: no module "eks"`}
+	}
+	var v []string
+	nodes, a := eks.attr("node_subnet_ids")
+	if a == nil {
+		v = append(v, at(eks.DefRange())+": module eks sets no node_subnet_ids")
+	} else if !regexp.MustCompile(`^\[[^,\]]+\[0\]\s*\]$`).MatchString(strings.TrimSpace(nodes)) {
+		v = append(v, fmt.Sprintf("%s: node_subnet_ids = %s: node groups must use one subnet (one zone), e.g. [module.vpc.private_subnet_ids[0]]", at(a.SrcRange), nodes))
+	}
+	cp, a := eks.attr("control_plane_subnet_ids")
+	if a == nil || strings.Contains(cp, "[0]") {
+		v = append(v, fmt.Sprintf("%s: control_plane_subnet_ids must hold the subnets of both zones (EKS requires two)", at(eks.DefRange())))
+	}
+	if vpcAZ, ok := m.find("variable", "availability_zones"); ok {
+		if cond := vpcAZ.nested("validation"); len(cond) == 0 {
+			v = append(v, at(vpcAZ.DefRange())+": availability_zones has no validation of its two zones")
+		}
+	}
+	return v
+}
+
+func gpuGroup(m *module, s *shape.Shape, _ time.Time) []string {
+	var v []string
+	gpus := 0
+	for _, g := range s.Groups {
+		if !g.Instance.GPU() {
+			continue
+		}
+		gpus++
+		where := fmt.Sprintf("%s: node_groups.%s", at(g.Source), g.Name)
+		tainted := false
+		for _, t := range g.Taints {
+			tainted = tainted || (t.Key == "nvidia.com/gpu" && t.Effect == "NoSchedule")
+		}
+		if !tainted {
+			v = append(v, where+": GPU group lacks the taint nvidia.com/gpu:NoSchedule")
+		}
+		if g.CapacityType != "ON_DEMAND" {
+			v = append(v, fmt.Sprintf("%s: capacity_type %s, want ON_DEMAND", where, g.CapacityType))
+		}
+		if !strings.Contains(g.AMIType, "NVIDIA") {
+			v = append(v, fmt.Sprintf("%s: ami_type %s is not an EKS NVIDIA AMI", where, g.AMIType))
+		}
+		if g.MinSize != 0 {
+			v = append(v, fmt.Sprintf("%s: min_size %d, want 0 so the group can scale to zero", where, g.MinSize))
+		}
+		for _, t := range g.InstanceTypes {
+			if it, err := shape.Lookup(t); err == nil && !it.GPU() {
+				v = append(v, fmt.Sprintf("%s: instance type %s in a GPU group has no NVIDIA GPU", where, t))
+			}
+		}
+	}
+	if gpus == 0 {
+		v = append(v, "no node group with an NVIDIA GPU instance type")
+	}
+	for _, g := range s.Groups {
+		for _, t := range g.Taints {
+			if t.Key == "nvidia.com/gpu" && !g.Instance.GPU() {
+				v = append(v, fmt.Sprintf("%s: node_groups.%s carries the GPU taint but has no GPU", at(g.Source), g.Name))
+			}
+		}
+	}
+	return v
+}
+
+func imdsv2(m *module, _ *shape.Shape, _ time.Time) []string {
+	var v []string
+	lts := m.resources("aws_launch_template")
+	if len(lts) == 0 {
+		return []string{m.dir + ": no aws_launch_template: node groups would get the default (IMDSv1 allowed)"}
+	}
+	for _, lt := range lts {
+		mo := lt.nested("metadata_options")
+		if len(mo) == 0 {
+			v = append(v, at(lt.DefRange())+": launch template without metadata_options")
+			continue
+		}
+		if tok, a := mo[0].attr("http_tokens"); tok != `"required"` {
+			r := mo[0].DefRange()
+			if a != nil {
+				r = a.SrcRange
+			}
+			v = append(v, fmt.Sprintf("%s: http_tokens = %s, want \"required\" (IMDSv2)", at(r), orNone(tok)))
+		}
+	}
+	return v
+}
+
+func encryption(m *module, _ *shape.Shape, _ time.Time) []string {
+	var v []string
+	for _, lt := range m.resources("aws_launch_template") {
+		for _, bdm := range lt.nested("block_device_mappings") {
+			for _, ebs := range bdm.nested("ebs") {
+				if enc, a := ebs.attr("encrypted"); enc != "true" {
+					r := ebs.DefRange()
+					if a != nil {
+						r = a.SrcRange
+					}
+					v = append(v, fmt.Sprintf("%s: EBS encrypted = %s, want true", at(r), orNone(enc)))
+				}
+			}
+		}
+	}
+	buckets := m.resources("aws_s3_bucket")
+	sse := m.resources("aws_s3_bucket_server_side_encryption_configuration")
+	for _, b := range buckets {
+		if !referenced(sse, "bucket", "aws_s3_bucket."+b.Labels[1]+".") {
+			v = append(v, fmt.Sprintf("%s: bucket %s has no aws_s3_bucket_server_side_encryption_configuration", at(b.DefRange()), b.Labels[1]))
+		}
+	}
+	for _, c := range m.resources("aws_eks_cluster") {
+		ok := false
+		for _, ec := range c.nested("encryption_config") {
+			res, _ := ec.attr("resources")
+			ok = ok || strings.Contains(res, `"secrets"`)
+		}
+		if !ok {
+			v = append(v, at(c.DefRange())+": EKS cluster without encryption_config for secrets")
+		}
+	}
+	for _, db := range m.resources("aws_db_instance") {
+		if enc, a := db.attr("storage_encrypted"); enc != "true" {
+			r := db.DefRange()
+			if a != nil {
+				r = a.SrcRange
+			}
+			v = append(v, fmt.Sprintf("%s: storage_encrypted = %s, want true", at(r), orNone(enc)))
+		}
+	}
+	return v
+}
+
+func s3PublicAccess(m *module, _ *shape.Shape, _ time.Time) []string {
+	var v []string
+	pabs := m.resources("aws_s3_bucket_public_access_block")
+	for _, b := range m.resources("aws_s3_bucket") {
+		var pab *block
+		for i := range pabs {
+			if src, _ := pabs[i].attr("bucket"); strings.HasPrefix(src, "aws_s3_bucket."+b.Labels[1]+".") {
+				pab = &pabs[i]
+			}
+		}
+		if pab == nil {
+			v = append(v, fmt.Sprintf("%s: bucket %s has no aws_s3_bucket_public_access_block", at(b.DefRange()), b.Labels[1]))
+			continue
+		}
+		for _, k := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
+			if val, a := pab.attr(k); val != "true" {
+				r := pab.DefRange()
+				if a != nil {
+					r = a.SrcRange
+				}
+				v = append(v, fmt.Sprintf("%s: %s = %s, want true", at(r), k, orNone(val)))
+			}
+		}
+	}
+	return v
+}
+
+// taggable lists the resource types the platform uses that accept tags.
+var taggable = map[string]bool{
+	"aws_vpc": true, "aws_subnet": true, "aws_internet_gateway": true, "aws_eip": true, "aws_nat_gateway": true,
+	"aws_route_table": true, "aws_vpc_endpoint": true, "aws_eks_cluster": true, "aws_eks_node_group": true,
+	"aws_launch_template": true, "aws_iam_role": true, "aws_kms_key": true, "aws_s3_bucket": true,
+	"aws_db_instance": true, "aws_db_subnet_group": true, "aws_security_group": true,
+	"aws_iam_openid_connect_provider": true, "aws_eks_addon": true, "aws_eks_access_entry": true,
+}
+
+func tags(m *module, _ *shape.Shape, _ time.Time) []string {
+	var v []string
+	for _, b := range m.blocks {
+		if b.Type == "resource" && taggable[b.Labels[0]] {
+			if _, a := b.attr("tags"); a == nil {
+				v = append(v, fmt.Sprintf("%s: %s.%s has no tags", at(b.DefRange()), b.Labels[0], b.Labels[1]))
+			}
+		}
+	}
+	locals, ok := m.find("locals")
+	src := ""
+	if ok {
+		src, _ = locals.attr("tags")
+	}
+	for _, k := range []string{"project", "environment", "owner", "cost-center"} {
+		if !strings.Contains(src, k) {
+			v = append(v, fmt.Sprintf("%s: local.tags lacks the required tag %q", m.dir+"/main.tf", k))
+		}
+	}
+	return v
+}
+
+// standardSupportEnds is the end of EKS standard support per Kubernetes minor version (AWS's published
+// calendar; the newest entries are AWS's announced estimates). Keep this table current.
+var standardSupportEnds = map[int]string{
+	29: "2025-03-23", 30: "2025-07-23", 31: "2025-11-26", 32: "2026-03-23",
+	33: "2026-07-29", 34: "2026-12-02", 35: "2027-03-27",
+}
+
+func clusterVersion(m *module, s *shape.Shape, now time.Time) []string {
+	where := m.dir + "/variables.tf"
+	if b, ok := m.find("variable", "cluster_version"); ok {
+		where = at(b.DefRange())
+	}
+	minor, err := strconv.Atoi(strings.TrimPrefix(s.KubernetesVersion, "1."))
+	if err != nil {
+		return []string{fmt.Sprintf("%s: cluster_version %q is not 1.NN", where, s.KubernetesVersion)}
+	}
+	if minor < 29 {
+		return []string{fmt.Sprintf("%s: cluster_version %s is older than 1.29", where, s.KubernetesVersion)}
+	}
+	end, ok := standardSupportEnds[minor]
+	if !ok {
+		return []string{fmt.Sprintf("%s: cluster_version %s is not in the EKS support calendar (harness/infra/policy.go)", where, s.KubernetesVersion)}
+	}
+	t, _ := time.Parse(time.DateOnly, end)
+	if now.After(t) {
+		return []string{fmt.Sprintf("%s: cluster_version %s left EKS standard support on %s (extended support costs $0.60/h per cluster)", where, s.KubernetesVersion, end)}
+	}
+	return nil
+}
+
+func formatted(m *module, _ *shape.Shape, _ time.Time) []string {
+	var v []string
+	_ = filepath.WalkDir(m.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".tf") || strings.HasSuffix(p, ".tfvars")) {
+			return err
+		}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if string(hclwrite.Format(src)) != string(src) {
+			v = append(v, p+":1: not formatted (terraform fmt)")
+		}
+		return nil
+	})
+	return v
+}
+
+func referenced(bs []block, attr, prefix string) bool {
+	for _, b := range bs {
+		if src, _ := b.attr(attr); strings.HasPrefix(src, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return s
+}

@@ -1,0 +1,77 @@
+package infra
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var today = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+func findings(t *testing.T, dir, env string) map[string][]string {
+	t.Helper()
+	fs, err := Policies(dir, env, today)
+	require.NoError(t, err)
+	out := map[string][]string{}
+	for _, f := range fs {
+		out[f.Policy] = f.Violations
+	}
+	return out
+}
+
+func TestPoliciesPassOnTheRealTerraform(t *testing.T) {
+	t.Parallel()
+	for _, env := range []string{"local", "dev", "prod"} {
+		for name, v := range findings(t, "../../terraform", env) {
+			assert.Empty(t, v, "%s/%s", env, name)
+		}
+	}
+}
+
+func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		policy, file, old, new, want string
+	}{
+		{"single-az", "main.tf", "node_subnet_ids              = [module.vpc.private_subnet_ids[0]]",
+			"node_subnet_ids              = module.vpc.private_subnet_ids", "main.tf:38: node_subnet_ids = module.vpc.private_subnet_ids"},
+		{"gpu-node-group", "variables.tf", `        effect = "NO_SCHEDULE"`, `        effect = "PREFER_NO_SCHEDULE"`,
+			"variables.tf:134: node_groups.gpu: GPU group lacks the taint nvidia.com/gpu:NoSchedule"},
+		{"gpu-node-group", "variables.tf", "      min_size       = 0\n      max_size       = 3\n      desired_size   = 1\n      disk_size      = 100",
+			"      min_size       = 1\n      max_size       = 3\n      desired_size   = 1\n      disk_size      = 100", "node_groups.gpu: min_size 1, want 0"},
+		{"imdsv2", "modules/eks/node_groups.tf", `http_tokens                 = "required"`, `http_tokens                 = "optional"`,
+			`node_groups.tf:32: http_tokens = "optional", want "required"`},
+		{"encryption", "modules/eks/node_groups.tf", "      encrypted             = true", "      encrypted             = false",
+			"node_groups.tf:41: EBS encrypted = false, want true"},
+		{"encryption", "modules/eks/main.tf", `    resources = ["secrets"]`, `    resources = []`,
+			"main.tf:29: EKS cluster without encryption_config for secrets"},
+		{"s3-public-access", "storage.tf", "  restrict_public_buckets = true", "  restrict_public_buckets = false",
+			"storage.tf:33: restrict_public_buckets = false, want true"},
+		{"tags", "modules/vpc/main.tf", "  vpc_id = aws_vpc.this.id\n  tags   = merge(var.tags, { Name = var.name })\n", "  vpc_id = aws_vpc.this.id\n",
+			"modules/vpc/main.tf:8: aws_internet_gateway.this has no tags"},
+		{"cluster-version", "variables.tf", `default     = "1.35"`, `default     = "1.31"`,
+			"terraform/variables.tf:73: cluster_version 1.31 left EKS standard support on 2025-11-26"},
+		{"fmt", "outputs.tf", `  value       = module.eks.cluster_name`, `  value = module.eks.cluster_name`,
+			"outputs.tf:1: not formatted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.policy+" "+tc.file, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "terraform")
+			require.NoError(t, os.CopyFS(dir, os.DirFS("../../terraform")))
+			p := filepath.Join(dir, tc.file)
+			data, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.Contains(t, string(data), tc.old, "the test's anchor moved")
+			require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(data), tc.old, tc.new, 1)), 0o644))
+			got := findings(t, dir, "local")
+			require.NotEmpty(t, got[tc.policy], "policy %s did not fire", tc.policy)
+			assert.Contains(t, strings.Join(got[tc.policy], "\n"), tc.want)
+		})
+	}
+}
