@@ -1,0 +1,169 @@
+// Package moto runs moto_server (PyPI moto[server]) as the AWS emulator: a process on a free loopback port,
+// installed into a project-local virtualenv when missing.
+package moto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+)
+
+// Version is the moto release installed when the virtualenv lacks moto_server.
+const Version = "5.2.5"
+
+// Config configures the emulator.
+type Config struct {
+	// Venv is the virtualenv holding moto_server; created with python3 -m venv when missing. Required.
+	Venv   string
+	Region string
+	// LogFile receives moto's output; default discards.
+	LogFile string
+}
+
+// Moto is a running moto_server.
+type Moto struct {
+	cfg      Config
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	endpoint string
+}
+
+var _ cloud.Cloud = (*Moto)(nil)
+
+// New validates cfg.
+func New(cfg Config) (*Moto, error) {
+	if cfg.Venv == "" {
+		return nil, errors.New("moto: Config.Venv is required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return &Moto{cfg: cfg}, nil
+}
+
+// Install makes sure <venv>/bin/moto_server exists, creating the virtualenv and installing moto[server].
+func Install(ctx context.Context, venv string) (string, error) {
+	bin := filepath.Join(venv, "bin", "moto_server")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	for _, args := range [][]string{
+		{"python3", "-m", "venv", venv},
+		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "moto[server]==" + Version},
+	} {
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%v: %w\n%s", args, err, out.String())
+		}
+	}
+	return bin, nil
+}
+
+// Start installs moto if needed, starts moto_server on a free loopback port and waits until it answers.
+func (m *Moto) Start(ctx context.Context) (err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return errors.New("moto: already started")
+	}
+	bin, err := Install(ctx, m.cfg.Venv)
+	if err != nil {
+		return fmt.Errorf("install moto: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if m.cfg.LogFile != "" {
+		f, err := os.Create(m.cfg.LogFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start moto_server: %w", err)
+	}
+	m.cmd, m.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(m.exited) }()
+	defer func() {
+		if err != nil {
+			_ = m.stopLocked()
+		}
+	}()
+	m.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(m.endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-m.exited:
+			return fmt.Errorf("moto_server exited during start")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("moto_server did not answer on %s within 30s", m.endpoint)
+		}
+	}
+}
+
+// Stop terminates moto_server. Safe to call twice.
+func (m *Moto) Stop(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopLocked()
+}
+
+func (m *Moto) stopLocked() error {
+	if m.cmd == nil {
+		return nil
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+	m.cmd = nil
+	return nil
+}
+
+// Endpoint is moto's URL.
+func (m *Moto) Endpoint() string { return m.endpoint }
+
+// Config is an SDK configuration with moto's test credentials, aimed at the endpoint.
+func (m *Moto) Config(ctx context.Context) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx, config.WithRegion(m.cfg.Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
+		config.WithBaseEndpoint(m.endpoint))
+}
