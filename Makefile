@@ -27,8 +27,9 @@ build: deps ## build bin/harness
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/harness ./harness/cmd/harness
 
 .PHONY: test
-test: build ## run every test that needs no Docker, AWS or network (what CI runs)
+test: build ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
+	./bin/harness apply --env local
 
 .PHONY: test-local
 test-local: build ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
@@ -43,6 +44,17 @@ bench: build ## measure cluster start, first GPU pod, scale scheduling and peak 
 lint: ## gofmt, go vet, terraform fmt (through the Go tests of the static tier)
 	@out=$$(gofmt -l harness test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# OpenTofu, built from its Go module source (no binary downloads on air-gapped CI): `make tools`.
+TOFU_VERSION ?= v1.10.10
+
+.PHONY: tools
+tools: ## build OpenTofu from Go module source into ./bin/tofu (the apply tier uses it when no terraform/tofu is installed)
+	@mkdir -p bin
+	@src=$$(cd /tmp && GOTOOLCHAIN=$(GOTOOLCHAIN) GOFLAGS=-mod=mod $(GO) mod download -json github.com/opentofu/opentofu@$(TOFU_VERSION) | sed -n 's/.*"Dir": "\(.*\)",/\1/p'); \
+	tmp=$$(mktemp -d); cp -r "$$src"/. "$$tmp"; chmod -R u+w "$$tmp"; \
+	(cd "$$tmp" && $(GO) build -o "$(CURDIR)/bin/tofu" ./cmd/tofu); status=$$?; rm -rf "$$tmp"; exit $$status
+	./bin/tofu version
 
 .PHONY: up
 up: build ## start the local embedded cluster until Ctrl-C

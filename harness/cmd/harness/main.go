@@ -4,6 +4,7 @@
 //	harness down [--env local]
 //	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static]
 //	harness run   [--backend ...] scenarios/x.yaml ...
+//	harness apply [--env local] [--endpoint URL] [--binary tofu] [--cli-config FILE]
 package main
 
 import (
@@ -31,6 +32,7 @@ func commands() []command {
 		{"down", "stop a cluster started by `harness up`", runDown},
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
+		{"apply", "apply terraform/ to an AWS emulator (moto), plan again, destroy; skips where no provider installs", runApply},
 		{"version", "print the versions the harness is built with", runVersion},
 	}
 }

@@ -1,0 +1,180 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/gruntwork-io/terratest/modules/logger"
+	"github.com/gruntwork-io/terratest/modules/terraform"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+)
+
+// SkipError says the apply tier cannot run on this machine; Reason is the skip line.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
+// ApplyOptions configure one apply-tier run.
+type ApplyOptions struct {
+	// Source is the Terraform root module (terraform/); it is copied, never changed.
+	Source string
+	Env    string
+	// Endpoint is the AWS emulator's URL; empty applies to real AWS with the environment's credentials.
+	Endpoint string
+	// Binary is terraform or tofu; default: tofu or terraform from ./bin or PATH.
+	Binary string
+	// CLIConfig is a Terraform CLI config file (provider mirror, plugin cache) for air-gapped machines.
+	CLIConfig string
+	// Region for the emulator's provider override.
+	Region string
+}
+
+// Applied is what an apply produced.
+type Applied struct {
+	Outputs map[string]any
+}
+
+// FindBinary returns tofu or terraform from ./bin or PATH.
+func FindBinary() (string, error) {
+	for _, name := range []string{"bin/tofu", "bin/terraform"} {
+		if abs, err := filepath.Abs(name); err == nil {
+			if _, err := os.Stat(abs); err == nil {
+				return abs, nil
+			}
+		}
+	}
+	for _, name := range []string{"tofu", "terraform"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", &SkipError{Reason: "no tofu or terraform binary (`make tools` builds OpenTofu into ./bin)"}
+}
+
+// emulatorOverride points the AWS provider at the emulator, written beside a copy of the module.
+func emulatorOverride(endpoint, region string) string {
+	var eps strings.Builder
+	for _, svc := range []string{"ec2", "eks", "iam", "kms", "rds", "s3", "sts", "sso"} {
+		fmt.Fprintf(&eps, "    %s = %q\n", svc, endpoint)
+	}
+	return fmt.Sprintf(`# Written by the harness into a temporary copy; never committed.
+provider "aws" {
+  region                      = %q
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+
+  endpoints {
+%s  }
+}
+`, region, eps.String())
+}
+
+// Apply runs init, apply, output, a second plan that must show no changes, and destroy (always, deferred), on a
+// temporary copy of the module with the emulator wired in through an override file. Where the hashicorp/aws
+// provider cannot be installed, it returns a *SkipError saying why.
+func Apply(ctx context.Context, o ApplyOptions) (applied *Applied, err error) {
+	if o.Endpoint != "" {
+		if err := cloud.RefuseRealCredentials(); err != nil {
+			return nil, err
+		}
+	}
+	if o.Binary == "" {
+		if o.Binary, err = FindBinary(); err != nil {
+			return nil, err
+		}
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	dir, err := os.MkdirTemp("", "harness-terraform-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.CopyFS(dir, os.DirFS(o.Source)); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", o.Source, err)
+	}
+	env := map[string]string{"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+	if o.CLIConfig != "" {
+		env["TF_CLI_CONFIG_FILE"] = o.CLIConfig
+	}
+	if o.Endpoint != "" {
+		if err := os.WriteFile(filepath.Join(dir, "harness_override.tf"), []byte(emulatorOverride(o.Endpoint, o.Region)), 0o644); err != nil {
+			return nil, err
+		}
+		env["AWS_ENDPOINT_URL"] = o.Endpoint
+		env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
+	}
+	opts := &terraform.Options{TerraformDir: dir, TerraformBinary: o.Binary, EnvVars: env, NoColor: true,
+		VarFiles: []string{filepath.Join(dir, "env", o.Env+".tfvars")}, Logger: logger.Discard,
+		Vars:       map[string]any{"artifacts_force_destroy": true},
+		MaxRetries: 3, RetryableTerraformErrors: map[string]string{
+			"(?i)RequestError: send request failed": "transient network error",
+			"(?i)connection reset by peer":          "transient network error",
+			"(?i)ThrottlingException":               "API throttling",
+		}}
+	t := &runT{}
+	if out, err := terraform.InitE(t, opts); err != nil {
+		if reason, ok := providerUnavailable(out + err.Error()); ok {
+			return nil, &SkipError{Reason: "hashicorp/aws provider not installable (" + reason + ")"}
+		}
+		return nil, fmt.Errorf("terraform init: %w", err)
+	}
+	defer func() {
+		if _, derr := terraform.DestroyE(t, opts); derr != nil {
+			err = errors.Join(err, fmt.Errorf("terraform destroy: %w", derr))
+		}
+	}()
+	if _, err := terraform.ApplyE(t, opts); err != nil {
+		return nil, fmt.Errorf("terraform apply: %w", err)
+	}
+	outs, err := terraform.OutputAllE(t, opts)
+	if err != nil {
+		return nil, fmt.Errorf("terraform output: %w", err)
+	}
+	code, err := terraform.PlanExitCodeE(t, opts)
+	if err != nil {
+		return nil, fmt.Errorf("second plan: %w", err)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("second plan shows changes (exit code %d): the apply is not idempotent", code)
+	}
+	return &Applied{Outputs: outs}, nil
+}
+
+// providerUnavailable recognises init failures that mean the provider cannot be installed here.
+func providerUnavailable(out string) (string, bool) {
+	for _, marker := range []string{"Failed to query available provider packages", "could not connect to registry",
+		"Failed to install provider", "no available releases match", "registry.terraform.io", "registry.opentofu.org"} {
+		if i := strings.Index(out, marker); i >= 0 {
+			line := out[i:]
+			if j := strings.IndexByte(line, '\n'); j > 0 {
+				line = line[:j]
+			}
+			return strings.TrimSpace(line), true
+		}
+	}
+	return "", false
+}
+
+// runT adapts terratest's TestingT for use outside go test; the E functions report through errors.
+type runT struct{}
+
+func (*runT) Fail()                 {}
+func (*runT) FailNow()              {}
+func (*runT) Fatal(...any)          {}
+func (*runT) Fatalf(string, ...any) {}
+func (*runT) Error(...any)          {}
+func (*runT) Errorf(string, ...any) {}
+func (*runT) Name() string          { return "harness-apply" }
+func (*runT) Helper()               {}
