@@ -1,36 +1,16 @@
 package check
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
 const root = "../.."
-
-// copyRepo copies the platform artifacts into a temp dir so a test can break one of them.
-func copyRepo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"terraform", "helm", "workflows"} {
-		require.NoError(t, os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join(root, d))))
-	}
-	return dir
-}
-
-// edit replaces old with new in one file of dir; the test fails if old is not there.
-func edit(t *testing.T, dir, file, old, new string) {
-	t.Helper()
-	p := filepath.Join(dir, file)
-	data, err := os.ReadFile(p)
-	require.NoError(t, err)
-	require.Contains(t, string(data), old, "%s changed; update the test", file)
-	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644))
-}
 
 func TestConsistencyPassesForEveryEnvironment(t *testing.T) {
 	t.Parallel()
@@ -63,8 +43,8 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 			"        key    = \"accelerator\"\n        value  = \"nvidia\"\n        effect = \"NO_SCHEDULE\"",
 			"does not tolerate taint accelerator=nvidia:NoSchedule of group gpu"},
 		{"workload asking for more GPUs than a node has", "workflows/ray/rayjob.yaml",
-			"                    nvidia.com/gpu: \"1\"\n                  limits:\n                    memory: 12Gi\n                    nvidia.com/gpu: \"1\"",
-			"                    nvidia.com/gpu: \"4\"\n                  limits:\n                    memory: 12Gi\n                    nvidia.com/gpu: \"4\"",
+			"                    nvidia.com/gpu: \"1\"\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi\n                    nvidia.com/gpu: \"1\"",
+			"                    nvidia.com/gpu: \"4\"\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi\n                    nvidia.com/gpu: \"4\"",
 			"RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) requests 4 nvidia.com/gpu per pod; the largest GPU node has 1"},
 		{"GPU quota above what the group can hold", "helm/platform-config/values.yaml",
 			"gpuQuota:\n  ml-training: 1", "gpuQuota:\n  ml-training: 5",
@@ -73,8 +53,8 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := copyRepo(t)
-			edit(t, dir, tc.file, tc.old, tc.new)
+			dir := testenv.CopyRepo(t)
+			testenv.Edit(t, dir, tc.file, tc.old, tc.new)
 			p, err := Load(dir, "local")
 			require.NoError(t, err)
 			r := Consistency(p)
@@ -86,8 +66,8 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 
 func TestValuesTypoFailsLoadNamingFileAndKey(t *testing.T) {
 	t.Parallel()
-	dir := copyRepo(t)
-	edit(t, dir, "helm/values/local.yaml", "global:\n  environment: local", "global:\n  environment: local\n  targetRevison: v0.2.0")
+	dir := testenv.CopyRepo(t)
+	testenv.Edit(t, dir, "helm/values/local.yaml", "global:\n  environment: local", "global:\n  environment: local\n  targetRevison: v0.2.0")
 	_, err := Load(dir, "local")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "targetRevison")

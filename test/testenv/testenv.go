@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +96,25 @@ func Unschedulable(p *corev1.Pod) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// CopyRepo copies the platform artifacts (terraform/, helm/, workflows/, scenarios/) into a temporary directory
+// so a test can break one of them.
+func CopyRepo(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"terraform", "helm", "workflows", "scenarios"} {
+		require.NoError(t, os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join(Root(), d))))
+	}
+	return dir
+}
+
+// Edit replaces old with new once in file under root; the test fails when old is not there.
+func Edit(t testing.TB, root, file, old, new string) {
+	t.Helper()
+	p := filepath.Join(root, file)
+	data, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Contains(t, string(data), old, "%s changed; update the test", file)
+	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644))
 }
