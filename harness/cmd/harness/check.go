@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -46,20 +45,11 @@ func runCheck(ctx context.Context, args []string) error {
 	opts := check.Options{Root: filepath.Dir(filepath.Clean(f.terraform)), Env: f.env, ChartsDir: chartsDir, Budget: budget,
 		OnResult: func(r check.Result) { report.Progress(os.Stdout, r) }}
 	if !static {
-		c, err := f.newCluster(ctx)
+		c, _, stopCluster, err := f.start(ctx)
 		if err != nil {
 			return err
 		}
-		step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s)", f.backend, c.Shape().ClusterName, describe(c.Shape())))
-		err = step.End(c.Start(ctx))
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
-		}()
-		if err != nil {
-			return err
-		}
+		defer stopCluster()
 		opts.Cluster = c
 	}
 	out, err := check.Run(ctx, opts)

@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -64,20 +63,11 @@ func runScenarios(ctx context.Context, args []string) error {
 
 func runScenario(ctx context.Context, f clusterFlags, chartsDir string, s *scenario.Scenario) ([]check.Result, error) {
 	f.env = s.Spec.Environment
-	c, err := f.newCluster(ctx)
+	c, _, stopCluster, err := f.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s)", f.backend, c.Shape().ClusterName, describe(c.Shape())))
-	err = step.End(c.Start(ctx))
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
-	}()
-	if err != nil {
-		return nil, err
-	}
+	defer stopCluster()
 	r := &scenario.Runner{Root: filepath.Dir(filepath.Clean(f.terraform)), ChartsDir: chartsDir, Cluster: c,
 		OnResult: func(res check.Result) { report.Progress(os.Stdout, res) }}
 	return r.Run(ctx, s)

@@ -55,6 +55,27 @@ func (f *clusterFlags) newCluster(ctx context.Context) (cluster.Cluster, error) 
 	}
 }
 
+// start builds and starts the cluster the flags ask for with a progress line, returning how long the start took
+// and a stop function that prints its own line. A failed start has already undone itself.
+func (f *clusterFlags) start(ctx context.Context) (cluster.Cluster, time.Duration, func(), error) {
+	c, err := f.newCluster(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s)", f.backend, c.Shape().ClusterName, describe(c.Shape())))
+	err = c.Start(ctx)
+	took := step.Elapsed()
+	if err := step.End(err); err != nil {
+		return nil, 0, nil, err
+	}
+	stop := func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
+	}
+	return c, took, stop, nil
+}
+
 // upState is what `harness up` records so that `harness down` can find it.
 type upState struct {
 	PID        int    `json:"pid"`
@@ -76,19 +97,11 @@ func runUp(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c, err := f.newCluster(ctx)
+	c, took, stopCluster, err := f.start(ctx)
 	if err != nil {
 		return err
 	}
-	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s)", f.backend, c.Shape().ClusterName, describe(c.Shape())))
-	if err := step.End(c.Start(ctx)); err != nil {
-		return err
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
-	}()
+	defer stopCluster()
 	kubeconfig := c.Kubeconfig()
 	if f.kubeconfig != "" && f.backend != "existing" {
 		if err := copyFile(kubeconfig, f.kubeconfig); err != nil {
@@ -102,7 +115,7 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer os.Remove(statePath(f.env))
 	fmt.Printf("all %d nodes Ready in %.1fs\nkubeconfig: %s\n  kubectl --kubeconfig %s get nodes -L %s\nCtrl-C (or `harness down --env %s`) stops it.\n",
-		len(c.Shape().Nodes()), step.Elapsed().Seconds(), kubeconfig, kubeconfig, shape.LabelNodeGroup, f.env)
+		len(c.Shape().Nodes()), took.Seconds(), kubeconfig, kubeconfig, shape.LabelNodeGroup, f.env)
 	<-ctx.Done()
 	return nil
 }
