@@ -135,12 +135,8 @@ func imdsv2(m *module, _ *shape.Shape, _ time.Time) []string {
 			v = append(v, at(lt.DefRange())+": launch template without metadata_options")
 			continue
 		}
-		if tok, a := mo[0].attr("http_tokens"); tok != `"required"` {
-			r := mo[0].DefRange()
-			if a != nil {
-				r = a.SrcRange
-			}
-			v = append(v, fmt.Sprintf("%s: http_tokens = %s, want \"required\" (IMDSv2)", at(r), orNone(tok)))
+		if msg, ok := expectAttr(mo[0], "http_tokens", `"required"`); !ok {
+			v = append(v, msg+" (IMDSv2)")
 		}
 	}
 	return v
@@ -151,12 +147,8 @@ func encryption(m *module, _ *shape.Shape, _ time.Time) []string {
 	for _, lt := range m.resources("aws_launch_template") {
 		for _, bdm := range lt.nested("block_device_mappings") {
 			for _, ebs := range bdm.nested("ebs") {
-				if enc, a := ebs.attr("encrypted"); enc != "true" {
-					r := ebs.DefRange()
-					if a != nil {
-						r = a.SrcRange
-					}
-					v = append(v, fmt.Sprintf("%s: EBS encrypted = %s, want true", at(r), orNone(enc)))
+				if msg, ok := expectAttr(ebs, "encrypted", "true"); !ok {
+					v = append(v, msg+" (EBS)")
 				}
 			}
 		}
@@ -179,12 +171,8 @@ func encryption(m *module, _ *shape.Shape, _ time.Time) []string {
 		}
 	}
 	for _, db := range m.resources("aws_db_instance") {
-		if enc, a := db.attr("storage_encrypted"); enc != "true" {
-			r := db.DefRange()
-			if a != nil {
-				r = a.SrcRange
-			}
-			v = append(v, fmt.Sprintf("%s: storage_encrypted = %s, want true", at(r), orNone(enc)))
+		if msg, ok := expectAttr(db, "storage_encrypted", "true"); !ok {
+			v = append(v, msg)
 		}
 	}
 	return v
@@ -205,12 +193,8 @@ func s3PublicAccess(m *module, _ *shape.Shape, _ time.Time) []string {
 			continue
 		}
 		for _, k := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
-			if val, a := pab.attr(k); val != "true" {
-				r := pab.DefRange()
-				if a != nil {
-					r = a.SrcRange
-				}
-				v = append(v, fmt.Sprintf("%s: %s = %s, want true", at(r), k, orNone(val)))
+			if msg, ok := expectAttr(*pab, k, "true"); !ok {
+				v = append(v, msg)
 			}
 		}
 	}
@@ -294,6 +278,19 @@ func formatted(m *module, _ *shape.Shape, _ time.Time) []string {
 		return nil
 	})
 	return v
+}
+
+// expectAttr returns a violation at the attribute (or the block, when unset) unless it is written as want.
+func expectAttr(b block, name, want string) (string, bool) {
+	got, a := b.attr(name)
+	if got == want {
+		return "", true
+	}
+	r := b.DefRange()
+	if a != nil {
+		r = a.SrcRange
+	}
+	return fmt.Sprintf("%s: %s = %s, want %s", at(r), name, orNone(got), want), false
 }
 
 func referenced(bs []block, attr, prefix string) bool {
