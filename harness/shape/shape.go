@@ -145,9 +145,9 @@ type nodeGroupValue struct {
 }
 
 type taintValue struct {
-	Key    string `cty:"key"`
-	Value  string `cty:"value"`
-	Effect string `cty:"effect"`
+	Key    string `cty:"key" json:"key"`
+	Value  string `cty:"value" json:"value"`
+	Effect string `cty:"effect" json:"effect"`
 }
 
 var taintEffects = map[string]corev1.TaintEffect{

@@ -17,6 +17,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // runApply runs the apply tier: the same terraform/ applied against moto (default) or an endpoint, then
@@ -75,6 +76,16 @@ func runApply(ctx context.Context, args []string) error {
 	}
 	sort.Strings(keys)
 	fmt.Printf("outputs: %v\n", keys)
+	// What AWS created is the shape to emulate from here on.
+	static, err := shape.Load(terraformDir, env)
+	if err != nil {
+		return err
+	}
+	s, err := static.WithAppliedNodeGroups(applied.Outputs["node_groups"])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("applied node groups: %s\n", describe(s))
 	return nil
 }
 
