@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/endpoint"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
@@ -84,6 +85,18 @@ func TestAWSChecksAgainstMoto(t *testing.T) {
 	problems, err = cloud.CheckBucket(ctx, cfg, "mlops-local-artifacts")
 	require.NoError(t, err)
 	assert.Empty(t, problems)
+
+	// The endpoint backend reaches the same emulator as a URL someone else runs.
+	ep, err := endpoint.New(endpoint.Config{URL: m.Endpoint()})
+	require.NoError(t, err)
+	require.NoError(t, ep.Start(ctx))
+	epCfg, err := ep.Config(ctx)
+	require.NoError(t, err)
+	problems, err = cloud.CheckBucket(ctx, epCfg, "mlops-local-artifacts")
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+	_, err = endpoint.New(endpoint.Config{})
+	assert.Error(t, err)
 
 	// Terraform changes the GPU taint; AWS still has the old one: the check names the drift.
 	drifted := s.Clone()
