@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
@@ -54,9 +56,9 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open component log: %w", err)
 	}
-	klogSink.add(c.logFile)
+	redirectKlog(c.logFile)
 	c.stops = append(c.stops, func(context.Context) error {
-		klogSink.remove(c.logFile)
+		klog.SetOutput(io.Discard)
 		return c.logFile.Close()
 	})
 
