@@ -24,7 +24,7 @@ import (
 // planned again (must be empty) and destroyed. Where no provider can be installed it prints the skip line and
 // exits 0: the run goes on.
 func runApply(ctx context.Context, args []string) error {
-	var env, terraformDir, endpoint, binary, cliConfig, venv string
+	var env, terraformDir, endpoint, binary, cliConfig, venv, motoLog string
 	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	fs.StringVar(&env, "env", "local", "environment (terraform/env/<env>.tfvars)")
 	fs.StringVar(&terraformDir, "terraform", "terraform", "Terraform root module")
@@ -32,6 +32,7 @@ func runApply(ctx context.Context, args []string) error {
 	fs.StringVar(&binary, "binary", "", "terraform or tofu binary (default: ./bin/tofu, ./bin/terraform, then PATH)")
 	fs.StringVar(&cliConfig, "cli-config", os.Getenv("TF_CLI_CONFIG_FILE"), "Terraform CLI config with a provider mirror or plugin cache")
 	fs.StringVar(&venv, "venv", ".venv", "virtualenv for moto_server (created when missing)")
+	fs.StringVar(&motoLog, "moto-log", "", "write moto_server's output to this file (default: discard)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runApply(ctx context.Context, args []string) error {
 		}
 	}
 	if endpoint == "" {
-		m, err := moto.New(moto.Config{Venv: venv, LogFile: filepath.Join(os.TempDir(), "harness-moto.log")})
+		m, err := moto.New(moto.Config{Venv: venv, LogFile: motoLog})
 		if err != nil {
 			return err
 		}
