@@ -84,7 +84,7 @@ type upState struct {
 }
 
 func statePath(env string) string {
-	return filepath.Join(os.TempDir(), "eks-mlops-harness", "up-"+env+".json")
+	return filepath.Join(os.TempDir(), "eks-mlops-harness-up-"+env+".json")
 }
 
 func runUp(ctx context.Context, args []string) error {
@@ -143,12 +143,8 @@ func copyFile(from, to string) error {
 }
 
 func writeState(env string, st upState) error {
-	p := statePath(env)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
 	data, _ := json.Marshal(st)
-	return os.WriteFile(p, data, 0o600)
+	return os.WriteFile(statePath(env), data, 0o600)
 }
 
 func runDown(ctx context.Context, args []string) error {
