@@ -73,4 +73,3 @@ func maxGPUsPerNode(p *Platform) int {
 	return m
 }
 
-func sortStrings(s []string) { sort.Strings(s) }

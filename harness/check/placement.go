@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,7 @@ func selectorString(m map[string]string) string {
 	for k, v := range m {
 		parts = append(parts, k+"="+v)
 	}
-	sortStrings(parts)
+	sort.Strings(parts)
 	return "{" + strings.Join(parts, ",") + "}"
 }
 

@@ -36,7 +36,7 @@ func skip(name, format string, args ...any) Result {
 	return Result{Name: name, Status: Skipped, Message: fmt.Sprintf(format, args...)}
 }
 
-// Failed reports whether any result failed.
+// AnyFailed reports whether any result failed.
 func AnyFailed(rs []Result) bool {
 	for _, r := range rs {
 		if r.Status == Failed {
