@@ -72,4 +72,3 @@ func maxGPUsPerNode(p *Platform) int {
 	}
 	return m
 }
-
