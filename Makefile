@@ -26,13 +26,24 @@ deps: ## download Go modules (and the Go toolchain)
 build: deps ## build bin/harness
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/harness ./harness/cmd/harness
 
+# CRDs for the custom resources the platform creates, generated from the upstream Go API types by
+# tools/crdgen (its own Go module: Argo CD's, KubeRay's and Karpenter's dependencies stay out of the harness).
+CRDGEN_SRC := $(shell find tools/crdgen -name '*.go') tools/crdgen/go.mod tools/crdgen/go.sum
+
+bin/crds/SOURCES: $(CRDGEN_SRC)
+	@mkdir -p bin
+	cd tools/crdgen && $(GO) run . -out ../../bin/crds
+
+.PHONY: crds
+crds: bin/crds/SOURCES ## generate bin/crds from the upstream Go API types (controller-tools)
+
 .PHONY: test
-test: build ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 	./bin/harness apply --env local
 
 .PHONY: test-local
-test-local: build ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
+test-local: build crds ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
 	./bin/harness check --env local
 	./bin/harness run scenarios/*.yaml
 
@@ -42,8 +53,9 @@ bench: build ## measure cluster start, first GPU pod, scale scheduling and peak 
 
 .PHONY: lint
 lint: ## gofmt, go vet, terraform fmt (through the Go tests of the static tier)
-	@out=$$(gofmt -l harness test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l harness test tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd tools/crdgen && $(GO) vet ./...
 
 # OpenTofu, built from its Go module source (no binary downloads on air-gapped CI): `make tools`.
 TOFU_VERSION ?= v1.10.10

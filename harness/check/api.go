@@ -11,15 +11,18 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 )
 
-// APIAcceptance submits every object with a server-side dry run: the API server validates it (schema,
-// admission) without storing it; an object that already exists (installed by Helm) was accepted for real. Objects whose kind the cluster does not serve (no CRD installed) cannot be
-// validated; they are reported in a second, skipped result and never counted as accepted.
+// APIAcceptance submits every object with a server-side dry run and strict field validation: the API server
+// validates it (schema — for custom resources the generated CRD's — unknown and duplicate fields, admission)
+// without storing it; an object that already exists (installed by Helm) was accepted for real. Objects whose
+// kind the cluster does not serve (no CRD installed) cannot be validated; they are reported in a second,
+// skipped result and never counted as accepted.
 func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) []Result {
 	const name = "api-acceptance"
 	dc, err := discovery.NewDiscoveryClientForConfig(rc)
@@ -31,7 +34,23 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 	if err != nil {
 		return []Result{fail(name, nil, "dynamic client: %v", err)}
 	}
-	var problems []string
+	var problems, notes []string
+	// ArgoCD's own install creates its namespace; the platform's Applications live there but nothing in this
+	// repository declares it. Create it as that precondition, and say so. Any other missing namespace stays an
+	// error: it is a typo or a namespace the platform forgot to declare.
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return []Result{fail(name, nil, "client: %v", err)}
+	}
+	for _, ns := range argoNamespaces(objs) {
+		created, err := ensureNamespace(ctx, cs, ns)
+		if err != nil {
+			return []Result{fail(name, nil, "namespace %s: %v", ns, err)}
+		}
+		if created {
+			notes = append(notes, fmt.Sprintf("namespace %s created first: ArgoCD's install creates it, bootstrap.yaml assumes it", ns))
+		}
+	}
 	unknown := map[string]int{}
 	accepted := 0
 	for _, o := range objs {
@@ -54,7 +73,7 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 			}
 			c = ri.Namespace(ns)
 		}
-		if _, err := c.Create(ctx, o.Unstructured, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := c.Create(ctx, o.Unstructured, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: metav1.FieldValidationStrict}); err != nil && !apierrors.IsAlreadyExists(err) {
 			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
 			continue
 		}
@@ -67,7 +86,9 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 	case accepted == 0:
 		out = append(out, skip(name, "no object of a kind this cluster serves"))
 	default:
-		out = append(out, pass(name, "%d objects accepted by a server-side dry run", accepted))
+		r := pass(name, "%d objects accepted by a strict server-side dry run", accepted)
+		r.Details = notes
+		out = append(out, r)
 	}
 	if len(unknown) > 0 {
 		var kinds []string
@@ -78,6 +99,18 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 		r := skip(name+"/custom-resources", "no CRD installed for %d kind(s); their pod templates are placed by probes instead", len(kinds))
 		r.Details = kinds
 		out = append(out, r)
+	}
+	return out
+}
+
+func argoNamespaces(objs []deploy.Object) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range objs {
+		if o.GroupVersionKind().Group == "argoproj.io" && o.GetNamespace() != "" && !seen[o.GetNamespace()] {
+			seen[o.GetNamespace()] = true
+			out = append(out, o.GetNamespace())
+		}
 	}
 	return out
 }

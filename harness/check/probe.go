@@ -70,7 +70,7 @@ func RunProbes(ctx context.Context, cs kubernetes.Interface, ws []deploy.Workloa
 	for _, w := range ws {
 		name := probeName(w)
 		byName[name] = w
-		if err := ensureNamespace(ctx, cs, w.Namespace); err != nil {
+		if _, err := ensureNamespace(ctx, cs, w.Namespace); err != nil {
 			return nil, err
 		}
 		labels := map[string]string{labelProbe: name}
@@ -175,10 +175,14 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 	return out, nil
 }
 
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
+// ensureNamespace creates ns when it is missing and says whether it did.
+func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) (bool, error) {
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
-	return nil
+	return true, nil
 }

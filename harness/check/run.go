@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,7 +23,10 @@ type Options struct {
 	Cluster cluster.Cluster
 	// ChartsDir holds upstream charts as <ChartsDir>/<chart>; apps whose chart is absent are skipped.
 	ChartsDir string
-	Budget    Budget
+	// CRDsDir holds the CRDs tools/crdgen generated (make crds); empty or missing skips the CRD install, and
+	// custom resources are then reported as not validated.
+	CRDsDir string
+	Budget  Budget
 	// OnResult is called as each result is known (progress output); may be nil.
 	OnResult func(Result)
 }
@@ -64,7 +68,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	add(timed(func() Result { return Consistency(p) }), timed(func() Result { return Cost(p, o.Budget) }))
 	add(Policies(o.Root, o.Env, time.Now())...)
 	if o.Cluster == nil {
-		for _, n := range []string{"deploy", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit"} {
+		for _, n := range []string{"crds", "deploy", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit"} {
 			add(skip(n, "no cluster"))
 		}
 		return out, nil
@@ -76,15 +80,16 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Installing the CRDs is seconds of API-server work; only api-acceptance needs them, so it runs beside the
+	// deploy and the probes.
+	crds := make(chan Result, 1)
+	go func() { crds <- timed(func() Result { return InstallCRDs(ctx, rc, o.CRDsDir) }) }()
 	add(DeployApps(ctx, o, p)...)
-	t0 := time.Now()
-	api := APIAcceptance(ctx, rc, p.Objects)
-	api[0].Duration = time.Since(t0)
-	add(api...)
 
-	t0 = time.Now()
+	t0 := time.Now()
 	ps, err := RunProbes(ctx, cs, p.Workloads, time.Minute)
 	if err != nil {
+		<-crds
 		return out, err
 	}
 	scaled := map[string]int{}
@@ -93,6 +98,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	if sc, ok := o.Cluster.(cluster.Scaler); ok {
 		if ps, err = ScaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
+			<-crds
 			return out, err
 		}
 	}
@@ -102,7 +108,35 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		add(r)
 	}
 	out.Placements = ps
+
+	add(<-crds)
+	t0 = time.Now()
+	api := APIAcceptance(ctx, rc, p.Objects)
+	api[0].Duration = time.Since(t0)
+	add(api...)
 	return out, nil
+}
+
+// InstallCRDs installs the generated CRDs so the API server validates custom resources against the upstream
+// schemas. Not generated is a skip with the command that generates them, never a pass.
+func InstallCRDs(ctx context.Context, rc *rest.Config, dir string) Result {
+	const name = "crds"
+	if dir == "" {
+		return skip(name, "no CRD directory given; custom resources are not validated")
+	}
+	set, err := deploy.LoadCRDs(dir)
+	if errors.Is(err, deploy.ErrNoCRDs) {
+		return skip(name, "%v; custom resources are not validated", err)
+	}
+	if err != nil {
+		return fail(name, nil, "%v", err)
+	}
+	if err := deploy.InstallCRDs(ctx, rc, set, time.Minute); err != nil {
+		return fail(name, nil, "%v", err)
+	}
+	r := pass(name, "%d CRDs generated from upstream Go types installed and served", len(set.CRDs))
+	r.Details = append(set.Names(), set.Sources...)
+	return r
 }
 
 // DeployApps installs every Application's chart that is here (in-repo, or in o.ChartsDir); the others are

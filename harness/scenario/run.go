@@ -150,7 +150,7 @@ func apply(ctx context.Context, rc *rest.Config, objs []map[string]any) (string,
 			}
 			c = dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
 		}
-		if _, err := c.Create(ctx, u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := c.Create(ctx, u, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return "", "", fmt.Errorf("create %s %s/%s: %w", gvk.Kind, u.GetNamespace(), u.GetName(), err)
 		}
 	}

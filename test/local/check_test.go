@@ -1,6 +1,7 @@
 package local
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // a reason, and every GPU workload was placed on the GPU group by the real scheduler.
 func TestCheckLocalEnvironment(t *testing.T) {
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	out, err := check.Run(t.Context(), check.Options{Root: testenv.Root(), Env: "local", Cluster: c})
+	out, err := check.Run(t.Context(), check.Options{Root: testenv.Root(), Env: "local", Cluster: c, CRDsDir: testenv.CRDsDir(t)})
 	require.NoError(t, err)
 	byName := map[string]check.Result{}
 	for _, r := range out.Results {
@@ -25,7 +26,10 @@ func TestCheckLocalEnvironment(t *testing.T) {
 			assert.NotEmpty(t, r.Message, "%s skipped without a reason", r.Name)
 		}
 	}
-	for _, name := range []string{"consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
+	// With the generated CRDs every custom resource is validated: nothing is left as "not validated".
+	assert.NotContains(t, byName, "api-acceptance/custom-resources")
+	assert.Contains(t, byName["crds"].Details, "rayjobs.ray.io")
+	for _, name := range []string{"crds", "consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
 		assert.Equal(t, check.Passed, byName[name].Status, name)
 	}
 	assert.Equal(t, check.Skipped, byName["deploy/flyte"].Status)
@@ -72,6 +76,47 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 				}
 			}
 			t.Fatalf("no %s result", tc.check)
+		})
+	}
+}
+
+// TestAPIAcceptanceRejectsBrokenCustomResources breaks custom resources in temporary copies: the CRDs generated
+// from the upstream Go types make the API server reject them, naming the object, its file and the field.
+func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
+	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	r := check.InstallCRDs(t.Context(), c.RESTConfig(), testenv.CRDsDir(t))
+	require.Equal(t, check.Passed, r.Status, r.Message)
+	tests := []struct {
+		name, file, old, new string
+		rejected             int
+		want                 string
+	}{
+		{"RayJob field typo", "workflows/ray/rayjob.yaml", "shutdownAfterJobFinishes: true", "shutdownAfterJobFinished: true", 1,
+			`RayJob/ml-training/train-mlp (workflows/ray/rayjob.yaml): RayJob in version "v1" cannot be handled as a RayJob: strict decoding error: unknown field "spec.shutdownAfterJobFinished"`},
+		{"Application sync policy typo", "helm/platform-app/templates/applications.yaml", "      selfHeal: true", "      selfHealing: true", 8, // one per Application
+			`unknown field "spec.syncPolicy.automated.selfHealing"`},
+		{"InferenceService protocol not in KServe's enum", "workflows/kserve/inferenceservice.yaml", "protocolVersion: v2", "protocolVersion: v3", 1,
+			`InferenceService/models/sklearn-iris (workflows/kserve/inferenceservice.yaml): InferenceService.serving.kserve.io "sklearn-iris" is invalid: spec.predictor.model.protocolVersion: Unsupported value: "v3"`},
+		{"RayService rayVersion as a number", "workflows/ray/rayservice.yaml", `rayVersion: "2.41.0"`, `rayVersion: 2.41`, 1,
+			`RayService/models/mlp-serve (workflows/ray/rayservice.yaml): RayService.ray.io "mlp-serve" is invalid: [spec.rayClusterConfig.rayVersion: Invalid value: "number"`},
+	}
+	deployed := false
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := testenv.CopyRepo(t)
+			testenv.Edit(t, root, tc.file, tc.old, tc.new)
+			p, err := check.Load(root, "local")
+			require.NoError(t, err)
+			if !deployed { // the namespaces, quotas and limit ranges the workflows live in
+				for _, r := range check.DeployApps(t.Context(), check.Options{Root: root, Cluster: c}, p) {
+					require.NotEqual(t, check.Failed, r.Status, r.Message)
+				}
+				deployed = true
+			}
+			rs := check.APIAcceptance(t.Context(), c.RESTConfig(), p.Objects)
+			require.Equal(t, check.Failed, rs[0].Status, rs[0].Message)
+			assert.Equal(t, fmt.Sprintf("%d of 30 objects rejected by the API server", tc.rejected), rs[0].Message)
+			assert.Contains(t, strings.Join(rs[0].Details, "\n"), tc.want)
 		})
 	}
 }

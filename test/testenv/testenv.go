@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -36,6 +39,29 @@ func Root() string {
 
 // TerraformDir is the repository's Terraform root module.
 func TerraformDir() string { return filepath.Join(Root(), "terraform") }
+
+var crds struct {
+	once sync.Once
+	err  error
+}
+
+// CRDsDir returns bin/crds, generating it with tools/crdgen (`make crds` does the same) when it is missing.
+func CRDsDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(Root(), "bin", "crds")
+	crds.once.Do(func() {
+		if _, err := deploy.LoadCRDs(dir); err == nil {
+			return
+		}
+		cmd := exec.Command("go", "run", ".", "-out", dir)
+		cmd.Dir = filepath.Join(Root(), "tools", "crdgen")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			crds.err = fmt.Errorf("generate CRDs (tools/crdgen): %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, crds.err)
+	return dir
+}
 
 // MustShape loads the shape of env from the repository's terraform/.
 func MustShape(t testing.TB, env string) *shape.Shape {

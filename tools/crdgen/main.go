@@ -1,0 +1,203 @@
+// Command crdgen generates the CustomResourceDefinitions the harness installs into the emulated cluster, from
+// the upstream Go API types, with sigs.k8s.io/controller-tools used as a library (the same generator
+// controller-gen runs). Nothing upstream is copied into the repository: the types are read from the module
+// cache at the versions this module's go.mod pins, and the output goes to a build directory (bin/crds).
+//
+//	go run . -out ../../bin/crds
+//
+// It is a separate Go module so that Argo CD's, KubeRay's and Karpenter's dependency graphs never touch the
+// harness's (which pins the Kubernetes control plane it embeds).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/packages"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-tools/pkg/crd"
+	"sigs.k8s.io/controller-tools/pkg/genall"
+	"sigs.k8s.io/controller-tools/pkg/loader"
+	"sigs.k8s.io/yaml"
+)
+
+// source is one API package and the module that carries it.
+type source struct {
+	module string
+	pkg    string
+}
+
+var sources = []source{
+	{module: "github.com/argoproj/argo-cd/v3", pkg: "github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"},
+	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"},
+	{module: "sigs.k8s.io/karpenter", pkg: "sigs.k8s.io/karpenter/pkg/apis/v1"},
+	// KServe is not served by the module proxy; see kserve/v1beta1/doc.go.
+	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"},
+}
+
+// skip lists CRDs the API packages define but nothing in this project creates.
+var skip = map[string]bool{
+	// 1.5 MB even without descriptions (it embeds Application templates many times over); no ApplicationSet
+	// is declared here, and installing it would be most of the CRD install time.
+	"applicationsets.argoproj.io": true,
+}
+
+func main() {
+	out := flag.String("out", "../../bin/crds", "directory to write the CRDs into (replaced)")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "crdgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string) error {
+	// Descriptions are dropped (the harness validates, it does not document; Argo CD's Application CRD with
+	// descriptions is close to etcd's request limit). Floats are allowed because KubeRay's own generation
+	// allows them (crd:allowDangerousTypes=true in its Makefile).
+	zero, yes := 0, true
+	gen := genall.Generator(&crd.Generator{MaxDescLen: &zero, AllowDangerousTypes: &yes, CRDVersions: []string{"v1"}})
+	var roots []string
+	for _, s := range sources {
+		roots = append(roots, s.pkg)
+	}
+	rt, err := genall.Generators{&gen}.ForRootsWithConfig(&packages.Config{Dir: "."}, roots...)
+	if err != nil {
+		return fmt.Errorf("loading API packages: %w", err)
+	}
+	mem := &memOutput{files: map[string]*bytes.Buffer{}}
+	rt.OutputRules.Default = mem
+	if rt.Run() {
+		return fmt.Errorf("controller-tools reported errors (above)")
+	}
+
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(out)), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(out)), ".crds-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var names []string
+	for path, buf := range mem.files {
+		objs, err := decodeAll(buf.Bytes())
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		for _, u := range objs {
+			if u.GetKind() != "CustomResourceDefinition" {
+				continue
+			}
+			if u.GetAnnotations() != nil {
+				anns := u.GetAnnotations()
+				delete(anns, "controller-gen.kubebuilder.io/version")
+				u.SetAnnotations(anns)
+			}
+			if skip[u.GetName()] {
+				continue
+			}
+			group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
+			if group == "argoproj.io" {
+				argoFixup(u)
+			}
+			data, err := yaml.Marshal(u.Object)
+			if err != nil {
+				return err
+			}
+			name := u.GetName() + ".yaml"
+			if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
+				return err
+			}
+			names = append(names, u.GetName())
+		}
+	}
+	sort.Strings(names)
+	if err := os.WriteFile(filepath.Join(tmp, "SOURCES"), []byte(provenance(names)), 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	fmt.Printf("crdgen: %d CRDs into %s\n", len(names), out)
+	return nil
+}
+
+// argoFixup does what Argo CD's hack/gen-crd-spec does to controller-gen's output: metadata.creationTimestamp is
+// marshalled as null but typed string, and AppProject's status schema is dropped (argo-cd issue 4158).
+func argoFixup(u *unstructured.Unstructured) {
+	versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+	for i, v := range versions {
+		vm, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		unstructured.RemoveNestedField(vm, "schema", "openAPIV3Schema", "properties", "metadata", "properties", "creationTimestamp")
+		if u.GetName() == "appprojects.argoproj.io" {
+			unstructured.RemoveNestedField(vm, "schema", "openAPIV3Schema", "properties", "status")
+		}
+		versions[i] = vm
+	}
+	_ = unstructured.SetNestedSlice(u.Object, versions, "spec", "versions")
+}
+
+// provenance records which module version each CRD came from, for the harness's report.
+func provenance(names []string) string {
+	versions := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			versions[d.Path] = d.Version
+		}
+	}
+	var b strings.Builder
+	b.WriteString("# CRDs generated by tools/crdgen (sigs.k8s.io/controller-tools " + versions["sigs.k8s.io/controller-tools"] + ") from:\n")
+	for _, s := range sources {
+		v := versions[s.module]
+		if v == "" {
+			v = "(in-repo stand-in: no served module carries these types)"
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", s.module, v, s.pkg)
+	}
+	b.WriteString("# CRDs:\n" + strings.Join(names, "\n") + "\n")
+	return b.String()
+}
+
+func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			return objs, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+}
+
+// memOutput collects controller-tools' artifacts in memory so they can be post-processed before writing.
+type memOutput struct{ files map[string]*bytes.Buffer }
+
+func (m *memOutput) Open(_ *loader.Package, path string) (io.WriteCloser, error) {
+	b := &bytes.Buffer{}
+	m.files[path] = b
+	return nopCloser{b}, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
