@@ -13,6 +13,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // Options configure a check run.
@@ -27,6 +28,10 @@ type Options struct {
 	// custom resources are then reported as not validated.
 	CRDsDir string
 	Budget  Budget
+	// Shape replaces the static reading of terraform/ (the node groups an apply created).
+	Shape *shape.Shape
+	// Before are results of steps run before Run (the apply tier); reported first.
+	Before []Result
 	// OnResult is called as each result is known (progress output); may be nil.
 	OnResult func(Result)
 }
@@ -64,7 +69,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Shape != nil {
+		p.Shape = o.Shape
+	}
 	out.Platform = p
+	add(o.Before...)
 	add(timed(func() Result { return Consistency(p) }), timed(func() Result { return Cost(p, o.Budget) }))
 	add(Policies(o.Root, o.Env, time.Now())...)
 	if o.Cluster == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/endpoint"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
@@ -105,4 +106,42 @@ func TestAWSChecksAgainstMoto(t *testing.T) {
 	diffs, err = cloud.CheckNodeGroups(ctx, cfg, drifted)
 	require.NoError(t, err)
 	assert.Equal(t, "node group gpu: taints is nvidia.com/gpu=true:NoSchedule, Terraform says nvidia.com/gpu=present:NoSchedule", strings.Join(diffs, "\n"))
+}
+
+// TestRealBackendRefusesOtherAccounts aims the real-AWS backend's default credential chain at moto (through
+// AWS_ENDPOINT_URL, which the SDK honours): moto's account 123456789012 is accepted only when named.
+func TestRealBackendRefusesOtherAccounts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	m, err := moto.New(moto.Config{Venv: filepath.Join(testenv.Root(), ".venv"), LogFile: filepath.Join(t.TempDir(), "moto.log")})
+	require.NoError(t, err)
+	require.NoError(t, m.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	t.Setenv("AWS_ENDPOINT_URL", m.Endpoint())
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+	_, err = real.New(real.Config{})
+	require.ErrorContains(t, err, "the account to use is required")
+	_, err = real.New(real.Config{Account: "1234"})
+	require.ErrorContains(t, err, `account "1234" is not a 12-digit AWS account ID`)
+
+	other, err := real.New(real.Config{Account: "210987654321"})
+	require.NoError(t, err)
+	err = other.Start(ctx)
+	require.ErrorContains(t, err, "credentials belong to account 123456789012")
+	require.ErrorContains(t, err, "allowed only in 210987654321: refusing")
+	_, err = other.Config(ctx)
+	require.Error(t, err, "a refused backend hands out no configuration")
+
+	mine, err := real.New(real.Config{Account: "123456789012"})
+	require.NoError(t, err)
+	require.NoError(t, mine.Start(ctx))
+	assert.Contains(t, mine.Caller(), "123456789012")
+	cfg, err := mine.Config(ctx)
+	require.NoError(t, err)
+	_, err = cloud.CheckNodeGroups(ctx, cfg, testenv.MustShape(t, "local"))
+	require.ErrorContains(t, err, "mlops-local", "the checks run through the same configuration (no cluster in this moto)")
+	require.NoError(t, mine.Stop(ctx))
 }

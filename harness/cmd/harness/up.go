@@ -24,6 +24,8 @@ import (
 // clusterFlags are the flags every command that needs a cluster shares.
 type clusterFlags struct {
 	env, backend, kubeconfig, terraform, runDir string
+	// applied, when set, is the shape the apply tier created; it replaces the static reading of terraform/.
+	applied *shape.Shape
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
@@ -36,9 +38,12 @@ func (f *clusterFlags) register(fs *pflag.FlagSet) {
 
 // newCluster reads the shape and builds the backend the flags ask for.
 func (f *clusterFlags) newCluster(ctx context.Context) (cluster.Cluster, error) {
-	s, err := shape.Load(f.terraform, f.env)
-	if err != nil {
-		return nil, err
+	s := f.applied
+	if s == nil {
+		var err error
+		if s, err = shape.Load(f.terraform, f.env); err != nil {
+			return nil, err
+		}
 	}
 	switch f.backend {
 	case "embedded":
