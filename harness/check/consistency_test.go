@@ -82,3 +82,27 @@ func TestCostOverBudgetFails(t *testing.T) {
 	assert.Equal(t, Failed, r.Status)
 	assert.Contains(t, r.Message, "over the $1.00 budget")
 }
+
+// TestRunUsesAppliedShape: when the apply tier ran, the node groups AWS created replace the static reading —
+// here AWS has a different GPU taint value than the Helm side tolerates by value — and its result comes first.
+func TestRunUsesAppliedShape(t *testing.T) {
+	t.Parallel()
+	p, err := Load(root, "local")
+	require.NoError(t, err)
+	applied := p.Shape.Clone()
+	g, ok := applied.Group("gpu")
+	require.True(t, ok)
+	g.Taints[0].Key = "nvidia.com/gpu-dedicated"
+	before := Result{Name: "apply-tier", Status: Passed, Message: "applied"}
+	out, err := Run(t.Context(), Options{Root: root, Env: "local", Shape: applied, Before: []Result{before}})
+	require.NoError(t, err)
+	assert.Equal(t, before, out.Results[0])
+	var cons Result
+	for _, r := range out.Results {
+		if r.Name == "consistency" {
+			cons = r
+		}
+	}
+	require.Equal(t, Failed, cons.Status, cons.Message)
+	assert.Contains(t, strings.Join(cons.Details, "\n"), "does not tolerate taint nvidia.com/gpu-dedicated=true:NoSchedule of group gpu")
+}
