@@ -32,7 +32,8 @@ func commands() []command {
 		{"down", "stop a cluster started by `harness up`", runDown},
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
-		{"apply", "apply terraform/ to an AWS emulator (moto), plan again, destroy; skips where no provider installs", runApply},
+		{"apply", "apply terraform/ to an AWS backend (moto, localstack, endpoint, aws), plan again, destroy; skips where no provider installs", runApply},
+		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},
 		{"version", "print the versions the harness is built with", runVersion},
 	}
 }
