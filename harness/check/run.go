@@ -24,6 +24,13 @@ type Options struct {
 	Cluster cluster.Cluster
 	// ChartsDir holds upstream charts as <ChartsDir>/<chart>; apps whose chart is absent are skipped.
 	ChartsDir string
+	// FetchCharts pulls upstream charts (Helm SDK, HTTP repositories and OCI) into ChartsCache when ChartsDir
+	// does not have them; a chart that cannot be fetched is skipped with the reason.
+	FetchCharts bool
+	ChartsCache string
+	// KeepWebhooks installs upstream charts with their admission webhooks and APIServices; only for clusters
+	// where their pods really run (the existing backend). Otherwise they are dropped, and the result says so.
+	KeepWebhooks bool
 	// CRDsDir holds the CRDs tools/crdgen generated (make crds); empty or missing skips the CRD install, and
 	// custom resources are then reported as not validated.
 	CRDsDir string
@@ -164,26 +171,45 @@ func DeployApps(ctx context.Context, o Options, p *Platform) []Result {
 func deployApp(ctx context.Context, o Options, a deploy.App) Result {
 	name := "deploy/" + a.Name
 	dir := ""
+	note := ""
 	switch {
 	case a.InRepo(RepoURL):
 		dir = filepath.Join(o.Root, a.Path)
-	case o.ChartsDir != "" && a.Chart != "":
-		dir = filepath.Join(o.ChartsDir, a.Chart)
-		if _, err := os.Stat(dir); err != nil {
-			return skip(name, "chart not fetched: %s %s not in %s", a.Chart, a.TargetRevision, o.ChartsDir)
-		}
+	case a.Chart == "":
+		return skip(name, "chart not fetched: %s %s from %s (a Git source outside this repository)", a.Path, a.TargetRevision, a.RepoURL)
 	default:
-		src := a.Chart
-		if src == "" {
-			src = a.Path
+		if o.ChartsDir != "" {
+			if _, err := os.Stat(filepath.Join(o.ChartsDir, a.Chart, "Chart.yaml")); err == nil {
+				dir = filepath.Join(o.ChartsDir, a.Chart)
+			}
 		}
-		return skip(name, "chart not fetched: %s %s from %s (no network; pass --charts-dir)", src, a.TargetRevision, a.RepoURL)
+		if dir == "" && !o.FetchCharts {
+			where := "pass --charts-dir or --fetch-charts"
+			if o.ChartsDir != "" {
+				where = "not in " + o.ChartsDir
+			}
+			return skip(name, "chart not fetched: %s %s from %s (%s)", a.Chart, a.TargetRevision, a.RepoURL, where)
+		}
+		if dir == "" {
+			d, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, o.ChartsCache, time.Minute)
+			if err != nil {
+				return skip(name, "chart not fetched: %v", err)
+			}
+			dir = d
+		}
+		if !o.KeepWebhooks {
+			note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
+		}
 	}
-	objs, err := deploy.Install(ctx, o.Cluster.Kubeconfig(), dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values)
+	var opts []deploy.InstallOption
+	if note != "" {
+		opts = append(opts, deploy.DropWebhooks)
+	}
+	objs, err := deploy.Install(ctx, o.Cluster.Kubeconfig(), dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values, opts...)
 	if err != nil {
 		return fail(name, nil, "%v", err)
 	}
-	return pass(name, "helm install %s: %d objects", a.Name, len(objs))
+	return pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
 }
 
 // ScaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads

@@ -2,11 +2,19 @@ package local
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/repo"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
@@ -119,4 +127,66 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 			assert.Contains(t, strings.Join(rs[0].Details, "\n"), tc.want)
 		})
 	}
+}
+
+// TestCheckFetchesUpstreamCharts serves an upstream chart from a Helm repository in the test (what a laptop
+// with network gets from the real one): --fetch-charts pulls it, installs it onto the emulated cluster with its
+// webhook configuration left out, and the other upstream apps stay skipped with the reason.
+func TestCheckFetchesUpstreamCharts(t *testing.T) {
+	repoDir := t.TempDir()
+	chartDir := filepath.Join(t.TempDir(), "py-kube-downscaler")
+	require.NoError(t, os.MkdirAll(filepath.Join(chartDir, "templates"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "templates", "all.yaml"), []byte(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-args
+data:
+  args: {{ .Values.arguments | join " " | quote }}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: {{ .Release.Name }}-validate
+webhooks:
+  - name: validate.downscaler.example.com
+    admissionReviewVersions: ["v1"]
+    sideEffects: None
+    failurePolicy: Fail
+    clientConfig:
+      service: {name: nobody-serves-this, namespace: {{ .Release.Namespace }}}
+    rules:
+      - {apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE"], resources: ["*"]}
+`), 0o644))
+	ch, err := loader.Load(chartDir)
+	require.NoError(t, err)
+	_, err = chartutil.Save(ch, repoDir)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	defer srv.Close()
+	idx, err := repo.IndexDirectory(repoDir, srv.URL)
+	require.NoError(t, err)
+	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
+
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+srv.URL)
+	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	out, err := check.Run(t.Context(), check.Options{Root: root, Env: "local", Cluster: c, FetchCharts: true, ChartsCache: t.TempDir()})
+	require.NoError(t, err)
+	byName := map[string]check.Result{}
+	for _, r := range out.Results {
+		byName[r.Name] = r
+		assert.NotEqual(t, check.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+	}
+	assert.Equal(t, check.Passed, byName["deploy/kube-downscaler"].Status, byName["deploy/kube-downscaler"].Message)
+	assert.Contains(t, byName["deploy/kube-downscaler"].Message, "admission webhooks and APIServices left out")
+	assert.Equal(t, check.Skipped, byName["deploy/flyte"].Status)
+	assert.Contains(t, byName["deploy/flyte"].Message, "chart not fetched: pull flyte-binary")
+
+	cm, err := cs.CoreV1().ConfigMaps("kube-downscaler").Get(t.Context(), "kube-downscaler-args", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, cm.Data["args"], "--namespace=ml-training,models", "installed with the Application's values")
+	hooks, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, hooks.Items)
 }
