@@ -20,7 +20,9 @@ type InstallOption func(*action.Install)
 // DropWebhooks installs the chart without its admission webhook configurations and aggregated APIServices. On
 // an emulated cluster no pod really runs, so nothing would answer them and every later API call they match
 // would fail; on a real cluster do not use it.
-func DropWebhooks(i *action.Install) { i.PostRenderer = dropKinds{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"} }
+func DropWebhooks(i *action.Install) {
+	i.PostRenderer = dropKinds{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
+}
 
 // dropKinds is a Helm post-renderer that removes objects of the listed kinds.
 type dropKinds []string
