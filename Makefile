@@ -40,7 +40,12 @@ crds: bin/crds/SOURCES ## generate bin/crds from the upstream Go API types (cont
 .PHONY: test
 test: build crds ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
+	$(GO) vet -tags aws ./test/aws/...
 	./bin/harness apply --env local
+
+.PHONY: test-aws
+test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=<id> make test-aws; always destroys
+	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 180m -v ./test/aws/...
 
 .PHONY: test-local
 test-local: build crds ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
@@ -55,6 +60,7 @@ bench: build ## measure cluster start, first GPU pod, scale scheduling and peak 
 lint: ## gofmt, go vet, terraform fmt (through the Go tests of the static tier)
 	@out=$$(gofmt -l harness test tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags aws ./test/aws/...
 	cd tools/crdgen && $(GO) vet ./...
 
 # OpenTofu, built from its Go module source (no binary downloads on air-gapped CI): `make tools`.

@@ -1,9 +1,11 @@
 """Flyte training pipeline: synthetic dataset -> cached preprocessing -> GPU training -> evaluation gate.
 
-The model is written in the layout KServe's sklearn runtime loads (a directory holding model.joblib), to the
-artifacts bucket Flyte is configured with; workflows/kserve/inferenceservice.yaml serves it.
+The model is written in the layout KServe's sklearn runtime loads (a directory holding model.joblib); once it
+passes the evaluation gate it is published to model_uri, the stable location
+workflows/kserve/inferenceservice.yaml serves (storageUri).
 
-Run on the cluster:  pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline
+Run on the cluster:  pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline \
+                       --model_uri s3://<artifacts bucket>/models/sklearn-iris
 Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
 """
 
@@ -92,12 +94,24 @@ def evaluate(data: Dataset, model_dir: FlyteDirectory, threshold: float) -> Metr
     return Metrics(accuracy=accuracy, n_test=len(y_test))
 
 
+@task(requests=Resources(cpu="250m", mem="512Mi"))
+def publish(model_dir: FlyteDirectory, metrics: Metrics, model_uri: str) -> FlyteDirectory:
+    """Copy the model that passed the gate (metrics is its proof) to the URI KServe serves."""
+    model_dir.download()
+    return FlyteDirectory(path=model_dir.path, remote_directory=model_uri)
+
+
 @workflow
 def training_pipeline(
-    n_samples: int = 5000, seed: int = 7, max_iter: int = 200, threshold: float = 0.9
+    n_samples: int = 5000,
+    seed: int = 7,
+    max_iter: int = 200,
+    threshold: float = 0.9,
+    model_uri: str = "s3://mlops-local-artifacts/models/sklearn-iris",
 ) -> tuple[FlyteDirectory, Metrics]:
     data = make_dataset(n_samples=n_samples, seed=seed)
     clean = preprocess(data=data)
     model_dir = train(data=clean, max_iter=max_iter)
     metrics = evaluate(data=clean, model_dir=model_dir, threshold=threshold)
-    return model_dir, metrics
+    published = publish(model_dir=model_dir, metrics=metrics, model_uri=model_uri)
+    return published, metrics

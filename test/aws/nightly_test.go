@@ -1,0 +1,218 @@
+//go:build aws
+
+package aws
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func TestNightlyRealEKS(t *testing.T) {
+	account := os.Getenv("HARNESS_AWS_ACCOUNT")
+	if account == "" {
+		t.Fatal("HARNESS_AWS_ACCOUNT is required: the 12-digit account this run may spend in (the credentials are checked against it)")
+	}
+	region, env := getenv("AWS_REGION", "us-east-1"), getenv("HARNESS_ENV", "dev")
+	root := testenv.Root()
+	harnessBin, err := filepath.Abs(filepath.Join(root, "bin", "harness"))
+	require.NoError(t, err)
+	require.FileExists(t, harnessBin, "run `make build` first: the kubeconfig's token command is bin/harness eks-token")
+	ctx, cancel := context.WithTimeout(t.Context(), 170*time.Minute)
+	defer cancel()
+
+	backend, err := real.New(real.Config{Account: account, Region: region})
+	require.NoError(t, err)
+	require.NoError(t, backend.Start(ctx))
+	cfg, err := backend.Config(ctx)
+	require.NoError(t, err)
+	t.Logf("AWS account %s as %s", account, backend.Caller())
+
+	binary, err := infra.FindBinary()
+	require.NoError(t, err, "terraform or tofu must be installed for the nightly tier")
+	// A copy: the run's state, lock file and provider cache stay out of the repository.
+	tfDir := filepath.Join(t.TempDir(), "terraform")
+	require.NoError(t, os.CopyFS(tfDir, os.DirFS(filepath.Join(root, "terraform"))))
+	opts := terraform.WithDefaultRetryableErrors(t, &terraform.Options{
+		TerraformDir:    tfDir,
+		TerraformBinary: binary,
+		VarFiles:        []string{filepath.Join(tfDir, "env", env+".tfvars")},
+		Vars: map[string]any{
+			"project":                 "mlops-nightly",
+			"region":                  region,
+			"expires_at":              time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
+			"artifacts_force_destroy": true,
+		},
+		EnvVars: map[string]string{"AWS_REGION": region},
+		NoColor: true,
+	})
+	// Always destroy, whatever failed after this line.
+	defer terraform.Destroy(t, opts)
+	terraform.InitAndApply(t, opts)
+	require.Equal(t, 0, terraform.PlanExitCode(t, opts), "a second plan must show no changes")
+	outputs := terraform.OutputAll(t, opts)
+
+	static, err := shape.Load(tfDir, env)
+	require.NoError(t, err)
+	applied, err := static.WithAppliedNodeGroups(outputs["node_groups"])
+	require.NoError(t, err)
+	applied.ClusterName = fmt.Sprint(outputs["cluster_name"])
+	bucket := fmt.Sprint(outputs["artifacts_bucket"])
+
+	t.Run("aws-side checks", func(t *testing.T) {
+		diffs, err := cloud.CheckNodeGroups(ctx, cfg, applied)
+		require.NoError(t, err)
+		assert.Empty(t, diffs)
+		problems, err := cloud.CheckBucket(ctx, cfg, bucket)
+		require.NoError(t, err)
+		assert.Empty(t, problems)
+	})
+
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, existing.WriteEKSKubeconfig(kubeconfig, existing.EKS{Name: applied.ClusterName,
+		Endpoint: fmt.Sprint(outputs["cluster_endpoint"]), CAData: fmt.Sprint(outputs["cluster_certificate_authority_data"]),
+		Region: region, Exec: []string{harnessBin, "eks-token"}}))
+	c, err := existing.New(existing.Config{Shape: applied, Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx))
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	require.NoError(t, waitNodes(ctx, cs, applied), "nodes of the applied node groups Ready")
+
+	t.Run("harness check on real EKS", func(t *testing.T) {
+		out, err := check.Run(ctx, check.Options{Root: root, Env: env, Cluster: c, Shape: applied,
+			FetchCharts: true, ChartsCache: t.TempDir(), KeepWebhooks: true})
+		require.NoError(t, err)
+		for _, r := range out.Results {
+			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
+			assert.NotEqual(t, check.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+		}
+	})
+	require.NoError(t, waitGPUAllocatable(ctx, cs), "the NVIDIA device plugin advertises nvidia.com/gpu on the g4dn node")
+
+	t.Run("ray training", func(t *testing.T) {
+		job, err := smoke.ReadManifest(filepath.Join(root, "workflows", "ray", "rayjob.yaml"))
+		require.NoError(t, err)
+		setEnvURI(job, "s3://mlops-local-artifacts/", "s3://"+bucket+"/")
+		require.NoError(t, smoke.Submit(ctx, dyn, smoke.RayJobs, job))
+		require.NoError(t, smoke.WaitRayJob(ctx, dyn, job.GetNamespace(), job.GetName(), 45*time.Minute, 10*time.Second))
+	})
+
+	modelURI := "s3://" + bucket + "/models/sklearn-iris"
+	t.Run("flyte training", func(t *testing.T) {
+		image := os.Getenv("HARNESS_FLYTE_IMAGE")
+		pyflyte, err := exec.LookPath("pyflyte")
+		if image == "" || err != nil {
+			t.Skipf("skipped: needs pyflyte on PATH and HARNESS_FLYTE_IMAGE (pyflyte: %v, image %q)", err, image)
+		}
+		port, err := smoke.PortForward(ctx, c.RESTConfig(), "flyte", "flyte-flyte-binary-grpc", 8089)
+		require.NoError(t, err)
+		conf := filepath.Join(t.TempDir(), "flyte.yaml")
+		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "admin:\n  endpoint: dns:///127.0.0.1:%d\n  insecure: true\n", port), 0o600))
+		cmd := exec.CommandContext(ctx, pyflyte, "--config", conf, "run", "--remote", "--wait", "--image", image,
+			"--project", "flytesnacks", "--domain", "development",
+			filepath.Join(root, "workflows", "flyte", "training_pipeline.py"), "training_pipeline", "--model_uri", modelURI)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	})
+
+	t.Run("kserve inference", func(t *testing.T) {
+		key := "models/sklearn-iris/model.joblib"
+		if _, err := s3.NewFromConfig(cfg).HeadObject(ctx, &s3.HeadObjectInput{Bucket: awssdk.String(bucket), Key: awssdk.String(key)}); err != nil {
+			t.Skipf("skipped: no model at s3://%s/%s (the Flyte smoke test publishes it): %v", bucket, key, err)
+		}
+		isvc, err := smoke.ReadManifest(filepath.Join(root, "workflows", "kserve", "inferenceservice.yaml"))
+		require.NoError(t, err)
+		require.NoError(t, setNested(isvc, modelURI, "spec", "predictor", "model", "storageUri"))
+		require.NoError(t, smoke.Submit(ctx, dyn, smoke.InferenceServices, isvc))
+		_, err = smoke.WaitReady(ctx, dyn, smoke.InferenceServices, isvc.GetNamespace(), isvc.GetName(), 20*time.Minute, 10*time.Second)
+		require.NoError(t, err)
+		preds, err := smoke.InferV2(ctx, cs, isvc.GetNamespace(), isvc.GetName()+"-predictor", 80, isvc.GetName(),
+			[][]float64{{6.8, 2.8, 4.8, 1.4}, {5.1, 3.5, 1.4, 0.2}})
+		require.NoError(t, err)
+		t.Logf("predictions: %v", preds)
+	})
+}
+
+// waitNodes waits until every node group has its desired number of Ready nodes (by the EKS node group label).
+func waitNodes(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 15*time.Second, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ready := map[string]int{}
+		for _, n := range nodes.Items {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready[n.Labels["eks.amazonaws.com/nodegroup"]]++
+				}
+			}
+		}
+		var missing []string
+		for _, g := range s.Groups {
+			// EKS names managed node groups <cluster>-<group> or <group>; count either.
+			n := ready[g.Name] + ready[s.ClusterName+"-"+g.Name]
+			if n < g.DesiredSize {
+				missing = append(missing, fmt.Sprintf("%s %d/%d", g.Name, n, g.DesiredSize))
+			}
+		}
+		last = strings.Join(missing, ", ")
+		return len(missing) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, last)
+	}
+	return nil
+}
+
+func waitGPUAllocatable(ctx context.Context, cs kubernetes.Interface) error {
+	return wait.PollUntilContextTimeout(ctx, 15*time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "node-role.mlops.io/gpu=true"})
+		if err != nil {
+			return false, nil
+		}
+		for _, n := range nodes.Items {
+			if q, ok := n.Status.Allocatable["nvidia.com/gpu"]; ok && q.Value() > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
