@@ -1,6 +1,6 @@
 // Package cloud is where AWS lives for the harness: an emulator or the real thing, behind one interface, and
 // the AWS-side checks (EKS node groups, the artifacts bucket) written once with the AWS SDK for Go v2 and used
-// against every backend. Backends are sibling packages: moto (default), and later localstack, endpoint, aws.
+// against every backend. Backends are sibling packages: moto (default), localstack, endpoint and real (aws).
 package cloud
 
 import (
