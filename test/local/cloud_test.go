@@ -56,16 +56,23 @@ func createLikeTerraform(t *testing.T, ctx context.Context, cfg aws.Config, s *s
 	require.NoError(t, err)
 }
 
+// startMoto starts moto from the project's .venv (installed on first use) and stops it when the test ends.
+func startMoto(t *testing.T, ctx context.Context) *moto.Moto {
+	t.Helper()
+	m, err := moto.New(moto.Config{Venv: filepath.Join(testenv.Root(), ".venv"), LogFile: filepath.Join(t.TempDir(), "moto.log")})
+	require.NoError(t, err)
+	require.NoError(t, m.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	return m
+}
+
 // TestAWSChecksAgainstMoto starts moto, creates what Terraform declares through the SDK, and runs the AWS-side
 // checks: they pass, and a drifted node group or an open bucket is named.
 func TestAWSChecksAgainstMoto(t *testing.T) {
 	require.NoError(t, cloud.RefuseRealCredentials())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	m, err := moto.New(moto.Config{Venv: filepath.Join(testenv.Root(), ".venv"), LogFile: filepath.Join(t.TempDir(), "moto.log")})
-	require.NoError(t, err)
-	require.NoError(t, m.Start(ctx))
-	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	m := startMoto(t, ctx)
 	cfg, err := m.Config(ctx)
 	require.NoError(t, err)
 
@@ -113,16 +120,13 @@ func TestAWSChecksAgainstMoto(t *testing.T) {
 func TestRealBackendRefusesOtherAccounts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	m, err := moto.New(moto.Config{Venv: filepath.Join(testenv.Root(), ".venv"), LogFile: filepath.Join(t.TempDir(), "moto.log")})
-	require.NoError(t, err)
-	require.NoError(t, m.Start(ctx))
-	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	m := startMoto(t, ctx)
 	t.Setenv("AWS_ENDPOINT_URL", m.Endpoint())
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	_, err = real.New(real.Config{})
+	_, err := real.New(real.Config{})
 	require.ErrorContains(t, err, "the account to use is required")
 	_, err = real.New(real.Config{Account: "1234"})
 	require.ErrorContains(t, err, `account "1234" is not a 12-digit AWS account ID`)
