@@ -97,8 +97,14 @@ func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]depl
 	var out []Placement
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
-		if out, err = placements(ctx, cs, byName); err != nil {
+		var st placementState
+		if out, st, err = placements(ctx, cs, byName); err != nil {
 			return false, err
+		}
+		// A terminating pod (a preemption victim) still holds its GPU; a verdict read before it is gone is not
+		// the answer yet.
+		if st.terminating > 0 {
+			return false, nil
 		}
 		for _, p := range out {
 			if p.Node == "" && p.Pending == "" {
@@ -145,14 +151,18 @@ func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe stri
 	return "", nil
 }
 
-func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, error) {
+// placementState is what placements saw besides the placements: probe pods still terminating.
+type placementState struct{ terminating int }
+
+func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, placementState, error) {
+	var st placementState
 	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labelProbe})
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	group := map[string]string{}
 	for _, n := range nodes.Items {
@@ -161,7 +171,11 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 	var out []Placement
 	for _, p := range pods.Items {
 		w, ok := byName[p.Labels[labelProbe]]
-		if !ok || p.DeletionTimestamp != nil {
+		if !ok {
+			continue
+		}
+		if p.DeletionTimestamp != nil {
+			st.terminating++
 			continue
 		}
 		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName]}
@@ -172,7 +186,7 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 		}
 		out = append(out, pl)
 	}
-	return out, nil
+	return out, st, nil
 }
 
 // ensureNamespace creates ns when it is missing and says whether it did.
