@@ -3,7 +3,9 @@ package check
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -54,24 +56,14 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 	unknown := map[string]int{}
 	accepted := 0
 	for _, o := range objs {
-		gvk := o.GroupVersionKind()
-		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		c, err := resourceFor(mapper, dyn, o)
 		if meta.IsNoMatchError(err) {
-			unknown[gvk.Kind+"."+gvk.Group]++
+			unknown[o.GetKind()+"."+o.GroupVersionKind().Group]++
 			continue
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
 			continue
-		}
-		ri := dyn.Resource(m.Resource)
-		var c dynamic.ResourceInterface = ri
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns := o.GetNamespace()
-			if ns == "" {
-				ns = "default"
-			}
-			c = ri.Namespace(ns)
 		}
 		if _, err := c.Create(ctx, o.Unstructured, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: metav1.FieldValidationStrict}); err != nil && !apierrors.IsAlreadyExists(err) {
 			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
@@ -113,4 +105,69 @@ func argoNamespaces(objs []deploy.Object) []string {
 		}
 	}
 	return out
+}
+
+// resourceFor is the dynamic client for o's kind (and namespace; "default" when it names none).
+func resourceFor(mapper meta.RESTMapper, dyn dynamic.Interface, o deploy.Object) (dynamic.ResourceInterface, error) {
+	gvk := o.GroupVersionKind()
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, err
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return dyn.Resource(m.Resource), nil
+	}
+	ns := o.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	return dyn.Resource(m.Resource).Namespace(ns), nil
+}
+
+// ApplyWorkflows creates the workflow manifests (workflows/*/*.yaml: RayJob, RayService, InferenceService) in
+// the cluster for real, as `kubectl apply` would on EKS. Here no operator acts on them: their pod templates are
+// placed by the probes, and the result says so. A kind the cluster does not serve is a skip, never a pass.
+func ApplyWorkflows(ctx context.Context, rc *rest.Config, objs []deploy.Object) Result {
+	const name = "deploy/workflows"
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return fail(name, nil, "discovery: %v", err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return fail(name, nil, "dynamic client: %v", err)
+	}
+	var applied, unserved, problems []string
+	for _, o := range objs {
+		if !strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
+			continue
+		}
+		c, err := resourceFor(mapper, dyn, o)
+		if meta.IsNoMatchError(err) {
+			unserved = append(unserved, fmt.Sprintf("%s (%s)", o, o.Source))
+			continue
+		}
+		if err == nil {
+			_, err = c.Create(ctx, o.DeepCopy(), metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			continue
+		}
+		applied = append(applied, o.String())
+	}
+	switch {
+	case len(problems) > 0:
+		return fail(name, problems, "%d of %d workflow manifests not applied", len(problems), len(problems)+len(applied)+len(unserved))
+	case len(unserved) > 0:
+		r := skip(name, "%d workflow manifest(s) of kinds this cluster does not serve (CRDs not installed)", len(unserved))
+		r.Details = unserved
+		return r
+	case len(applied) == 0:
+		return skip(name, "no workflow manifests")
+	}
+	r := pass(name, "%d workflow manifests applied; no operator runs them here, their pod templates are placed by probes", len(applied))
+	r.Details = applied
+	return r
 }

@@ -130,6 +130,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	api := APIAcceptance(ctx, rc, p.Objects)
 	api[0].Duration = time.Since(t0)
 	add(api...)
+	add(timed(func() Result { return ApplyWorkflows(ctx, rc, p.Objects) }))
 	return out, nil
 }
 

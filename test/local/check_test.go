@@ -37,7 +37,8 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	// With the generated CRDs every custom resource is validated: nothing is left as "not validated".
 	assert.NotContains(t, byName, "api-acceptance/custom-resources")
 	assert.Contains(t, byName["crds"].Details, "rayjobs.ray.io")
-	for _, name := range []string{"crds", "consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
+	assert.Contains(t, byName["deploy/workflows"].Details, "RayJob/ml-training/train-mlp")
+	for _, name := range []string{"crds", "deploy/workflows", "consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
 		assert.Equal(t, check.Passed, byName[name].Status, name)
 	}
 	assert.Equal(t, check.Skipped, byName["deploy/flyte"].Status)
