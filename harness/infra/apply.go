@@ -82,12 +82,31 @@ provider "aws" {
 // Apply runs init, apply, output, a second plan that must show no changes, and destroy (always, deferred), on a
 // temporary copy of the module with the emulator wired in through an override file. Where the hashicorp/aws
 // provider cannot be installed, it returns a *SkipError saying why.
-func Apply(ctx context.Context, o ApplyOptions) (applied *Applied, err error) {
+func Apply(ctx context.Context, o ApplyOptions) (*Applied, error) {
 	if o.Endpoint != "" {
 		if err := cloud.RefuseRealCredentials(); err != nil {
 			return nil, err
 		}
 	}
+	ws, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
+	return ws.Apply(ctx, o.Endpoint)
+}
+
+// Workspace is an initialised temporary copy of the root module; Close removes it.
+type Workspace struct {
+	dir    string
+	region string
+	opts   *terraform.Options
+	t      *runT
+}
+
+// Prepare copies the module to a temporary directory and runs init there — before any AWS backend is started,
+// so a machine where the provider cannot be installed skips at once (*SkipError) without starting an emulator.
+func Prepare(ctx context.Context, o ApplyOptions) (ws *Workspace, err error) {
 	if o.Binary == "" {
 		if o.Binary, err = FindBinary(); err != nil {
 			return nil, err
@@ -100,20 +119,17 @@ func Apply(ctx context.Context, o ApplyOptions) (applied *Applied, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := os.CopyFS(dir, os.DirFS(o.Source)); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", o.Source, err)
 	}
 	env := map[string]string{"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
 	if o.CLIConfig != "" {
 		env["TF_CLI_CONFIG_FILE"] = o.CLIConfig
-	}
-	if o.Endpoint != "" {
-		if err := os.WriteFile(filepath.Join(dir, "harness_override.tf"), []byte(emulatorOverride(o.Endpoint, o.Region)), 0o644); err != nil {
-			return nil, err
-		}
-		env["AWS_ENDPOINT_URL"] = o.Endpoint
-		env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
 	}
 	opts := &terraform.Options{TerraformDir: dir, TerraformBinary: o.Binary, EnvVars: env, NoColor: true,
 		VarFiles: []string{filepath.Join(dir, "env", o.Env+".tfvars")}, Logger: logger.Discard,
@@ -130,6 +146,27 @@ func Apply(ctx context.Context, o ApplyOptions) (applied *Applied, err error) {
 		}
 		return nil, fmt.Errorf("terraform init: %w", err)
 	}
+	return &Workspace{dir: dir, region: o.Region, opts: opts, t: t}, nil
+}
+
+// Close removes the temporary copy.
+func (w *Workspace) Close() error { return os.RemoveAll(w.dir) }
+
+// Apply applies against endpoint (an emulator, through a provider override file beside the copy and
+// AWS_ENDPOINT_URL; empty: real AWS with the environment's credentials), reads the outputs, requires a second
+// plan with no changes, and destroys (always, deferred).
+func (w *Workspace) Apply(ctx context.Context, endpoint string) (applied *Applied, err error) {
+	if endpoint != "" {
+		if err := cloud.RefuseRealCredentials(); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(w.dir, "harness_override.tf"), []byte(emulatorOverride(endpoint, w.region)), 0o644); err != nil {
+			return nil, err
+		}
+		w.opts.EnvVars["AWS_ENDPOINT_URL"] = endpoint
+		w.opts.EnvVars["AWS_ACCESS_KEY_ID"], w.opts.EnvVars["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
+	}
+	t, opts := w.t, w.opts
 	defer func() {
 		if _, derr := terraform.DestroyE(t, opts); derr != nil {
 			err = errors.Join(err, fmt.Errorf("terraform destroy: %w", derr))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
@@ -114,16 +113,21 @@ func applyTier(ctx context.Context, af *awsFlags, terraformDir, env string) (che
 	}
 	// Terratest's retry loop logs through a process-wide logger; the command reports through its own lines.
 	logger.Default = logger.Discard
-	binary := af.binary
-	if binary == "" {
-		if binary, err = infra.FindBinary(); err != nil {
-			return skipped(name, err)
-		}
-	}
 	c, err := af.newCloud(static.Region)
 	if err != nil {
 		return check.Result{}, nil, err
 	}
+	if af.backend() != "aws" { // an emulator: never with real-looking credentials
+		if err := cloud.RefuseRealCredentials(); err != nil {
+			return check.Result{}, nil, err
+		}
+	}
+	// Init first: where the provider cannot be installed, skip before starting (or installing) an emulator.
+	ws, err := infra.Prepare(ctx, infra.ApplyOptions{Source: terraformDir, Env: env, Binary: af.binary, CLIConfig: af.cliConfig, Region: static.Region})
+	if err != nil {
+		return skipped(name, err)
+	}
+	defer ws.Close()
 	step := report.Begin(os.Stdout, "start AWS backend "+af.backend())
 	if err := step.End(c.Start(ctx)); err != nil {
 		return check.Result{}, nil, err
@@ -137,13 +141,9 @@ func applyTier(ctx context.Context, af *awsFlags, terraformDir, env string) (che
 	if target == "" {
 		target = "real AWS"
 	}
-	step = report.Begin(os.Stdout, fmt.Sprintf("apply tier: %s init, apply, plan (no changes), destroy against %s", filepath.Base(binary), target))
+	step = report.Begin(os.Stdout, "apply tier: init done; apply, plan (no changes), destroy against "+target)
 	t0 := time.Now()
-	applied, err := infra.Apply(ctx, infra.ApplyOptions{Source: terraformDir, Env: env, Endpoint: c.Endpoint(), Binary: binary, CLIConfig: af.cliConfig})
-	var skip *infra.SkipError
-	if errors.As(err, &skip) {
-		return skipped(name, err)
-	}
+	applied, err := ws.Apply(ctx, c.Endpoint())
 	if err := step.End(err); err != nil {
 		return check.Result{}, nil, err
 	}
