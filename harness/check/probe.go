@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -175,7 +176,11 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 			continue
 		}
 		if p.DeletionTimestamp != nil {
-			st.terminating++
+			// Wait for a terminating pod only for a while: on a real cluster one on an unreachable node stays
+			// Terminating for good.
+			if time.Since(p.DeletionTimestamp.Time) < 30*time.Second {
+				st.terminating++
+			}
 			continue
 		}
 		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName]}
@@ -187,6 +192,36 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 		out = append(out, pl)
 	}
 	return out, st, nil
+}
+
+// DeleteProbes removes every probe Deployment and DaemonSet (and so their pods) from the cluster.
+func DeleteProbes(ctx context.Context, cs kubernetes.Interface) error {
+	sel := metav1.ListOptions{LabelSelector: labelProbe}
+	bg := metav1.DeletePropagationBackground
+	del := metav1.DeleteOptions{PropagationPolicy: &bg}
+	ds, err := cs.AppsV1().Deployments("").List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range ds.Items {
+		errs = append(errs, ignoreNotFound(cs.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, del)))
+	}
+	dss, err := cs.AppsV1().DaemonSets("").List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	for _, d := range dss.Items {
+		errs = append(errs, ignoreNotFound(cs.AppsV1().DaemonSets(d.Namespace).Delete(ctx, d.Name, del)))
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // ensureNamespace creates ns when it is missing and says whether it did.

@@ -28,9 +28,10 @@ type Options struct {
 	// does not have them; a chart that cannot be fetched is skipped with the reason.
 	FetchCharts bool
 	ChartsCache string
-	// KeepWebhooks installs upstream charts with their admission webhooks and APIServices; only for clusters
-	// where their pods really run (the existing backend). Otherwise they are dropped, and the result says so.
-	KeepWebhooks bool
+	// RealCluster says pods really run (the existing backend, e.g. real EKS): upstream charts keep their
+	// admission webhooks and APIServices (dropped otherwise, and the result says so), the workflow manifests are
+	// only dry-run (creating them would start real GPU work), and the probes are deleted afterwards.
+	RealCluster bool
 	// CRDsDir holds the CRDs tools/crdgen generated (make crds); empty or missing skips the CRD install, and
 	// custom resources are then reported as not validated.
 	CRDsDir string
@@ -97,10 +98,18 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	// Installing the CRDs is seconds of API-server work; only api-acceptance needs them, so it runs beside the
-	// deploy and the probes.
+	// deploy and the probes — unless upstream charts are installed, which may bring the same CRDs: then first,
+	// so that which schema is installed does not depend on timing.
 	crds := make(chan Result, 1)
-	go func() { crds <- timed(func() Result { return InstallCRDs(ctx, rc, o.CRDsDir) }) }()
+	if o.FetchCharts || o.ChartsDir != "" {
+		crds <- timed(func() Result { return InstallCRDs(ctx, rc, o.CRDsDir) })
+	} else {
+		go func() { crds <- timed(func() Result { return InstallCRDs(ctx, rc, o.CRDsDir) }) }()
+	}
 	add(DeployApps(ctx, o, p)...)
+	if o.RealCluster {
+		defer func() { _ = DeleteProbes(context.WithoutCancel(ctx), cs) }()
+	}
 
 	t0 := time.Now()
 	ps, err := RunProbes(ctx, cs, p.Workloads, time.Minute)
@@ -130,7 +139,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	api := APIAcceptance(ctx, rc, p.Objects)
 	api[0].Duration = time.Since(t0)
 	add(api...)
-	add(timed(func() Result { return ApplyWorkflows(ctx, rc, p.Objects) }))
+	if o.RealCluster {
+		add(skip("deploy/workflows", "real cluster: workflows are only dry-run here (the smoke tests submit them)"))
+	} else {
+		add(timed(func() Result { return ApplyWorkflows(ctx, rc, p.Objects) }))
+	}
 	return out, nil
 }
 
@@ -198,7 +211,7 @@ func deployApp(ctx context.Context, o Options, a deploy.App) Result {
 			}
 			dir = d
 		}
-		if !o.KeepWebhooks {
+		if !o.RealCluster {
 			note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
 		}
 	}

@@ -30,7 +30,14 @@ func FetchChart(ctx context.Context, repoURL, chart, version, cacheDir string, t
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	// The pull owns tmp until it returns; whoever sees it return removes tmp.
+	done := make(chan error, 1)
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			os.RemoveAll(tmp)
+		}
+	}()
 
 	settings := cli.New()
 	// Keep Helm's repository cache and config out of the user's own ~/.config/helm.
@@ -57,13 +64,19 @@ func FetchChart(ctx context.Context, repoURL, chart, version, cacheDir string, t
 	default: // Argo CD names OCI Helm repositories without a scheme
 		ref = "oci://" + strings.TrimSuffix(repoURL, "/") + "/" + chart
 	}
-	done := make(chan error, 1)
 	go func() { _, err := pull.Run(ref); done <- err }()
+	abandon := func() {
+		// Helm's pull cannot be cancelled; it finishes (or fails) on its own, then its directory is removed.
+		abandoned = true
+		go func() { <-done; os.RemoveAll(tmp) }()
+	}
 	select {
 	case err = <-done:
 	case <-time.After(timeout):
+		abandon()
 		return "", fmt.Errorf("pull %s %s from %s: no answer in %s", chart, version, repoURL, timeout)
 	case <-ctx.Done():
+		abandon()
 		return "", ctx.Err()
 	}
 	if err != nil {

@@ -33,6 +33,12 @@ type ApplyOptions struct {
 	CLIConfig string
 	// Region for the emulator's provider override.
 	Region string
+	// Real AWS only: Profile is passed to Terraform as AWS_PROFILE (the same credentials the account check
+	// used), and AllowedAccount becomes the provider's allowed_account_ids, so Terraform itself refuses any other
+	// account.
+	Profile, AllowedAccount string
+	// Vars are extra Terraform variables (beside env/<env>.tfvars and artifacts_force_destroy=true).
+	Vars map[string]any
 }
 
 // Applied is what an apply produced.
@@ -79,6 +85,11 @@ provider "aws" {
 `, region, eps.String())
 }
 
+// accountGuard makes the AWS provider refuse any account but the one named (real AWS runs).
+func accountGuard(account string) string {
+	return fmt.Sprintf("# Written by the harness into a temporary copy; never committed.\nprovider \"aws\" {\n  allowed_account_ids = [%q]\n}\n", account)
+}
+
 // Apply runs init, apply, output, a second plan that must show no changes, and destroy (always, deferred), on a
 // temporary copy of the module with the emulator wired in through an override file. Where the hashicorp/aws
 // provider cannot be installed, it returns a *SkipError saying why.
@@ -92,16 +103,19 @@ func Apply(ctx context.Context, o ApplyOptions) (*Applied, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ws.Close()
-	return ws.Apply(ctx, o.Endpoint)
+	applied, err := ws.Apply(ctx, o.Endpoint)
+	return applied, errors.Join(err, ws.Close())
 }
 
 // Workspace is an initialised temporary copy of the root module; Close removes it.
 type Workspace struct {
-	dir    string
-	region string
-	opts   *terraform.Options
-	t      *runT
+	dir            string
+	region         string
+	allowedAccount string
+	opts           *terraform.Options
+	t              *runT
+	// destroyFailed keeps the copy (and its state) on Close: it is what destroys the resources by hand.
+	destroyFailed bool
 }
 
 // Prepare copies the module to a temporary directory and runs init there — before any AWS backend is started,
@@ -131,6 +145,10 @@ func Prepare(ctx context.Context, o ApplyOptions) (ws *Workspace, err error) {
 	if o.CLIConfig != "" {
 		env["TF_CLI_CONFIG_FILE"] = o.CLIConfig
 	}
+	if o.Profile != "" {
+		env["AWS_PROFILE"] = o.Profile
+	}
+	env["AWS_REGION"] = o.Region
 	opts := &terraform.Options{TerraformDir: dir, TerraformBinary: o.Binary, EnvVars: env, NoColor: true,
 		VarFiles: []string{filepath.Join(dir, "env", o.Env+".tfvars")}, Logger: logger.Discard,
 		Vars:       map[string]any{"artifacts_force_destroy": true},
@@ -139,6 +157,9 @@ func Prepare(ctx context.Context, o ApplyOptions) (ws *Workspace, err error) {
 			"(?i)connection reset by peer":          "transient network error",
 			"(?i)ThrottlingException":               "API throttling",
 		}}
+	for k, v := range o.Vars {
+		opts.Vars[k] = v
+	}
 	t := &runT{}
 	if out, err := terraform.InitE(t, opts); err != nil {
 		if reason, ok := providerUnavailable(out + err.Error()); ok {
@@ -146,16 +167,32 @@ func Prepare(ctx context.Context, o ApplyOptions) (ws *Workspace, err error) {
 		}
 		return nil, fmt.Errorf("terraform init: %w", err)
 	}
-	return &Workspace{dir: dir, region: o.Region, opts: opts, t: t}, nil
+	return &Workspace{dir: dir, region: o.Region, allowedAccount: o.AllowedAccount, opts: opts, t: t}, nil
 }
 
-// Close removes the temporary copy.
-func (w *Workspace) Close() error { return os.RemoveAll(w.dir) }
+// Close removes the temporary copy — unless destroy failed: then the copy and its state stay, and the error
+// says where.
+func (w *Workspace) Close() error {
+	if w.destroyFailed {
+		return fmt.Errorf("destroy failed: kept %s (its terraform state); run `terraform destroy` there", w.dir)
+	}
+	return os.RemoveAll(w.dir)
+}
 
-// Apply applies against endpoint (an emulator, through a provider override file beside the copy and
-// AWS_ENDPOINT_URL; empty: real AWS with the environment's credentials), reads the outputs, requires a second
-// plan with no changes, and destroys (always, deferred).
+// Dir is the temporary copy (and its state).
+func (w *Workspace) Dir() string { return w.dir }
+
+// Apply applies against endpoint, reads the outputs, requires a second plan with no changes, and destroys
+// (always, deferred).
 func (w *Workspace) Apply(ctx context.Context, endpoint string) (applied *Applied, err error) {
+	defer func() { err = errors.Join(err, w.Destroy()) }()
+	return w.Up(ctx, endpoint)
+}
+
+// Up applies against endpoint (an emulator, through a provider override file beside the copy and
+// AWS_ENDPOINT_URL; empty: real AWS with the environment's credentials, limited to the allowed account), reads
+// the outputs and requires a second plan with no changes. The caller must Destroy, whatever Up returned.
+func (w *Workspace) Up(ctx context.Context, endpoint string) (*Applied, error) {
 	if endpoint != "" {
 		if err := cloud.RefuseRealCredentials(); err != nil {
 			return nil, err
@@ -165,21 +202,19 @@ func (w *Workspace) Apply(ctx context.Context, endpoint string) (applied *Applie
 		}
 		w.opts.EnvVars["AWS_ENDPOINT_URL"] = endpoint
 		w.opts.EnvVars["AWS_ACCESS_KEY_ID"], w.opts.EnvVars["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
-	}
-	t, opts := w.t, w.opts
-	defer func() {
-		if _, derr := terraform.DestroyE(t, opts); derr != nil {
-			err = errors.Join(err, fmt.Errorf("terraform destroy: %w", derr))
+	} else if w.allowedAccount != "" {
+		if err := os.WriteFile(filepath.Join(w.dir, "harness_override.tf"), []byte(accountGuard(w.allowedAccount)), 0o644); err != nil {
+			return nil, err
 		}
-	}()
-	if _, err := terraform.ApplyE(t, opts); err != nil {
+	}
+	if _, err := terraform.ApplyE(w.t, w.opts); err != nil {
 		return nil, fmt.Errorf("terraform apply: %w", err)
 	}
-	outs, err := terraform.OutputAllE(t, opts)
+	outs, err := terraform.OutputAllE(w.t, w.opts)
 	if err != nil {
 		return nil, fmt.Errorf("terraform output: %w", err)
 	}
-	code, err := terraform.PlanExitCodeE(t, opts)
+	code, err := terraform.PlanExitCodeE(w.t, w.opts)
 	if err != nil {
 		return nil, fmt.Errorf("second plan: %w", err)
 	}
@@ -187,6 +222,16 @@ func (w *Workspace) Apply(ctx context.Context, endpoint string) (applied *Applie
 		return nil, fmt.Errorf("second plan shows changes (exit code %d): the apply is not idempotent", code)
 	}
 	return &Applied{Outputs: outs}, nil
+}
+
+// Destroy destroys what Up created (Terratest retries known transient errors). On failure the copy and its
+// state are kept (Close says where).
+func (w *Workspace) Destroy() error {
+	if _, err := terraform.DestroyE(w.t, w.opts); err != nil {
+		w.destroyFailed = true
+		return fmt.Errorf("terraform destroy (state kept in %s): %w", w.dir, err)
+	}
+	return nil
 }
 
 // providerUnavailable recognises init failures that mean the provider cannot be installed here.

@@ -19,6 +19,14 @@ func TestEmulatorOverrideIsValidHCL(t *testing.T) {
 	}
 }
 
+func TestAccountGuardIsValidHCL(t *testing.T) {
+	t.Parallel()
+	src := accountGuard("123456789012")
+	_, diags := hclsyntax.ParseConfig([]byte(src), "harness_override.tf", hcl.InitialPos)
+	require.False(t, diags.HasErrors(), diags.Error())
+	assert.Contains(t, src, `allowed_account_ids = ["123456789012"]`)
+}
+
 func TestProviderUnavailableReason(t *testing.T) {
 	t.Parallel()
 	reason, ok := providerUnavailable("Initializing provider plugins...\n\nError: Failed to query available provider packages\n\nCould not retrieve ...")

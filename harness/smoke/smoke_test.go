@@ -11,9 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -79,4 +82,17 @@ func TestReadManifest(t *testing.T) {
 	u, err := ReadManifest(filepath.Join("..", "..", "workflows", "kserve", "inferenceservice.yaml"))
 	require.NoError(t, err)
 	assert.Equal(t, "InferenceService", u.GetKind())
+}
+
+func TestTargetPort(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "flyte-grpc", Namespace: "flyte"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Port: 8089, TargetPort: intstr.FromString("grpc")}, {Port: 80, TargetPort: intstr.FromInt32(8088)}, {Port: 9000}}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "flyte-0"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: "grpc", ContainerPort: 8090}}}}}}
+	for port, want := range map[int]int{8089: 8090, 80: 8088, 9000: 9000} {
+		got, err := TargetPort(svc, pod, port)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, port)
+	}
+	_, err := TargetPort(svc, pod, 1234)
+	assert.ErrorContains(t, err, "service flyte/flyte-grpc has no port 1234")
 }

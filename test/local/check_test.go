@@ -191,3 +191,23 @@ webhooks:
 	require.NoError(t, err)
 	assert.Empty(t, hooks.Items)
 }
+
+// TestCheckOnARealClusterLeavesNoWorkload: with RealCluster (the existing backend, e.g. real EKS) the workflow
+// manifests are only dry-run — creating them would start real GPU work — and the probes are deleted afterwards.
+func TestCheckOnARealClusterLeavesNoWorkload(t *testing.T) {
+	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	out, err := check.Run(t.Context(), check.Options{Root: testenv.Root(), Env: "local", Cluster: c, RealCluster: true})
+	require.NoError(t, err)
+	for _, r := range out.Results {
+		if r.Name == "deploy/workflows" {
+			assert.Equal(t, check.Skipped, r.Status)
+			assert.Contains(t, r.Message, "only dry-run")
+		}
+	}
+	ds, err := cs.AppsV1().Deployments("").List(t.Context(), metav1.ListOptions{LabelSelector: "mlops.io/probe"})
+	require.NoError(t, err)
+	assert.Empty(t, ds.Items, "probe Deployments deleted")
+	dss, err := cs.AppsV1().DaemonSets("").List(t.Context(), metav1.ListOptions{LabelSelector: "mlops.io/probe"})
+	require.NoError(t, err)
+	assert.Empty(t, dss.Items, "probe DaemonSets deleted")
+}

@@ -123,11 +123,19 @@ func applyTier(ctx context.Context, af *awsFlags, terraformDir, env string) (che
 		}
 	}
 	// Init first: where the provider cannot be installed, skip before starting (or installing) an emulator.
-	ws, err := infra.Prepare(ctx, infra.ApplyOptions{Source: terraformDir, Env: env, Binary: af.binary, CLIConfig: af.cliConfig, Region: static.Region})
+	o := infra.ApplyOptions{Source: terraformDir, Env: env, Binary: af.binary, CLIConfig: af.cliConfig, Region: static.Region}
+	if af.backend() == "aws" { // Terraform uses the credentials the account check used, and refuses other accounts
+		o.Profile, o.AllowedAccount = af.profile, af.account
+	}
+	ws, err := infra.Prepare(ctx, o)
 	if err != nil {
 		return skipped(name, err)
 	}
-	defer ws.Close()
+	defer func() {
+		if cerr := ws.Close(); cerr != nil {
+			fmt.Fprintln(os.Stderr, "harness:", cerr)
+		}
+	}()
 	step := report.Begin(os.Stdout, "start AWS backend "+af.backend())
 	if err := step.End(c.Start(ctx)); err != nil {
 		return check.Result{}, nil, err
