@@ -12,11 +12,16 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 )
 
@@ -102,9 +107,9 @@ func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]depl
 		if out, st, err = placements(ctx, cs, byName); err != nil {
 			return false, err
 		}
-		// A terminating pod (a preemption victim) still holds its GPU; a verdict read before it is gone is not
-		// the answer yet.
-		if st.terminating > 0 {
+		// A terminating pod (a preemption victim) still holds its GPU, and a nominated pod is about to take a
+		// victim's place; a verdict read before either settles is not the answer yet.
+		if st.terminating > 0 || st.preempting > 0 || st.staleGPUVerdicts > 0 {
 			return false, nil
 		}
 		for _, p := range out {
@@ -152,8 +157,11 @@ func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe stri
 	return "", nil
 }
 
-// placementState is what placements saw besides the placements: probe pods still terminating.
-type placementState struct{ terminating int }
+// placementState is what placements saw besides the placements: probe pods still terminating, pending pods
+// nominated to a node (preemption under way), and pending GPU pods for which a Ready node has free GPUs and
+// admits them — a verdict reached before that node was schedulable, which the scheduler retries after its
+// back-off.
+type placementState struct{ terminating, preempting, staleGPUVerdicts int }
 
 func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, placementState, error) {
 	var st placementState
@@ -169,6 +177,10 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 	for _, n := range nodes.Items {
 		group[n.Name] = n.Labels["eks.amazonaws.com/nodegroup"]
 	}
+	free, err := freeResources(ctx, cs, nodes.Items)
+	if err != nil {
+		return nil, st, err
+	}
 	var out []Placement
 	for _, p := range pods.Items {
 		w, ok := byName[p.Labels[labelProbe]]
@@ -183,6 +195,12 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 			}
 			continue
 		}
+		if p.Spec.NodeName == "" && p.Status.NominatedNodeName != "" {
+			st.preempting++ // the scheduler is making room for it: not a verdict yet
+		}
+		if p.Spec.NodeName == "" && gpuFitsSomewhere(&p, nodes.Items, free) {
+			st.staleGPUVerdicts++
+		}
 		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName]}
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
@@ -192,6 +210,92 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 		out = append(out, pl)
 	}
 	return out, st, nil
+}
+
+// freeResources is each node's allocatable minus the requests of the pods bound to it (and one pod slot each).
+func freeResources(ctx context.Context, cs kubernetes.Interface, nodes []corev1.Node) (map[string]corev1.ResourceList, error) {
+	free := map[string]corev1.ResourceList{}
+	for _, n := range nodes {
+		free[n.Name] = n.Status.Allocatable.DeepCopy()
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName!="})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pods.Items {
+		f, ok := free[p.Spec.NodeName]
+		if !ok || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for name, q := range podRequests(&p) {
+			v := f[name]
+			v.Sub(q)
+			f[name] = v
+		}
+		pods := f[corev1.ResourcePods]
+		pods.Sub(*resource.NewQuantity(1, resource.DecimalSI))
+		f[corev1.ResourcePods] = pods
+	}
+	return free, nil
+}
+
+const gpuResource = corev1.ResourceName("nvidia.com/gpu")
+
+// podRequests sums the containers' requests (limits where only a limit is set, as the API server defaults).
+func podRequests(p *corev1.Pod) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for _, c := range p.Spec.Containers {
+		seen := map[corev1.ResourceName]bool{}
+		for name, q := range c.Resources.Requests {
+			v := out[name]
+			v.Add(q)
+			out[name] = v
+			seen[name] = true
+		}
+		for name, q := range c.Resources.Limits {
+			if !seen[name] {
+				v := out[name]
+				v.Add(q)
+				out[name] = v
+			}
+		}
+	}
+	return out
+}
+
+// gpuFitsSomewhere reports whether an unscheduled GPU pod would fit a Ready node now — resources free, taints
+// tolerated, node selection matched — so its Pending verdict predates the node being schedulable.
+func gpuFitsSomewhere(p *corev1.Pod, nodes []corev1.Node, free map[string]corev1.ResourceList) bool {
+	req := podRequests(p)
+	if g := req[gpuResource]; g.IsZero() {
+		return false
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if !cluster.NodeReady(n) || n.Spec.Unschedulable {
+			continue
+		}
+		f := free[n.Name]
+		fits := f.Pods().Value() >= 1
+		for name, q := range req {
+			if v, ok := f[name]; !ok || v.Cmp(q) < 0 {
+				fits = false
+			}
+		}
+		if !fits {
+			continue
+		}
+		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, p.Spec.Tolerations,
+			func(t *corev1.Taint) bool {
+				return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+			}, false); untolerated {
+			continue
+		}
+		if ok, err := nodeaffinity.GetRequiredNodeAffinity(p).Match(n); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteProbes removes every probe Deployment and DaemonSet (and so their pods) from the cluster.
