@@ -234,17 +234,40 @@ func (w *Workspace) Destroy() error {
 	return nil
 }
 
-// providerUnavailable recognises init failures that mean the provider cannot be installed here.
+// providerUnavailable recognises init failures that mean the provider cannot be installed here, and returns
+// the reason: the first paragraph after the error heading, unwrapped (Terraform and OpenTofu wrap at ~78
+// columns), e.g. "Could not resolve provider hashicorp/aws: could not connect to registry.opentofu.org: ...".
 func providerUnavailable(out string) (string, bool) {
-	for _, marker := range []string{"Failed to query available provider packages", "could not connect to registry",
-		"Failed to install provider", "no available releases match", "registry.terraform.io", "registry.opentofu.org"} {
-		if i := strings.Index(out, marker); i >= 0 {
-			line := out[i:]
-			if j := strings.IndexByte(line, '\n'); j > 0 {
-				line = line[:j]
+	markers := []string{"Failed to query available provider packages", "Failed to resolve provider packages",
+		"could not connect to registry", "Failed to install provider", "no available releases match",
+		"registry.terraform.io", "registry.opentofu.org"}
+	paras := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n\n")
+	var reasons []string
+	for i, p := range paras {
+		flat := strings.Join(strings.Fields(p), " ")
+		for _, m := range markers {
+			if !strings.Contains(flat, m) {
+				continue
 			}
-			return strings.TrimSpace(line), true
+			reason := strings.TrimPrefix(flat, "Error: ")
+			// A heading ("Error: Failed to ...") is followed by the paragraph that says why.
+			if strings.HasPrefix(flat, "Error:") && i+1 < len(paras) {
+				if next := strings.Join(strings.Fields(paras[i+1]), " "); next != "" {
+					reason = next
+				}
+			}
+			reasons = append(reasons, reason)
+			break
 		}
+	}
+	// Several providers fail alike; the one that matters is hashicorp/aws.
+	for _, r := range reasons {
+		if strings.Contains(r, "hashicorp/aws") {
+			return r, true
+		}
+	}
+	if len(reasons) > 0 {
+		return reasons[0], true
 	}
 	return "", false
 }

@@ -29,9 +29,13 @@ func TestAccountGuardIsValidHCL(t *testing.T) {
 
 func TestProviderUnavailableReason(t *testing.T) {
 	t.Parallel()
-	reason, ok := providerUnavailable("Initializing provider plugins...\n\nError: Failed to query available provider packages\n\nCould not retrieve ...")
+	reason, ok := providerUnavailable("Initializing provider plugins...\n\nError: Failed to query available provider packages\n\nCould not retrieve the list of available versions\nfor provider hashicorp/aws: no such host\n")
 	assert.True(t, ok)
-	assert.Equal(t, "Failed to query available provider packages", reason)
+	assert.Equal(t, "Could not retrieve the list of available versions for provider hashicorp/aws: no such host", reason)
+	// OpenTofu's wrapping, as seen on this project's CI machines.
+	reason, ok = providerUnavailable("Error: Failed to resolve provider packages\n\nCould not resolve provider hashicorp/aws: could not connect to\nregistry.opentofu.org: failed to request discovery document: Get\n\"https://registry.opentofu.org/.well-known/terraform.json\": dial tcp: lookup\nregistry.opentofu.org on 10.255.255.53:53: no such host\n\n")
+	assert.True(t, ok)
+	assert.Equal(t, `Could not resolve provider hashicorp/aws: could not connect to registry.opentofu.org: failed to request discovery document: Get "https://registry.opentofu.org/.well-known/terraform.json": dial tcp: lookup registry.opentofu.org on 10.255.255.53:53: no such host`, reason)
 	_, ok = providerUnavailable("Error: Unsupported argument")
 	assert.False(t, ok, "configuration errors are failures, not skips")
 }
