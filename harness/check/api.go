@@ -10,12 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 )
@@ -27,14 +23,9 @@ import (
 // skipped result and never counted as accepted.
 func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) []Result {
 	const name = "api-acceptance"
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	res, err := deploy.NewResources(rc)
 	if err != nil {
-		return []Result{fail(name, nil, "discovery: %v", err)}
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return []Result{fail(name, nil, "dynamic client: %v", err)}
+		return []Result{fail(name, nil, "%v", err)}
 	}
 	var problems, notes []string
 	// ArgoCD's own install creates its namespace; the platform's Applications live there but nothing in this
@@ -56,7 +47,7 @@ func APIAcceptance(ctx context.Context, rc *rest.Config, objs []deploy.Object) [
 	unknown := map[string]int{}
 	accepted := 0
 	for _, o := range objs {
-		c, err := resourceFor(mapper, dyn, o)
+		c, err := res.For(o.Unstructured)
 		if meta.IsNoMatchError(err) {
 			unknown[o.GetKind()+"."+o.GroupVersionKind().Group]++
 			continue
@@ -107,43 +98,21 @@ func argoNamespaces(objs []deploy.Object) []string {
 	return out
 }
 
-// resourceFor is the dynamic client for o's kind (and namespace; "default" when it names none).
-func resourceFor(mapper meta.RESTMapper, dyn dynamic.Interface, o deploy.Object) (dynamic.ResourceInterface, error) {
-	gvk := o.GroupVersionKind()
-	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return nil, err
-	}
-	if m.Scope.Name() != meta.RESTScopeNameNamespace {
-		return dyn.Resource(m.Resource), nil
-	}
-	ns := o.GetNamespace()
-	if ns == "" {
-		ns = "default"
-	}
-	return dyn.Resource(m.Resource).Namespace(ns), nil
-}
-
 // ApplyWorkflows creates the workflow manifests (workflows/*/*.yaml: RayJob, RayService, InferenceService) in
 // the cluster for real, as `kubectl apply` would on EKS. Here no operator acts on them: their pod templates are
 // placed by the probes, and the result says so. A kind the cluster does not serve is a skip, never a pass.
 func ApplyWorkflows(ctx context.Context, rc *rest.Config, objs []deploy.Object) Result {
 	const name = "deploy/workflows"
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	res, err := deploy.NewResources(rc)
 	if err != nil {
-		return fail(name, nil, "discovery: %v", err)
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return fail(name, nil, "dynamic client: %v", err)
+		return fail(name, nil, "%v", err)
 	}
 	var applied, unserved, problems []string
 	for _, o := range objs {
 		if !strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
 			continue
 		}
-		c, err := resourceFor(mapper, dyn, o)
+		c, err := res.For(o.Unstructured)
 		if meta.IsNoMatchError(err) {
 			unserved = append(unserved, fmt.Sprintf("%s (%s)", o, o.Source))
 			continue

@@ -9,20 +9,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -127,28 +123,16 @@ func (r *Runner) act(ctx context.Context, cs kubernetes.Interface, rc *rest.Conf
 }
 
 func apply(ctx context.Context, rc *rest.Config, objs []map[string]any) (string, string, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return "", "", err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	dyn, err := dynamic.NewForConfig(rc)
+	res, err := deploy.NewResources(rc)
 	if err != nil {
 		return "", "", err
 	}
 	for i, m := range objs {
 		u := &unstructured.Unstructured{Object: m}
 		gvk := u.GroupVersionKind()
-		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		c, err := res.For(u)
 		if err != nil {
 			return "", "", fmt.Errorf("objects[%d] %s: %w", i, gvk.Kind, err)
-		}
-		var c dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			if u.GetNamespace() == "" {
-				u.SetNamespace("default")
-			}
-			c = dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
 		}
 		if _, err := c.Create(ctx, u, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return "", "", fmt.Errorf("create %s %s/%s: %w", gvk.Kind, u.GetNamespace(), u.GetName(), err)
