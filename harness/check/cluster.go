@@ -5,12 +5,15 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // GPUIsolation checks the probes' placements: GPU workloads only on GPU node groups, nothing else there but the
 // NVIDIA device plugin. A GPU pod Pending only for want of GPUs is gpu-capacity's business.
-func GPUIsolation(p *Platform, ps []Placement) Result {
+func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
 	const name = "gpu-isolation"
 	gpuGroup := map[string]bool{}
 	for _, g := range p.Shape.Groups {
@@ -21,7 +24,7 @@ func GPUIsolation(p *Platform, ps []Placement) Result {
 	for _, pl := range ps {
 		w := pl.Workload
 		switch {
-		case pl.Node == "" && w.GPUs() > 0 && fitsGPUGroup(p, w):
+		case pl.Node == "" && w.GPUs() > 0 && p.FitsGPUGroup(w):
 			continue
 		case pl.Node == "" && w.GPUs() > 0:
 			problems = append(problems, fmt.Sprintf("%s (%s) pod %s Pending: %s", w.Name, w.Source, pl.Pod, pl.Pending))
@@ -29,35 +32,24 @@ func GPUIsolation(p *Platform, ps []Placement) Result {
 			continue // system-fit reports it
 		case w.GPUs() > 0 && !gpuGroup[pl.Group]:
 			problems = append(problems, fmt.Sprintf("%s (%s) requests nvidia.com/gpu but landed on %s (group %s)", w.Name, w.Source, pl.Node, pl.Group))
-		case w.GPUs() == 0 && gpuGroup[pl.Group] && !deviceDaemon(w):
+		case w.GPUs() == 0 && gpuGroup[pl.Group] && !platform.IsDevicePlugin(w):
 			problems = append(problems, fmt.Sprintf("%s (%s) requests no GPU but landed on GPU node %s (group %s)", w.Name, w.Source, pl.Node, pl.Group))
 		default:
 			placed++
 		}
 	}
 	if len(problems) > 0 {
-		return fail(name, problems, "%d placement(s) break GPU isolation", len(problems))
+		return result.Fail(name, problems, "%d placement(s) break GPU isolation", len(problems))
 	}
-	return pass(name, "%d probe pods placed by kube-scheduler: GPU work only on GPU groups, only the device plugin beside it", placed)
-}
-
-// fitsGPUGroup reports whether the workload's taints and selectors admit it to some GPU group, so that a
-// Pending pod can only be waiting for GPUs.
-func fitsGPUGroup(p *Platform, w deploy.Workload) bool {
-	for _, g := range p.Shape.Groups {
-		if ok, _ := fit(w, g, p.Shape); ok && g.Instance.GPU() {
-			return true
-		}
-	}
-	return false
+	return result.Pass(name, "%d probe pods placed by kube-scheduler: GPU work only on GPU groups, only the device plugin beside it", placed)
 }
 
 // GPUCapacity compares the GPUs every declared workload requests with the GPU groups at desired and at max
-// size, listing pods the scheduler left Pending.
-func GPUCapacity(p *Platform, ps []Placement, scaled map[string]int) Result {
+// size, listing pods the scheduler left Pending. now is the cluster's layout after scaling.
+func GPUCapacity(p *platform.Platform, now *shape.Shape, ps []engine.Placement) result.Result {
 	var sizes []string
-	for _, g := range p.Shape.Groups {
-		sizes = append(sizes, fmt.Sprintf("%s=%d", g.Name, scaled[g.Name]))
+	for _, g := range now.Groups {
+		sizes = append(sizes, fmt.Sprintf("%s=%d", g.Name, g.DesiredSize))
 	}
 	scaledTo := strings.Join(sizes, ", ")
 	const name = "gpu-capacity"
@@ -84,21 +76,21 @@ func GPUCapacity(p *Platform, ps []Placement, scaled map[string]int) Result {
 	lines = append(lines, pending...)
 	switch {
 	case demand > int64(max):
-		return fail(name, lines, "declared GPU demand %d exceeds the GPU groups' %d GPUs even at max size", demand, max)
+		return result.Fail(name, lines, "declared GPU demand %d exceeds the GPU groups' %d GPUs even at max size", demand, max)
 	case len(pending) > 0:
-		return fail(name, lines, "%d GPU pod(s) Pending with the node groups at %s", len(pending), scaledTo)
+		return result.Fail(name, lines, "%d GPU pod(s) Pending with the node groups at %s", len(pending), scaledTo)
 	case demand > int64(desired):
-		r := pass(name, "declared GPU demand %d needs more than the %d GPUs at desired size; all placed once the groups were scaled to %s (max %d GPUs)", demand, desired, scaledTo, max)
+		r := result.Pass(name, "declared GPU demand %d needs more than the %d GPUs at desired size; all placed once the groups were scaled to %s (max %d GPUs)", demand, desired, scaledTo, max)
 		r.Details = lines
 		return r
 	}
-	r := pass(name, "declared GPU demand %d fits the %d GPUs at desired size (max %d)", demand, desired, max)
+	r := result.Pass(name, "declared GPU demand %d fits the %d GPUs at desired size (max %d)", demand, desired, max)
 	r.Details = lines
 	return r
 }
 
 // SystemFit checks that every non-GPU workload was placed: no Pending for cpu, memory or pods.
-func SystemFit(ps []Placement) Result {
+func SystemFit(ps []engine.Placement) result.Result {
 	const name = "system-fit"
 	var problems []string
 	n := 0
@@ -112,7 +104,7 @@ func SystemFit(ps []Placement) Result {
 		}
 	}
 	if len(problems) > 0 {
-		return fail(name, problems, "%d of %d system pods do not fit", len(problems), n)
+		return result.Fail(name, problems, "%d of %d system pods do not fit", len(problems), n)
 	}
-	return pass(name, "all %d system pods placed", n)
+	return result.Pass(name, "all %d system pods placed", n)
 }

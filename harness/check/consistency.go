@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 // Consistency compares, without a cluster, the taints and labels Terraform gives the node groups with the
 // tolerations and node selectors of every workload in the Helm values and workflow manifests, and the GPU
 // ResourceQuotas with the GPU groups' maximum size.
-func Consistency(p *Platform) Result {
+func Consistency(p *platform.Platform) result.Result {
 	const name = "consistency"
 	var problems []string
 	gpuCapacityMax := 0
@@ -21,7 +24,7 @@ func Consistency(p *Platform) Result {
 	for _, w := range p.Workloads {
 		var gpuGroups, otherGroups, why []string
 		for _, g := range p.Shape.Groups {
-			ok, reason := fit(w, g, p.Shape)
+			ok, reason := p.Fit(w, g)
 			switch {
 			case ok && g.Instance.GPU():
 				gpuGroups = append(gpuGroups, g.Name)
@@ -37,9 +40,9 @@ func Consistency(p *Platform) Result {
 			problems = append(problems, fmt.Sprintf("%s requests %d nvidia.com/gpu but fits no GPU node group: %s", where, w.GPUs(), strings.Join(why, "; ")))
 		case w.GPUs() > 0 && int(w.GPUs()) > maxGPUsPerNode(p):
 			problems = append(problems, fmt.Sprintf("%s requests %d nvidia.com/gpu per pod; the largest GPU node has %d", where, w.GPUs(), maxGPUsPerNode(p)))
-		case deviceDaemon(w) && (len(gpuGroups) == 0 || len(otherGroups) > 0):
+		case platform.IsDevicePlugin(w) && (len(gpuGroups) == 0 || len(otherGroups) > 0):
 			problems = append(problems, fmt.Sprintf("%s must run on every GPU group and only there; it fits GPU groups %v and other groups %v", where, gpuGroups, otherGroups))
-		case w.GPUs() == 0 && !deviceDaemon(w) && len(gpuGroups) > 0:
+		case w.GPUs() == 0 && !platform.IsDevicePlugin(w) && len(gpuGroups) > 0:
 			problems = append(problems, fmt.Sprintf("%s requests no GPU but may land on GPU group(s) %v: it tolerates the GPU taint and does not select a system group", where, gpuGroups))
 		case len(gpuGroups)+len(otherGroups) == 0:
 			problems = append(problems, fmt.Sprintf("%s fits no node group: %s", where, strings.Join(why, "; ")))
@@ -57,13 +60,13 @@ func Consistency(p *Platform) Result {
 			quota, strings.Join(quotas, ", "), gpuCapacityMax))
 	}
 	if len(problems) > 0 {
-		return fail(name, problems, "%d inconsistencies between terraform/ node groups and helm/ + workflows/", len(problems))
+		return result.Fail(name, problems, "%d inconsistencies between terraform/ node groups and helm/ + workflows/", len(problems))
 	}
-	return pass(name, "%d workloads agree with the node groups' taints and labels; GPU quota %d <= %d GPUs at max size",
+	return result.Pass(name, "%d workloads agree with the node groups' taints and labels; GPU quota %d <= %d GPUs at max size",
 		len(p.Workloads), quota, gpuCapacityMax)
 }
 
-func maxGPUsPerNode(p *Platform) int {
+func maxGPUsPerNode(p *platform.Platform) int {
 	m := 0
 	for _, g := range p.Shape.Groups {
 		if g.Instance.GPUs > m {

@@ -1,4 +1,4 @@
-package check
+package check_test
 
 import (
 	"strings"
@@ -7,6 +7,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -15,11 +20,11 @@ const root = "../.."
 func TestConsistencyPassesForEveryEnvironment(t *testing.T) {
 	t.Parallel()
 	for _, env := range []string{"local", "dev", "prod"} {
-		p, err := Load(root, env)
+		p, err := platform.Load(root, env)
 		require.NoError(t, err)
-		r := Consistency(p)
-		assert.Equal(t, Passed, r.Status, "%s: %s %v", env, r.Message, r.Details)
-		assert.Equal(t, Passed, Cost(p, DefaultBudget).Status, env)
+		r := check.Consistency(p)
+		assert.Equal(t, result.Passed, r.Status, "%s: %s %v", env, r.Message, r.Details)
+		assert.Equal(t, result.Passed, check.Cost(p, check.DefaultBudget).Status, env)
 	}
 }
 
@@ -55,10 +60,10 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 			t.Parallel()
 			dir := testenv.CopyRepo(t)
 			testenv.Edit(t, dir, tc.file, tc.old, tc.new)
-			p, err := Load(dir, "local")
+			p, err := platform.Load(dir, "local")
 			require.NoError(t, err)
-			r := Consistency(p)
-			require.Equal(t, Failed, r.Status, r.Message)
+			r := check.Consistency(p)
+			require.Equal(t, result.Failed, r.Status, r.Message)
 			assert.Contains(t, strings.Join(r.Details, "\n"), tc.wantDetail)
 		})
 	}
@@ -68,7 +73,7 @@ func TestValuesTypoFailsLoadNamingFileAndKey(t *testing.T) {
 	t.Parallel()
 	dir := testenv.CopyRepo(t)
 	testenv.Edit(t, dir, "helm/values/local.yaml", "global:\n  environment: local", "global:\n  environment: local\n  targetRevison: v0.2.0")
-	_, err := Load(dir, "local")
+	_, err := platform.Load(dir, "local")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "targetRevison")
 	assert.Contains(t, err.Error(), "helm/values/local.yaml")
@@ -76,33 +81,48 @@ func TestValuesTypoFailsLoadNamingFileAndKey(t *testing.T) {
 
 func TestCostOverBudgetFails(t *testing.T) {
 	t.Parallel()
-	p, err := Load(root, "local")
+	p, err := platform.Load(root, "local")
 	require.NoError(t, err)
-	r := Cost(p, Budget{USD: 1, Hours: 10})
-	assert.Equal(t, Failed, r.Status)
+	r := check.Cost(p, check.Budget{USD: 1, Hours: 10})
+	assert.Equal(t, result.Failed, r.Status)
 	assert.Contains(t, r.Message, "over the $1.00 budget")
 }
 
-// TestRunUsesAppliedShape: when the apply tier ran, the node groups AWS created replace the static reading —
-// here AWS has a different GPU taint value than the Helm side tolerates by value — and its result comes first.
-func TestRunUsesAppliedShape(t *testing.T) {
+// TestAppliedShapeReachesClusterChecksAndPolicies: the platform is loaded once; when the apply tier ran, the
+// node groups AWS created (here with a different GPU taint than the Helm side tolerates) replace the static
+// reading for the cluster, the checks and the policies alike.
+func TestAppliedShapeReachesClusterChecksAndPolicies(t *testing.T) {
 	t.Parallel()
-	p, err := Load(root, "local")
+	static, err := platform.Load(root, "local")
 	require.NoError(t, err)
-	applied := p.Shape.Clone()
+	applied := static.Shape.Clone()
 	g, ok := applied.Group("gpu")
 	require.True(t, ok)
 	g.Taints[0].Key = "nvidia.com/gpu-dedicated"
-	before := Result{Name: "apply-tier", Status: Passed, Message: "applied"}
-	out, err := Run(t.Context(), Options{Root: root, Env: "local", Shape: applied, Before: []Result{before}})
+	p := static.WithApplied(applied)
+	sg, _ := static.Shape.Group("gpu")
+	assert.Equal(t, "nvidia.com/gpu", sg.Taints[0].Key, "the static model is unchanged")
+
+	c, err := cluster.New(t.Context(), cluster.Config{Backend: cluster.Embedded, Shape: p.Shape})
 	require.NoError(t, err)
-	assert.Equal(t, before, out.Results[0])
-	var cons Result
-	for _, r := range out.Results {
-		if r.Name == "consistency" {
-			cons = r
-		}
+	assert.Equal(t, applied, c.Shape(), "the cluster is built from the applied shape")
+
+	env, err := engine.NewEnv(p, nil, engine.Charts{}, "")
+	require.NoError(t, err)
+	rs, err := check.Execute(t.Context(), &check.Run{Env: env}, check.Steps(), nil)
+	require.NoError(t, err)
+	byName := map[string]result.Result{}
+	for _, r := range rs {
+		byName[r.Name] = r
 	}
-	require.Equal(t, Failed, cons.Status, cons.Message)
+	cons := byName["consistency"]
+	require.Equal(t, result.Failed, cons.Status, cons.Message)
 	assert.Contains(t, strings.Join(cons.Details, "\n"), "does not tolerate taint nvidia.com/gpu-dedicated=true:NoSchedule of group gpu")
+	pol := byName["policy/gpu-node-group"]
+	require.Equal(t, result.Failed, pol.Status, pol.Message)
+	assert.Contains(t, strings.Join(pol.Details, "\n"), "node_groups.gpu: GPU group lacks the taint nvidia.com/gpu:NoSchedule")
+	for _, n := range []string{"crds", "deploy", "gpu-isolation", "gpu-capacity", "system-fit", "api-acceptance", "deploy/workflows"} {
+		assert.Equal(t, result.Skipped, byName[n].Status, n)
+		assert.Equal(t, "no cluster", byName[n].Message, n)
+	}
 }

@@ -1,6 +1,12 @@
 package check
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
 
 // Budget is what a session on the platform may cost.
 type Budget struct {
@@ -13,7 +19,7 @@ var DefaultBudget = Budget{USD: 10, Hours: 10}
 
 // Cost prices the environment at desired size (nodes, EKS control plane, one NAT gateway) from the catalog and
 // compares a session of b.Hours with b.USD.
-func Cost(p *Platform, b Budget) Result {
+func Cost(p *platform.Platform, b Budget) result.Result {
 	const name = "cost"
 	hourly := p.Shape.HourlyUSD()
 	var lines []string
@@ -21,12 +27,12 @@ func Cost(p *Platform, b Budget) Result {
 		lines = append(lines, fmt.Sprintf("%s: %d x %s at $%.4f/h = $%.4f/h (max %d: $%.4f/h)", g.Name, g.DesiredSize, g.Instance.Name,
 			g.Instance.OnDemandUSDPerHour, float64(g.DesiredSize)*g.Instance.OnDemandUSDPerHour, g.MaxSize, float64(g.MaxSize)*g.Instance.OnDemandUSDPerHour))
 	}
-	lines = append(lines, "EKS control plane $0.10/h, NAT gateway $0.045/h (data transfer not included)")
+	lines = append(lines, fmt.Sprintf("EKS control plane $%.2f/h, NAT gateway $%.3f/h (data transfer not included)", shape.EKSControlPlaneUSDPerHour, shape.NATGatewayUSDPerHour))
 	session := hourly * b.Hours
 	if session > b.USD {
-		return fail(name, lines, "$%.2f/h: a %.0f h session costs $%.2f, over the $%.2f budget", hourly, b.Hours, session, b.USD)
+		return result.Fail(name, lines, "$%.2f/h: a %.0f h session costs $%.2f, over the $%.2f budget", hourly, b.Hours, session, b.USD)
 	}
-	r := pass(name, "$%.2f/h: a %.0f h session costs $%.2f, within the $%.2f budget", hourly, b.Hours, session, b.USD)
+	r := result.Pass(name, "$%.2f/h: a %.0f h session costs $%.2f, within the $%.2f budget", hourly, b.Hours, session, b.USD)
 	r.Details = lines
 	return r
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
+// DefaultRegion is the region used where neither terraform/ nor a flag names one.
+const DefaultRegion = "us-east-1"
+
 // Cloud is an AWS API endpoint the harness can start and stop.
 type Cloud interface {
 	// Start makes the endpoint answer; a failed Start undoes itself.
@@ -22,6 +25,8 @@ type Cloud interface {
 	Config(ctx context.Context) (aws.Config, error)
 	// Endpoint is the URL for AWS_ENDPOINT_URL; empty for real AWS.
 	Endpoint() string
+	// Name is the backend's name as --aws spells it (moto, localstack, endpoint, aws).
+	Name() string
 }
 
 // RefuseRealCredentials fails when the environment holds credentials that look like real AWS ones

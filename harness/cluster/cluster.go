@@ -18,12 +18,16 @@ type Cluster interface {
 	RESTConfig() *rest.Config
 	// Kubeconfig is the path of an admin kubeconfig file; valid after Start.
 	Kubeconfig() string
-	// Shape is the node layout the cluster was built from.
+	// Shape is the node layout the cluster has now: the shape it was built from, with groups scaled since.
 	Shape() *shape.Shape
+	// Emulated reports whether the nodes are simulated (nothing really runs on them, GPUs are advertised by the
+	// harness): then upstream admission webhooks are left out, workflow manifests are created for real and probes
+	// stay. False for a real cluster (e.g. EKS), where creating workflows would start real GPU work.
+	Emulated() bool
 }
 
-// Scaler is implemented by backends whose nodes can be added and removed at run time (embedded). Scenarios use it
-// to scale a node group or lose a node; backends without it report those steps as skipped.
+// Scaler is implemented by backends whose nodes can be added and removed at run time (embedded). Group sizes
+// are read back from Cluster.Shape; backends without a Scaler report scaling steps as skipped.
 type Scaler interface {
 	// ScaleGroup sets the number of nodes of a group, creating or deleting nodes at the end of the group.
 	ScaleGroup(ctx context.Context, group string, size int) error

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
-
-// GPUResource is the extended resource the NVIDIA device plugin advertises.
-const GPUResource = corev1.ResourceName("nvidia.com/gpu")
 
 // Workload is one set of identical pods the platform declares: a pod template with its replica count and
 // where it was declared. Pod templates inside custom resources (Ray worker groups, KServe predictors) become
@@ -27,19 +26,7 @@ type Workload struct {
 }
 
 // GPUs is the number of nvidia.com/gpu one pod requests (requests, or limits when requests omit it).
-func (w Workload) GPUs() int64 {
-	var n int64
-	for _, c := range w.Spec.Containers {
-		q, ok := c.Resources.Requests[GPUResource]
-		if !ok {
-			q, ok = c.Resources.Limits[GPUResource]
-		}
-		if ok {
-			n += q.Value()
-		}
-	}
-	return n
-}
+func (w Workload) GPUs() int64 { return gpu.Requested(&w.Spec) }
 
 // Workloads extracts the pod templates of objects.
 func Workloads(objs []Object) ([]Workload, error) {
@@ -167,7 +154,7 @@ func podSpecAt(obj map[string]any, path ...string) (corev1.PodSpec, bool, error)
 }
 
 // Convert decodes a loosely typed map into a typed struct, ignoring fields the struct lacks.
-func Convert(in map[string]any, out any) error {
+func Convert(in any, out any) error {
 	data, err := json.Marshal(in)
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ type ApplyOptions struct {
 	Profile, AllowedAccount string
 	// Vars are extra Terraform variables (beside env/<env>.tfvars and artifacts_force_destroy=true).
 	Vars map[string]any
+	// Emulator says the run targets an AWS emulator: credentials that look real are refused before anything
+	// runs (set by Apply when Endpoint is given, and by ApplyTier for every backend but aws).
+	Emulator bool
 }
 
 // Applied is what an apply produced.
@@ -94,11 +97,7 @@ func accountGuard(account string) string {
 // temporary copy of the module with the emulator wired in through an override file. Where the hashicorp/aws
 // provider cannot be installed, it returns a *SkipError saying why.
 func Apply(ctx context.Context, o ApplyOptions) (*Applied, error) {
-	if o.Endpoint != "" {
-		if err := cloud.RefuseRealCredentials(); err != nil {
-			return nil, err
-		}
-	}
+	o.Emulator = o.Emulator || o.Endpoint != ""
 	ws, err := Prepare(ctx, o)
 	if err != nil {
 		return nil, err
@@ -121,13 +120,18 @@ type Workspace struct {
 // Prepare copies the module to a temporary directory and runs init there — before any AWS backend is started,
 // so a machine where the provider cannot be installed skips at once (*SkipError) without starting an emulator.
 func Prepare(ctx context.Context, o ApplyOptions) (ws *Workspace, err error) {
+	if o.Emulator {
+		if err := cloud.RefuseRealCredentials(); err != nil {
+			return nil, err
+		}
+	}
 	if o.Binary == "" {
 		if o.Binary, err = FindBinary(); err != nil {
 			return nil, err
 		}
 	}
 	if o.Region == "" {
-		o.Region = "us-east-1"
+		o.Region = cloud.DefaultRegion
 	}
 	dir, err := os.MkdirTemp("", "harness-terraform-")
 	if err != nil {
@@ -194,9 +198,6 @@ func (w *Workspace) Apply(ctx context.Context, endpoint string) (applied *Applie
 // the outputs and requires a second plan with no changes. The caller must Destroy, whatever Up returned.
 func (w *Workspace) Up(ctx context.Context, endpoint string) (*Applied, error) {
 	if endpoint != "" {
-		if err := cloud.RefuseRealCredentials(); err != nil {
-			return nil, err
-		}
 		if err := os.WriteFile(filepath.Join(w.dir, "harness_override.tf"), []byte(emulatorOverride(endpoint, w.region)), 0o644); err != nil {
 			return nil, err
 		}

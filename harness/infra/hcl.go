@@ -2,14 +2,14 @@ package infra
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
 
 // block is one top-level block of a .tf file with its source.
@@ -46,36 +46,27 @@ func at(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Li
 type module struct {
 	dir    string
 	blocks []block
+	// files are every .tf and .tfvars file, as read into the platform model.
+	files []platform.File
 }
 
-func readTerraform(dir string) (*module, error) {
-	m := &module{dir: dir}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// readTerraform parses the Terraform sources the platform model holds (read once from terraform/). A file that
+// does not parse is an error naming it.
+func readTerraform(src platform.Sources) (*module, error) {
+	m := &module{dir: src.Dir}
+	for _, f := range src.Files {
+		if !strings.HasSuffix(f.Path, ".tf") {
+			continue
 		}
-		if d.IsDir() && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".tf") {
-			return nil
-		}
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		f, diags := hclsyntax.ParseConfig(src, p, hcl.InitialPos)
+		hf, diags := hclsyntax.ParseConfig(f.Data, f.Path, hcl.InitialPos)
 		if diags.HasErrors() {
-			return fmt.Errorf("%s", diags.Error())
+			return nil, fmt.Errorf("%s", diags.Error())
 		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-			m.blocks = append(m.blocks, block{b, src})
+		for _, b := range hf.Body.(*hclsyntax.Body).Blocks {
+			m.blocks = append(m.blocks, block{b, f.Data})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
+	m.files = src.Files
 	sort.SliceStable(m.blocks, func(i, j int) bool { return m.blocks[i].DefRange().Filename < m.blocks[j].DefRange().Filename })
 	return m, nil
 }

@@ -2,15 +2,18 @@ package infra
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -38,16 +41,14 @@ var policies = []policy{
 	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
 }
 
-// Policies runs every static policy over the Terraform in dir for env. It needs no provider.
-func Policies(dir, env string, now time.Time) ([]Finding, error) {
-	m, err := readTerraform(dir)
+// Policies runs every static policy over the platform model's Terraform sources and shape (the applied one,
+// when the run applied). It needs no provider and reads no file.
+func Policies(p *platform.Platform, now time.Time) ([]Finding, error) {
+	m, err := readTerraform(p.Terraform)
 	if err != nil {
 		return nil, err
 	}
-	s, err := shape.Load(dir, env)
-	if err != nil {
-		return nil, err
-	}
+	s := p.Shape
 	out := make([]Finding, 0, len(policies))
 	for _, p := range policies {
 		out = append(out, Finding{Policy: p.name, Checked: p.checked, Violations: p.run(m, s, now)})
@@ -90,7 +91,7 @@ func gpuGroup(m *module, s *shape.Shape, _ time.Time) []string {
 		where := fmt.Sprintf("%s: node_groups.%s", at(g.Source), g.Name)
 		tainted := false
 		for _, t := range g.Taints {
-			tainted = tainted || (t.Key == "nvidia.com/gpu" && t.Effect == "NoSchedule")
+			tainted = tainted || (t.Key == gpu.TaintKey && t.Effect == "NoSchedule")
 		}
 		if !tainted {
 			v = append(v, where+": GPU group lacks the taint nvidia.com/gpu:NoSchedule")
@@ -115,7 +116,7 @@ func gpuGroup(m *module, s *shape.Shape, _ time.Time) []string {
 	}
 	for _, g := range s.Groups {
 		for _, t := range g.Taints {
-			if t.Key == "nvidia.com/gpu" && !g.Instance.GPU() {
+			if t.Key == gpu.TaintKey && !g.Instance.GPU() {
 				v = append(v, fmt.Sprintf("%s: node_groups.%s carries the GPU taint but has no GPU", at(g.Source), g.Name))
 			}
 		}
@@ -219,14 +220,13 @@ func tags(m *module, _ *shape.Shape, _ time.Time) []string {
 			}
 		}
 	}
-	locals, ok := m.find("locals")
-	src := ""
-	if ok {
-		src, _ = locals.attr("tags")
+	keys, where, err := localTagKeys(m)
+	if err != nil {
+		return append(v, err.Error())
 	}
 	for _, k := range []string{"project", "environment", "owner", "cost-center"} {
-		if !strings.Contains(src, k) {
-			v = append(v, fmt.Sprintf("%s: local.tags lacks the required tag %q", m.dir+"/main.tf", k))
+		if !keys[k] {
+			v = append(v, fmt.Sprintf("%s: local.tags lacks the required tag %q", where, k))
 		}
 	}
 	return v
@@ -264,19 +264,14 @@ func clusterVersion(m *module, s *shape.Shape, now time.Time) []string {
 
 func formatted(m *module, _ *shape.Shape, _ time.Time) []string {
 	var v []string
-	_ = filepath.WalkDir(m.dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".tf") || strings.HasSuffix(p, ".tfvars")) {
-			return err
+	if len(m.files) == 0 {
+		return []string{m.dir + ": no .tf files"}
+	}
+	for _, f := range m.files {
+		if string(hclwrite.Format(f.Data)) != string(f.Data) {
+			v = append(v, f.Path+":1: not formatted (terraform fmt)")
 		}
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if string(hclwrite.Format(src)) != string(src) {
-			v = append(v, p+":1: not formatted (terraform fmt)")
-		}
-		return nil
-	})
+	}
 	return v
 }
 
@@ -307,4 +302,64 @@ func orNone(s string) string {
 		return "(unset)"
 	}
 	return s
+}
+
+// localTagKeys reads the keys of local.tags from its HCL syntax: an object constructor, or merge() of object
+// constructors (keys written bare or as string literals). Anything else — a key computed at plan time, a function
+// other than merge — is an error at its position: the policy cannot tell what the tags hold.
+func localTagKeys(m *module) (map[string]bool, string, error) {
+	var attr *hclsyntax.Attribute
+	for _, b := range m.blocks {
+		if b.Type != "locals" || filepath.Dir(b.DefRange().Filename) != filepath.Clean(m.dir) {
+			continue
+		}
+		if a, ok := b.Body.Attributes["tags"]; ok {
+			attr = a
+		}
+	}
+	if attr == nil {
+		return nil, "", fmt.Errorf("%s: no local.tags in the root module (every resource's tags come from it)", m.dir)
+	}
+	keys := map[string]bool{}
+	var walk func(e hclsyntax.Expression) error
+	walk = func(e hclsyntax.Expression) error {
+		switch x := e.(type) {
+		case *hclsyntax.ObjectConsExpr:
+			for _, item := range x.Items {
+				if k := hcl.ExprAsKeyword(item.KeyExpr); k != "" {
+					keys[k] = true
+					continue
+				}
+				v, diags := item.KeyExpr.Value(nil)
+				if diags.HasErrors() || v.IsNull() || !v.IsKnown() || v.Type().FriendlyName() != "string" {
+					return fmt.Errorf("%s: local.tags key is not a literal", at(item.KeyExpr.Range()))
+				}
+				keys[v.AsString()] = true
+			}
+			return nil
+		case *hclsyntax.FunctionCallExpr:
+			if x.Name != "merge" {
+				return fmt.Errorf("%s: local.tags uses %s(); only merge() of object literals can be read", at(x.Range()), x.Name)
+			}
+			for _, a := range x.Args {
+				if err := walk(a); err != nil {
+					return err
+				}
+			}
+			return nil
+		case *hclsyntax.ConditionalExpr:
+			// Tags present only under a condition (expires-at for test runs) are extras, never required ones.
+			return nil
+		case *hclsyntax.ScopeTraversalExpr:
+			// var.tags and the like: extra tags a caller may add; the required ones must be literal keys.
+			return nil
+		case *hclsyntax.ParenthesesExpr:
+			return walk(x.Expression)
+		}
+		return fmt.Errorf("%s: local.tags is not an object literal or merge() of them", at(e.Range()))
+	}
+	if err := walk(attr.Expr); err != nil {
+		return nil, "", err
+	}
+	return keys, at(attr.SrcRange), nil
 }

@@ -9,13 +9,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
 
 var today = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 
 func findings(t *testing.T, dir, env string) map[string][]string {
 	t.Helper()
-	fs, err := Policies(dir, env, today)
+	p, err := platform.LoadTerraform(dir, env)
+	require.NoError(t, err)
+	fs, err := Policies(p, today)
 	require.NoError(t, err)
 	out := map[string][]string{}
 	for _, f := range fs {
@@ -54,6 +58,12 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 			"storage.tf:33: restrict_public_buckets = false, want true"},
 		{"tags", "modules/vpc/main.tf", "  vpc_id = aws_vpc.this.id\n  tags   = merge(var.tags, { Name = var.name })\n", "  vpc_id = aws_vpc.this.id\n",
 			"modules/vpc/main.tf:8: aws_internet_gateway.this has no tags"},
+		{"tags", "main.tf", "      project       = var.project\n", "",
+			`main.tf:5: local.tags lacks the required tag "project"`},
+		{"tags", "main.tf", `      "cost-center" = var.cost_center`, `      "cost_centre" = var.cost_center`,
+			`main.tf:5: local.tags lacks the required tag "cost-center"`},
+		{"tags", "main.tf", "  tags = merge(\n", "  tags = mergeish(\n",
+			"main.tf:5: local.tags uses mergeish(); only merge() of object literals can be read"},
 		{"cluster-version", "variables.tf", `default     = "1.35"`, `default     = "1.31"`,
 			"terraform/variables.tf:73: cluster_version 1.31 left EKS standard support on 2025-11-26"},
 		{"fmt", "outputs.tf", `  value       = module.eks.cluster_name`, `  value = module.eks.cluster_name`,

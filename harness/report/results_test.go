@@ -11,13 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
-var results = []check.Result{
-	{Name: "consistency", Status: check.Passed, Message: "ok", Duration: time.Second},
-	{Name: "gpu-isolation", Status: check.Failed, Message: "1 placement breaks GPU isolation", Details: []string{"pod x on system-0"}},
-	{Name: "deploy/flyte", Status: check.Skipped, Message: "chart not fetched"},
+var results = []result.Result{
+	{Name: "consistency", Status: result.Passed, Message: "ok", Duration: time.Second},
+	{Name: "gpu-isolation", Status: result.Failed, Message: "1 placement breaks GPU isolation", Details: []string{"pod x on system-0"}},
+	{Name: "deploy/flyte", Status: result.Skipped, Message: "chart not fetched"},
 }
 
 func TestJUnitCountsSkipsApartFromPasses(t *testing.T) {
@@ -47,4 +47,32 @@ func TestProgressAndSummary(t *testing.T) {
 	assert.Contains(t, out, " ✗ gpu-isolation (0.0s): 1 placement breaks GPU isolation\n     - pod x on system-0")
 	assert.Contains(t, out, " - deploy/flyte (0.0s): skipped: chart not fetched")
 	assert.Contains(t, out, "1 passed, 1 failed, 1 skipped")
+}
+
+func TestPlacementPictureHasTitleLegendAndPodColours(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	long := "RayService/models/mlp-serve/a-long-worker-group-name/gpu"
+	pl := &Placement{
+		Nodes: []Node{{Name: "gpu-0", Group: "gpu", GPUs: 1}, {Name: "system-0", Group: "system"}},
+		Pods: []Pod{
+			{Workload: long, Node: "gpu-0", Group: "gpu", GPUs: 1},
+			{Workload: "DaemonSet/kube-system/nvidia-device-plugin", Node: "gpu-0", Group: "gpu"},
+			{Workload: "Deployment/flyte/flyte", Node: "system-0", Group: "system"},
+			{Workload: "RayJob/ml-training/train-mlp/gpu", GPUs: 1},
+		},
+	}
+	require.NoError(t, Markdown(dir, "harness check --env local", results, pl))
+	data, err := os.ReadFile(filepath.Join(dir, "placement.svg"))
+	require.NoError(t, err)
+	svg := string(data)
+	assert.Contains(t, svg, "harness check --env local: where the scheduler placed")
+	for _, legend := range []string{"requests nvidia.com/gpu", "requests no GPU", "Pending"} {
+		assert.Contains(t, svg, legend)
+	}
+	assert.Contains(t, svg, ">"+long+"</text>", "a label that fits is not cut")
+	// The device plugin on a GPU node requests no GPU: grey, not green.
+	assert.Regexp(t, `fill="#d9d9d9" stroke="#555"><title>DaemonSet/kube-system/nvidia-device-plugin`, svg)
+	assert.Regexp(t, `fill="#8fd18f" stroke="#555"><title>`+long, svg)
+	assert.Regexp(t, `fill="#f08f8f" stroke="#555"><title>RayJob/ml-training/train-mlp/gpu`, svg)
 }

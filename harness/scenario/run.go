@@ -16,59 +16,52 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
-// Runner runs scenarios against a started cluster.
+// Runner runs scenarios against a started cluster, through the same engine and chart sources as `harness
+// check`.
 type Runner struct {
-	Root      string
-	ChartsDir string
-	Cluster   cluster.Cluster
-	OnResult  func(check.Result)
+	// Env is the scenario's environment: its platform model (the scenario's environment), the started cluster
+	// and the chart sources.
+	Env      *engine.Env
+	OnResult func(result.Result)
 }
 
 // Run runs every step of s and returns one result per step. A step that cannot run on this backend (scaling
 // where nodes are not ours) is skipped with the reason; the steps after it still run.
-func (r *Runner) Run(ctx context.Context, s *Scenario) ([]check.Result, error) {
+func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) {
 	if r.OnResult == nil {
-		r.OnResult = func(check.Result) {}
+		r.OnResult = func(result.Result) {}
 	}
-	rc := r.Cluster.RESTConfig()
-	rc.WarningHandler = rest.NoWarnings{}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, err
+	if r.Env.Platform.Env != s.Spec.Environment {
+		return nil, fmt.Errorf("%s: scenario is for environment %s, the run's platform is %s", s.File, s.Spec.Environment, r.Env.Platform.Env)
 	}
-	p, err := check.Load(r.Root, s.Spec.Environment)
-	if err != nil {
-		return nil, err
-	}
-	scaled := map[string]int{}
-	for _, g := range p.Shape.Groups {
-		scaled[g.Name] = g.DesiredSize
-	}
-	var results []check.Result
+	var results []result.Result
 	for i, st := range s.Spec.Steps {
 		name := fmt.Sprintf("%s/%d", s.Metadata.Name, i+1)
 		if st.Name != "" {
 			name += " " + st.Name
 		}
 		t0 := time.Now()
-		res := check.Result{Name: name, Status: check.Passed}
-		msg, skipped, err := r.act(ctx, cs, rc, p, st, scaled)
+		res := result.Result{Name: name, Status: result.Passed}
+		msg, skipped, err := r.act(ctx, st)
 		switch {
 		case err != nil:
-			res.Status, res.Message = check.Failed, err.Error()
+			res.Status, res.Message = result.Failed, err.Error()
 		case skipped != "":
-			res.Status, res.Message = check.Skipped, skipped
+			res.Status, res.Message = result.Skipped, skipped
 		default:
 			res.Message = msg
 			if st.Expect != nil {
-				if got, err := expect(ctx, cs, p.Shape, *st.Expect); err != nil {
-					res.Status, res.Message = check.Failed, err.Error()
+				if got, err := expect(ctx, r.Env.Clientset(), r.Env.Platform.Shape, *st.Expect); err != nil {
+					res.Status, res.Message = result.Failed, err.Error()
 				} else {
 					res.Message = strings.TrimPrefix(msg+"; "+got, "; ")
 				}
@@ -77,31 +70,36 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]check.Result, error) {
 		res.Duration = time.Since(t0)
 		results = append(results, res)
 		r.OnResult(res)
+		if ctx.Err() != nil {
+			return results, ctx.Err()
+		}
 	}
 	return results, nil
 }
 
-func (r *Runner) act(ctx context.Context, cs kubernetes.Interface, rc *rest.Config, p *check.Platform, st Step, scaled map[string]int) (msg, skipped string, err error) {
-	sc, canScale := r.Cluster.(cluster.Scaler)
+func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err error) {
+	e := r.Env
+	cs := e.Clientset()
+	sc, canScale := e.Scaler()
 	switch {
 	case st.Deploy != nil:
-		for _, res := range check.DeployApps(ctx, check.Options{Root: r.Root, ChartsDir: r.ChartsDir, Cluster: r.Cluster}, p) {
-			if res.Status == check.Failed {
+		for _, res := range e.DeployApps(ctx) {
+			if res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}
 		}
-		ps, err := check.RunProbes(ctx, cs, p.Workloads, time.Minute)
+		ps, err := e.RunProbes(ctx, time.Minute)
 		if err != nil {
 			return "", "", err
 		}
-		if st.Deploy.ScaleForGPUs && canScale {
-			if _, err := check.ScaleForGPUs(ctx, cs, sc, p, ps, scaled); err != nil {
+		if st.Deploy.ScaleForGPUs {
+			if _, err := e.ScaleForGPUs(ctx, ps); err != nil {
 				return "", "", err
 			}
 		}
-		return fmt.Sprintf("deployed in-repo charts and %d workload probes", len(p.Workloads)), "", nil
+		return fmt.Sprintf("deployed in-repo charts and %d workload probes", len(e.Platform.Workloads)), "", nil
 	case st.Apply != nil:
-		return apply(ctx, rc, st.Apply.Objects)
+		return apply(ctx, e.REST(), st.Apply.Objects)
 	case st.ScaleNodeGroup != nil:
 		if !canScale {
 			return "", "this backend's nodes cannot be scaled by the harness", nil
@@ -109,7 +107,6 @@ func (r *Runner) act(ctx context.Context, cs kubernetes.Interface, rc *rest.Conf
 		if err := sc.ScaleGroup(ctx, st.ScaleNodeGroup.Group, st.ScaleNodeGroup.Size); err != nil {
 			return "", "", err
 		}
-		scaled[st.ScaleNodeGroup.Group] = st.ScaleNodeGroup.Size
 		return fmt.Sprintf("node group %s scaled to %d", st.ScaleNodeGroup.Group, st.ScaleNodeGroup.Size), "", nil
 	case st.LoseNode != nil:
 		if !canScale {
@@ -205,7 +202,7 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 	for _, n := range nodes.Items {
 		g, _ := s.Group(n.Labels[shape.LabelNodeGroup])
 		gpuNode[n.Name] = g != nil && g.Instance.GPU()
-		if cluster.NodeReady(&n) {
+		if node.Ready(&n) {
 			st.readyNodes[n.Labels[shape.LabelNodeGroup]]++
 		}
 	}
@@ -217,7 +214,7 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 		if p.Namespace == "kube-system" || p.DeletionTimestamp != nil {
 			continue
 		}
-		gpu := requestsGPU(&p)
+		gpu := nvidia.Requested(&p.Spec) > 0
 		running := p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning
 		switch {
 		case gpu && running:
@@ -228,24 +225,12 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 		case !gpu && p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending:
 			st.systemPending++
 		}
-		if p.Spec.NodeName != "" && gpu != gpuNode[p.Spec.NodeName] && !strings.Contains(p.Name, "nvidia-device-plugin") {
+		if p.Spec.NodeName != "" && gpu != gpuNode[p.Spec.NodeName] && !nvidia.IsDevicePlugin(p.Name) {
 			st.offGroup = append(st.offGroup, fmt.Sprintf("%s/%s on %s", p.Namespace, p.Name, p.Spec.NodeName))
 		}
 	}
 	sort.Strings(st.offGroup)
 	return st, nil
-}
-
-func requestsGPU(p *corev1.Pod) bool {
-	for _, c := range p.Spec.Containers {
-		if _, ok := c.Resources.Requests[shape.ResourceGPU]; ok {
-			return true
-		}
-		if _, ok := c.Resources.Limits[shape.ResourceGPU]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 func pendingMessage(p *corev1.Pod) string {

@@ -5,19 +5,20 @@ import (
 	"hash/fnv"
 	"maps"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Labels EKS puts on managed nodes, and the GPU resource name the NVIDIA device plugin advertises.
+// Labels EKS puts on managed nodes.
 const (
 	LabelNodeGroup    = "eks.amazonaws.com/nodegroup"
 	LabelCapacityType = "eks.amazonaws.com/capacityType"
 	LabelInstanceType = corev1.LabelInstanceTypeStable
 	LabelRegion       = corev1.LabelTopologyRegion
 	LabelZone         = corev1.LabelTopologyZone
-	ResourceGPU       = corev1.ResourceName("nvidia.com/gpu")
 	// AnnotationGPUModel records the GPU model on emulated GPU nodes.
 	AnnotationGPUModel = "mlops.io/gpu-model"
 )
@@ -102,7 +103,7 @@ func Resources(t InstanceType) (capacity, allocatable corev1.ResourceList) {
 		corev1.ResourceEphemeralStorage: resource.MustParse("50Gi"),
 	}
 	if t.GPUs > 0 {
-		capacity[ResourceGPU] = *resource.NewQuantity(int64(t.GPUs), resource.DecimalSI)
+		capacity[gpu.Resource] = *resource.NewQuantity(int64(t.GPUs), resource.DecimalSI)
 	}
 	allocatable = capacity.DeepCopy()
 	allocatable[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(t.VCPU)*1000-reservedMilliCPU(t.VCPU), resource.DecimalSI)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -75,7 +77,7 @@ func TestNodesCarryEKSLabelsAndCapacity(t *testing.T) {
 		"kubernetes.io/arch":               "amd64",
 		"node-role.mlops.io/gpu":           "true",
 	}, gpu.Labels)
-	assert.Equal(t, "1", ptr(gpu.Capacity[ResourceGPU]).String())
+	assert.Equal(t, "1", ptr(gpu.Capacity[nvidia.Resource]).String())
 	assert.Equal(t, "29", ptr(gpu.Capacity[corev1.ResourcePods]).String())
 	assert.Equal(t, "4", ptr(gpu.Capacity[corev1.ResourceCPU]).String())
 	assert.Equal(t, "3920m", ptr(gpu.Allocatable[corev1.ResourceCPU]).String())
@@ -84,7 +86,7 @@ func TestNodesCarryEKSLabelsAndCapacity(t *testing.T) {
 	sys := nodes[1]
 	assert.Equal(t, "system-0", sys.Name)
 	assert.Equal(t, "35", ptr(sys.Capacity[corev1.ResourcePods]).String())
-	_, hasGPU := sys.Capacity[ResourceGPU]
+	_, hasGPU := sys.Capacity[nvidia.Resource]
 	assert.False(t, hasGPU)
 	// 8 GiB - (255 + 11*35 + 100) MiB.
 	assert.Equal(t, int64(8192-740)<<20, ptr(sys.Allocatable[corev1.ResourceMemory]).Value())

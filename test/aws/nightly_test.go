@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
@@ -25,8 +27,12 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
@@ -44,7 +50,7 @@ func TestNightlyRealEKS(t *testing.T) {
 	if account == "" {
 		t.Fatal("HARNESS_AWS_ACCOUNT is required: the 12-digit account this run may spend in (the credentials are checked against it)")
 	}
-	region, env := getenv("AWS_REGION", "us-east-1"), getenv("HARNESS_ENV", "dev")
+	region, env := getenv("AWS_REGION", cloud.DefaultRegion), getenv("HARNESS_ENV", "dev")
 	root := testenv.Root()
 	harnessBin, err := filepath.Abs(filepath.Join(root, "bin", "harness"))
 	require.NoError(t, err)
@@ -58,42 +64,34 @@ func TestNightlyRealEKS(t *testing.T) {
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
 
+	p, err := platform.Load(root, env)
+	require.NoError(t, err)
 	backend, err := real.New(real.Config{Account: account, Region: region})
 	require.NoError(t, err)
-	require.NoError(t, backend.Start(ctx))
-	cfg, err := backend.Config(ctx)
-	require.NoError(t, err)
-	t.Logf("AWS account %s as %s", account, backend.Caller())
-
-	// The same workspace the apply tier uses: a temporary copy (outside t.TempDir, so its state survives a
-	// failed destroy), allowed_account_ids = [HARNESS_AWS_ACCOUNT], retries on transient errors.
-	ws, err := infra.Prepare(ctx, infra.ApplyOptions{Source: filepath.Join(root, "terraform"), Env: env, Region: region,
-		AllowedAccount: account, Vars: map[string]any{
+	// The apply tier, as `harness apply --aws aws` runs it: a temporary copy (outside t.TempDir, so its state
+	// survives a failed destroy), allowed_account_ids = [HARNESS_AWS_ACCOUNT], retries on transient errors; the
+	// tests below run while the infrastructure is up, and destroy runs whatever they did (a failed require
+	// unwinds through it too).
+	res, _, err := infra.ApplyTier(ctx, infra.TierOptions{Platform: p, Cloud: backend, AllowedAccount: account, Progress: os.Stdout,
+		Vars: map[string]any{
 			"project":    "mlops-nightly",
 			"region":     region,
 			"expires_at": time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
+		},
+		While: func(ctx context.Context, up *infra.Up) error {
+			onEKS(t, ctx, p.WithApplied(up.Shape), up, region, harnessBin)
+			return nil
 		}})
-	require.NoError(t, err, "terraform or tofu and the hashicorp/aws provider must be installable for the nightly tier")
-	t.Logf("terraform workspace: %s", ws.Dir())
-	// Always destroy, whatever failed after this line; a failed destroy keeps the state and names it.
-	defer func() {
-		if err := ws.Destroy(); err != nil {
-			t.Errorf("DESTROY FAILED, resources may still cost money: %v", err)
-		}
-		if err := ws.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	appliedOut, err := ws.Up(ctx, "")
-	require.NoError(t, err, "apply, outputs and an empty second plan")
-	outputs := appliedOut.Outputs
-	tfDir := ws.Dir()
+	require.NoError(t, err, "apply, outputs, an empty second plan, the tests, destroy (DESTROY FAILED means resources may still cost money)")
+	require.Equal(t, result.Passed, res.Status, "terraform or tofu and the hashicorp/aws provider must be installable for the nightly tier: %s", res.Message)
+}
 
-	static, err := shape.Load(tfDir, env)
+// onEKS runs the checks and smoke tests against the applied infrastructure.
+func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up, region, harnessBin string) {
+	root := p.Root
+	applied, outputs := p.Shape, up.Outputs
+	cfg, err := up.Cloud.Config(ctx)
 	require.NoError(t, err)
-	applied, err := static.WithAppliedNodeGroups(outputs["node_groups"])
-	require.NoError(t, err)
-	applied.ClusterName = fmt.Sprint(outputs["cluster_name"])
 	bucket := fmt.Sprint(outputs["artifacts_bucket"])
 
 	t.Run("aws-side checks", func(t *testing.T) {
@@ -109,7 +107,7 @@ func TestNightlyRealEKS(t *testing.T) {
 	require.NoError(t, existing.WriteEKSKubeconfig(kubeconfig, existing.EKS{Name: applied.ClusterName,
 		Endpoint: fmt.Sprint(outputs["cluster_endpoint"]), CAData: fmt.Sprint(outputs["cluster_certificate_authority_data"]),
 		Region: region, Exec: []string{harnessBin, "eks-token"}}))
-	c, err := existing.New(existing.Config{Shape: applied, Kubeconfig: kubeconfig})
+	c, err := cluster.New(ctx, cluster.Config{Backend: cluster.Existing, Shape: applied, Kubeconfig: kubeconfig})
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx))
 	cs, err := kubernetes.NewForConfig(c.RESTConfig())
@@ -119,15 +117,16 @@ func TestNightlyRealEKS(t *testing.T) {
 	require.NoError(t, waitNodes(ctx, cs, applied), "nodes of the applied node groups Ready")
 
 	t.Run("harness check on real EKS", func(t *testing.T) {
-		out, err := check.Run(ctx, check.Options{Root: root, Env: env, Cluster: c, Shape: applied,
-			FetchCharts: true, ChartsCache: t.TempDir(), RealCluster: true})
+		e, err := engine.NewEnv(p, c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 		require.NoError(t, err)
-		for _, r := range out.Results {
+		rs, err := check.Execute(ctx, &check.Run{Env: e}, check.Steps(), nil)
+		require.NoError(t, err)
+		for _, r := range rs {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
-			assert.NotEqual(t, check.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+			assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 			if strings.HasPrefix(r.Name, "deploy/") && r.Name != "deploy/workflows" {
 				// With network every chart must install: a skipped one is a broken pin, not an outage.
-				assert.Equal(t, check.Passed, r.Status, "%s: %s", r.Name, r.Message)
+				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
 			}
 		}
 	})
@@ -218,7 +217,7 @@ func waitGPUAllocatable(ctx context.Context, cs kubernetes.Interface) error {
 			return false, nil
 		}
 		for _, n := range nodes.Items {
-			if q, ok := n.Status.Allocatable["nvidia.com/gpu"]; ok && q.Value() > 0 {
+			if q, ok := n.Status.Allocatable[gpu.Resource]; ok && q.Value() > 0 {
 				return true, nil
 			}
 		}

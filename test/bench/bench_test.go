@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -25,7 +27,7 @@ func gpuPod(name string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
 		Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 		Containers: []corev1.Container{{Name: "main", Image: "train",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{shape.ResourceGPU: q}, Limits: corev1.ResourceList{shape.ResourceGPU: q}}}},
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{gpu.Resource: q}, Limits: corev1.ResourceList{gpu.Resource: q}}}},
 	}}
 }
 

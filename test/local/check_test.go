@@ -17,6 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -24,13 +27,12 @@ import (
 // a reason, and every GPU workload was placed on the GPU group by the real scheduler.
 func TestCheckLocalEnvironment(t *testing.T) {
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	out, err := check.Run(t.Context(), check.Options{Root: testenv.Root(), Env: "local", Cluster: c, CRDsDir: testenv.CRDsDir(t)})
-	require.NoError(t, err)
-	byName := map[string]check.Result{}
-	for _, r := range out.Results {
+	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{}, testenv.CRDsDir(t))
+	byName := map[string]result.Result{}
+	for _, r := range rs {
 		byName[r.Name] = r
-		assert.NotEqual(t, check.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
-		if r.Status == check.Skipped {
+		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+		if r.Status == result.Skipped {
 			assert.NotEmpty(t, r.Message, "%s skipped without a reason", r.Name)
 		}
 	}
@@ -39,13 +41,13 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	assert.Contains(t, byName["crds"].Details, "rayjobs.ray.io")
 	assert.Contains(t, byName["deploy/workflows"].Details, "RayJob/ml-training/train-mlp")
 	for _, name := range []string{"crds", "deploy/workflows", "consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
-		assert.Equal(t, check.Passed, byName[name].Status, name)
+		assert.Equal(t, result.Passed, byName[name].Status, name)
 	}
-	assert.Equal(t, check.Skipped, byName["deploy/flyte"].Status)
+	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)
 	assert.Contains(t, byName["deploy/flyte"].Message, "chart not fetched")
 
 	gpuPlaced := map[string]string{}
-	for _, pl := range out.Placements {
+	for _, pl := range run.Placements {
 		if pl.Workload.GPUs() > 0 {
 			gpuPlaced[pl.Workload.Name] = pl.Group
 		}
@@ -75,11 +77,10 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-			out, err := check.Run(t.Context(), check.Options{Root: root, Env: "local", Cluster: c})
-			require.NoError(t, err)
-			for _, r := range out.Results {
+			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, "")
+			for _, r := range rs {
 				if r.Name == tc.check {
-					require.Equal(t, check.Failed, r.Status, r.Message)
+					require.Equal(t, result.Failed, r.Status, r.Message)
 					assert.Contains(t, strings.Join(r.Details, "\n"), tc.want)
 					return
 				}
@@ -93,8 +94,8 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 // from the upstream Go types make the API server reject them, naming the object, its file and the field.
 func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	r := check.InstallCRDs(t.Context(), c.RESTConfig(), testenv.CRDsDir(t))
-	require.Equal(t, check.Passed, r.Status, r.Message)
+	r := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)).InstallCRDs(t.Context())
+	require.Equal(t, result.Passed, r.Status, r.Message)
 	tests := []struct {
 		name, file, old, new string
 		rejected             int
@@ -114,16 +115,15 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
-			p, err := check.Load(root, "local")
-			require.NoError(t, err)
+			env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{}, "")
 			if !deployed { // the namespaces, quotas and limit ranges the workflows live in
-				for _, r := range check.DeployApps(t.Context(), check.Options{Root: root, Cluster: c}, p) {
-					require.NotEqual(t, check.Failed, r.Status, r.Message)
+				for _, r := range env.DeployApps(t.Context()) {
+					require.NotEqual(t, result.Failed, r.Status, r.Message)
 				}
 				deployed = true
 			}
-			rs := check.APIAcceptance(t.Context(), c.RESTConfig(), p.Objects)
-			require.Equal(t, check.Failed, rs[0].Status, rs[0].Message)
+			rs := check.APIAcceptance(t.Context(), env)
+			require.Equal(t, result.Failed, rs[0].Status, rs[0].Message)
 			assert.Equal(t, fmt.Sprintf("%d of 30 objects rejected by the API server", tc.rejected), rs[0].Message)
 			assert.Contains(t, strings.Join(rs[0].Details, "\n"), tc.want)
 		})
@@ -172,16 +172,15 @@ webhooks:
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+srv.URL)
 	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	out, err := check.Run(t.Context(), check.Options{Root: root, Env: "local", Cluster: c, FetchCharts: true, ChartsCache: t.TempDir()})
-	require.NoError(t, err)
-	byName := map[string]check.Result{}
-	for _, r := range out.Results {
+	rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
+	byName := map[string]result.Result{}
+	for _, r := range rs {
 		byName[r.Name] = r
-		assert.NotEqual(t, check.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 	}
-	assert.Equal(t, check.Passed, byName["deploy/kube-downscaler"].Status, byName["deploy/kube-downscaler"].Message)
+	assert.Equal(t, result.Passed, byName["deploy/kube-downscaler"].Status, byName["deploy/kube-downscaler"].Message)
 	assert.Contains(t, byName["deploy/kube-downscaler"].Message, "admission webhooks and APIServices left out")
-	assert.Equal(t, check.Skipped, byName["deploy/flyte"].Status)
+	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)
 	assert.Contains(t, byName["deploy/flyte"].Message, "chart not fetched: pull flyte-binary")
 
 	cm, err := cs.CoreV1().ConfigMaps("kube-downscaler").Get(t.Context(), "kube-downscaler-args", metav1.GetOptions{})
@@ -192,15 +191,19 @@ webhooks:
 	assert.Empty(t, hooks.Items)
 }
 
-// TestCheckOnARealClusterLeavesNoWorkload: with RealCluster (the existing backend, e.g. real EKS) the workflow
-// manifests are only dry-run — creating them would start real GPU work — and the probes are deleted afterwards.
+// TestCheckOnARealClusterLeavesNoWorkload: on a cluster that is not emulated (the existing backend, e.g. real
+// EKS) the workflow manifests are only dry-run — creating them would start real GPU work — and the probes are
+// deleted afterwards. Here: an embedded cluster reached as an existing one, through its kubeconfig.
 func TestCheckOnARealClusterLeavesNoWorkload(t *testing.T) {
-	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	out, err := check.Run(t.Context(), check.Options{Root: testenv.Root(), Env: "local", Cluster: c, RealCluster: true})
+	emb, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, err := cluster.New(t.Context(), cluster.Config{Backend: cluster.Existing, Shape: emb.Shape(), Kubeconfig: emb.Kubeconfig()})
 	require.NoError(t, err)
-	for _, r := range out.Results {
+	require.NoError(t, c.Start(t.Context()))
+	require.False(t, c.Emulated())
+	rs, _ := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{}, "")
+	for _, r := range rs {
 		if r.Name == "deploy/workflows" {
-			assert.Equal(t, check.Skipped, r.Status)
+			assert.Equal(t, result.Skipped, r.Status)
 			assert.Contains(t, r.Message, "only dry-run")
 		}
 	}

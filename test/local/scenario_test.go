@@ -7,7 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/scenario"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
@@ -21,12 +22,13 @@ func TestShippedScenarios(t *testing.T) {
 		s, err := scenario.Load(f)
 		require.NoError(t, err)
 		t.Run(s.Metadata.Name, func(t *testing.T) {
-			c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, s.Spec.Environment))
-			results, err := (&scenario.Runner{Root: testenv.Root(), Cluster: c}).Run(t.Context(), s)
+			p := testenv.MustPlatform(t, testenv.Root(), s.Spec.Environment)
+			c, _ := testenv.MustEmbedded(t, p.Shape)
+			results, err := (&scenario.Runner{Env: testenv.MustEnv(t, p, c, engine.Charts{}, "")}).Run(t.Context(), s)
 			require.NoError(t, err)
 			require.Len(t, results, len(s.Spec.Steps))
 			for _, r := range results {
-				assert.Equal(t, check.Passed, r.Status, "%s: %s", r.Name, r.Message)
+				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
 			}
 		})
 	}

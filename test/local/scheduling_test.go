@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -30,8 +32,8 @@ func podSpec(gpus int64, tolerate bool) corev1.PodSpec {
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}
 	if gpus > 0 {
 		q := *resource.NewQuantity(gpus, resource.DecimalSI)
-		c.Resources.Requests[shape.ResourceGPU] = q
-		c.Resources.Limits = corev1.ResourceList{shape.ResourceGPU: q}
+		c.Resources.Requests[gpu.Resource] = q
+		c.Resources.Limits = corev1.ResourceList{gpu.Resource: q}
 	}
 	spec := corev1.PodSpec{Containers: []corev1.Container{c}}
 	if tolerate {

@@ -6,12 +6,14 @@ import (
 	"sort"
 	"testing"
 
+	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
@@ -26,7 +28,7 @@ type nodeView struct {
 func viewsFromShape(s *shape.Shape) []nodeView {
 	var out []nodeView
 	for _, n := range s.Nodes() {
-		gpus := n.Capacity[shape.ResourceGPU]
+		gpus := n.Capacity[nvidia.Resource]
 		pods := n.Capacity[corev1.ResourcePods]
 		out = append(out, nodeView{n.Name, n.Group, n.Instance.Name, n.CapacityType, n.Labels[shape.LabelZone],
 			n.Taints, gpus.Value(), pods.Value()})
@@ -38,8 +40,8 @@ func viewsFromCluster(t *testing.T, nodes []corev1.Node) []nodeView {
 	t.Helper()
 	var out []nodeView
 	for _, n := range nodes {
-		assert.True(t, cluster.NodeReady(&n), "node %s Ready", n.Name)
-		gpus := n.Status.Allocatable[shape.ResourceGPU]
+		assert.True(t, node.Ready(&n), "node %s Ready", n.Name)
+		gpus := n.Status.Allocatable[nvidia.Resource]
 		pods := n.Status.Allocatable[corev1.ResourcePods]
 		var taints []corev1.Taint
 		for _, tt := range n.Spec.Taints {

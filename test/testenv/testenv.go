@@ -20,8 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -69,6 +74,32 @@ func MustShape(t testing.TB, env string) *shape.Shape {
 	s, err := shape.Load(TerraformDir(), env)
 	require.NoError(t, err)
 	return s
+}
+
+// MustPlatform loads the platform model of env from the repository at root.
+func MustPlatform(t testing.TB, root, env string) *platform.Platform {
+	t.Helper()
+	p, err := platform.Load(root, env)
+	require.NoError(t, err)
+	return p
+}
+
+// MustEnv builds the engine environment of p on a started cluster.
+func MustEnv(t testing.TB, p *platform.Platform, c cluster.Cluster, charts engine.Charts, crdsDir string) *engine.Env {
+	t.Helper()
+	e, err := engine.NewEnv(p, c, charts, crdsDir)
+	require.NoError(t, err)
+	return e
+}
+
+// Check runs every step of `harness check` for the repository at root on c and returns the results and the run
+// (placements, sizes).
+func Check(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string) ([]result.Result, *check.Run) {
+	t.Helper()
+	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir)}
+	rs, err := check.Execute(t.Context(), run, check.Steps(), nil)
+	require.NoError(t, err)
+	return rs, run
 }
 
 // MustEmbedded starts an embedded cluster for s and stops it when the test ends.

@@ -33,7 +33,7 @@ func New(cfg Config) (*Endpoint, error) {
 		return nil, errors.New("endpoint: Config.URL is required")
 	}
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = cloud.DefaultRegion
 	}
 	return &Endpoint{cfg: cfg}, nil
 }
@@ -65,3 +65,6 @@ func (e *Endpoint) Config(ctx context.Context) (aws.Config, error) {
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
 		config.WithBaseEndpoint(e.cfg.URL))
 }
+
+// Name is the backend's --aws name.
+func (e *Endpoint) Name() string { return "endpoint" }

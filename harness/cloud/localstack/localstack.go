@@ -54,7 +54,7 @@ func New(cfg Config) *LocalStack {
 		cfg.Image = DefaultImage
 	}
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = cloud.DefaultRegion
 	}
 	if cfg.AuthToken == "" {
 		cfg.AuthToken = os.Getenv("LOCALSTACK_AUTH_TOKEN")
@@ -145,3 +145,6 @@ func (l *LocalStack) Config(ctx context.Context) (aws.Config, error) {
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
 		config.WithBaseEndpoint(ep))
 }
+
+// Name is the backend's --aws name.
+func (l *LocalStack) Name() string { return "localstack" }

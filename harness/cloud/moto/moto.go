@@ -53,7 +53,7 @@ func New(cfg Config) (*Moto, error) {
 		return nil, errors.New("moto: Config.Venv is required")
 	}
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = cloud.DefaultRegion
 	}
 	return &Moto{cfg: cfg}, nil
 }
@@ -167,3 +167,6 @@ func (m *Moto) Config(ctx context.Context) (aws.Config, error) {
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
 		config.WithBaseEndpoint(m.endpoint))
 }
+
+// Name is the backend's --aws name.
+func (m *Moto) Name() string { return "moto" }

@@ -48,7 +48,7 @@ func New(cfg Config) (*AWS, error) {
 		return nil, fmt.Errorf("aws backend: account %q is not a 12-digit AWS account ID", cfg.Account)
 	}
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = cloud.DefaultRegion
 	}
 	return &AWS{cfg: cfg}, nil
 }
@@ -104,3 +104,6 @@ func (a *AWS) Config(context.Context) (aws.Config, error) {
 	}
 	return *a.awsCfg, nil
 }
+
+// Name is the backend's --aws name.
+func (a *AWS) Name() string { return "aws" }

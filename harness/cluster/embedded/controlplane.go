@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -134,10 +134,10 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	// The API server taints new nodes not-ready; the node lifecycle controller lifts the taint once kwok
 	// reports them Ready. WaitNodesReady waits for both.
 	nodes := c.shape.Nodes()
-	if err := cluster.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
+	if err := node.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
 		return err
 	}
-	if err := cluster.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
+	if err := node.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
 		return err
 	}
 	mark("nodes ready")

@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -63,9 +63,6 @@ type Cluster struct {
 	// used node names: a replacement node never reuses a lost node's name.
 	used map[string]bool
 }
-
-var _ cluster.Cluster = (*Cluster)(nil)
-var _ cluster.Scaler = (*Cluster)(nil)
 
 // New validates cfg and returns a cluster that is not started yet.
 func New(cfg Config) (*Cluster, error) {
@@ -286,13 +283,14 @@ func (c *Cluster) ScaleGroup(ctx context.Context, group string, size int) error 
 	if err != nil {
 		return fmt.Errorf("list %s nodes: %w", group, err)
 	}
-	g.DesiredSize = size
+	// Names the group had before this call are used; marked before the size changes, so 1 -> 3 adds gpu-1, gpu-2.
 	if c.used == nil {
 		c.used = map[string]bool{}
 	}
 	for _, n := range c.shape.Nodes() {
 		c.used[n.Name] = true
 	}
+	g.DesiredSize = size
 	var names []string
 	for _, n := range list.Items {
 		names = append(names, n.Name)
@@ -309,14 +307,14 @@ func (c *Cluster) ScaleGroup(ctx context.Context, group string, size int) error 
 		added = append(added, n)
 	}
 	if len(added) > 0 {
-		if err := cluster.CreateNodes(ctx, c.client, added, map[string]string{kwokAnnotation: "fake"}); err != nil {
+		if err := node.CreateNodes(ctx, c.client, added, map[string]string{kwokAnnotation: "fake"}); err != nil {
 			return err
 		}
 		var newNames []string
 		for _, n := range added {
 			newNames = append(newNames, n.Name)
 		}
-		return cluster.WaitNamedNodesReady(ctx, c.client, newNames)
+		return node.WaitNamedNodesReady(ctx, c.client, newNames)
 	}
 	for len(names) > size {
 		if err := c.deleteNode(ctx, names[len(names)-1]); err != nil {
@@ -347,3 +345,6 @@ func (c *Cluster) deleteNode(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// Emulated is true: kwok simulates the kubelets, nothing runs on the nodes.
+func (c *Cluster) Emulated() bool { return true }

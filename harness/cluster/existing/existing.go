@@ -11,7 +11,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -27,8 +26,6 @@ type Cluster struct {
 	cfg  Config
 	rest *rest.Config
 }
-
-var _ cluster.Cluster = (*Cluster)(nil)
 
 // New validates cfg.
 func New(cfg Config) (*Cluster, error) {
@@ -72,3 +69,6 @@ func (c *Cluster) Kubeconfig() string { return c.cfg.Kubeconfig }
 
 // Shape returns the layout the cluster is expected to have.
 func (c *Cluster) Shape() *shape.Shape { return c.cfg.Shape.Clone() }
+
+// Emulated is false: an existing cluster (e.g. real EKS) runs what is created on it.
+func (c *Cluster) Emulated() bool { return false }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,7 +23,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -46,8 +47,6 @@ type Cluster struct {
 	kubeconfig string
 	rest       *rest.Config
 }
-
-var _ cluster.Cluster = (*Cluster)(nil)
 
 // New validates cfg.
 func New(cfg Config) (*Cluster, error) {
@@ -136,8 +135,8 @@ func advertiseGPUs(ctx context.Context, cs kubernetes.Interface, s *shape.Shape)
 		}
 		gpus := fmt.Sprint(g.Instance.GPUs)
 		patch, _ := json.Marshal(map[string]any{"status": map[string]any{
-			"capacity":    map[corev1.ResourceName]string{shape.ResourceGPU: gpus},
-			"allocatable": map[corev1.ResourceName]string{shape.ResourceGPU: gpus},
+			"capacity":    map[corev1.ResourceName]string{gpu.Resource: gpus},
+			"allocatable": map[corev1.ResourceName]string{gpu.Resource: gpus},
 		}})
 		for _, n := range list.Items {
 			if _, err := cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
@@ -169,3 +168,6 @@ func (c *Cluster) stopLocked() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Emulated is true: the nodes are containers on one machine and their GPUs are patched onto node status.
+func (c *Cluster) Emulated() bool { return true }

@@ -2,25 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"sort"
-	"syscall"
-	"time"
 
-	"github.com/gruntwork-io/terratest/modules/logger"
 	"github.com/spf13/pflag"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/endpoint"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/localstack"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -79,22 +73,28 @@ func (f *awsFlags) newCloud(region string) (cloud.Cloud, error) {
 // planned again (must be empty) and destroyed. Where no provider can be installed it prints the skip line and
 // exits 0: the run goes on.
 func runApply(ctx context.Context, args []string) error {
-	var env, terraformDir string
+	var env, root string
 	var af awsFlags
 	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	fs.StringVar(&env, "env", "local", "environment (terraform/env/<env>.tfvars)")
-	fs.StringVar(&terraformDir, "terraform", "terraform", "Terraform root module")
+	fs.StringVar(&root, "root", ".", "repository root (terraform/ beneath it)")
 	af.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	r, applied, err := applyTier(ctx, &af, terraformDir, env)
+	p, err := platform.LoadTerraform(platform.TerraformDir(root), env)
 	if err != nil {
 		return err
 	}
-	if r.Status == check.Skipped {
+	c, err := af.newCloud(p.Static.Region)
+	if err != nil {
+		return err
+	}
+	r, applied, err := applyTier(ctx, &af, c, p)
+	if err != nil {
+		return err
+	}
+	if r.Status == result.Skipped {
 		fmt.Printf(" - %s: skipped: %s\n", r.Name, r.Message)
 		return nil
 	}
@@ -102,77 +102,8 @@ func runApply(ctx context.Context, args []string) error {
 	return nil
 }
 
-// applyTier runs init → apply → outputs → plan (no changes) → destroy on the chosen backend and returns its
-// result and, when it ran, the shape AWS created (the applied node groups). A provider that cannot be installed
-// is a skipped result, not an error; a failed apply is an error.
-func applyTier(ctx context.Context, af *awsFlags, terraformDir, env string) (check.Result, *shape.Shape, error) {
-	const name = "apply-tier"
-	static, err := shape.Load(terraformDir, env)
-	if err != nil {
-		return check.Result{}, nil, err
-	}
-	// Terratest's retry loop logs through a process-wide logger; the command reports through its own lines.
-	logger.Default = logger.Discard
-	c, err := af.newCloud(static.Region)
-	if err != nil {
-		return check.Result{}, nil, err
-	}
-	if af.backend() != "aws" { // an emulator: never with real-looking credentials
-		if err := cloud.RefuseRealCredentials(); err != nil {
-			return check.Result{}, nil, err
-		}
-	}
-	// Init first: where the provider cannot be installed, skip before starting (or installing) an emulator.
-	o := infra.ApplyOptions{Source: terraformDir, Env: env, Binary: af.binary, CLIConfig: af.cliConfig, Region: static.Region}
-	if af.backend() == "aws" { // Terraform uses the credentials the account check used, and refuses other accounts
-		o.Profile, o.AllowedAccount = af.profile, af.account
-	}
-	ws, err := infra.Prepare(ctx, o)
-	if err != nil {
-		return skipped(name, err)
-	}
-	defer func() {
-		if cerr := ws.Close(); cerr != nil {
-			fmt.Fprintln(os.Stderr, "harness:", cerr)
-		}
-	}()
-	step := report.Begin(os.Stdout, "start AWS backend "+af.backend())
-	if err := step.End(c.Start(ctx)); err != nil {
-		return check.Result{}, nil, err
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = report.Begin(os.Stdout, "stop AWS backend "+af.backend()).End(c.Stop(stopCtx))
-	}()
-	target := c.Endpoint()
-	if target == "" {
-		target = "real AWS"
-	}
-	step = report.Begin(os.Stdout, "apply tier: init done; apply, plan (no changes), destroy against "+target)
-	t0 := time.Now()
-	applied, err := ws.Apply(ctx, c.Endpoint())
-	if err := step.End(err); err != nil {
-		return check.Result{}, nil, err
-	}
-	keys := make([]string, 0, len(applied.Outputs))
-	for k := range applied.Outputs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	// What AWS created is the shape to emulate from here on.
-	s, err := static.WithAppliedNodeGroups(applied.Outputs["node_groups"])
-	if err != nil {
-		return check.Result{}, nil, err
-	}
-	return check.Result{Name: name, Status: check.Passed, Duration: time.Since(t0),
-		Message: fmt.Sprintf("applied against %s, second plan empty, destroyed; outputs %v", target, keys)}, s, nil
-}
-
-func skipped(name string, err error) (check.Result, *shape.Shape, error) {
-	var skip *infra.SkipError
-	if errors.As(err, &skip) {
-		return check.Result{Name: name, Status: check.Skipped, Message: skip.Reason}, nil, nil
-	}
-	return check.Result{}, nil, err
+// applyTier is infra.ApplyTier with the flags' settings and progress on stdout.
+func applyTier(ctx context.Context, af *awsFlags, c cloud.Cloud, p *platform.Platform) (result.Result, *shape.Shape, error) {
+	return infra.ApplyTier(ctx, infra.TierOptions{Platform: p, Cloud: c, Binary: af.binary, CLIConfig: af.cliConfig,
+		Profile: af.profile, AllowedAccount: af.account, Progress: os.Stdout})
 }

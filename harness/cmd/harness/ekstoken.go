@@ -19,7 +19,7 @@ func runEKSToken(ctx context.Context, args []string) error {
 	var clusterName, region, profile string
 	fs := pflag.NewFlagSet("eks-token", pflag.ContinueOnError)
 	fs.StringVar(&clusterName, "cluster", "", "EKS cluster name (required)")
-	fs.StringVar(&region, "region", "us-east-1", "AWS region")
+	fs.StringVar(&region, "region", cloud.DefaultRegion, "AWS region")
 	fs.StringVar(&profile, "aws-profile", "", "shared-config profile (default: the SDK's default chain)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -1,10 +1,12 @@
 // Command harness starts EKS-shaped local clusters and checks the MLOps platform on them before money is spent.
 //
-//	harness up   [--env local] [--backend embedded|kind|existing] [--kubeconfig PATH]
+//	harness up   [--env local] [--backend embedded|kind|existing] [--kubeconfig PATH] [--root .] [--keep]
 //	harness down [--env local]
-//	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static]
+//	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static] [--apply]
 //	harness run   [--backend ...] scenarios/x.yaml ...
-//	harness apply [--env local] [--endpoint URL] [--binary tofu] [--cli-config FILE]
+//	harness apply [--env local] [--aws moto|localstack|endpoint|aws] [--binary tofu] [--cli-config FILE]
+//
+// Exit status: 0 passed, 1 failed, 2 bad usage or input, 130/143 interrupted by SIGINT/SIGTERM (after cleanup).
 package main
 
 import (
@@ -12,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -41,7 +45,42 @@ func commands() []command {
 func main() {
 	// A process started to host an embedded control plane runs it and exits here.
 	embedded.RunIfControlPlane()
-	os.Exit(run(context.Background(), os.Args[1:]))
+	ctx, stop := interruptible(context.Background())
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// interrupted is the cause of a context cancelled by a signal.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string { return "interrupted (" + i.sig.String() + ")" }
+
+// interruptible returns a context cancelled, with an interrupted cause, by the first SIGINT or SIGTERM; the
+// command then cleans up and exits 130 or 143. A second signal ends the process at once (children still go:
+// they watch their parent).
+func interruptible(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			cancel(interrupted{s})
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); signal.Stop(sigs); cancel(nil) }
+}
+
+// exitInterrupted is the shell's status for a process ended by sig: 128 + the signal number.
+func exitInterrupted(i interrupted) int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
 }
 
 func run(ctx context.Context, args []string) int {
@@ -52,9 +91,13 @@ func run(ctx context.Context, args []string) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:])
+			var intr interrupted
 			switch {
 			case err == nil:
 				return 0
+			case errors.As(context.Cause(ctx), &intr):
+				fmt.Fprintf(os.Stderr, "harness %s: interrupted\n", c.name)
+				return exitInterrupted(intr)
 			case errors.Is(err, pflag.ErrHelp):
 				return 0
 			case errors.Is(err, errChecksFailed):

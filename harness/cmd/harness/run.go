@@ -4,23 +4,26 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/pflag"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/scenario"
 )
 
 func runScenarios(ctx context.Context, args []string) error {
 	var f clusterFlags
-	var chartsDir, reportDir string
+	var reportDir string
+	var charts engine.Charts
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
-	fs.StringVar(&chartsDir, "charts-dir", "", "directory of upstream charts as <dir>/<chart>")
+	fs.StringVar(&charts.Dir, "charts-dir", "", "directory of upstream charts as <dir>/<chart>")
+	fs.BoolVar(&charts.Fetch, "fetch-charts", false, "pull upstream charts that --charts-dir lacks from their repositories (needs network)")
+	fs.StringVar(&charts.Cache, "charts-cache", defaultChartsCache(), "where fetched charts are kept, by name and version")
 	fs.StringVar(&reportDir, "report-dir", filepath.Join("test", "results", "scenarios"), "where junit-<scenario>.xml go")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
@@ -29,46 +32,68 @@ func runScenarios(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: name at least one scenario file, e.g. scenarios/gpu-capacity.yaml", errUsage)
 	}
-	// Every file is checked before any cluster starts: one bad file stops the run at once.
+	// Every file, and the platform of every environment they name, is read before any cluster starts: one bad
+	// file stops the run at once.
 	var scenarios []*scenario.Scenario
+	platforms := map[string]*platform.Platform{}
 	for _, path := range fs.Args() {
 		s, err := scenario.Load(path)
 		if err != nil {
 			return err
+		}
+		if platforms[s.Spec.Environment] == nil {
+			if platforms[s.Spec.Environment], err = f.load(s.Spec.Environment); err != nil {
+				return fmt.Errorf("%s: environment %s: %w", s.File, s.Spec.Environment, err)
+			}
 		}
 		scenarios = append(scenarios, s)
 	}
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	failed := false
+	var all []result.Result
+	var junits []string
 	for _, s := range scenarios {
 		fmt.Printf("scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
-		results, err := runScenario(ctx, f, chartsDir, s)
+		results, err := runScenario(ctx, f, charts, platforms[s.Spec.Environment], s)
+		all = append(all, results...)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Metadata.Name, err)
 		}
-		if err := report.JUnit(filepath.Join(reportDir, "junit-"+s.Metadata.Name+".xml"), "scenario-"+s.Metadata.Name, results); err != nil {
+		path := filepath.Join(reportDir, "junit-"+s.Metadata.Name+".xml")
+		if err := report.JUnit(path, "scenario-"+s.Metadata.Name, results); err != nil {
 			return err
 		}
-		failed = failed || check.AnyFailed(results)
+		junits = append(junits, path)
 	}
-	if failed {
+	fmt.Println()
+	report.Summary(os.Stdout, all)
+	fmt.Printf("junit: %s\n", joinPaths(junits))
+	if result.AnyFailed(all) {
 		return errChecksFailed
 	}
 	return nil
 }
 
-func runScenario(ctx context.Context, f clusterFlags, chartsDir string, s *scenario.Scenario) ([]check.Result, error) {
-	f.env = s.Spec.Environment
-	c, _, stopCluster, err := f.start(ctx)
+func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *platform.Platform, s *scenario.Scenario) ([]result.Result, error) {
+	c, _, stopCluster, err := f.start(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer stopCluster()
-	r := &scenario.Runner{Root: filepath.Dir(filepath.Clean(f.terraform)), ChartsDir: chartsDir, Cluster: c,
-		OnResult: func(res check.Result) { report.Progress(os.Stdout, res) }}
+	env, err := engine.NewEnv(p, c, charts, "")
+	if err != nil {
+		return nil, err
+	}
+	r := &scenario.Runner{Env: env, OnResult: func(res result.Result) { report.Progress(os.Stdout, res) }}
 	return r.Run(ctx, s)
 }
+
+func joinPaths(ps []string) string {
+	if len(ps) == 1 {
+		return ps[0]
+	}
+	return filepath.Join(reportDir(ps), "junit-*.xml")
+}
+
+func reportDir(ps []string) string { return filepath.Dir(ps[0]) }

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -14,60 +14,43 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/kind"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // clusterFlags are the flags every command that needs a cluster shares.
 type clusterFlags struct {
-	env, backend, kubeconfig, terraform, runDir string
-	// applied, when set, is the shape the apply tier created; it replaces the static reading of terraform/.
-	applied *shape.Shape
+	env, backend, kubeconfig, root, runDir string
+	keep                                   bool
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.env, "env", "local", "environment: terraform/env/<env>.tfvars shapes the cluster")
-	fs.StringVar(&f.backend, "backend", "embedded", "cluster backend: embedded, kind or existing")
+	fs.StringVar(&f.backend, "backend", cluster.Embedded, "cluster backend: embedded, kind or existing")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "existing backend: the cluster's kubeconfig; others: also write the admin kubeconfig here")
-	fs.StringVar(&f.terraform, "terraform", "terraform", "Terraform root module that declares the node groups")
+	fs.StringVar(&f.root, "root", ".", "repository root: terraform/, helm/ and workflows/ are read from here, once")
 	fs.StringVar(&f.runDir, "run-dir", "", "parent directory for run state (default: the system temp dir)")
+	fs.BoolVar(&f.keep, "keep", os.Getenv("HARNESS_KEEP") == "1", "keep the cluster's run directory (component logs, kubeconfig) and print its path (also HARNESS_KEEP=1)")
 }
 
-// newCluster reads the shape and builds the backend the flags ask for.
-func (f *clusterFlags) newCluster(ctx context.Context) (cluster.Cluster, error) {
-	s := f.applied
-	if s == nil {
-		var err error
-		if s, err = shape.Load(f.terraform, f.env); err != nil {
-			return nil, err
-		}
-	}
-	switch f.backend {
-	case "embedded":
-		return embedded.New(embedded.Config{Shape: s, RunDir: f.runDir})
-	case "kind":
-		if err := kind.CheckDocker(ctx); err != nil {
-			return nil, err
-		}
-		return kind.New(kind.Config{Shape: s, RunDir: f.runDir})
-	case "existing":
-		return existing.New(existing.Config{Shape: s, Kubeconfig: f.kubeconfig})
-	default:
-		return nil, fmt.Errorf("%w: --backend %q: want embedded, kind or existing", errUsage, f.backend)
-	}
+// load builds the platform model of env once; every later step reads it.
+func (f *clusterFlags) load(env string) (*platform.Platform, error) {
+	return platform.Load(f.root, env)
 }
 
-// start builds and starts the cluster the flags ask for with a progress line, returning how long the start took
-// and a stop function that prints its own line. A failed start has already undone itself.
-func (f *clusterFlags) start(ctx context.Context) (cluster.Cluster, time.Duration, func(), error) {
-	c, err := f.newCluster(ctx)
+// start builds the cluster the flags ask for from the platform's shape and starts it with a progress line,
+// returning how long the start took and a stop function that prints its own line. A failed start has already
+// undone itself.
+func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster.Cluster, time.Duration, func(), error) {
+	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep})
+	if errors.Is(err, cluster.ErrUnknownBackend) {
+		return nil, 0, nil, fmt.Errorf("%w: --backend: %v", errUsage, err)
+	}
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s)", f.backend, c.Shape().ClusterName, describe(c.Shape())))
+	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s; from %s)", f.backend, p.Shape.ClusterName, describe(p.Shape), p.Shaped()))
 	err = c.Start(ctx)
 	took := step.Elapsed()
 	if err := step.End(err); err != nil {
@@ -77,6 +60,9 @@ func (f *clusterFlags) start(ctx context.Context) (cluster.Cluster, time.Duratio
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
+		if d, ok := c.(interface{ RunDir() string }); ok && f.keep {
+			fmt.Printf("run directory kept: %s (components.log, controlplane.out, kubeconfig)\n", d.RunDir())
+		}
 	}
 	return c, took, stop, nil
 }
@@ -99,16 +85,17 @@ func runUp(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	c, took, stopCluster, err := f.start(ctx)
+	p, err := f.load(f.env)
+	if err != nil {
+		return err
+	}
+	c, took, stopCluster, err := f.start(ctx, p)
 	if err != nil {
 		return err
 	}
 	defer stopCluster()
 	kubeconfig := c.Kubeconfig()
-	if f.kubeconfig != "" && f.backend != "existing" {
+	if f.kubeconfig != "" && f.backend != cluster.Existing {
 		if err := copyFile(kubeconfig, f.kubeconfig); err != nil {
 			return err
 		}

@@ -1,4 +1,6 @@
-package cluster
+// Package node holds what every cluster backend does with Node objects: register them as a kubelet would, and
+// wait for them to be Ready.
+package node
 
 import (
 	"context"
@@ -39,7 +41,7 @@ func WaitNodesReady(ctx context.Context, cs kubernetes.Interface, want int) erro
 		}
 		ready := 0
 		for i := range list.Items {
-			if NodeReady(&list.Items[i]) {
+			if Ready(&list.Items[i]) {
 				ready++
 			}
 		}
@@ -57,7 +59,7 @@ func WaitNamedNodesReady(ctx context.Context, cs kubernetes.Interface, names []s
 	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		for _, n := range names {
 			node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
-			if err != nil || !NodeReady(node) {
+			if err != nil || !Ready(node) {
 				return false, nil
 			}
 		}
@@ -69,9 +71,9 @@ func WaitNamedNodesReady(ctx context.Context, cs kubernetes.Interface, names []s
 	return nil
 }
 
-// NodeReady reports whether the node's Ready condition is True and the node lifecycle controller has lifted
+// Ready reports whether the node's Ready condition is True and the node lifecycle controller has lifted
 // its not-ready/unreachable taints, so pods can land on it.
-func NodeReady(n *corev1.Node) bool {
+func Ready(n *corev1.Node) bool {
 	for _, t := range n.Spec.Taints {
 		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
 			return false

@@ -1,4 +1,4 @@
-package check
+package engine
 
 import (
 	"context"
@@ -21,13 +21,14 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 )
 
 // Probe objects carry these so they can be found and explained.
 const (
-	labelProbe         = "mlops.io/probe"
+	LabelProbe         = "mlops.io/probe"
 	annotationWorkload = "mlops.io/workload"
 )
 
@@ -43,7 +44,7 @@ type Placement struct {
 
 var invalid = regexp.MustCompile(`[^a-z0-9-]+`)
 
-func probeName(w deploy.Workload) string {
+func ProbeName(w deploy.Workload) string {
 	n := strings.Trim(invalid.ReplaceAllString(strings.ToLower(w.Name), "-"), "-")
 	sum := fmt.Sprintf("%x", sha256.Sum256([]byte(w.Name)))[:6]
 	if len(n) > 45 {
@@ -66,20 +67,21 @@ func podSpec(w deploy.Workload) corev1.PodSpec {
 	return s
 }
 
-// RunProbes creates, for every workload, a Deployment (a DaemonSet for daemon sets) whose pods carry the
+// RunProbes creates, for every workload of the platform, a Deployment (a DaemonSet for daemon sets) whose pods carry the
 // workload's scheduling-relevant pod spec, lets the real scheduler place them (and preempt, by priority), and
 // reports every pod's placement. Controllers recreate preempted pods, as the real operators would. This is how
 // pod templates of custom resources (Ray groups, KServe predictors) are placed without their operators. Pods the
 // API server rejects (quota, admission) are reported with the rejection.
-func RunProbes(ctx context.Context, cs kubernetes.Interface, ws []deploy.Workload, timeout time.Duration) ([]Placement, error) {
+func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement, error) {
+	cs := e.clientset
 	byName := map[string]deploy.Workload{}
-	for _, w := range ws {
-		name := probeName(w)
+	for _, w := range e.Platform.Workloads {
+		name := ProbeName(w)
 		byName[name] = w
-		if _, err := ensureNamespace(ctx, cs, w.Namespace); err != nil {
+		if _, err := EnsureNamespace(ctx, cs, w.Namespace); err != nil {
 			return nil, err
 		}
-		labels := map[string]string{labelProbe: name}
+		labels := map[string]string{LabelProbe: name}
 		meta := metav1.ObjectMeta{Name: name, Namespace: w.Namespace, Labels: labels, Annotations: map[string]string{annotationWorkload: w.Name}}
 		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: meta.Annotations}, Spec: podSpec(w)}
 		var err error
@@ -119,7 +121,7 @@ func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]depl
 		}
 		count := map[string]int{}
 		for _, p := range out {
-			count[probeName(p.Workload)]++
+			count[ProbeName(p.Workload)]++
 		}
 		for name, w := range byName {
 			if w.DaemonSet || count[name] >= w.Replicas {
@@ -143,7 +145,7 @@ func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]depl
 
 // replicaFailure returns the message of a ReplicaSet's ReplicaFailure condition (why it cannot create pods).
 func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe string) (string, error) {
-	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelProbe + "=" + probe})
+	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelProbe + "=" + probe})
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +167,7 @@ type placementState struct{ terminating, preempting, staleGPUVerdicts int }
 
 func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, placementState, error) {
 	var st placementState
-	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labelProbe})
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: LabelProbe})
 	if err != nil {
 		return nil, st, err
 	}
@@ -183,7 +185,7 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 	}
 	var out []Placement
 	for _, p := range pods.Items {
-		w, ok := byName[p.Labels[labelProbe]]
+		w, ok := byName[p.Labels[LabelProbe]]
 		if !ok {
 			continue
 		}
@@ -239,8 +241,6 @@ func freeResources(ctx context.Context, cs kubernetes.Interface, nodes []corev1.
 	return free, nil
 }
 
-const gpuResource = corev1.ResourceName("nvidia.com/gpu")
-
 // podRequests sums the containers' requests (limits where only a limit is set, as the API server defaults).
 func podRequests(p *corev1.Pod) corev1.ResourceList {
 	out := corev1.ResourceList{}
@@ -267,12 +267,12 @@ func podRequests(p *corev1.Pod) corev1.ResourceList {
 // tolerated, node selection matched — so its Pending verdict predates the node being schedulable.
 func gpuFitsSomewhere(p *corev1.Pod, nodes []corev1.Node, free map[string]corev1.ResourceList) bool {
 	req := podRequests(p)
-	if g := req[gpuResource]; g.IsZero() {
+	if g := req[gpu.Resource]; g.IsZero() {
 		return false
 	}
 	for i := range nodes {
 		n := &nodes[i]
-		if !cluster.NodeReady(n) || n.Spec.Unschedulable {
+		if !node.Ready(n) || n.Spec.Unschedulable {
 			continue
 		}
 		f := free[n.Name]
@@ -299,8 +299,9 @@ func gpuFitsSomewhere(p *corev1.Pod, nodes []corev1.Node, free map[string]corev1
 }
 
 // DeleteProbes removes every probe Deployment and DaemonSet (and so their pods) from the cluster.
-func DeleteProbes(ctx context.Context, cs kubernetes.Interface) error {
-	sel := metav1.ListOptions{LabelSelector: labelProbe}
+func (e *Env) DeleteProbes(ctx context.Context) error {
+	cs := e.clientset
+	sel := metav1.ListOptions{LabelSelector: LabelProbe}
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
 	ds, err := cs.AppsV1().Deployments("").List(ctx, sel)
@@ -328,8 +329,8 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-// ensureNamespace creates ns when it is missing and says whether it did.
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) (bool, error) {
+// EnsureNamespace creates ns when it is missing and says whether it did.
+func EnsureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) (bool, error) {
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):

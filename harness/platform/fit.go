@@ -1,4 +1,4 @@
-package check
+package platform
 
 import (
 	"fmt"
@@ -11,13 +11,14 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
-// fit says whether a workload's pods may land on a group's nodes by taints and node selection, with the
+// Fit says whether a workload's pods may land on a group's nodes by taints and node selection, with the
 // scheduler's own helpers, and why not.
-func fit(w deploy.Workload, g shape.NodeGroup, s *shape.Shape) (bool, string) {
-	node := groupNode(s, g)
+func (p *Platform) Fit(w deploy.Workload, g shape.NodeGroup) (bool, string) {
+	node := groupNode(p.Shape, g)
 	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, w.Spec.Tolerations,
 		func(t *corev1.Taint) bool {
 			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
@@ -35,6 +36,21 @@ func fit(w deploy.Workload, g shape.NodeGroup, s *shape.Shape) (bool, string) {
 	}
 	return true, ""
 }
+
+// FitsGPUGroup reports whether the workload's taints and selectors admit it to some GPU group, so that a
+// Pending pod can only be waiting for GPUs.
+func (p *Platform) FitsGPUGroup(w deploy.Workload) bool {
+	for _, g := range p.Shape.Groups {
+		if ok, _ := p.Fit(w, g); ok && g.Instance.GPU() {
+			return true
+		}
+	}
+	return false
+}
+
+// IsDevicePlugin reports whether a workload is the NVIDIA device plugin, the one non-GPU workload that belongs
+// on GPU nodes.
+func IsDevicePlugin(w deploy.Workload) bool { return w.DaemonSet && gpu.IsDevicePlugin(w.Name) }
 
 // groupNode is a node of group g as the shape builds it (a group of size 0 still has a node shape).
 func groupNode(s *shape.Shape, g shape.NodeGroup) *corev1.Node {
@@ -59,10 +75,4 @@ func selectorString(m map[string]string) string {
 	}
 	sort.Strings(parts)
 	return "{" + strings.Join(parts, ",") + "}"
-}
-
-// deviceDaemon reports whether a workload is the NVIDIA device plugin, the one non-GPU workload that belongs on
-// GPU nodes.
-func deviceDaemon(w deploy.Workload) bool {
-	return w.DaemonSet && strings.Contains(w.Name, "nvidia-device-plugin")
 }

@@ -1,0 +1,155 @@
+package check
+
+import (
+	"context"
+	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// Run is the state one run of the steps shares: the environment, the run's settings, and what earlier steps
+// observed for later ones.
+type Run struct {
+	*engine.Env
+	Budget Budget
+	// Now dates the support-calendar policy.
+	Now time.Time
+	// Placements are the probe pods as the scheduler left them (set by the probes step).
+	Placements []engine.Placement
+	// Sizes is the node layout after the probes step (groups scaled for GPUs included), read from the cluster.
+	Sizes *shape.Shape
+
+	crds chan result.Result
+}
+
+// Step is one named step of a run. A step that needs a cluster is reported as skipped ("no cluster") under
+// each of its Names when the run has none.
+type Step struct {
+	// Names are the results the step reports when it cannot run.
+	Names        []string
+	NeedsCluster bool
+	Run          func(ctx context.Context, r *Run) ([]result.Result, error)
+}
+
+// Steps is `harness check`, in order: the static verdicts, then the CRDs, the deploy, the probes and their
+// verdicts, the API server's acceptance and the workflow manifests.
+func Steps() []Step {
+	return []Step{
+		{Names: []string{"consistency"}, Run: one(func(_ context.Context, r *Run) result.Result { return Consistency(r.Platform) })},
+		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
+		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
+		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
+		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return r.DeployApps(ctx), nil }},
+		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
+		{Names: []string{"api-acceptance"}, NeedsCluster: true, Run: apiAcceptance},
+		{Names: []string{"deploy/workflows"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
+	}
+}
+
+// one adapts a step with one result; it times the result.
+func one(f func(ctx context.Context, r *Run) result.Result) func(context.Context, *Run) ([]result.Result, error) {
+	return func(ctx context.Context, r *Run) ([]result.Result, error) {
+		t0 := time.Now()
+		res := f(ctx, r)
+		res.Duration = time.Since(t0)
+		return []result.Result{res}, nil
+	}
+}
+
+// Execute runs the steps in order, calling onResult (may be nil) as each result is known. An error is a step
+// that could not reach a verdict (the cluster went away, the context ended); the results so far are returned
+// with it.
+func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Result)) ([]result.Result, error) {
+	if r.Budget == (Budget{}) {
+		r.Budget = DefaultBudget
+	}
+	if r.Now.IsZero() {
+		r.Now = time.Now()
+	}
+	var out []result.Result
+	add := func(rs ...result.Result) {
+		for _, res := range rs {
+			out = append(out, res)
+			if onResult != nil {
+				onResult(res)
+			}
+		}
+	}
+	defer r.awaitCRDs() // a step that failed must not leave the CRD install running
+	if r.Cluster != nil && !r.Cluster.Emulated() {
+		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
+	}
+	for _, s := range steps {
+		if s.NeedsCluster && r.Cluster == nil {
+			for _, n := range s.Names {
+				add(result.Skip(n, "no cluster"))
+			}
+			continue
+		}
+		rs, err := s.Run(ctx, r)
+		add(rs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// startCRDs installs the generated CRDs. Only api-acceptance needs them, so the install (seconds of API-server
+// work) runs beside the deploy and the probes — unless upstream charts are installed, which may bring the same
+// CRDs: then first, so that which schema is installed does not depend on timing.
+func startCRDs(ctx context.Context, r *Run) ([]result.Result, error) {
+	timed := func() result.Result {
+		t0 := time.Now()
+		res := r.InstallCRDs(ctx)
+		res.Duration = time.Since(t0)
+		return res
+	}
+	if r.UpstreamCharts() {
+		return []result.Result{timed()}, nil
+	}
+	r.crds = make(chan result.Result, 1)
+	go func() { r.crds <- timed() }()
+	return nil, nil
+}
+
+// awaitCRDs returns the CRD install's result when it ran in the background (and nil otherwise).
+func (r *Run) awaitCRDs() []result.Result {
+	if r.crds == nil {
+		return nil
+	}
+	res := <-r.crds
+	r.crds = nil
+	return []result.Result{res}
+}
+
+// probes places a probe for every workload with the real scheduler, scales GPU groups when GPU pods wait only
+// for GPUs, and judges the placements.
+func probes(ctx context.Context, r *Run) ([]result.Result, error) {
+	t0 := time.Now()
+	ps, err := r.RunProbes(ctx, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if ps, err = r.ScaleForGPUs(ctx, ps); err != nil {
+		return nil, err
+	}
+	r.Placements, r.Sizes = ps, r.Cluster.Shape()
+	took := time.Since(t0)
+	var out []result.Result
+	for _, res := range []result.Result{GPUIsolation(r.Platform, ps), GPUCapacity(r.Platform, r.Sizes, ps), SystemFit(ps)} {
+		res.Duration = took
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func apiAcceptance(ctx context.Context, r *Run) ([]result.Result, error) {
+	out := r.awaitCRDs()
+	t0 := time.Now()
+	api := APIAcceptance(ctx, r.Env)
+	api[0].Duration = time.Since(t0)
+	return append(out, api...), nil
+}

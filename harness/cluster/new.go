@@ -1,0 +1,61 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/kind"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// The backends New knows.
+const (
+	Embedded = "embedded"
+	Kind     = "kind"
+	Existing = "existing"
+)
+
+// Backends lists the backend names, default first.
+var Backends = []string{Embedded, Kind, Existing}
+
+var (
+	_ Cluster = (*embedded.Cluster)(nil)
+	_ Scaler  = (*embedded.Cluster)(nil)
+	_ Cluster = (*kind.Cluster)(nil)
+	_ Cluster = (*existing.Cluster)(nil)
+)
+
+// Config is what any backend needs.
+type Config struct {
+	// Backend is one of Backends; empty means Embedded.
+	Backend string
+	Shape   *shape.Shape
+	// RunDir is the parent of the run directory (embedded, kind); default the system temp dir.
+	RunDir string
+	// Kubeconfig is the cluster's kubeconfig (existing).
+	Kubeconfig string
+	// Keep keeps the run directory after Stop (embedded), for debugging.
+	Keep bool
+}
+
+// ErrUnknownBackend is returned (wrapped) for a backend name New does not know.
+var ErrUnknownBackend = fmt.Errorf("unknown cluster backend")
+
+// New builds the backend cfg names, not started. kind checks for a Docker engine first and refuses at once
+// without one.
+func New(ctx context.Context, cfg Config) (Cluster, error) {
+	switch cfg.Backend {
+	case Embedded, "":
+		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep})
+	case Kind:
+		if err := kind.CheckDocker(ctx); err != nil {
+			return nil, err
+		}
+		return kind.New(kind.Config{Shape: cfg.Shape, RunDir: cfg.RunDir})
+	case Existing:
+		return existing.New(existing.Config{Shape: cfg.Shape, Kubeconfig: cfg.Kubeconfig})
+	}
+	return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownBackend, cfg.Backend, Backends)
+}

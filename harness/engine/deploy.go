@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+)
+
+// UpstreamCharts reports whether this run may install upstream charts (a chart directory or fetching).
+func (e *Env) UpstreamCharts() bool { return e.Charts.Dir != "" || e.Charts.Fetch }
+
+// InstallCRDs installs the generated CRDs so the API server validates custom resources against the upstream
+// schemas. Not generated is a skip with the command that generates them, never a pass.
+func (e *Env) InstallCRDs(ctx context.Context) result.Result {
+	const name = "crds"
+	if e.CRDsDir == "" {
+		return result.Skip(name, "no CRD directory given; custom resources are not validated")
+	}
+	set, err := deploy.LoadCRDs(e.CRDsDir)
+	if errors.Is(err, deploy.ErrNoCRDs) {
+		return result.Skip(name, "%v; custom resources are not validated", err)
+	}
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	r := result.Pass(name, "%d CRDs generated from upstream Go types installed and served", len(set.CRDs))
+	r.Details = append(set.Names(), set.Sources...)
+	return r
+}
+
+// DeployApps installs every Application's chart that is here (in-repo, or from the chart sources), in sync-wave
+// order; the others are skipped with the reason. One result per Application, named deploy/<app>.
+func (e *Env) DeployApps(ctx context.Context) []result.Result {
+	var out []result.Result
+	for _, a := range e.Platform.Apps {
+		t0 := time.Now()
+		r := e.deployApp(ctx, a)
+		r.Duration = time.Since(t0)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
+	name := "deploy/" + a.Name
+	dir := ""
+	note := ""
+	switch {
+	case a.InRepo(platform.RepoURL):
+		dir = filepath.Join(e.Platform.Root, a.Path)
+	case a.Chart == "":
+		return result.Skip(name, "chart not fetched: %s %s from %s (a Git source outside this repository)", a.Path, a.TargetRevision, a.RepoURL)
+	default:
+		if e.Charts.Dir != "" {
+			if _, err := os.Stat(filepath.Join(e.Charts.Dir, a.Chart, "Chart.yaml")); err == nil {
+				dir = filepath.Join(e.Charts.Dir, a.Chart)
+			}
+		}
+		if dir == "" && !e.Charts.Fetch {
+			where := "pass --charts-dir or --fetch-charts"
+			if e.Charts.Dir != "" {
+				where = "not in " + e.Charts.Dir
+			}
+			return result.Skip(name, "chart not fetched: %s %s from %s (%s)", a.Chart, a.TargetRevision, a.RepoURL, where)
+		}
+		if dir == "" {
+			d, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, time.Minute)
+			if err != nil {
+				return result.Skip(name, "chart not fetched: %v", err)
+			}
+			dir = d
+		}
+		if e.Cluster.Emulated() {
+			note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
+		}
+	}
+	var opts []deploy.InstallOption
+	if note != "" {
+		opts = append(opts, deploy.DropWebhooks)
+	}
+	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values, opts...)
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	return result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
+}
+
+// ApplyWorkflows creates the workflow manifests (workflows/*/*.yaml: RayJob, RayService, InferenceService) in
+// the cluster for real, as `kubectl apply` would on EKS. Here no operator acts on them: their pod templates are
+// placed by the probes, and the result says so. A kind the cluster does not serve is a skip, never a pass. On a
+// cluster that is not emulated it only says so: creating them there would start real GPU work.
+func (e *Env) ApplyWorkflows(ctx context.Context) result.Result {
+	const name = "deploy/workflows"
+	if !e.Cluster.Emulated() {
+		return result.Skip(name, "real cluster: workflows are only dry-run here (the smoke tests submit them)")
+	}
+	res, err := deploy.NewResources(e.REST())
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	var applied, unserved, problems []string
+	for _, o := range e.Platform.Objects {
+		if !strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
+			continue
+		}
+		c, err := res.For(o.Unstructured)
+		if meta.IsNoMatchError(err) {
+			unserved = append(unserved, fmt.Sprintf("%s (%s)", o, o.Source))
+			continue
+		}
+		if err == nil {
+			_, err = c.Create(ctx, o.DeepCopy(), metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			continue
+		}
+		applied = append(applied, o.String())
+	}
+	switch {
+	case len(problems) > 0:
+		return result.Fail(name, problems, "%d of %d workflow manifests not applied", len(problems), len(problems)+len(applied)+len(unserved))
+	case len(unserved) > 0:
+		r := result.Skip(name, "%d workflow manifest(s) of kinds this cluster does not serve (CRDs not installed)", len(unserved))
+		r.Details = unserved
+		return r
+	case len(applied) == 0:
+		return result.Skip(name, "no workflow manifests")
+	}
+	r := result.Pass(name, "%d workflow manifests applied; no operator runs them here, their pod templates are placed by probes", len(applied))
+	r.Details = applied
+	return r
+}

@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+)
+
+// ScaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads the
+// placements. The groups' sizes are the cluster's (Cluster.Shape), before and after. A cluster without a
+// Scaler is left as it is.
+func (e *Env) ScaleForGPUs(ctx context.Context, ps []Placement) ([]Placement, error) {
+	sc, ok := e.Scaler()
+	if !ok {
+		return ps, nil
+	}
+	var need int64
+	for _, pl := range ps {
+		if pl.Node == "" && pl.Workload.GPUs() > 0 && e.Platform.FitsGPUGroup(pl.Workload) {
+			need += pl.Workload.GPUs()
+		}
+	}
+	if need == 0 {
+		return ps, nil
+	}
+	for _, g := range e.Cluster.Shape().Groups {
+		if !g.Instance.GPU() || need <= 0 {
+			continue
+		}
+		add := min(int((need+int64(g.Instance.GPUs)-1)/int64(g.Instance.GPUs)), g.MaxSize-g.DesiredSize)
+		if add <= 0 {
+			continue
+		}
+		if err := sc.ScaleGroup(ctx, g.Name, g.DesiredSize+add); err != nil {
+			return ps, fmt.Errorf("scale %s: %w", g.Name, err)
+		}
+		need -= int64(add * g.Instance.GPUs)
+	}
+	byName := map[string]deploy.Workload{}
+	for _, w := range e.Platform.Workloads {
+		byName[ProbeName(w)] = w
+	}
+	// New nodes: kwok readies them, the scheduler places the waiting GPU pods and the device plugin's pods.
+	return settle(ctx, e.clientset, byName, time.Minute)
+}

@@ -1,0 +1,40 @@
+// Package gpu holds the domain facts about NVIDIA GPUs on EKS that every other package shares, each once: the
+// extended resource and taint key, how many GPUs a pod asks for, and how the NVIDIA device plugin is recognised.
+package gpu
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Resource is the extended resource the NVIDIA device plugin advertises and pods request.
+const Resource = corev1.ResourceName("nvidia.com/gpu")
+
+// TaintKey is the key of the taint GPU node groups carry (EKS's and NVIDIA's convention: the resource name).
+const TaintKey = string(Resource)
+
+// QuotaKey is the ResourceQuota key that caps GPU requests in a namespace.
+const QuotaKey = corev1.ResourceName("requests." + string(Resource))
+
+// DevicePlugin is the name of the NVIDIA device plugin's chart, and the stem of its DaemonSet's name.
+const DevicePlugin = "nvidia-device-plugin"
+
+// Requested is the number of GPUs one pod with this spec requests: per container, the request, or the limit
+// where the request is omitted (the API server defaults one to the other for extended resources).
+func Requested(spec *corev1.PodSpec) int64 {
+	var n int64
+	for _, c := range spec.Containers {
+		q, ok := c.Resources.Requests[Resource]
+		if !ok {
+			q, ok = c.Resources.Limits[Resource]
+		}
+		if ok {
+			n += q.Value()
+		}
+	}
+	return n
+}
+
+// IsDevicePlugin reports whether a workload or pod name belongs to the NVIDIA device plugin.
+func IsDevicePlugin(name string) bool { return strings.Contains(name, DevicePlugin) }

@@ -1,0 +1,128 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/gruntwork-io/terratest/modules/logger"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// TierOptions configure the apply tier, run as one call by `harness apply`, `harness check --apply` and the
+// nightly real-AWS test.
+type TierOptions struct {
+	// Platform is the model of the environment: its Terraform root module is applied (a copy), its static shape
+	// is what the applied node groups refine.
+	Platform *platform.Platform
+	// Cloud is the AWS backend, not started: ApplyTier starts it after init and stops it at the end.
+	Cloud cloud.Cloud
+	// Binary, CLIConfig, Profile, AllowedAccount and Vars are as in ApplyOptions. With the aws backend,
+	// AllowedAccount is required: Terraform itself then refuses any other account.
+	Binary, CLIConfig       string
+	Profile, AllowedAccount string
+	Vars                    map[string]any
+	// Progress receives one line per phase; nil discards.
+	Progress io.Writer
+	// While, when set, runs with the infrastructure up — after apply and the empty second plan, before destroy
+	// (the nightly's tests on real EKS). Its error fails the tier; destroy runs whatever it returned.
+	While func(ctx context.Context, up *Up) error
+}
+
+// Up is the infrastructure while it exists.
+type Up struct {
+	// Outputs are the root module's outputs.
+	Outputs map[string]any
+	// Shape is the static shape with the applied node groups (and the applied cluster name, when output).
+	Shape *shape.Shape
+	// Cloud is the started backend (its Config reaches the applied resources).
+	Cloud cloud.Cloud
+	// Dir is the temporary copy of the module (and its state).
+	Dir string
+}
+
+// TierName is the result's name.
+const TierName = "apply-tier"
+
+// ApplyTier runs init → start the AWS backend → apply → outputs → plan (no changes) → [While] → destroy → stop,
+// and returns its result and, when it ran, the shape AWS created (the applied node groups). A provider or binary
+// that cannot be installed is a skipped result, decided before any backend starts; a failed apply, plan,
+// While or destroy is an error. A failed destroy keeps the copy and its state and says where.
+func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *shape.Shape, err error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Cloud.Name() == "aws" && o.AllowedAccount == "" {
+		return res, nil, errors.New("apply tier on real AWS needs the allowed account (--aws-account / HARNESS_AWS_ACCOUNT)")
+	}
+	// Terratest's retry loop logs through a process-wide logger; the harness reports through its own lines.
+	logger.Default = logger.Discard
+	static := o.Platform.Static
+	ao := ApplyOptions{Source: platform.TerraformDir(o.Platform.Root), Env: o.Platform.Env, Binary: o.Binary, CLIConfig: o.CLIConfig,
+		Region: static.Region, Vars: o.Vars, Emulator: o.Cloud.Name() != "aws"}
+	if o.Cloud.Name() == "aws" { // Terraform uses the credentials the account check used, and refuses other accounts
+		ao.Profile, ao.AllowedAccount = o.Profile, o.AllowedAccount
+	}
+	// Init first: where the provider cannot be installed, skip before starting (or installing) an emulator.
+	ws, err := Prepare(ctx, ao)
+	if err != nil {
+		var skip *SkipError
+		if errors.As(err, &skip) {
+			return result.Skip(TierName, "%s", skip.Reason), nil, nil
+		}
+		return res, nil, err
+	}
+	defer func() { err = errors.Join(err, ws.Close()) }()
+	if err := report.Begin(o.Progress, "start AWS backend "+o.Cloud.Name()).End(o.Cloud.Start(ctx)); err != nil {
+		return res, nil, err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		err = errors.Join(err, report.Begin(o.Progress, "stop AWS backend "+o.Cloud.Name()).End(o.Cloud.Stop(stopCtx)))
+	}()
+	target := o.Cloud.Endpoint()
+	if target == "" {
+		target = "real AWS"
+	}
+	t0 := time.Now()
+	step := report.Begin(o.Progress, "apply tier: init done; apply, plan (no changes), destroy against "+target)
+	err = func() (err error) {
+		// Destroy always, on a context of its own: a cancelled or timed-out run must still remove what it made.
+		defer func() { err = errors.Join(err, ws.Destroy()) }()
+		out, err := ws.Up(ctx, o.Cloud.Endpoint())
+		if err != nil {
+			return err
+		}
+		// What AWS created is the shape to emulate from here on.
+		if applied, err = static.WithAppliedNodeGroups(out.Outputs["node_groups"]); err != nil {
+			return err
+		}
+		if name, ok := out.Outputs["cluster_name"].(string); ok && name != "" {
+			applied.ClusterName = name
+		}
+		keys := make([]string, 0, len(out.Outputs))
+		for k := range out.Outputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		res = result.Pass(TierName, "applied against %s, second plan empty, destroyed; outputs %v", target, keys)
+		if o.While != nil {
+			return o.While(ctx, &Up{Outputs: out.Outputs, Shape: applied, Cloud: o.Cloud, Dir: ws.Dir()})
+		}
+		return nil
+	}()
+	if err := step.End(err); err != nil {
+		return result.Result{}, nil, fmt.Errorf("apply tier: %w", err)
+	}
+	res.Duration = time.Since(t0)
+	return res, applied, nil
+}

@@ -1,0 +1,188 @@
+// Package platform is the model of one environment of the platform, built once per run from an explicit
+// repository root: the Terraform shape (static, or the node groups an apply created), the Terraform sources the
+// policies read, the Argo CD Applications with their values, the rendered in-repo charts, the workflow
+// manifests, and the workloads (pod templates) they all declare. Everything downstream reads the model; nothing
+// re-reads terraform/, helm/ or workflows/ after Load.
+package platform
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// RepoURL is this repository's URL as the app-of-apps names it; Applications from it are in-repo charts.
+const RepoURL = "https://github.com/eks-mlops/eks-mlops-enterprise-grade.git"
+
+// Platform is everything an environment declares, read from the repository without a cluster.
+type Platform struct {
+	// Root is the repository root (terraform/, helm/, workflows/ beneath it).
+	Root string
+	Env  string
+	// Shape is the node layout the cluster is built from and every check judges: Static, or the node groups an
+	// apply created (WithApplied).
+	Shape *shape.Shape
+	// Static is what terraform/ declares for Env.
+	Static *shape.Shape
+	// Applied is true when Shape comes from an apply.
+	Applied bool
+	// Terraform holds every .tf and .tfvars file under terraform/, read once.
+	Terraform Sources
+	// Objects: the Applications, the in-repo charts rendered with their Applications' values, the workflow
+	// manifests.
+	Objects []deploy.Object
+	Apps    []deploy.App
+	// Workloads: pod templates of Objects, plus one per upstream app from the scheduling fields of its values.
+	Workloads []deploy.Workload
+	// GPUQuota is requests.nvidia.com/gpu per namespace from the rendered ResourceQuotas.
+	GPUQuota map[string]int64
+}
+
+// Sources are the files of a Terraform tree, read once.
+type Sources struct {
+	// Dir is the tree's directory (as given: relative paths stay relative, so messages name them as users wrote).
+	Dir string
+	// Files by path (Dir joined with the path inside the tree), sorted by path.
+	Files []File
+}
+
+// File is one source file.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// TerraformDir is the Terraform root module of the repository at root.
+func TerraformDir(root string) string { return filepath.Join(root, "terraform") }
+
+// Load reads the platform of env from the repository at root: terraform/, helm/ and workflows/. Every error
+// names the file (and, where there is one, the line and field).
+func Load(root, env string) (*Platform, error) {
+	p, err := LoadTerraform(TerraformDir(root), env)
+	if err != nil {
+		return nil, err
+	}
+	p.Root = root
+	objs, apps, err := deploy.Platform(root, env)
+	if err != nil {
+		return nil, err
+	}
+	p.Objects, p.Apps = objs, apps
+	for _, a := range apps {
+		if !a.InRepo(RepoURL) {
+			continue
+		}
+		rendered, err := deploy.Render(filepath.Join(root, a.Path), deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+		if err != nil {
+			return nil, fmt.Errorf("application %s: %w", a.Name, err)
+		}
+		p.Objects = append(p.Objects, rendered...)
+	}
+	manifests, err := filepath.Glob(filepath.Join(root, "workflows", "*", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(manifests)
+	for _, m := range manifests {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			return nil, err
+		}
+		rel, _ := filepath.Rel(root, m)
+		objs, err := deploy.Decode(rel, data)
+		if err != nil {
+			return nil, err
+		}
+		p.Objects = append(p.Objects, objs...)
+	}
+	if p.Workloads, err = deploy.Workloads(p.Objects); err != nil {
+		return nil, err
+	}
+	for _, a := range apps {
+		if !a.InRepo(RepoURL) {
+			ws, err := appWorkloads(a)
+			if err != nil {
+				return nil, err
+			}
+			p.Workloads = append(p.Workloads, ws...)
+		}
+	}
+	for _, o := range p.Objects {
+		if o.GetKind() != "ResourceQuota" {
+			continue
+		}
+		var rq corev1.ResourceQuota
+		if err := deploy.Convert(o.Object, &rq); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", o, o.Source, err)
+		}
+		if q, ok := rq.Spec.Hard[gpu.QuotaKey]; ok {
+			p.GPUQuota[rq.Namespace] += q.Value()
+		}
+	}
+	return p, nil
+}
+
+// LoadTerraform reads only the Terraform side of env from the root module in dir — the shape and the sources —
+// for what needs no Helm or workflows (the policy tier's tests, tools). Root is dir's parent.
+func LoadTerraform(dir, env string) (*Platform, error) {
+	s, err := shape.Load(dir, env)
+	if err != nil {
+		return nil, err
+	}
+	src, err := readSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Platform{Root: filepath.Dir(filepath.Clean(dir)), Env: env, Shape: s, Static: s, Terraform: src, GPUQuota: map[string]int64{}}, nil
+}
+
+// WithApplied returns a copy of p whose Shape is the applied one (the node groups an apply created): the
+// cluster, the checks and the policies then all judge what AWS built.
+func (p *Platform) WithApplied(s *shape.Shape) *Platform {
+	c := *p
+	c.Shape, c.Applied = s, true
+	return &c
+}
+
+// Shaped says which shape the run uses, for progress lines and reports.
+func (p *Platform) Shaped() string {
+	if p.Applied {
+		return "the applied node groups"
+	}
+	return "the static reading of terraform/"
+}
+
+func readSources(dir string) (Sources, error) {
+	src := Sources{Dir: dir}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir // .terraform and the like
+		}
+		if d.IsDir() || !(strings.HasSuffix(path, ".tf") || strings.HasSuffix(path, ".tfvars")) {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		src.Files = append(src.Files, File{Path: path, Data: data})
+		return nil
+	})
+	if err != nil {
+		return src, fmt.Errorf("read %s: %w", dir, err)
+	}
+	sort.Slice(src.Files, func(i, j int) bool { return src.Files[i].Path < src.Files[j].Path })
+	return src, nil
+}

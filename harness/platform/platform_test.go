@@ -1,0 +1,50 @@
+package platform_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+func TestLoadEveryEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, env := range []string{"local", "dev", "prod"} {
+		p, err := platform.Load("../..", env)
+		require.NoError(t, err, env)
+		assert.Same(t, p.Static, p.Shape)
+		assert.False(t, p.Applied)
+		assert.NotEmpty(t, p.Terraform.Files)
+		assert.NotEmpty(t, p.Workloads)
+	}
+}
+
+// TestMistypedUpstreamValueFailsLoad: a value of the wrong type in an upstream app's values is an error naming
+// the Application and the key, before anything starts — not a half-built probe that fails later elsewhere.
+func TestMistypedUpstreamValueFailsLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, old, new, want string }{
+		{"tolerations as a string",
+			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoSchedule\n      resources:",
+			"      tolerations: nvidia.com/gpu\n      resources:",
+			"application nvidia-device-plugin: values key tolerations:"},
+		{"tolerationSeconds not a number",
+			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoSchedule\n      resources:",
+			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoExecute\n          tolerationSeconds: forever\n      resources:",
+			"application nvidia-device-plugin: values key tolerations:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := testenv.CopyRepo(t)
+			testenv.Edit(t, dir, "helm/platform-app/values.yaml", tc.old, tc.new)
+			_, err := platform.Load(dir, "local")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "helm/platform-app/values.yaml")
+		})
+	}
+}
