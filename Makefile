@@ -52,6 +52,12 @@ test-local: build crds ## the main job: `harness check --env local` and every sc
 	./bin/harness check --env local
 	./bin/harness run scenarios/*.yaml
 
+STRESS_ROUNDS ?= 50
+
+.PHONY: stress
+stress: build crds ## STRESS_ROUNDS (50) rounds of `harness check` + every scenario beside a neighbouring check: runs, failures, wall time
+	hack/stress.sh $(STRESS_ROUNDS)
+
 .PHONY: bench
 bench: build ## measure cluster start, first GPU pod, scale scheduling and peak RSS
 	$(GO) test -ldflags "$(LDFLAGS)" -run '^$$' -bench . -benchtime 1x -timeout 20m ./test/bench/...

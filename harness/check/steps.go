@@ -82,6 +82,9 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
 	}
 	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return out, context.Cause(ctx)
+		}
 		if s.NeedsCluster && r.Cluster == nil {
 			for _, n := range s.Names {
 				add(result.Skip(n, "no cluster"))

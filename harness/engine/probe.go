@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -103,42 +104,71 @@ func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement
 // pods or reports why it cannot create them.
 func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload, timeout time.Duration) ([]Placement, error) {
 	var out []Placement
+	var waiting []string // what the last look was still waiting for, for a timeout's message
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
 		var st placementState
 		if out, st, err = placements(ctx, cs, byName); err != nil {
-			return false, err
+			waiting = []string{"the API server: " + err.Error()}
+			return false, nil // a slow or restarting API server is retried until the deadline
 		}
+		waiting = nil
 		// A terminating pod (a preemption victim) still holds its GPU, and a nominated pod is about to take a
 		// victim's place; a verdict read before either settles is not the answer yet.
-		if st.terminating > 0 || st.preempting > 0 || st.staleGPUVerdicts > 0 {
-			return false, nil
+		if st.terminating > 0 {
+			waiting = append(waiting, fmt.Sprintf("%d terminating pod(s)", st.terminating))
+		}
+		if st.preempting > 0 {
+			waiting = append(waiting, fmt.Sprintf("%d pod(s) nominated to a node (preemption under way)", st.preempting))
+		}
+		if st.staleGPUVerdicts > 0 {
+			waiting = append(waiting, fmt.Sprintf("%d Pending GPU pod(s) that a Ready node now admits (scheduler retry)", st.staleGPUVerdicts))
 		}
 		for _, p := range out {
 			if p.Node == "" && p.Pending == "" {
-				return false, nil
+				waiting = append(waiting, "pod "+p.Pod+" not yet scheduled nor marked unschedulable")
 			}
 		}
 		count := map[string]int{}
 		for _, p := range out {
 			count[ProbeName(p.Workload)]++
 		}
+		dss, err := cs.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{LabelSelector: LabelProbe})
+		if err != nil {
+			waiting = append(waiting, "the API server: "+err.Error())
+		} else {
+			for _, ds := range dss.Items {
+				if _, ours := byName[ds.Name]; !ours {
+					continue
+				}
+				// The DaemonSet controller has seen the current nodes and made a pod for each it admits.
+				if ds.Status.ObservedGeneration < ds.Generation || int(ds.Status.DesiredNumberScheduled) != count[ds.Name] {
+					waiting = append(waiting, fmt.Sprintf("DaemonSet %s/%s: %d of %d pods created", ds.Namespace, ds.Name, count[ds.Name], ds.Status.DesiredNumberScheduled))
+				}
+			}
+		}
 		for name, w := range byName {
 			if w.DaemonSet || count[name] >= w.Replicas {
 				continue
 			}
 			reason, err := replicaFailure(ctx, cs, w.Namespace, name)
-			if err != nil || reason == "" {
-				return false, err
+			if err != nil {
+				waiting = append(waiting, "the API server: "+err.Error())
+				continue
+			}
+			if reason == "" {
+				waiting = append(waiting, fmt.Sprintf("%s/%s: %d of %d pods created", w.Namespace, name, count[name], w.Replicas))
+				continue
 			}
 			for i := count[name]; i < w.Replicas; i++ {
 				out = append(out, Placement{Workload: w, Pod: w.Namespace + "/" + name, Pending: "rejected by the API server: " + reason})
 			}
 		}
-		return true, nil
+		return len(waiting) == 0, nil
 	})
 	if err != nil {
-		return out, fmt.Errorf("wait for probe pods to be placed: %w", err)
+		sort.Strings(waiting)
+		return out, fmt.Errorf("probe pods not settled after %s; still waiting for: %s", timeout, strings.Join(waiting, "; "))
 	}
 	return out, nil
 }

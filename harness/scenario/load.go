@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,6 +28,7 @@ func Load(path string) (*Scenario, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	s.File = path
+	s.lines = keyLines(&node)
 	stepLines(&node, &s)
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -51,6 +53,41 @@ func stepLines(doc *yaml.Node, s *Scenario) {
 	}
 }
 
+// keyLines records the line of each top-level and metadata/spec key (apiVersion, kind, metadata.name,
+// spec.environment, ...), so validation errors point at the key, not at line 1.
+func keyLines(doc *yaml.Node) map[string]int {
+	out := map[string]int{}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return out
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		out[k.Value] = k.Line
+		if v := root.Content[i+1]; v.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				out[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
+			}
+		}
+	}
+	return out
+}
+
+// line is the line of a key, or of its nearest parent that is written, or 1.
+func (s *Scenario) line(key string) int {
+	for k := key; k != ""; {
+		if l, ok := s.lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 1
+}
+
 func child(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
@@ -69,15 +106,15 @@ func (s *Scenario) validate() error {
 	}
 	switch {
 	case s.APIVersion != APIVersion:
-		return bad(1, "apiVersion", "%q, want %q", s.APIVersion, APIVersion)
+		return bad(s.line("apiVersion"), "apiVersion", "%q, want %q", s.APIVersion, APIVersion)
 	case s.Kind != Kind:
-		return bad(1, "kind", "%q, want %q", s.Kind, Kind)
+		return bad(s.line("kind"), "kind", "%q, want %q", s.Kind, Kind)
 	case s.Metadata.Name == "":
-		return bad(1, "metadata.name", "required")
+		return bad(s.line("metadata.name"), "metadata.name", "required")
 	case s.Spec.Environment == "":
-		return bad(1, "spec.environment", "required")
+		return bad(s.line("spec.environment"), "spec.environment", "required")
 	case len(s.Spec.Steps) == 0:
-		return bad(1, "spec.steps", "at least one step is required")
+		return bad(s.line("spec.steps"), "spec.steps", "at least one step is required")
 	}
 	var errs []error
 	for i, st := range s.Spec.Steps {

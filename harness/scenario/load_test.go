@@ -40,7 +40,9 @@ spec:
     - scaleNodeGroup: {group: gpu, size: 2}
       expct: {gpuPodsRunning: 1}
 `, "line 8: field expct not found"},
-		{"wrong kind", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenarios\nmetadata: {name: x}\nspec: {environment: local, steps: [{loseNode: {node: gpu-0}}]}\n", `kind: "Scenarios", want "Scenario"`},
+		{"wrong kind", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenarios\nmetadata: {name: x}\nspec: {environment: local, steps: [{loseNode: {node: gpu-0}}]}\n", `:2: kind: "Scenarios", want "Scenario"`},
+		{"wrong apiVersion after a comment", "# a scenario\n\napiVersion: harness.mlops.io/v1\nkind: Scenario\nmetadata: {name: x}\nspec: {environment: local, steps: [{loseNode: {node: gpu-0}}]}\n", `:3: apiVersion: "harness.mlops.io/v1", want "harness.mlops.io/v1alpha1"`},
+		{"no environment", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenario\nmetadata: {name: x}\nspec:\n  steps: [{loseNode: {node: gpu-0}}]\n", `:4: spec.environment: required`},
 		{"two actions in a step", `apiVersion: harness.mlops.io/v1alpha1
 kind: Scenario
 metadata: {name: x}

@@ -14,6 +14,8 @@ type Scenario struct {
 	Spec       Spec     `yaml:"spec"`
 	// File is where it was loaded from.
 	File string `yaml:"-"`
+	// lines are the keys' lines in File, for validation errors.
+	lines map[string]int
 }
 
 // Metadata names the scenario.

@@ -82,7 +82,7 @@ func (s *Shape) node(g NodeGroup, i int) Node {
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%s/%s", s.ClusterName, g.Name, name)
-	capacity, allocatable := Resources(g.Instance)
+	capacity, allocatable := Resources(g.Instance, g.DiskSizeGiB)
 	return Node{
 		Name: name, Group: g.Name, Instance: g.Instance, Labels: labels, Annotations: ann,
 		Taints:   append([]corev1.Taint(nil), g.Taints...),
@@ -92,15 +92,24 @@ func (s *Shape) node(g NodeGroup, i int) Node {
 	}
 }
 
-// Resources returns capacity and allocatable for an instance type. Allocatable subtracts what the EKS AMI's
-// bootstrap reserves: kube-reserved CPU (6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above),
-// kube-reserved memory (255 MiB + 11 MiB per pod) and the 100 MiB hard eviction threshold.
-func Resources(t InstanceType) (capacity, allocatable corev1.ResourceList) {
+// DefaultDiskSizeGiB is an EKS managed node group's root volume when disk_size is not set.
+const DefaultDiskSizeGiB = 20
+
+// Resources returns capacity and allocatable for an instance type with a root volume of diskGiB (0: EKS's
+// default). Allocatable subtracts what the EKS AMI's bootstrap reserves: kube-reserved CPU (6% of the first core,
+// 1% of the second, 0.5% of cores 3-4, 0.25% above), kube-reserved memory (255 MiB + 11 MiB per pod) and the
+// 100 MiB hard eviction threshold; for ephemeral storage, 1 GiB kube-reserved and the 10% nodefs eviction
+// threshold.
+func Resources(t InstanceType, diskGiB int) (capacity, allocatable corev1.ResourceList) {
+	if diskGiB <= 0 {
+		diskGiB = DefaultDiskSizeGiB
+	}
+	disk := int64(diskGiB) << 30
 	capacity = corev1.ResourceList{
 		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(t.VCPU)*1000, resource.DecimalSI),
 		corev1.ResourceMemory:           *resource.NewQuantity(t.MemoryMiB<<20, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(int64(t.MaxPods), resource.DecimalSI),
-		corev1.ResourceEphemeralStorage: resource.MustParse("50Gi"),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(disk, resource.BinarySI),
 	}
 	if t.GPUs > 0 {
 		capacity[gpu.Resource] = *resource.NewQuantity(int64(t.GPUs), resource.DecimalSI)
@@ -109,6 +118,7 @@ func Resources(t InstanceType) (capacity, allocatable corev1.ResourceList) {
 	allocatable[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(t.VCPU)*1000-reservedMilliCPU(t.VCPU), resource.DecimalSI)
 	reservedMiB := int64(255+11*t.MaxPods) + 100
 	allocatable[corev1.ResourceMemory] = *resource.NewQuantity((t.MemoryMiB-reservedMiB)<<20, resource.BinarySI)
+	allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(disk-disk/10-1<<30, resource.BinarySI)
 	return capacity, allocatable
 }
 

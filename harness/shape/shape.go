@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -76,9 +77,23 @@ func (s *Shape) Clone() *Shape {
 func Load(dir, env string) (*Shape, error) {
 	tfvars := filepath.Join(dir, "env", env+".tfvars")
 	if _, err := os.Stat(tfvars); err != nil {
-		return nil, &Error{File: tfvars, Msg: fmt.Sprintf("environment %q has no tfvars file", env)}
+		return nil, &Error{File: tfvars, Msg: fmt.Sprintf("environment %q has no tfvars file; environments: %s", env, strings.Join(Environments(dir), ", "))}
 	}
 	return LoadFiles(dir, tfvars)
+}
+
+// Environments lists the environments the Terraform root module in dir declares (env/<name>.tfvars), sorted.
+func Environments(dir string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "env", "*.tfvars"))
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(filepath.Base(f), ".tfvars"))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return []string{"(none: no env/*.tfvars)"}
+	}
+	return out
 }
 
 // LoadFiles reads the shape from the Terraform root module in dir with the given tfvars file ("" for none).

@@ -90,6 +90,11 @@ func TestNodesCarryEKSLabelsAndCapacity(t *testing.T) {
 	assert.False(t, hasGPU)
 	// 8 GiB - (255 + 11*35 + 100) MiB.
 	assert.Equal(t, int64(8192-740)<<20, ptr(sys.Allocatable[corev1.ResourceMemory]).Value())
+	// Ephemeral storage follows each group's disk_size (GPU 100 GiB, system 50 GiB), less 1 GiB reserved and
+	// the 10% eviction threshold.
+	assert.Equal(t, "100Gi", ptr(gpu.Capacity[corev1.ResourceEphemeralStorage]).String())
+	assert.Equal(t, int64(100<<30-100<<30/10-1<<30), ptr(gpu.Allocatable[corev1.ResourceEphemeralStorage]).Value())
+	assert.Equal(t, "50Gi", ptr(sys.Capacity[corev1.ResourceEphemeralStorage]).String())
 }
 
 func ptr[T any](v T) *T { return &v }

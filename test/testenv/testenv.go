@@ -76,6 +76,15 @@ func MustShape(t testing.TB, env string) *shape.Shape {
 	return s
 }
 
+// MustShapeNoT loads the shape of env outside a test (helper processes); it panics on error.
+func MustShapeNoT(env string) *shape.Shape {
+	s, err := shape.Load(TerraformDir(), env)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 // MustPlatform loads the platform model of env from the repository at root.
 func MustPlatform(t testing.TB, root, env string) *platform.Platform {
 	t.Helper()

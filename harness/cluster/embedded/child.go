@@ -23,6 +23,8 @@ const (
 // Files in the run directory shared by parent and child.
 const (
 	specFile  = "shape.json"
+	ownerFile = "owner.pid"
+	keptFile  = "kept"
 	readyFile = "ready"
 	outFile   = "controlplane.out"
 )
@@ -42,7 +44,8 @@ func RunIfControlPlane() {
 	os.Exit(runChild(dir, os.Getenv(envKeepDir) != ""))
 }
 
-func runChild(dir string, keep bool) int {
+func runChild(dir string, keep bool) (code int) {
+	parent := os.Getppid()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	parentGone := make(chan struct{})
@@ -52,6 +55,23 @@ func runChild(dir string, keep bool) int {
 		fmt.Fprintf(os.Stderr, "stdin closed (%v): the harness is gone, stopping\n", err)
 		close(parentGone)
 		stop()
+	}()
+	// On every way out — a failed start included — a child whose harness is gone removes the run directory
+	// (certificates, admin key, kubeconfig, etcd data): nobody else is left to. A harness that is still there
+	// removes it itself in Stop.
+	defer func() {
+		if keep {
+			return
+		}
+		gone := os.Getppid() != parent // reparented: the harness died (SIGKILL included)
+		select {
+		case <-parentGone:
+			gone = true
+		default:
+		}
+		if gone {
+			_ = os.RemoveAll(dir)
+		}
 	}()
 
 	data, err := os.ReadFile(filepath.Join(dir, specFile))
@@ -71,23 +91,15 @@ func runChild(dir string, keep bool) int {
 	}
 	if err := os.WriteFile(filepath.Join(dir, readyFile), []byte(cp.rest.Host), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "write ready file:", err)
+		_ = cp.stop(context.Background())
 		return 1
 	}
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	code := 0
 	if err := cp.stop(stopCtx); err != nil {
 		fmt.Fprintln(os.Stderr, "stop:", err)
 		code = 1
-	}
-	select {
-	case <-parentGone:
-		// Nobody is left to clean up after us.
-		if !keep {
-			_ = os.RemoveAll(dir)
-		}
-	default:
 	}
 	return code
 }

@@ -126,6 +126,10 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	if c.runDir, err = os.MkdirTemp(c.cfg.RunDir, "harness-"+c.shape.ClusterName+"-"); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
+	// The owner file lets a later run find this directory if this process is killed before it can clean up.
+	if err := os.WriteFile(filepath.Join(c.runDir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return fmt.Errorf("write owner: %w", err)
+	}
 	spec, err := json.Marshal(c.shape)
 	if err != nil {
 		return fmt.Errorf("encode shape: %w", err)
@@ -244,6 +248,10 @@ func (c *Cluster) stopLocked(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if c.runDir != "" && c.cfg.KeepRunDir {
+		// Kept on purpose: a later run's Sweep leaves it alone.
+		_ = os.WriteFile(filepath.Join(c.runDir, keptFile), nil, 0o600)
+	}
 	return errors.Join(errs...)
 }
 
@@ -348,3 +356,51 @@ func (c *Cluster) deleteNode(ctx context.Context, name string) error {
 
 // Emulated is true: kwok simulates the kubelets, nothing runs on the nodes.
 func (c *Cluster) Emulated() bool { return true }
+
+// Sweep removes the run directories under parent (default the system temp dir) that a harness process left
+// behind when it was killed before it could clean up: those whose owner process is gone, unless they were kept
+// on purpose (--keep). It returns the directories it removed.
+func Sweep(parent string) ([]string, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dirs, err := filepath.Glob(filepath.Join(parent, "harness-*"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // not ours, or still being created
+		}
+		if _, err := os.Stat(filepath.Join(d, keptFile)); err == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, d)
+	}
+	return removed, errors.Join(errs...)
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Keep makes Stop leave the run directory in place (component logs, kubeconfig, certificates: 0600 files in a
+// 0700 directory) and returns its path; the harness calls it when a run failed, so the failure can be debugged.
+func (c *Cluster) Keep() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg.KeepRunDir = true
+	return c.runDir
+}

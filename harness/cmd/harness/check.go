@@ -19,7 +19,7 @@ import (
 // errChecksFailed makes the command exit 1 without repeating what the report already said.
 var errChecksFailed = errors.New("checks failed")
 
-func runCheck(ctx context.Context, args []string) error {
+func runCheck(ctx context.Context, args []string) (err error) {
 	var f clusterFlags
 	var crdsDir, reportDir string
 	var charts engine.Charts
@@ -74,11 +74,11 @@ func runCheck(ctx context.Context, args []string) error {
 	}
 	var c cluster.Cluster
 	if !static {
-		var stopCluster func()
+		var stopCluster func(bool)
 		if c, _, stopCluster, err = f.start(ctx, p); err != nil {
 			return err
 		}
-		defer stopCluster()
+		defer func() { stopCluster(err != nil && ctx.Err() == nil) }()
 	}
 	env, err := engine.NewEnv(p, c, charts, crdsDir)
 	if err != nil {

@@ -75,12 +75,12 @@ func runScenarios(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *platform.Platform, s *scenario.Scenario) ([]result.Result, error) {
+func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
 	c, _, stopCluster, err := f.start(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	defer stopCluster()
+	defer func() { stopCluster((err != nil || result.AnyFailed(rs)) && ctx.Err() == nil) }()
 	env, err := engine.NewEnv(p, c, charts, "")
 	if err != nil {
 		return nil, err

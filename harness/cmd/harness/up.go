@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
@@ -41,8 +42,17 @@ func (f *clusterFlags) load(env string) (*platform.Platform, error) {
 
 // start builds the cluster the flags ask for from the platform's shape and starts it with a progress line,
 // returning how long the start took and a stop function that prints its own line. A failed start has already
-// undone itself.
-func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster.Cluster, time.Duration, func(), error) {
+// undone itself. stop(failed) keeps the run directory when the run failed (or --keep) and prints its path.
+func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster.Cluster, time.Duration, func(failed bool), error) {
+	if f.backend == cluster.Embedded {
+		removed, err := embedded.Sweep(f.runDir)
+		for _, d := range removed {
+			fmt.Printf("removed %s: left by a harness that was killed (its owner process is gone)\n", d)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "harness: sweeping stale run directories: %v\n", err)
+		}
+	}
 	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep})
 	if errors.Is(err, cluster.ErrUnknownBackend) {
 		return nil, 0, nil, fmt.Errorf("%w: --backend: %v", errUsage, err)
@@ -56,12 +66,16 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 	if err := step.End(err); err != nil {
 		return nil, 0, nil, err
 	}
-	stop := func() {
+	stop := func(failed bool) {
+		kept := ""
+		if k, ok := c.(interface{ Keep() string }); ok && (failed || f.keep) {
+			kept = k.Keep()
+		}
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
-		if d, ok := c.(interface{ RunDir() string }); ok && f.keep {
-			fmt.Printf("run directory kept: %s (components.log, controlplane.out, kubeconfig)\n", d.RunDir())
+		if kept != "" {
+			fmt.Printf("run directory kept: %s (components.log, controlplane.out; kubeconfig and keys are 0600 in a 0700 directory: remove it when done)\n", kept)
 		}
 	}
 	return c, took, stop, nil
@@ -93,7 +107,7 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer stopCluster()
+	defer stopCluster(false)
 	kubeconfig := c.Kubeconfig()
 	if f.kubeconfig != "" && f.backend != cluster.Existing {
 		if err := copyFile(kubeconfig, f.kubeconfig); err != nil {
