@@ -42,7 +42,8 @@ type Step struct {
 	line           int
 }
 
-// Deploy runs `harness check`'s deploy: in-repo charts and probes for every declared workload.
+// Deploy runs `harness check`'s deploy through the same engine: every chart the run's chart sources hold
+// (in-repo charts always; upstream ones with --charts-dir/--fetch-charts) and probes for every declared workload.
 type Deploy struct {
 	// ScaleForGPUs lets the step scale GPU groups (within max_size) for Pending GPU work.
 	ScaleForGPUs bool `yaml:"scaleForGPUs"`

@@ -46,15 +46,20 @@ func RunIfControlPlane() {
 
 func runChild(dir string, keep bool) (code int) {
 	parent := os.Getppid()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	// SIGTERM/SIGINT stay caught until this function returns: the parent's death brings both stdin EOF and
+	// the Pdeathsig SIGTERM, and a signal arriving after the handler was dropped would kill the process before
+	// it cleaned up.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stopSignals()
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
 	parentGone := make(chan struct{})
 	go func() {
 		// The parent holds our stdin open; EOF means it is gone (even after SIGKILL).
 		_, err := io.Copy(io.Discard, os.Stdin)
 		fmt.Fprintf(os.Stderr, "stdin closed (%v): the harness is gone, stopping\n", err)
 		close(parentGone)
-		stop()
+		cancel()
 	}()
 	// On every way out — a failed start included — a child whose harness is gone removes the run directory
 	// (certificates, admin key, kubeconfig, etcd data): nobody else is left to. A harness that is still there
