@@ -14,7 +14,7 @@ import (
 // ResourceQuotas with the GPU groups' maximum size.
 func Consistency(p *platform.Platform) result.Result {
 	const name = "consistency"
-	var problems []string
+	var problems, notes []string
 	gpuCapacityMax := 0
 	for _, g := range p.Shape.Groups {
 		if g.Instance.GPU() {
@@ -35,6 +35,9 @@ func Consistency(p *platform.Platform) result.Result {
 			}
 		}
 		where := fmt.Sprintf("%s (%s)", w.Name, w.Source)
+		if w.GPUs() > 0 && len(gpuGroups) > 0 && !platform.ExplicitGPUToleration(w) {
+			notes = append(notes, fmt.Sprintf("note: %s requests nvidia.com/gpu without tolerating the GPU taint itself; EKS's ExtendedResourceToleration admission adds the toleration", where))
+		}
 		switch {
 		case w.GPUs() > 0 && len(gpuGroups) == 0:
 			problems = append(problems, fmt.Sprintf("%s requests %d nvidia.com/gpu but fits no GPU node group: %s", where, w.GPUs(), strings.Join(why, "; ")))
@@ -62,8 +65,10 @@ func Consistency(p *platform.Platform) result.Result {
 	if len(problems) > 0 {
 		return result.Fail(name, problems, "%d inconsistencies between terraform/ node groups and helm/ + workflows/", len(problems))
 	}
-	return result.Pass(name, "%d workloads agree with the node groups' taints and labels; GPU quota %d <= %d GPUs at max size",
+	r := result.Pass(name, "%d workloads agree with the node groups' taints and labels; GPU quota %d <= %d GPUs at max size",
 		len(p.Workloads), quota, gpuCapacityMax)
+	r.Details = notes
+	return r
 }
 
 func maxGPUsPerNode(p *platform.Platform) int {

@@ -36,9 +36,14 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 		old, new   string
 		wantDetail string
 	}{
-		{"GPU workload without the toleration", "workflows/ray/rayjob.yaml",
-			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n",
-			"", "RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) requests 1 nvidia.com/gpu but fits no GPU node group: does not tolerate taint nvidia.com/gpu=true:NoSchedule of group gpu"},
+		{"workload selecting the GPU group without a GPU request or the toleration", "workflows/ray/rayjob.yaml",
+			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                    nvidia.com/gpu: \"1\"\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi\n                    nvidia.com/gpu: \"1\"",
+			"            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi",
+			"RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) fits no node group: does not tolerate taint nvidia.com/gpu=true:NoSchedule of group gpu"},
+		{"GPU taint that ExtendedResourceToleration does not cover (NoExecute)", "terraform/variables.tf",
+			"        key    = \"nvidia.com/gpu\"\n        value  = \"true\"\n        effect = \"NO_SCHEDULE\"",
+			"        key    = \"nvidia.com/gpu\"\n        value  = \"true\"\n        effect = \"NO_EXECUTE\"",
+			"does not tolerate taint nvidia.com/gpu=true:NoExecute of group gpu"},
 		{"system chart tolerating the GPU taint", "helm/platform-app/values.yaml",
 			"      nodeSelector:\n        node-role.mlops.io/system: \"true\"\n      resources:\n        requests:\n          cpu: 100m\n          memory: 256Mi",
 			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n      resources:\n        requests:\n          cpu: 100m\n          memory: 256Mi",
@@ -67,6 +72,19 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 			assert.Contains(t, strings.Join(r.Details, "\n"), tc.wantDetail)
 		})
 	}
+}
+
+// TestGPUWorkloadWithoutTolerationIsANote: on EKS, ExtendedResourceToleration gives a pod that requests
+// nvidia.com/gpu the toleration for the GPU taint, so a missing explicit toleration is a note, not a failure.
+func TestGPUWorkloadWithoutTolerationIsANote(t *testing.T) {
+	t.Parallel()
+	dir := testenv.CopyRepo(t)
+	testenv.Edit(t, dir, "workflows/ray/rayjob.yaml", "            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training", "            priorityClassName: ml-training")
+	p, err := platform.Load(dir, "local")
+	require.NoError(t, err)
+	r := check.Consistency(p)
+	require.Equal(t, result.Passed, r.Status, "%s %v", r.Message, r.Details)
+	assert.Contains(t, strings.Join(r.Details, "\n"), "note: RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) requests nvidia.com/gpu without tolerating the GPU taint itself")
 }
 
 func TestValuesTypoFailsLoadNamingFileAndKey(t *testing.T) {

@@ -156,3 +156,18 @@ func InstallCRDs(ctx context.Context, rc *rest.Config, set *CRDSet, timeout time
 	}
 	return nil
 }
+
+// Without returns the set minus the CRDs named in owned (CRDs an installed chart ships: the chart owns them),
+// and the names it left out.
+func (s *CRDSet) Without(owned map[string]string) (*CRDSet, []string) {
+	out := &CRDSet{Dir: s.Dir, Sources: s.Sources}
+	var left []string
+	for _, c := range s.CRDs {
+		if chart, ok := owned[c.Name]; ok {
+			left = append(left, c.Name+" (from chart "+chart+")")
+			continue
+		}
+		out.CRDs = append(out.CRDs, c)
+	}
+	return out, left
+}

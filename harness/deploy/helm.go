@@ -121,3 +121,44 @@ func Lint(dir string, valueFiles []string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ChartVersion is the version in the chart's Chart.yaml.
+func ChartVersion(dir string) (string, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return "", fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	return ch.Metadata.Version, nil
+}
+
+// ChartCRDs lists the CustomResourceDefinitions a chart installs — its crds/ directories (subcharts included)
+// and any its templates render with values — by name.
+func ChartCRDs(dir string, rel Release, values map[string]any) ([]string, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	var names []string
+	for _, f := range ch.CRDObjects() {
+		objs, err := Decode(f.Filename, f.File.Data)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if o.GetKind() == "CustomResourceDefinition" {
+				names = append(names, o.GetName())
+			}
+		}
+	}
+	objs, err := Render(dir, rel, nil, values)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			names = append(names, o.GetName())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

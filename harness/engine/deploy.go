@@ -35,11 +35,23 @@ func (e *Env) InstallCRDs(ctx context.Context) result.Result {
 	if err != nil {
 		return result.Fail(name, nil, "%v", err)
 	}
-	if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil {
+	// A chart that ships a CRD owns it: the generated one is installed only for kinds no installed chart
+	// provides, so the chart installs cleanly and its own schema is the one the API server validates with.
+	owned, err := e.chartCRDs(ctx)
+	if err != nil {
 		return result.Fail(name, nil, "%v", err)
 	}
+	set, left := set.Without(owned)
+	if len(set.CRDs) > 0 {
+		if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil {
+			return result.Fail(name, nil, "%v", err)
+		}
+	}
 	r := result.Pass(name, "%d CRDs generated from upstream Go types installed and served", len(set.CRDs))
-	r.Details = append(set.Names(), set.Sources...)
+	if len(left) > 0 {
+		r.Message += fmt.Sprintf("; %d left to the charts that ship them", len(left))
+	}
+	r.Details = append(append(set.Names(), set.Sources...), left...)
 	return r
 }
 
@@ -56,48 +68,110 @@ func (e *Env) DeployApps(ctx context.Context) []result.Result {
 	return out
 }
 
-func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
+// chart is where an Application's chart was found, or why it was not.
+type chart struct {
+	dir      string
+	upstream bool
+	// skip, when set, is the app's result: the chart cannot be installed (not fetched, or a version mismatch).
+	skip *result.Result
+}
+
+// chart resolves an Application's chart once per run: in-repo charts from the repository, upstream charts from
+// the chart directory, then (with Fetch) the chart cache or the repository the Application names. A chart whose
+// Chart.yaml version is not the Application's targetRevision is a failure naming both: it is not what Argo CD
+// would install.
+func (e *Env) chart(ctx context.Context, a deploy.App) chart {
+	if c, ok := e.charts[a.Name]; ok {
+		return c
+	}
+	c := e.resolveChart(ctx, a)
+	if e.charts == nil {
+		e.charts = map[string]chart{}
+	}
+	e.charts[a.Name] = c
+	return c
+}
+
+func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	name := "deploy/" + a.Name
-	dir := ""
-	note := ""
+	skip := func(format string, args ...any) chart {
+		r := result.Skip(name, format, args...)
+		return chart{skip: &r}
+	}
 	switch {
 	case a.InRepo(platform.RepoURL):
-		dir = filepath.Join(e.Platform.Root, a.Path)
+		return chart{dir: filepath.Join(e.Platform.Root, a.Path)}
 	case a.Chart == "":
-		return result.Skip(name, "chart not fetched: %s %s from %s (a Git source outside this repository)", a.Path, a.TargetRevision, a.RepoURL)
-	default:
-		if e.Charts.Dir != "" {
-			if _, err := os.Stat(filepath.Join(e.Charts.Dir, a.Chart, "Chart.yaml")); err == nil {
-				dir = filepath.Join(e.Charts.Dir, a.Chart)
-			}
-		}
-		if dir == "" && !e.Charts.Fetch {
-			where := "pass --charts-dir or --fetch-charts"
-			if e.Charts.Dir != "" {
-				where = "not in " + e.Charts.Dir
-			}
-			return result.Skip(name, "chart not fetched: %s %s from %s (%s)", a.Chart, a.TargetRevision, a.RepoURL, where)
-		}
-		if dir == "" {
-			d, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, time.Minute)
-			if err != nil {
-				return result.Skip(name, "chart not fetched: %v", err)
-			}
-			dir = d
-		}
-		if e.Cluster.Emulated() {
-			note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
+		return skip("chart not fetched: %s %s from %s (a Git source outside this repository)", a.Path, a.TargetRevision, a.RepoURL)
+	}
+	dir := ""
+	if e.Charts.Dir != "" {
+		if _, err := os.Stat(filepath.Join(e.Charts.Dir, a.Chart, "Chart.yaml")); err == nil {
+			dir = filepath.Join(e.Charts.Dir, a.Chart)
 		}
 	}
+	if dir == "" && !e.Charts.Fetch {
+		where := "pass --charts-dir (or HARNESS_CHARTS_DIR) or --fetch-charts"
+		if e.Charts.Dir != "" {
+			where = "not in " + e.Charts.Dir
+		}
+		return skip("chart not fetched: %s %s from %s (%s)", a.Chart, a.TargetRevision, a.RepoURL, where)
+	}
+	if dir == "" {
+		d, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, time.Minute)
+		if err != nil {
+			return skip("chart not fetched: %v", err)
+		}
+		dir = d
+	}
+	v, err := deploy.ChartVersion(dir)
+	if err != nil {
+		r := result.Fail(name, nil, "%v", err)
+		return chart{skip: &r}
+	}
+	if strings.TrimPrefix(v, "v") != strings.TrimPrefix(a.TargetRevision, "v") {
+		r := result.Fail(name, nil, "chart %s in %s is version %s, but the Application pins targetRevision %s: not what Argo CD would install", a.Chart, dir, v, a.TargetRevision)
+		return chart{skip: &r}
+	}
+	return chart{dir: dir, upstream: true}
+}
+
+func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
+	name := "deploy/" + a.Name
+	c := e.chart(ctx, a)
+	if c.skip != nil {
+		return *c.skip
+	}
+	note := ""
 	var opts []deploy.InstallOption
-	if note != "" {
+	if c.upstream && e.Cluster.Emulated() {
+		note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
 		opts = append(opts, deploy.DropWebhooks)
 	}
-	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values, opts...)
+	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values, opts...)
 	if err != nil {
 		return result.Fail(name, nil, "%v", err)
 	}
 	return result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
+}
+
+// chartCRDs maps each CRD that an installable upstream chart ships to that chart: the chart owns it.
+func (e *Env) chartCRDs(ctx context.Context) (map[string]string, error) {
+	owned := map[string]string{}
+	for _, a := range e.Platform.Apps {
+		c := e.chart(ctx, a)
+		if c.skip != nil || !c.upstream {
+			continue
+		}
+		names, err := deploy.ChartCRDs(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values)
+		if err != nil {
+			return nil, fmt.Errorf("CRDs of chart %s: %w", a.Chart, err)
+		}
+		for _, n := range names {
+			owned[n] = a.Chart
+		}
+	}
+	return owned, nil
 }
 
 // ApplyWorkflows creates the workflow manifests (workflows/*/*.yaml: RayJob, RayService, InferenceService) in

@@ -34,6 +34,8 @@ type Env struct {
 
 	rest      *rest.Config
 	clientset kubernetes.Interface
+	// charts are the resolved charts by Application name (resolved once per run).
+	charts map[string]chart
 }
 
 // NewEnv builds the environment and, when c is not nil, its clients.

@@ -19,7 +19,7 @@ import (
 // scheduler's own helpers, and why not.
 func (p *Platform) Fit(w deploy.Workload, g shape.NodeGroup) (bool, string) {
 	node := groupNode(p.Shape, g)
-	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, w.Spec.Tolerations,
+	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, AdmittedTolerations(w.Spec),
 		func(t *corev1.Taint) bool {
 			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 		}, false)
@@ -35,6 +35,50 @@ func (p *Platform) Fit(w deploy.Workload, g shape.NodeGroup) (bool, string) {
 		return false, fmt.Sprintf("node selector %s does not match group %s (labels %s)", selectorString(w.Spec.NodeSelector), g.Name, selectorString(g.Labels))
 	}
 	return true, ""
+}
+
+// AdmittedTolerations are a pod's tolerations as EKS's API server admits it: the ExtendedResourceToleration
+// admission plugin (on in EKS since 1.19) adds, for every extended resource a container requests, the toleration
+// {key: <resource>, operator: Exists, effect: NoSchedule}. So a pod requesting nvidia.com/gpu tolerates a
+// nvidia.com/gpu:NoSchedule taint without saying so.
+func AdmittedTolerations(spec corev1.PodSpec) []corev1.Toleration {
+	out := append([]corev1.Toleration(nil), spec.Tolerations...)
+	seen := map[corev1.ResourceName]bool{}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, l := range []corev1.ResourceList{c.Resources.Requests, c.Resources.Limits} {
+				for name := range l {
+					if seen[name] || !isExtended(name) {
+						continue
+					}
+					seen[name] = true
+					out = append(out, corev1.Toleration{Key: string(name), Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// isExtended mirrors the API server's helper: a resource name with a domain that is not kubernetes.io's, and not
+// a hugepages or requests. prefix.
+func isExtended(name corev1.ResourceName) bool {
+	n := string(name)
+	if !strings.Contains(n, "/") || strings.HasPrefix(n, corev1.ResourceDefaultNamespacePrefix) || strings.HasPrefix(n, "requests.") {
+		return false
+	}
+	return !strings.HasPrefix(n, corev1.ResourceHugePagesPrefix)
+}
+
+// ExplicitGPUToleration reports whether a workload tolerates the GPU taint by itself, without the toleration
+// ExtendedResourceToleration adds.
+func ExplicitGPUToleration(w deploy.Workload) bool {
+	for _, t := range w.Spec.Tolerations {
+		if (t.Key == gpu.TaintKey || (t.Key == "" && t.Operator == corev1.TolerationOpExists)) && (t.Effect == "" || t.Effect == corev1.TaintEffectNoSchedule) {
+			return true
+		}
+	}
+	return false
 }
 
 // FitsGPUGroup reports whether the workload's taints and selectors admit it to some GPU group, so that a

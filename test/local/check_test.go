@@ -14,7 +14,9 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/repo"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
@@ -59,15 +61,42 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	}, gpuPlaced)
 }
 
+// TestGPUWorkerWithoutTolerationRunsLikeOnEKS: the emulated API server admits like EKS's
+// (ExtendedResourceToleration), so a GPU worker without an explicit toleration still lands on the GPU group.
+func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "workflows/ray/rayjob.yaml", "            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training", "            priorityClassName: ml-training")
+	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	rs, run := testenv.Check(t, root, "local", c, engine.Charts{}, "")
+	for _, r := range rs {
+		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+	}
+	for _, pl := range run.Placements {
+		if pl.Workload.Name == "RayJob/ml-training/train-mlp/gpu" {
+			assert.Equal(t, "gpu", pl.Group)
+		}
+	}
+}
+
+// TestPrivilegedContainerInstallsLikeOnEKS: EKS runs kube-apiserver with --allow-privileged=true.
+func TestPrivilegedContainerInstallsLikeOnEKS(t *testing.T) {
+	_, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: "kube-system"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}}
+	_, err := cs.CoreV1().Pods("kube-system").Create(t.Context(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
 // TestCheckFailsOnBrokenArtifacts breaks the platform in temporary copies and runs the cluster checks: the
 // real scheduler's verdict names what broke.
 func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 	tests := []struct {
 		name, file, old, new, check, want string
 	}{
-		{"GPU worker without the toleration", "workflows/ray/rayjob.yaml",
-			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n", "",
-			"gpu-isolation", "RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) pod"},
+		{"GPU worker selecting the GPU group without a GPU request or the toleration", "workflows/ray/rayjob.yaml",
+			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                    nvidia.com/gpu: \"1\"",
+			"            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi",
+			"system-fit", "RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) pod"},
 		{"system operator asking for more CPU than a t3.large has", "helm/platform-app/values.yaml",
 			"        requests:\n          cpu: 100m\n          memory: 256Mi", "        requests:\n          cpu: \"4\"\n          memory: 256Mi",
 			"system-fit", "Application/ray-system/kuberay-operator (helm/values (kuberay-operator)) pod"},

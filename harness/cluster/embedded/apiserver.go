@@ -57,6 +57,10 @@ func apiServerOptions(p *pki, etcdURL string, ln net.Listener) (*options.ServerR
 	s.ServiceClusterIPRanges = "10.100.0.0/16"
 	// The advertised address is loopback; the kubernetes Service gets no endpoints instead of a bogus one.
 	s.EndpointReconcilerType = "none"
+	// Admit what EKS admits (eks.go): privileged pods, and EKS's admission controllers — among them
+	// ExtendedResourceToleration, which gives a pod requesting nvidia.com/gpu a toleration for the GPU taint.
+	s.AllowPrivileged = eksAllowPrivileged
+	s.Admission.GenericAdmission.EnablePlugins = eksAdmissionPlugins
 	// One client, no contention: API Priority and Fairness only adds bootstrap work.
 	s.Features.EnablePriorityAndFairness = false
 	return s, nil

@@ -21,7 +21,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	var charts engine.Charts
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
-	fs.StringVar(&charts.Dir, "charts-dir", "", "directory of upstream charts as <dir>/<chart>")
+	fs.StringVar(&charts.Dir, "charts-dir", os.Getenv("HARNESS_CHARTS_DIR"), "upstream charts unpacked as <dir>/<chart>, as `helm pull --untar` leaves them (default $HARNESS_CHARTS_DIR); apps whose chart is in neither this nor the cache are skipped")
 	fs.BoolVar(&charts.Fetch, "fetch-charts", false, "pull upstream charts that --charts-dir lacks from their repositories (needs network)")
 	fs.StringVar(&charts.Cache, "charts-cache", defaultChartsCache(), "where fetched charts are kept, by name and version")
 	fs.StringVar(&reportDir, "report-dir", filepath.Join("test", "results", "scenarios"), "where junit-<scenario>.xml go")
