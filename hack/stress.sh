@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-50}
 out=$(mktemp -d "${TMPDIR:-/tmp}/harness-stress-XXXXXX")
-bin=./bin/harness
+bin=${HARNESS_BIN:-./bin/harness}
 start=$(date +%s)
 
 # The neighbour: checks back to back until the rounds are done.

@@ -141,6 +141,9 @@ variable "node_groups" {
       disk_size      = 100
       labels = {
         "node-role.mlops.io/gpu" = "true"
+        # The NVIDIA device plugin chart schedules only on nodes with this label (set by GPU feature
+        # discovery, which this platform does not run): without it no node advertises nvidia.com/gpu.
+        "nvidia.com/gpu.present" = "true"
       }
       taints = [{
         key    = "nvidia.com/gpu"

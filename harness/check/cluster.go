@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -41,12 +42,21 @@ func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
 	if len(problems) > 0 {
 		return result.Fail(name, problems, "%d placement(s) break GPU isolation", len(problems))
 	}
-	return result.Pass(name, "%d probe pods placed by kube-scheduler: GPU work only on GPU groups, only the device plugin beside it", placed)
+	chart := 0
+	for _, pl := range ps {
+		if pl.Real {
+			chart++
+		}
+	}
+	return result.Pass(name, "%d pods placed by kube-scheduler (%d created by installed charts, %d probes): GPU work only on GPU groups, only the device plugin beside it", placed, chart, len(ps)-chart)
 }
 
 // GPUCapacity compares the GPUs every declared workload requests with the GPU groups at desired and at max
 // size, listing pods the scheduler left Pending. now is the cluster's layout after scaling.
-func GPUCapacity(p *platform.Platform, now *shape.Shape, ps []engine.Placement) result.Result {
+//
+// watched are the workloads the engine watched (probes and installed charts' controllers): the device plugin's
+// DaemonSet must cover every GPU node.
+func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement) result.Result {
 	var sizes []string
 	for _, g := range now.Groups {
 		sizes = append(sizes, fmt.Sprintf("%s=%d", g.Name, g.DesiredSize))
@@ -74,7 +84,11 @@ func GPUCapacity(p *platform.Platform, now *shape.Shape, ps []engine.Placement) 
 	}
 	sort.Strings(pending)
 	lines = append(lines, pending...)
+	uncovered := devicePluginCoverage(p, now, watched, ps)
+	lines = append(lines, uncovered...)
 	switch {
+	case len(uncovered) > 0:
+		return result.Fail(name, lines, "the NVIDIA device plugin does not run on every GPU node: GPU pods there would stay Pending on EKS (no nvidia.com/gpu advertised)")
 	case demand > int64(max):
 		return result.Fail(name, lines, "declared GPU demand %d exceeds the GPU groups' %d GPUs even at max size", demand, max)
 	case len(pending) > 0:
@@ -107,4 +121,61 @@ func SystemFit(ps []engine.Placement) result.Result {
 		return result.Fail(name, problems, "%d of %d system pods do not fit", len(problems), n)
 	}
 	return result.Pass(name, "all %d system pods placed", n)
+}
+
+// devicePluginCoverage checks that a DaemonSet of the NVIDIA device plugin has a pod on every GPU node (what
+// advertises nvidia.com/gpu on EKS), naming what keeps it off the others. Returns one line per problem.
+func devicePluginCoverage(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement) []string {
+	var gpuNodes []string
+	for _, n := range now.Nodes() {
+		if n.Instance.GPU() {
+			gpuNodes = append(gpuNodes, n.Name)
+		}
+	}
+	if len(gpuNodes) == 0 {
+		return nil
+	}
+	covered := map[string]map[string]bool{}
+	plugins := map[string]deploy.Workload{}
+	for _, pl := range ps {
+		if !platform.IsDevicePlugin(pl.Workload) {
+			continue
+		}
+		plugins[pl.Workload.Name] = pl.Workload
+		if covered[pl.Workload.Name] == nil {
+			covered[pl.Workload.Name] = map[string]bool{}
+		}
+		if pl.Node != "" {
+			covered[pl.Workload.Name][pl.Node] = true
+		}
+	}
+	for _, w := range watched { // a device plugin DaemonSet that made no pod at all is in no placement
+		if platform.IsDevicePlugin(w) {
+			plugins[w.Name] = w
+		}
+	}
+	if len(plugins) == 0 {
+		return []string{"no NVIDIA device plugin DaemonSet is deployed: no node would advertise nvidia.com/gpu"}
+	}
+	var out []string
+	for name, w := range plugins {
+		var missing []string
+		for _, n := range gpuNodes {
+			if !covered[name][n] {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 {
+			return nil // one device plugin covering every GPU node is enough
+		}
+		why := ""
+		for _, g := range now.Groups {
+			if ok, reason := p.Fit(w, g); g.Instance.GPU() && !ok {
+				why = ": " + reason
+			}
+		}
+		out = append(out, fmt.Sprintf("DaemonSet %s (%s) covers %d of %d GPU node(s), not %s%s", name, w.Source, len(gpuNodes)-len(missing), len(gpuNodes), strings.Join(missing, ", "), why))
+	}
+	sort.Strings(out)
+	return out
 }

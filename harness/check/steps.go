@@ -142,7 +142,7 @@ func probes(ctx context.Context, r *Run) ([]result.Result, error) {
 	r.Placements, r.Sizes = ps, r.Cluster.Shape()
 	took := time.Since(t0)
 	var out []result.Result
-	for _, res := range []result.Result{GPUIsolation(r.Platform, ps), GPUCapacity(r.Platform, r.Sizes, ps), SystemFit(ps)} {
+	for _, res := range []result.Result{GPUIsolation(r.Platform, ps), GPUCapacity(r.Platform, r.Sizes, r.Watched(), ps), SystemFit(ps)} {
 		res.Duration = took
 		out = append(out, res)
 	}

@@ -171,3 +171,24 @@ func (s *CRDSet) Without(owned map[string]string) (*CRDSet, []string) {
 	}
 	return out, left
 }
+
+// WaitCRDs waits until every CustomResourceDefinition among objs (a chart's templates that define CRDs, which
+// Helm does not wait for, unlike its crds/ directory) is established and served: what a later sync wave's
+// custom resources need — Argo CD retries until then.
+func WaitCRDs(ctx context.Context, rc *rest.Config, objs []Object, timeout time.Duration) error {
+	set := &CRDSet{Dir: "chart templates"}
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := Convert(o.Object, crd); err != nil {
+			return fmt.Errorf("%s (%s): %w", o, o.Source, err)
+		}
+		set.CRDs = append(set.CRDs, crd)
+	}
+	if len(set.CRDs) == 0 {
+		return nil
+	}
+	return InstallCRDs(ctx, rc, set, timeout) // they exist: only the waits run
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -23,6 +24,12 @@ type Workload struct {
 	// DaemonSet marks one pod per matching node.
 	DaemonSet bool
 	Spec      corev1.PodSpec
+	// Selector is the controller's pod selector (Deployment, StatefulSet, ReplicaSet, Job, DaemonSet): how the
+	// pods a controller really created are found.
+	Selector *metav1.LabelSelector
+	// App is the Application whose values declared this workload (an upstream chart's component, probed from
+	// its values until the chart itself is installed); empty otherwise.
+	App string
 }
 
 // GPUs is the number of nvidia.com/gpu one pod requests (requests, or limits when requests omit it).
@@ -53,7 +60,14 @@ func workloadsOf(o Object) ([]Workload, error) {
 		if suffix != "" {
 			name += "/" + suffix
 		}
-		return []Workload{{Name: name, Source: o.Source, Namespace: o.GetNamespace(), Replicas: replicas, Spec: spec}}, nil
+		var sel *metav1.LabelSelector
+		if m, ok, _ := unstructured.NestedMap(o.Object, "spec", "selector"); ok {
+			sel = &metav1.LabelSelector{}
+			if err := Convert(m, sel); err != nil {
+				return nil, fmt.Errorf("spec.selector: %w", err)
+			}
+		}
+		return []Workload{{Name: name, Source: o.Source, Namespace: o.GetNamespace(), Replicas: replicas, Spec: spec, Selector: sel}}, nil
 	}
 	replicas := func(path ...string) int {
 		n, found, _ := unstructured.NestedInt64(o.Object, path...)

@@ -152,6 +152,24 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 	if err != nil {
 		return result.Fail(name, nil, "%v", err)
 	}
+	// The next sync wave may create custom resources of kinds this chart defines in its templates.
+	if err := deploy.WaitCRDs(ctx, e.REST(), objs, time.Minute); err != nil {
+		return result.Fail(name, nil, "helm install %s: %v", a.Name, err)
+	}
+	if c.upstream {
+		ws, err := deploy.Workloads(objs)
+		if err != nil {
+			return result.Fail(name, nil, "workloads of chart %s: %v", a.Chart, err)
+		}
+		for i := range ws {
+			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s)", a.Chart, a.TargetRevision, a.Name)
+		}
+		if e.installed == nil {
+			e.installed = map[string][]deploy.Workload{}
+		}
+		e.installed[a.Name] = ws
+		note += fmt.Sprintf("; %d workload(s) whose real pods are judged", len(ws))
+	}
 	return result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
 
@@ -36,6 +37,10 @@ type Env struct {
 	clientset kubernetes.Interface
 	// charts are the resolved charts by Application name (resolved once per run).
 	charts map[string]chart
+	// installed holds, per upstream Application whose chart was installed, the workloads of its objects.
+	installed map[string][]deploy.Workload
+	// tracked is what the probes step watches (probes and installed charts' pods).
+	tracked *tracked
 }
 
 // NewEnv builds the environment and, when c is not nil, its clients.

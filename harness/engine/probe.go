@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
@@ -25,6 +26,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // Probe objects carry these so they can be found and explained.
@@ -41,6 +43,34 @@ type Placement struct {
 	Group    string
 	// Pending holds the scheduler's reason when the pod could not be placed.
 	Pending string
+	// Real is true for a pod an installed chart's controller created; false for a probe pod.
+	Real bool
+}
+
+// tracked is what settle watches: probe pods (by the probe label) and the pods that installed charts'
+// controllers really created (by each controller's selector).
+type tracked struct {
+	probes map[string]deploy.Workload // by probe name
+	real   []realWorkload
+}
+
+type realWorkload struct {
+	w   deploy.Workload
+	sel labels.Selector
+}
+
+// match finds the workload a pod belongs to, and the key its pods are counted under.
+func (t *tracked) match(p *corev1.Pod) (deploy.Workload, string, bool, bool) {
+	if name, ok := p.Labels[LabelProbe]; ok {
+		w, ok := t.probes[name]
+		return w, name, false, ok
+	}
+	for _, r := range t.real {
+		if r.w.Namespace == p.Namespace && r.sel.Matches(labels.Set(p.Labels)) {
+			return r.w, "chart:" + r.w.Name, true, true
+		}
+	}
+	return deploy.Workload{}, "", false, false
 }
 
 var invalid = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -68,17 +98,21 @@ func podSpec(w deploy.Workload) corev1.PodSpec {
 	return s
 }
 
-// RunProbes creates, for every workload of the platform, a Deployment (a DaemonSet for daemon sets) whose pods carry the
-// workload's scheduling-relevant pod spec, lets the real scheduler place them (and preempt, by priority), and
-// reports every pod's placement. Controllers recreate preempted pods, as the real operators would. This is how
-// pod templates of custom resources (Ray groups, KServe predictors) are placed without their operators. Pods the
-// API server rejects (quota, admission) are reported with the rejection.
+// RunProbes creates, for every workload of the platform that no installed chart stands for, a Deployment (a
+// DaemonSet for daemon sets) whose pods carry the workload's scheduling-relevant pod spec, and observes, for every
+// installed upstream chart, the pods its controllers really created. The real scheduler places both (and preempts,
+// by priority); it reports every pod's placement. Controllers recreate preempted pods, as the real operators would.
+// This is how pod templates of custom resources (Ray groups, KServe predictors) are placed without their
+// operators. Pods the API server rejects (quota, admission) are reported with the rejection.
 func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement, error) {
 	cs := e.clientset
-	byName := map[string]deploy.Workload{}
+	t := &tracked{probes: map[string]deploy.Workload{}}
 	for _, w := range e.Platform.Workloads {
+		if w.App != "" && e.installed[w.App] != nil {
+			continue // the chart itself is installed: its real pods are judged instead
+		}
 		name := ProbeName(w)
-		byName[name] = w
+		t.probes[name] = w
 		if _, err := EnsureNamespace(ctx, cs, w.Namespace); err != nil {
 			return nil, err
 		}
@@ -97,18 +131,58 @@ func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement
 			return nil, fmt.Errorf("create probe for %s: %w", w.Name, err)
 		}
 	}
-	return settle(ctx, cs, byName, timeout)
+	apps := make([]string, 0, len(e.installed))
+	for a := range e.installed {
+		apps = append(apps, a)
+	}
+	sort.Strings(apps)
+	for _, a := range apps {
+		for _, w := range e.installed[a] {
+			if w.Selector == nil {
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(w.Selector)
+			if err != nil {
+				return nil, fmt.Errorf("%s: selector: %w", w.Name, err)
+			}
+			t.real = append(t.real, realWorkload{w: w, sel: sel})
+		}
+	}
+	e.tracked = t
+	return settle(ctx, cs, t, timeout)
 }
 
-// settle waits until every probe pod is on a node or marked unschedulable, and every Deployment has all its
+// Watched lists every workload the last RunProbes watched: probes, and installed charts' controllers (whether
+// or not they made a pod), sorted by name.
+func (e *Env) Watched() []deploy.Workload {
+	if e.tracked == nil {
+		return nil
+	}
+	var out []deploy.Workload
+	for _, w := range e.tracked.probes {
+		out = append(out, w)
+	}
+	for _, r := range e.tracked.real {
+		out = append(out, r.w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ChartWorkloads are the workloads (controllers' pod templates) of the installed upstream charts, by
+// Application name.
+func (e *Env) ChartWorkloads() map[string][]deploy.Workload { return e.installed }
+
+// settle waits until every tracked pod is on a node or marked unschedulable, and every controller has all its
 // pods or reports why it cannot create them.
-func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload, timeout time.Duration) ([]Placement, error) {
+func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout time.Duration) ([]Placement, error) {
 	var out []Placement
 	var waiting []string // what the last look was still waiting for, for a timeout's message
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
 		var st placementState
-		if out, st, err = placements(ctx, cs, byName); err != nil {
+		var count map[string]int
+		if out, count, st, err = placements(ctx, cs, t); err != nil {
 			waiting = []string{"the API server: " + err.Error()}
 			return false, nil // a slow or restarting API server is retried until the deadline
 		}
@@ -129,53 +203,71 @@ func settle(ctx context.Context, cs kubernetes.Interface, byName map[string]depl
 				waiting = append(waiting, "pod "+p.Pod+" not yet scheduled nor marked unschedulable")
 			}
 		}
-		count := map[string]int{}
-		for _, p := range out {
-			count[ProbeName(p.Workload)]++
-		}
-		dss, err := cs.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{LabelSelector: LabelProbe})
+		dss, err := cs.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			waiting = append(waiting, "the API server: "+err.Error())
 		} else {
 			for _, ds := range dss.Items {
-				if _, ours := byName[ds.Name]; !ours {
-					continue
+				key := ds.Name
+				if _, probe := t.probes[ds.Name]; !probe {
+					key = "chart:DaemonSet/" + ds.Namespace + "/" + ds.Name
+					if !t.hasReal(key) {
+						continue
+					}
 				}
 				// The DaemonSet controller has seen the current nodes and made a pod for each it admits.
-				if ds.Status.ObservedGeneration < ds.Generation || int(ds.Status.DesiredNumberScheduled) != count[ds.Name] {
-					waiting = append(waiting, fmt.Sprintf("DaemonSet %s/%s: %d of %d pods created", ds.Namespace, ds.Name, count[ds.Name], ds.Status.DesiredNumberScheduled))
+				if ds.Status.ObservedGeneration < ds.Generation || int(ds.Status.DesiredNumberScheduled) != count[key] {
+					waiting = append(waiting, fmt.Sprintf("DaemonSet %s/%s: %d of %d pods created", ds.Namespace, ds.Name, count[key], ds.Status.DesiredNumberScheduled))
 				}
 			}
 		}
-		for name, w := range byName {
-			if w.DaemonSet || count[name] >= w.Replicas {
-				continue
+		add := func(w deploy.Workload, key, pod string, sel string, real bool) {
+			if w.DaemonSet || count[key] >= w.Replicas {
+				return
 			}
-			reason, err := replicaFailure(ctx, cs, w.Namespace, name)
+			reason, err := replicaFailure(ctx, cs, w.Namespace, sel)
 			if err != nil {
 				waiting = append(waiting, "the API server: "+err.Error())
-				continue
+				return
 			}
 			if reason == "" {
-				waiting = append(waiting, fmt.Sprintf("%s/%s: %d of %d pods created", w.Namespace, name, count[name], w.Replicas))
-				continue
+				waiting = append(waiting, fmt.Sprintf("%s: %d of %d pods created", pod, count[key], w.Replicas))
+				return
 			}
-			for i := count[name]; i < w.Replicas; i++ {
-				out = append(out, Placement{Workload: w, Pod: w.Namespace + "/" + name, Pending: "rejected by the API server: " + reason})
+			for i := count[key]; i < w.Replicas; i++ {
+				out = append(out, Placement{Workload: w, Pod: pod, Pending: "rejected by the API server: " + reason, Real: real})
+			}
+		}
+		for name, w := range t.probes {
+			add(w, name, w.Namespace+"/"+name, LabelProbe+"="+name, false)
+		}
+		for _, r := range t.real {
+			if strings.HasPrefix(r.w.Name, "Deployment/") || strings.HasPrefix(r.w.Name, "ReplicaSet/") || strings.HasPrefix(r.w.Name, "StatefulSet/") {
+				add(r.w, "chart:"+r.w.Name, r.w.Name, r.sel.String(), true)
 			}
 		}
 		return len(waiting) == 0, nil
 	})
 	if err != nil {
 		sort.Strings(waiting)
-		return out, fmt.Errorf("probe pods not settled after %s; still waiting for: %s", timeout, strings.Join(waiting, "; "))
+		return out, fmt.Errorf("pods not settled after %s; still waiting for: %s", timeout, strings.Join(waiting, "; "))
 	}
 	return out, nil
 }
 
-// replicaFailure returns the message of a ReplicaSet's ReplicaFailure condition (why it cannot create pods).
-func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe string) (string, error) {
-	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelProbe + "=" + probe})
+func (t *tracked) hasReal(key string) bool {
+	for _, r := range t.real {
+		if "chart:"+r.w.Name == key {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaFailure returns the message of a ReplicaSet's ReplicaFailure condition (why it cannot create pods), for
+// the ReplicaSets whose labels match selector.
+func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, selector string) (string, error) {
+	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return "", err
 	}
@@ -195,27 +287,32 @@ func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, probe stri
 // back-off.
 type placementState struct{ terminating, preempting, staleGPUVerdicts int }
 
-func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]deploy.Workload) ([]Placement, placementState, error) {
+func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Placement, map[string]int, placementState, error) {
 	var st placementState
-	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: LabelProbe})
+	opts := metav1.ListOptions{LabelSelector: LabelProbe}
+	if len(t.real) > 0 {
+		opts = metav1.ListOptions{}
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, opts)
 	if err != nil {
-		return nil, st, err
+		return nil, nil, st, err
 	}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, st, err
+		return nil, nil, st, err
 	}
 	group := map[string]string{}
 	for _, n := range nodes.Items {
-		group[n.Name] = n.Labels["eks.amazonaws.com/nodegroup"]
+		group[n.Name] = n.Labels[shape.LabelNodeGroup]
 	}
 	free, err := freeResources(ctx, cs, nodes.Items)
 	if err != nil {
-		return nil, st, err
+		return nil, nil, st, err
 	}
 	var out []Placement
+	count := map[string]int{}
 	for _, p := range pods.Items {
-		w, ok := byName[p.Labels[LabelProbe]]
+		w, key, real, ok := t.match(&p)
 		if !ok {
 			continue
 		}
@@ -233,7 +330,8 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 		if p.Spec.NodeName == "" && gpuFitsSomewhere(&p, nodes.Items, free) {
 			st.staleGPUVerdicts++
 		}
-		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName]}
+		count[key]++
+		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName], Real: real}
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 				pl.Pending = c.Message
@@ -241,7 +339,7 @@ func placements(ctx context.Context, cs kubernetes.Interface, byName map[string]
 		}
 		out = append(out, pl)
 	}
-	return out, st, nil
+	return out, count, st, nil
 }
 
 // freeResources is each node's allocatable minus the requests of the pods bound to it (and one pod slot each).

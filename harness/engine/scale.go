@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 )
 
 // ScaleForGPUs scales GPU groups up (within max_size) when GPU probes wait only for GPUs, and re-reads the
@@ -38,10 +36,6 @@ func (e *Env) ScaleForGPUs(ctx context.Context, ps []Placement) ([]Placement, er
 		}
 		need -= int64(add * g.Instance.GPUs)
 	}
-	byName := map[string]deploy.Workload{}
-	for _, w := range e.Platform.Workloads {
-		byName[ProbeName(w)] = w
-	}
 	// New nodes: kwok readies them, the scheduler places the waiting GPU pods and the device plugin's pods.
-	return settle(ctx, e.clientset, byName, time.Minute)
+	return settle(ctx, e.clientset, e.tracked, time.Minute)
 }

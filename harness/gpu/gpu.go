@@ -17,6 +17,10 @@ const TaintKey = string(Resource)
 // QuotaKey is the ResourceQuota key that caps GPU requests in a namespace.
 const QuotaKey = corev1.ResourceName("requests." + string(Resource))
 
+// PresentLabel is the node label NVIDIA's GPU feature discovery sets on GPU nodes; the device plugin chart's
+// default node affinity requires it (or node-feature-discovery's PCI labels).
+const PresentLabel = "nvidia.com/gpu.present"
+
 // DevicePlugin is the name of the NVIDIA device plugin's chart, and the stem of its DaemonSet's name.
 const DevicePlugin = "nvidia-device-plugin"
 

@@ -32,7 +32,7 @@ type policy struct {
 
 var policies = []policy{
 	{"single-az", "node groups in one zone, cluster subnets in two", singleAZ},
-	{"gpu-node-group", "GPU groups tainted nvidia.com/gpu:NoSchedule, on-demand, NVIDIA AMI and instance type, able to scale to zero", gpuGroup},
+	{"gpu-node-group", "GPU groups tainted nvidia.com/gpu:NoSchedule, labelled nvidia.com/gpu.present=true for the device plugin, on-demand, NVIDIA AMI and instance type, able to scale to zero", gpuGroup},
 	{"imdsv2", "every launch template requires IMDSv2 tokens", imdsv2},
 	{"encryption", "EBS volumes, S3 buckets, RDS storage and Kubernetes secrets encrypted", encryption},
 	{"s3-public-access", "every bucket has a public access block with all four settings true", s3PublicAccess},
@@ -101,6 +101,9 @@ func gpuGroup(m *module, s *shape.Shape, _ time.Time) []string {
 		}
 		if !strings.Contains(g.AMIType, "NVIDIA") {
 			v = append(v, fmt.Sprintf("%s: ami_type %s is not an EKS NVIDIA AMI", where, g.AMIType))
+		}
+		if g.Labels[gpu.PresentLabel] != "true" {
+			v = append(v, fmt.Sprintf("%s: GPU group lacks the label %s=true, which the NVIDIA device plugin's DaemonSet requires (its default node affinity): no node would advertise nvidia.com/gpu", where, gpu.PresentLabel))
 		}
 		if g.MinSize != 0 {
 			v = append(v, fmt.Sprintf("%s: min_size %d, want 0 so the group can scale to zero", where, g.MinSize))

@@ -48,6 +48,8 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 			"variables.tf:134: node_groups.gpu: GPU group lacks the taint nvidia.com/gpu:NoSchedule"},
 		{"gpu-node-group", "variables.tf", "      min_size       = 0\n      max_size       = 3\n      desired_size   = 1\n      disk_size      = 100",
 			"      min_size       = 1\n      max_size       = 3\n      desired_size   = 1\n      disk_size      = 100", "node_groups.gpu: min_size 1, want 0"},
+		{"gpu-node-group", "variables.tf", "        \"nvidia.com/gpu.present\" = \"true\"\n", "",
+			"node_groups.gpu: GPU group lacks the label nvidia.com/gpu.present=true, which the NVIDIA device plugin's DaemonSet requires"},
 		{"imdsv2", "modules/eks/node_groups.tf", `http_tokens                 = "required"`, `http_tokens                 = "optional"`,
 			`node_groups.tf:32: http_tokens = "optional", want "required" (IMDSv2)`},
 		{"encryption", "modules/eks/node_groups.tf", "      encrypted             = true", "      encrypted             = false",

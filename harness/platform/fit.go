@@ -32,9 +32,25 @@ func (p *Platform) Fit(w deploy.Workload, g shape.NodeGroup) (bool, string) {
 		return false, fmt.Sprintf("node selection invalid: %v", err)
 	}
 	if !ok {
-		return false, fmt.Sprintf("node selector %s does not match group %s (labels %s)", selectorString(w.Spec.NodeSelector), g.Name, selectorString(g.Labels))
+		return false, fmt.Sprintf("node selector %s%s does not match group %s (labels %s)", selectorString(w.Spec.NodeSelector), affinityString(w.Spec.Affinity), g.Name, selectorString(g.Labels))
 	}
 	return true, ""
+}
+
+// affinityString describes the required node affinity terms, ORed, for messages ("" when there are none).
+func affinityString(a *corev1.Affinity) string {
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	var terms []string
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		var exprs []string
+		for _, e := range t.MatchExpressions {
+			exprs = append(exprs, fmt.Sprintf("%s %s %v", e.Key, e.Operator, e.Values))
+		}
+		terms = append(terms, "("+strings.Join(exprs, " and ")+")")
+	}
+	return " and required node affinity " + strings.Join(terms, " or ")
 }
 
 // AdmittedTolerations are a pod's tolerations as EKS's API server admits it: the ExtendedResourceToleration

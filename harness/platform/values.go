@@ -50,7 +50,7 @@ func appWorkloads(a deploy.App) ([]deploy.Workload, error) {
 				name += "/" + strings.Join(path, ".")
 			}
 			out = append(out, deploy.Workload{Name: name, Source: "helm/values (" + a.Name + ")", Namespace: a.Namespace,
-				Replicas: 1, DaemonSet: a.Chart == gpu.DevicePlugin, Spec: spec})
+				Replicas: 1, DaemonSet: a.Chart == gpu.DevicePlugin, Spec: spec, App: a.Name})
 		}
 		if rt, ok := m["resource-tolerations"].(map[string]any); ok {
 			if tols, ok := rt[string(gpu.Resource)]; ok {

@@ -76,6 +76,7 @@ func TestNodesCarryEKSLabelsAndCapacity(t *testing.T) {
 		"kubernetes.io/os":                 "linux",
 		"kubernetes.io/arch":               "amd64",
 		"node-role.mlops.io/gpu":           "true",
+		"nvidia.com/gpu.present":           "true",
 	}, gpu.Labels)
 	assert.Equal(t, "1", ptr(gpu.Capacity[nvidia.Resource]).String())
 	assert.Equal(t, "29", ptr(gpu.Capacity[corev1.ResourcePods]).String())

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/version"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
@@ -74,6 +75,27 @@ func MustShape(t testing.TB, env string) *shape.Shape {
 	s, err := shape.Load(TerraformDir(), env)
 	require.NoError(t, err)
 	return s
+}
+
+// ChartsDir is where the pinned upstream charts are unpacked: HARNESS_CHARTS_DIR, or ../shared/charts beside the
+// repository (CI's copy). Without either the test is skipped, saying so.
+func ChartsDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("HARNESS_CHARTS_DIR")
+	if dir == "" {
+		dir = filepath.Join(Root(), "..", "shared", "charts")
+	}
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(abs, "PROVENANCE.md")); err != nil {
+		if _, err := os.Stat(abs); err != nil {
+			t.Skipf("skipped: no upstream charts (set HARNESS_CHARTS_DIR, or run `harness charts pull`): %v", err)
+		}
+	}
+	// Charts check the cluster's version (kubeVersion); the control plane reports the one it was built with.
+	require.False(t, strings.HasPrefix(version.Get().GitVersion, "v0.0.0"),
+		"the control plane reports no Kubernetes version: run the tests through `make test` (it builds with -ldflags version)")
+	return abs
 }
 
 // MustShapeNoT loads the shape of env outside a test (helper processes); it panics on error.

@@ -1,0 +1,71 @@
+package local
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+// TestUpstreamChartsInstallAndPass installs the exact pinned upstream charts (../shared/charts or
+// HARNESS_CHARTS_DIR) on the emulated cluster: every enabled deploy/* passes — none skips — and every check passes
+// on the pods those charts really create.
+func TestUpstreamChartsInstallAndPass(t *testing.T) {
+	charts := testenv.ChartsDir(t)
+	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{Dir: charts}, testenv.CRDsDir(t))
+	deployed := 0
+	for _, r := range rs {
+		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+		if strings.HasPrefix(r.Name, "deploy/") && r.Name != "deploy/workflows" {
+			assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
+			deployed++
+		}
+	}
+	assert.Equal(t, 8, deployed, "platform-config and the seven enabled upstream charts")
+	real := 0
+	for _, pl := range run.Placements {
+		if pl.Real {
+			real++
+			if pl.Workload.Name == "DaemonSet/nvidia-device-plugin/nvidia-device-plugin" {
+				assert.Equal(t, "gpu", pl.Group, "the real device plugin runs on GPU nodes")
+			}
+		}
+	}
+	assert.Positive(t, real, "the charts' own pods are judged")
+}
+
+// TestBrokenUpstreamWiringFails breaks what connects the platform to the real charts, in temporary copies.
+func TestBrokenUpstreamWiringFails(t *testing.T) {
+	charts := testenv.ChartsDir(t)
+	tests := []struct{ name, file, old, new, check, want string }{
+		{"GPU node group without the label the device plugin needs", "terraform/variables.tf",
+			"        \"nvidia.com/gpu.present\" = \"true\"\n", "",
+			"gpu-capacity", "DaemonSet DaemonSet/nvidia-device-plugin/nvidia-device-plugin (chart nvidia-device-plugin 0.17.1 (Application nvidia-device-plugin)) covers 0 of 3 GPU node(s)"},
+		{"chart version other than the Application's targetRevision", "helm/platform-app/values.yaml",
+			"targetRevision: 0.3.2", "targetRevision: 0.3.3",
+			"deploy/kube-downscaler", "chart py-kube-downscaler in " + charts + "/py-kube-downscaler is version 0.3.2, but the Application pins targetRevision 0.3.3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := testenv.CopyRepo(t)
+			testenv.Edit(t, root, tc.file, tc.old, tc.new)
+			p := testenv.MustPlatform(t, root, "local")
+			c, _ := testenv.MustEmbedded(t, p.Shape)
+			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Dir: charts}, "")
+			for _, r := range rs {
+				if r.Name == tc.check {
+					require.Equal(t, result.Failed, r.Status, r.Message)
+					assert.Contains(t, r.Message+"\n"+strings.Join(r.Details, "\n"), tc.want)
+					return
+				}
+			}
+			t.Fatalf("no %s result", tc.check)
+		})
+	}
+}
