@@ -162,3 +162,110 @@ func ChartCRDs(dir string, rel Release, values map[string]any) ([]string, error)
 	sort.Strings(names)
 	return names, nil
 }
+
+// freeForm are values keys whose maps hold the user's own keys (Kubernetes labels, annotations, selectors,
+// pod-spec fragments, environment): any key below them is accepted. Kept small and explicit.
+var freeForm = map[string]bool{
+	"annotations": true, "labels": true, "podAnnotations": true, "podLabels": true, "nodeSelector": true,
+	"extraArgs": true, "env": true, "extraEnv": true, "extraEnvVars": true, "resources": true, "affinity": true,
+	"tolerations": true, "securityContext": true, "podSecurityContext": true, "containerSecurityContext": true,
+	"global": true,
+}
+
+// UnknownValues lists the keys of values that the chart in dir does not have: every key must exist in the
+// chart's default values (subcharts' under their names), except below free-form keys (freeForm) and maps the
+// chart leaves empty ({} or null: for the user to fill). A map given where the chart has a scalar or a list,
+// or the other way round, is reported too. Each entry is "dotted.key: reason".
+func UnknownValues(dir string, values map[string]any) ([]string, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	var out []string
+	var walk func(path []string, got, def map[string]any, c *chart.Chart)
+	walk = func(path []string, got, def map[string]any, c *chart.Chart) {
+		keys := make([]string, 0, len(got))
+		for k := range got {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := append(append([]string(nil), path...), k)
+			key := strings.Join(p, ".")
+			if freeForm[k] {
+				continue
+			}
+			if c != nil && len(path) == 0 {
+				if sub := subchart(c, k); sub != nil {
+					if m, ok := got[k].(map[string]any); ok {
+						walk(p, m, sub.Values, sub)
+					}
+					continue
+				}
+			}
+			d, ok := def[k]
+			if !ok {
+				out = append(out, fmt.Sprintf("%s: not a value of chart %s %s (known here: %s)", key, ch.Name(), ch.Metadata.Version, known(def)))
+				continue
+			}
+			gm, gotMap := got[k].(map[string]any)
+			dm, defMap := d.(map[string]any)
+			switch {
+			case d == nil || (defMap && len(dm) == 0):
+				// a map (or value) the chart leaves for the user to fill
+			case gotMap && defMap:
+				walk(p, gm, dm, nil)
+			case gotMap != defMap && got[k] != nil:
+				out = append(out, fmt.Sprintf("%s: chart %s %s has %s here, the values give %s", key, ch.Name(), ch.Metadata.Version, kind(d), kind(got[k])))
+			}
+		}
+	}
+	walk(nil, values, ch.Values, ch)
+	return out, nil
+}
+
+func subchart(c *chart.Chart, name string) *chart.Chart {
+	for _, d := range c.Dependencies() {
+		if d.Name() == name {
+			return d
+		}
+	}
+	for _, d := range c.Metadata.Dependencies {
+		if d.Alias == name || d.Name == name {
+			for _, sc := range c.Dependencies() {
+				if sc.Name() == d.Name {
+					return sc
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func known(def map[string]any) string {
+	keys := make([]string, 0, len(def))
+	for k := range def {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 12 {
+		keys = append(keys[:12], "...")
+	}
+	return strings.Join(keys, ", ")
+}
+
+func kind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a map"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "a number"
+}

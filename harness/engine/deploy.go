@@ -142,6 +142,22 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 	if c.skip != nil {
 		return *c.skip
 	}
+	if c.upstream {
+		// Every key the platform sets must be a value of the chart it configures: a typo is otherwise ignored
+		// by Helm and the setting silently lost.
+		bad, err := deploy.UnknownValues(c.dir, a.Values)
+		if err != nil {
+			return result.Fail(name, nil, "%v", err)
+		}
+		if len(bad) > 0 {
+			var lines []string
+			for _, b := range bad {
+				key, _, _ := strings.Cut(b, ":")
+				lines = append(lines, e.Platform.ValueAt(a.Chart, strings.Split(key, "."))+": Application "+a.Name+": "+b)
+			}
+			return result.Fail(name, lines, "%d values key(s) the chart %s %s does not have: %s", len(bad), a.Chart, a.TargetRevision, lines[0])
+		}
+	}
 	note := ""
 	var opts []deploy.InstallOption
 	if c.upstream && e.Cluster.Emulated() {

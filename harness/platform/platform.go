@@ -45,6 +45,8 @@ type Platform struct {
 	Workloads []deploy.Workload
 	// GPUQuota is requests.nvidia.com/gpu per namespace from the rendered ResourceQuotas.
 	GPUQuota map[string]int64
+	// ValuesFiles are the app-of-apps' values files (chart defaults, then the environment's), for key lines.
+	ValuesFiles []ValuesFile
 }
 
 // Sources are the files of a Terraform tree, read once.
@@ -77,6 +79,9 @@ func Load(root, env string) (*Platform, error) {
 		return nil, err
 	}
 	p.Objects, p.Apps = objs, apps
+	if p.ValuesFiles, err = readValuesFiles(root, env); err != nil {
+		return nil, err
+	}
 	for _, a := range apps {
 		if !a.InRepo(RepoURL) {
 			continue
