@@ -77,7 +77,6 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 			}
 		}
 	}
-	defer r.awaitCRDs() // a step that failed must not leave the CRD install running
 	if r.Cluster != nil && !r.Cluster.Emulated() {
 		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
 	}
@@ -94,9 +93,11 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		rs, err := s.Run(ctx, r)
 		add(rs...)
 		if err != nil {
+			add(r.awaitCRDs()...) // a step that failed must not leave the CRD install running, nor lose its result
 			return out, err
 		}
 	}
+	add(r.awaitCRDs()...)
 	return out, nil
 }
 

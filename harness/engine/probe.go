@@ -178,15 +178,31 @@ func (e *Env) ChartWorkloads() map[string][]deploy.Workload { return e.installed
 func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout time.Duration) ([]Placement, error) {
 	var out []Placement
 	var waiting []string // what the last look was still waiting for, for a timeout's message
+	// A verdict counts only once it has held still: the same placements seen for settleFor. Under load the
+	// scheduler's decision for one pod can race an event that invalidates it (a node turning Ready, a victim
+	// going away); such a decision changes within moments, a final one does not.
+	const settleFor = 1500 * time.Millisecond
+	var stableSince time.Time
+	var lastSig string
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
 		var st placementState
 		var count map[string]int
-		if out, count, st, err = placements(ctx, cs, t); err != nil {
-			waiting = []string{"the API server: " + err.Error()}
+		var got []Placement
+		if got, count, st, err = placements(ctx, cs, t); err != nil {
+			if ctx.Err() == nil && !strings.Contains(err.Error(), "rate limiter") {
+				waiting = append(waiting[:0:0], "the API server: "+err.Error())
+			}
 			return false, nil // a slow or restarting API server is retried until the deadline
 		}
+		out = got
+		prev := waiting
 		waiting = nil
+		defer func() {
+			if len(waiting) == 0 && len(prev) > 0 && ctx.Err() != nil {
+				waiting = prev
+			}
+		}()
 		// A terminating pod (a preemption victim) still holds its GPU, and a nominated pod is about to take a
 		// victim's place; a verdict read before either settles is not the answer yet.
 		if st.terminating > 0 {
@@ -246,13 +262,34 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 				add(r.w, "chart:"+r.w.Name, r.w.Name, r.sel.String(), true)
 			}
 		}
-		return len(waiting) == 0, nil
+		if len(waiting) > 0 {
+			stableSince, lastSig = time.Time{}, ""
+			return false, nil
+		}
+		if sig := signature(out); sig != lastSig || stableSince.IsZero() {
+			stableSince, lastSig = time.Now(), sig
+		}
+		if time.Since(stableSince) < settleFor {
+			waiting = []string{"placements to hold still for " + settleFor.String()}
+			return false, nil
+		}
+		return true, nil
 	})
 	if err != nil {
 		sort.Strings(waiting)
 		return out, fmt.Errorf("pods not settled after %s; still waiting for: %s", timeout, strings.Join(waiting, "; "))
 	}
 	return out, nil
+}
+
+// signature identifies a set of placements: which pod is where, or Pending.
+func signature(ps []Placement) string {
+	lines := make([]string, 0, len(ps))
+	for _, p := range ps {
+		lines = append(lines, p.Pod+"="+p.Node)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, ",")
 }
 
 func (t *tracked) hasReal(key string) bool {

@@ -94,8 +94,8 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 		name, file, old, new, check, want string
 	}{
 		{"GPU worker selecting the GPU group without a GPU request or the toleration", "workflows/ray/rayjob.yaml",
-			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                    nvidia.com/gpu: \"1\"",
-			"            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi",
+			"            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                    nvidia.com/gpu: \"1\"\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi\n                    nvidia.com/gpu: \"1\"",
+			"            priorityClassName: ml-training\n            containers:\n              - name: ray-worker\n                image: rayproject/ray-ml:2.41.0-py311-gpu\n                resources:\n                  requests:\n                    cpu: \"2\"\n                    memory: 8Gi\n                  limits:\n                    cpu: \"3\"\n                    memory: 12Gi",
 			"system-fit", "RayJob/ml-training/train-mlp/gpu (workflows/ray/rayjob.yaml) pod"},
 		{"system operator asking for more CPU than a t3.large has", "helm/platform-app/values.yaml",
 			"        requests:\n          cpu: 100m\n          memory: 256Mi", "        requests:\n          cpu: \"4\"\n          memory: 256Mi",
@@ -167,6 +167,8 @@ func TestCheckFetchesUpstreamCharts(t *testing.T) {
 	chartDir := filepath.Join(t.TempDir(), "py-kube-downscaler")
 	require.NoError(t, os.MkdirAll(filepath.Join(chartDir, "templates"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\n"), 0o644))
+	// Its default values hold every key the platform sets (the harness checks them against the chart).
+	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "values.yaml"), []byte("arguments: []\nnodeSelector: {}\nresources: {}\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "templates", "all.yaml"), []byte(`apiVersion: v1
 kind: ConfigMap
 metadata:

@@ -24,8 +24,12 @@ func schedulerOptions(kubeconfig string) (*options.Options, error) {
 	for _, f := range o.Flags.FlagSets {
 		fs.AddFlagSet(f)
 	}
+	// A pod marked unschedulable is retried when a cluster event may help it, and otherwise only after
+	// --pod-max-in-unschedulable-pods-duration (5 min by default). A test cluster revisits every such verdict
+	// within seconds, so one that an event race left stale (seen under load) is not the harness's answer for
+	// minutes.
 	if err := fs.Parse([]string{"--kubeconfig=" + kubeconfig, "--leader-elect=false",
-		"--kube-api-qps=1000", "--kube-api-burst=2000"}); err != nil {
+		"--kube-api-qps=1000", "--kube-api-burst=2000", "--pod-max-in-unschedulable-pods-duration=5s"}); err != nil {
 		return nil, fmt.Errorf("kube-scheduler flags: %w", err)
 	}
 	o.SecureServing = nil
