@@ -14,6 +14,11 @@ LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 
 PKGS := ./harness/... ./test/...
 
+# The pinned upstream charts, unpacked: HARNESS_CHARTS_DIR, or ../shared/charts beside the repository (what CI
+# has: no route to chart repositories there). A laptop fills the chart cache once with `harness charts pull`.
+HARNESS_CHARTS_DIR ?= $(if $(wildcard ../shared/charts/PROVENANCE.md),$(abspath ../shared/charts),)
+export HARNESS_CHARTS_DIR
+
 .PHONY: help
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -83,9 +83,13 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 	sc, canScale := e.Scaler()
 	switch {
 	case st.Deploy != nil:
+		installed := 0
 		for _, res := range e.DeployApps(ctx) {
 			if res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
+			}
+			if res.Status == result.Passed {
+				installed++
 			}
 		}
 		ps, err := e.RunProbes(ctx, time.Minute)
@@ -97,7 +101,7 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 				return "", "", err
 			}
 		}
-		return fmt.Sprintf("deployed in-repo charts and %d workload probes", len(e.Platform.Workloads)), "", nil
+		return fmt.Sprintf("installed %d of %d charts (%d upstream, whose real pods run); watching %d workloads", installed, len(e.Platform.Apps), len(e.ChartWorkloads()), len(e.Watched())), "", nil
 	case st.Apply != nil:
 		return apply(ctx, e.REST(), st.Apply.Objects)
 	case st.ScaleNodeGroup != nil:
