@@ -29,15 +29,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// source is one API package and the module that carries it.
+// source is one API package and the module that carries it, with the controller-gen options its upstream
+// project generates its own CRDs with (so the harness accepts what the upstream CRD accepts).
 type source struct {
 	module string
 	pkg    string
+	// embeddedMeta is crd:generateEmbeddedObjectMeta=true: pod templates keep metadata.labels/annotations.
+	// KubeRay sets it (ray-operator/Makefile: CRD_OPTIONS ?= "crd:maxDescLen=0,generateEmbeddedObjectMeta=true,
+	// allowDangerousTypes=true").
+	embeddedMeta bool
 }
 
 var sources = []source{
 	{module: "github.com/argoproj/argo-cd/v3", pkg: "github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"},
-	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"},
+	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1", embeddedMeta: true},
 	{module: "sigs.k8s.io/karpenter", pkg: "sigs.k8s.io/karpenter/pkg/apis/v1"},
 	// KServe is not served by the module proxy; see kserve/v1beta1/doc.go.
 	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"},
@@ -64,19 +69,27 @@ func run(out string) error {
 	// descriptions is close to etcd's request limit). Floats are allowed because KubeRay's own generation
 	// allows them (crd:allowDangerousTypes=true in its Makefile).
 	zero, yes := 0, true
-	gen := genall.Generator(&crd.Generator{MaxDescLen: &zero, AllowDangerousTypes: &yes, CRDVersions: []string{"v1"}})
-	var roots []string
-	for _, s := range sources {
-		roots = append(roots, s.pkg)
-	}
-	rt, err := genall.Generators{&gen}.ForRootsWithConfig(&packages.Config{Dir: "."}, roots...)
-	if err != nil {
-		return fmt.Errorf("loading API packages: %w", err)
-	}
 	mem := &memOutput{files: map[string]*bytes.Buffer{}}
-	rt.OutputRules.Default = mem
-	if rt.Run() {
-		return fmt.Errorf("controller-tools reported errors (above)")
+	for _, embedded := range []bool{false, true} { // one controller-gen run per option set
+		var roots []string
+		for _, s := range sources {
+			if s.embeddedMeta == embedded {
+				roots = append(roots, s.pkg)
+			}
+		}
+		if len(roots) == 0 {
+			continue
+		}
+		em := embedded
+		gen := genall.Generator(&crd.Generator{MaxDescLen: &zero, AllowDangerousTypes: &yes, CRDVersions: []string{"v1"}, GenerateEmbeddedObjectMeta: &em})
+		rt, err := genall.Generators{&gen}.ForRootsWithConfig(&packages.Config{Dir: "."}, roots...)
+		if err != nil {
+			return fmt.Errorf("loading API packages: %w", err)
+		}
+		rt.OutputRules.Default = mem
+		if rt.Run() {
+			return fmt.Errorf("controller-tools reported errors (above)")
+		}
 	}
 
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(out)), 0o755); err != nil {
