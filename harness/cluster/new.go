@@ -38,6 +38,9 @@ type Config struct {
 	Kubeconfig string
 	// Keep keeps the run directory after Stop (embedded), for debugging.
 	Keep bool
+	// PreAdvertisedGPUs makes emulated GPU nodes advertise nvidia.com/gpu from the start; by default (embedded)
+	// they advertise it only while an NVIDIA device plugin pod runs on them, as on EKS.
+	PreAdvertisedGPUs bool
 }
 
 // ErrUnknownBackend is returned (wrapped) for a backend name New does not know.
@@ -48,7 +51,7 @@ var ErrUnknownBackend = fmt.Errorf("unknown cluster backend")
 func New(ctx context.Context, cfg Config) (Cluster, error) {
 	switch cfg.Backend {
 	case Embedded, "":
-		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep})
+		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep, PreAdvertisedGPUs: cfg.PreAdvertisedGPUs})
 	case Kind:
 		if err := kind.CheckDocker(ctx); err != nil {
 			return nil, err

@@ -27,7 +27,11 @@ type Metadata struct {
 // Spec is the environment and the steps.
 type Spec struct {
 	Environment string `yaml:"environment"`
-	Steps       []Step `yaml:"steps"`
+	// PreAdvertisedGPUs makes GPU nodes advertise nvidia.com/gpu from the start, for scenarios that deploy no
+	// NVIDIA device plugin (they apply GPU pods directly). Default off: GPUs appear only where the device
+	// plugin's DaemonSet runs, as on EKS.
+	PreAdvertisedGPUs bool   `yaml:"preAdvertisedGPUs"`
+	Steps             []Step `yaml:"steps"`
 }
 
 // Step does exactly one action, then checks its expectations (if any).

@@ -17,7 +17,7 @@ import (
 // on the pods those charts really create.
 func TestUpstreamChartsInstallAndPass(t *testing.T) {
 	charts := testenv.ChartsDir(t)
-	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{Dir: charts}, testenv.CRDsDir(t))
 	deployed := 0
 	for _, r := range rs {
@@ -62,7 +62,7 @@ func TestBrokenUpstreamWiringFails(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			p := testenv.MustPlatform(t, root, "local")
-			c, _ := testenv.MustEmbedded(t, p.Shape)
+			c, _ := testenv.MustEKS(t, p.Shape)
 			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Dir: charts}, "")
 			for _, r := range rs {
 				if r.Name == tc.check {

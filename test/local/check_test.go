@@ -28,7 +28,7 @@ import (
 // TestCheckLocalEnvironment runs `harness check --env local` in-process: every check passes or is skipped with
 // a reason, and every GPU workload was placed on the GPU group by the real scheduler.
 func TestCheckLocalEnvironment(t *testing.T) {
-	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{}, testenv.CRDsDir(t))
 	byName := map[string]result.Result{}
 	for _, r := range rs {
@@ -66,7 +66,7 @@ func TestCheckLocalEnvironment(t *testing.T) {
 func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/ray/rayjob.yaml", "            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training", "            priorityClassName: ml-training")
-	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, run := testenv.Check(t, root, "local", c, engine.Charts{}, "")
 	for _, r := range rs {
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
@@ -80,7 +80,7 @@ func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 
 // TestPrivilegedContainerInstallsLikeOnEKS: EKS runs kube-apiserver with --allow-privileged=true.
 func TestPrivilegedContainerInstallsLikeOnEKS(t *testing.T) {
-	_, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	_, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: "kube-system"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}}
 	_, err := cs.CoreV1().Pods("kube-system").Create(t.Context(), pod, metav1.CreateOptions{})
@@ -105,7 +105,7 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
-			c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+			c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, "")
 			for _, r := range rs {
 				if r.Name == tc.check {
@@ -122,7 +122,7 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 // TestAPIAcceptanceRejectsBrokenCustomResources breaks custom resources in temporary copies: the CRDs generated
 // from the upstream Go types make the API server reject them, naming the object, its file and the field.
 func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
-	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	r := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)).InstallCRDs(t.Context())
 	require.Equal(t, result.Passed, r.Status, r.Message)
 	tests := []struct {
@@ -202,7 +202,7 @@ webhooks:
 
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+srv.URL)
-	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	c, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	byName := map[string]result.Result{}
 	for _, r := range rs {
@@ -226,7 +226,7 @@ webhooks:
 // EKS) the workflow manifests are only dry-run — creating them would start real GPU work — and the probes are
 // deleted afterwards. Here: an embedded cluster reached as an existing one, through its kubeconfig.
 func TestCheckOnARealClusterLeavesNoWorkload(t *testing.T) {
-	emb, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	emb, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	c, err := cluster.New(t.Context(), cluster.Config{Backend: cluster.Existing, Shape: emb.Shape(), Kubeconfig: emb.Kubeconfig()})
 	require.NoError(t, err)
 	require.NoError(t, c.Start(t.Context()))

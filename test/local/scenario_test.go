@@ -23,7 +23,10 @@ func TestShippedScenarios(t *testing.T) {
 		require.NoError(t, err)
 		t.Run(s.Metadata.Name, func(t *testing.T) {
 			p := testenv.MustPlatform(t, testenv.Root(), s.Spec.Environment)
-			c, _ := testenv.MustEmbedded(t, p.Shape)
+			c, _ := testenv.MustEKS(t, p.Shape)
+			if s.Spec.PreAdvertisedGPUs {
+				c, _ = testenv.MustEmbedded(t, p.Shape)
+			}
 			results, err := (&scenario.Runner{Env: testenv.MustEnv(t, p, c, engine.Charts{}, "")}).Run(t.Context(), s)
 			require.NoError(t, err)
 			require.Len(t, results, len(s.Spec.Steps))

@@ -133,10 +133,23 @@ func Check(t testing.TB, root, env string, c cluster.Cluster, charts engine.Char
 	return rs, run
 }
 
-// MustEmbedded starts an embedded cluster for s and stops it when the test ends.
+// MustEmbedded starts an embedded cluster for s whose GPU nodes advertise their GPUs from the start (for tests
+// that place GPU pods themselves), and stops it when the test ends.
 func MustEmbedded(t testing.TB, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface) {
 	t.Helper()
-	c, err := embedded.New(embedded.Config{Shape: s, RunDir: t.TempDir()})
+	return mustEmbedded(t, embedded.Config{Shape: s, RunDir: t.TempDir(), PreAdvertisedGPUs: true})
+}
+
+// MustEKS starts an embedded cluster for s as `harness check` does: GPU nodes advertise nvidia.com/gpu only
+// while an NVIDIA device plugin pod runs on them, as on EKS. It stops when the test ends.
+func MustEKS(t testing.TB, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface) {
+	t.Helper()
+	return mustEmbedded(t, embedded.Config{Shape: s, RunDir: t.TempDir()})
+}
+
+func mustEmbedded(t testing.TB, cfg embedded.Config) (*embedded.Cluster, kubernetes.Interface) {
+	t.Helper()
+	c, err := embedded.New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -31,6 +31,8 @@ type controlPlane struct {
 	rest       *rest.Config
 	client     kubernetes.Interface
 	logFile    *os.File
+	// preAdvertisedGPUs: GPU nodes advertise nvidia.com/gpu from the start (no device plugin needed).
+	preAdvertisedGPUs bool
 	// stops run in reverse order.
 	stops []func(context.Context) error
 }
@@ -134,6 +136,10 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	// The API server taints new nodes not-ready; the node lifecycle controller lifts the taint once kwok
 	// reports them Ready. WaitNodesReady waits for both.
 	nodes := c.shape.Nodes()
+	if !c.preAdvertisedGPUs {
+		nodes = withoutGPUs(nodes)
+		go advertiseGPUs(ctrlCtx, c.client, c.logFile)
+	}
 	if err := node.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	StopTimeout time.Duration
 	// Executable hosts the control plane; it must call RunIfControlPlane first thing. Default: this program.
 	Executable string
+	// PreAdvertisedGPUs makes GPU nodes advertise nvidia.com/gpu from the start. By default they advertise none
+	// until a pod of an NVIDIA device plugin DaemonSet runs on them, as on EKS.
+	PreAdvertisedGPUs bool
 }
 
 // Cluster is a control plane in a child process with kwok-simulated nodes.
@@ -146,6 +149,9 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	cmd.Env = append(os.Environ(), envRunDir+"="+c.runDir)
 	if c.cfg.KeepRunDir {
 		cmd.Env = append(cmd.Env, envKeepDir+"=1")
+	}
+	if c.cfg.PreAdvertisedGPUs {
+		cmd.Env = append(cmd.Env, envPreAdvertisedGPUs+"=1")
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: Ctrl-C reaches the harness, which stops the child in order. Pdeathsig covers a
@@ -315,6 +321,9 @@ func (c *Cluster) ScaleGroup(ctx context.Context, group string, size int) error 
 		added = append(added, n)
 	}
 	if len(added) > 0 {
+		if !c.cfg.PreAdvertisedGPUs {
+			added = withoutGPUs(added) // the device plugin's DaemonSet, once it runs there, advertises them
+		}
 		if err := node.CreateNodes(ctx, c.client, added, map[string]string{kwokAnnotation: "fake"}); err != nil {
 			return err
 		}

@@ -24,6 +24,8 @@ import (
 type clusterFlags struct {
 	env, backend, kubeconfig, root, runDir string
 	keep                                   bool
+	// preAdvertisedGPUs is a scenario's choice (not a flag): GPU nodes advertise GPUs without a device plugin.
+	preAdvertisedGPUs bool
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
@@ -53,7 +55,8 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 			fmt.Fprintf(os.Stderr, "harness: sweeping stale run directories: %v\n", err)
 		}
 	}
-	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep})
+	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep,
+		PreAdvertisedGPUs: f.preAdvertisedGPUs})
 	if errors.Is(err, cluster.ErrUnknownBackend) {
 		return nil, 0, nil, fmt.Errorf("%w: --backend: %v", errUsage, err)
 	}
