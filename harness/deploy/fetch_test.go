@@ -2,6 +2,9 @@ package deploy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,15 +54,23 @@ func TestFetchChartFromHTTPRepository(t *testing.T) {
 	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
 
 	cache := t.TempDir()
-	dir, err := FetchChart(t.Context(), srv.URL, "demo", "1.2.3", cache, time.Minute)
+	dir, digest, err := FetchChart(t.Context(), srv.URL, "demo", "1.2.3", cache, "", time.Minute)
 	require.NoError(t, err)
 	assert.FileExists(t, filepath.Join(dir, "Chart.yaml"))
 	srv.Close()
-	again, err := FetchChart(t.Context(), srv.URL, "demo", "1.2.3", cache, time.Minute)
+	again, againDigest, err := FetchChart(t.Context(), srv.URL, "demo", "1.2.3", cache, digest, time.Minute)
 	require.NoError(t, err, "cached: the repository is not asked again")
 	assert.Equal(t, dir, again)
+	assert.Equal(t, digest, againDigest)
+	data, err := os.ReadFile(filepath.Join(repoDir, "demo-1.2.3.tgz"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%x", sha256.Sum256(data)), digest, "the digest is the archive's, as the repository serves it")
 
-	_, err = FetchChart(t.Context(), srv.URL, "demo", "9.9.9", cache, time.Minute)
+	// A cached chart whose archive differs from the lock is refused.
+	_, _, err = FetchChart(t.Context(), srv.URL, "demo", "1.2.3", cache, strings.Repeat("0", 64), time.Minute)
+	require.ErrorContains(t, err, "the lock file says 0000")
+
+	_, _, err = FetchChart(t.Context(), srv.URL, "demo", "9.9.9", cache, "", time.Minute)
 	require.ErrorContains(t, err, "pull demo 9.9.9 from "+srv.URL)
 	entries, err := os.ReadDir(cache)
 	require.NoError(t, err)

@@ -110,15 +110,25 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 			dir = filepath.Join(e.Charts.Dir, a.Chart)
 		}
 	}
+	want := e.lock.Digest(a.RepoURL, a.Chart, a.TargetRevision)
+	if dir == "" && e.Charts.Cache != "" {
+		if d, digest, ok := deploy.CachedChart(e.Charts.Cache, a.Chart, a.TargetRevision); ok {
+			if want != "" && digest != want {
+				r := result.Fail(name, nil, "cached chart %s %s (%s) has sha256 %s, %s pins %s", a.Chart, a.TargetRevision, d, digest, deploy.LockFile, want)
+				return chart{skip: &r}
+			}
+			dir = d
+		}
+	}
 	if dir == "" && !e.Charts.Fetch {
-		where := "pass --charts-dir (or HARNESS_CHARTS_DIR) or --fetch-charts"
+		where := "pass --charts-dir (or HARNESS_CHARTS_DIR), run `harness charts pull` once, or --fetch-charts"
 		if e.Charts.Dir != "" {
-			where = "not in " + e.Charts.Dir
+			where = "not in " + e.Charts.Dir + " nor the chart cache"
 		}
 		return skip("chart not fetched: %s %s from %s (%s)", a.Chart, a.TargetRevision, a.RepoURL, where)
 	}
 	if dir == "" {
-		d, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, time.Minute)
+		d, _, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, want, time.Minute)
 		if err != nil {
 			return skip("chart not fetched: %v", err)
 		}

@@ -41,11 +41,16 @@ type Env struct {
 	installed map[string][]deploy.Workload
 	// tracked is what the probes step watches (probes and installed charts' pods).
 	tracked *tracked
+	// lock is the repository's chart lock file (helm/charts.lock): pulled archives must match it.
+	lock *deploy.Lock
 }
 
 // NewEnv builds the environment and, when c is not nil, its clients.
 func NewEnv(p *platform.Platform, c cluster.Cluster, charts Charts, crdsDir string) (*Env, error) {
-	e := &Env{Platform: p, Cluster: c, Charts: charts, CRDsDir: crdsDir}
+	e := &Env{Platform: p, Cluster: c, Charts: charts, CRDsDir: crdsDir, lock: p.ChartLock}
+	if e.lock == nil {
+		e.lock = &deploy.Lock{}
+	}
 	if c == nil {
 		return e, nil
 	}

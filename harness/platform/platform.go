@@ -47,6 +47,8 @@ type Platform struct {
 	GPUQuota map[string]int64
 	// ValuesFiles are the app-of-apps' values files (chart defaults, then the environment's), for key lines.
 	ValuesFiles []ValuesFile
+	// ChartLock is helm/charts.lock: the sha256 of every pinned upstream chart's archive (`harness charts pull`).
+	ChartLock *deploy.Lock
 }
 
 // Sources are the files of a Terraform tree, read once.
@@ -80,6 +82,9 @@ func Load(root, env string) (*Platform, error) {
 	}
 	p.Objects, p.Apps = objs, apps
 	if p.ValuesFiles, err = readValuesFiles(root, env); err != nil {
+		return nil, err
+	}
+	if p.ChartLock, err = deploy.ReadLock(filepath.Join(root, deploy.LockFile)); err != nil {
 		return nil, err
 	}
 	for _, a := range apps {

@@ -36,6 +36,7 @@ func commands() []command {
 		{"down", "stop a cluster started by `harness up`", runDown},
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
+		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
 		{"apply", "apply terraform/ to an AWS backend (moto, localstack, endpoint, aws), plan again, destroy; skips where no provider installs", runApply},
 		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},
 		{"version", "print the versions the harness is built with", runVersion},
