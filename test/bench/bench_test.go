@@ -19,6 +19,8 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -38,7 +40,8 @@ func peakRSS(b *testing.B, c *embedded.Cluster) float64 {
 }
 
 func start(b *testing.B, s *shape.Shape) (*embedded.Cluster, kubernetes.Interface, time.Duration) {
-	c, err := embedded.New(embedded.Config{Shape: s, RunDir: b.TempDir()})
+	// The benchmark's GPU pods stand alone (no device plugin): the nodes advertise their GPUs from the start.
+	c, err := embedded.New(embedded.Config{Shape: s, RunDir: b.TempDir(), PreAdvertisedGPUs: true})
 	require.NoError(b, err)
 	t0 := time.Now()
 	err = c.Start(context.Background())
@@ -100,5 +103,21 @@ func BenchmarkScaleShape(b *testing.B) {
 		b.ReportMetric(ready.Seconds(), "s-to-100-nodes-ready")
 		b.ReportMetric(time.Since(t0).Seconds(), "s-to-1000-pods-scheduled")
 		b.ReportMetric(peakRSS(b, c), "MB-control-plane-peak-rss")
+	}
+}
+
+// BenchmarkCheckLocalWithCharts: `harness check --env local` in-process with every pinned upstream chart
+// installed (../shared/charts or HARNESS_CHARTS_DIR), cluster start included. Goal: <= 20 s warm.
+func BenchmarkCheckLocalWithCharts(b *testing.B) {
+	charts := testenv.ChartsDir(b)
+	crds := testenv.CRDsDir(b)
+	for range b.N {
+		t0 := time.Now()
+		c, _ := testenv.MustEKS(b, testenv.MustShape(b, "local"))
+		rs, _ := testenv.Check(b, testenv.Root(), "local", c, engine.Charts{Dir: charts}, crds)
+		b.ReportMetric(time.Since(t0).Seconds(), "s-check-with-charts")
+		for _, r := range rs {
+			require.NotEqual(b, result.Failed, r.Status, "%s: %s", r.Name, r.Message)
+		}
 	}
 }
