@@ -86,10 +86,20 @@ func TestSchedulerPlacesByTerraformShape(t *testing.T) {
 		})
 	})
 
-	t.Run("gpu pod without toleration is refused by the taint", func(t *testing.T) {
+	t.Run("gpu pod without toleration gets it at admission, as on EKS (ExtendedResourceToleration)", func(t *testing.T) {
 		createNamespace(t, ctx, cs, "gpu-b")
 		createPod(t, ctx, cs, "gpu-b", "no-toleration", podSpec(1, false))
-		pod, err := testenv.WaitPod(ctx, cs, "gpu-b", "no-toleration", func(p *corev1.Pod) bool { _, ok := testenv.Unschedulable(p); return ok })
+		pod, err := cs.CoreV1().Pods("gpu-b").Get(ctx, "no-toleration", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Contains(t, pod.Spec.Tolerations, corev1.Toleration{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	})
+
+	t.Run("pod selecting the gpu group without a GPU or the toleration is refused by the taint", func(t *testing.T) {
+		createNamespace(t, ctx, cs, "gpu-c")
+		spec := podSpec(0, false)
+		spec.NodeSelector = map[string]string{"node-role.mlops.io/gpu": "true"}
+		createPod(t, ctx, cs, "gpu-c", "no-toleration", spec)
+		pod, err := testenv.WaitPod(ctx, cs, "gpu-c", "no-toleration", func(p *corev1.Pod) bool { _, ok := testenv.Unschedulable(p); return ok })
 		require.NoError(t, err)
 		msg, _ := testenv.Unschedulable(pod)
 		assert.Contains(t, msg, "1 node(s) had untolerated taint(s)")
