@@ -1,0 +1,67 @@
+package static
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+const module = "github.com/eks-mlops/eks-mlops-enterprise-grade/"
+
+// TestImportGraph keeps the package layout's one-way arrows: the result vocabulary depends on nothing, the report
+// and the scenarios never on the checks, the engine never on the checks, the platform model never on the cluster.
+func TestImportGraph(t *testing.T) {
+	forbidden := map[string][]string{
+		"harness/result":   {"harness/"},
+		"harness/report":   {"harness/check", "harness/engine", "harness/cluster", "harness/platform"},
+		"harness/scenario": {"harness/check"},
+		"harness/engine":   {"harness/check", "harness/report"},
+		"harness/platform": {"harness/cluster", "harness/engine", "harness/check"},
+		"harness/gpu":      {"harness/"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == module+pkg {
+				continue
+			}
+			for _, b := range bad {
+				assert.False(t, strings.HasPrefix(dep, module+b), "%s must not depend on %s (it does, through %s)", pkg, b, dep)
+			}
+		}
+	}
+}
+
+// TestTerraformIsReadOnlyByThePlatformModel: after the platform model is built nothing reads terraform/ again:
+// only harness/shape (the HCL reader) and harness/platform (the model) load it.
+func TestTerraformIsReadOnlyByThePlatformModel(t *testing.T) {
+	root := testenv.Root()
+	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(rel, "harness/shape/") || strings.HasPrefix(rel, "harness/platform/") {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, call := range []string{"shape.Load(", "shape.LoadFiles(", "platform.Load("} {
+			if strings.Contains(string(data), call) && !(call == "platform.Load(" && strings.HasPrefix(rel, "harness/cmd/")) {
+				t.Errorf("%s calls %s: the platform model is built once, in cmd, and passed down", rel, call)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+}
