@@ -128,6 +128,10 @@ func rayCluster(o Object, base string, path ...string) ([]Workload, error) {
 		if !ok {
 			replicas = 1
 		}
+		// The autoscaler never goes below minReplicas: that many pods must fit.
+		if minimum, ok, _ := unstructured.NestedInt64(gm, "minReplicas"); ok && minimum > replicas {
+			replicas = minimum
+		}
 		out = append(out, Workload{Name: base + "/" + name, Source: o.Source, Namespace: o.GetNamespace(), Replicas: int(replicas), Spec: spec})
 	}
 	return out, nil

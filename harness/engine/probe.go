@@ -84,11 +84,15 @@ func ProbeName(w deploy.Workload) string {
 	return "probe-" + strings.Trim(n, "-") + "-" + sum
 }
 
-// podSpec keeps what decides placement (resources, tolerations, node selection, priority) and drops what
-// would need the real application (images, volumes, service accounts).
+// podSpec keeps what decides placement (resources of containers and init containers, tolerations, node
+// selection and affinity, topology spread, priority) and drops what would need the real application (images,
+// volumes, service accounts, the RuntimeClass whose overhead admission would add).
 func podSpec(w deploy.Workload) corev1.PodSpec {
 	s := corev1.PodSpec{NodeSelector: w.Spec.NodeSelector, Affinity: w.Spec.Affinity, Tolerations: w.Spec.Tolerations,
 		PriorityClassName: w.Spec.PriorityClassName, TopologySpreadConstraints: w.Spec.TopologySpreadConstraints}
+	for i, c := range w.Spec.InitContainers { // an init container's requests count when they exceed the containers'
+		s.InitContainers = append(s.InitContainers, corev1.Container{Name: fmt.Sprintf("i%d", i), Image: "probe", Resources: c.Resources, RestartPolicy: c.RestartPolicy})
+	}
 	for i, c := range w.Spec.Containers {
 		s.Containers = append(s.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: "probe", Resources: c.Resources})
 	}
