@@ -119,7 +119,7 @@ func Load(root, env string) (*Platform, error) {
 	}
 	for _, a := range apps {
 		if !a.InRepo(RepoURL) {
-			ws, err := appWorkloads(a)
+			ws, err := p.appWorkloads(a)
 			if err != nil {
 				return nil, err
 			}

@@ -17,14 +17,15 @@ import (
 // beside it. Flyte's GPU task tolerations (plugins.k8s.resource-tolerations) become a one-GPU task workload.
 // The charts themselves are not rendered here; this is what their values promise. A value of the wrong type
 // (a string where tolerations are a list) is an error naming the Application and the key.
-func appWorkloads(a deploy.App) ([]deploy.Workload, error) {
+func (p *Platform) appWorkloads(a deploy.App) ([]deploy.Workload, error) {
 	var out []deploy.Workload
 	var walk func(path []string, m map[string]any) error
 	key := func(path []string, k string) string {
 		return strings.Join(append(append([]string(nil), path...), k), ".")
 	}
 	bad := func(path []string, k string, err error) error {
-		return fmt.Errorf("application %s: values key %s: %v (set in helm/platform-app/values.yaml or helm/values/<env>.yaml)", a.Name, key(path, k), err)
+		where := p.ValueAt(a.Chart, append(append([]string(nil), path...), k))
+		return fmt.Errorf("%s: application %s: values key %s: %v", where, a.Name, key(path, k), err)
 	}
 	walk = func(path []string, m map[string]any) error {
 		_, hasSel := m["nodeSelector"]
