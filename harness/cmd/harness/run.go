@@ -76,7 +76,7 @@ func runScenarios(ctx context.Context, args []string) error {
 }
 
 func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
-	f.preAdvertisedGPUs = s.Spec.PreAdvertisedGPUs
+	f.preAdvertisedGPUs = f.preAdvertisedGPUs || s.Spec.PreAdvertisedGPUs
 	c, _, stopCluster, err := f.start(ctx, p)
 	if err != nil {
 		return nil, err

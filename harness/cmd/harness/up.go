@@ -24,7 +24,8 @@ import (
 type clusterFlags struct {
 	env, backend, kubeconfig, root, runDir string
 	keep                                   bool
-	// preAdvertisedGPUs is a scenario's choice (not a flag): GPU nodes advertise GPUs without a device plugin.
+	// preAdvertisedGPUs: GPU nodes advertise GPUs without a device plugin (--pre-advertise-gpus, or a scenario's
+	// preAdvertisedGPUs).
 	preAdvertisedGPUs bool
 }
 
@@ -34,6 +35,7 @@ func (f *clusterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "existing backend: the cluster's kubeconfig; others: also write the admin kubeconfig here")
 	fs.StringVar(&f.root, "root", ".", "repository root: terraform/, helm/ and workflows/ are read from here, once")
 	fs.StringVar(&f.runDir, "run-dir", "", "parent directory for run state (default: the system temp dir)")
+	fs.BoolVar(&f.preAdvertisedGPUs, "pre-advertise-gpus", false, "embedded: GPU nodes advertise nvidia.com/gpu from the start (default: only while an NVIDIA device plugin pod runs on them, as on EKS)")
 	fs.BoolVar(&f.keep, "keep", os.Getenv("HARNESS_KEEP") == "1", "keep the cluster's run directory (component logs, kubeconfig) and print its path (also HARNESS_KEEP=1)")
 }
 
@@ -125,6 +127,9 @@ func runUp(ctx context.Context, args []string) error {
 	defer os.Remove(statePath(f.env))
 	fmt.Printf("all %d nodes Ready in %.1fs\nkubeconfig: %s\n  kubectl --kubeconfig %s get nodes -L %s\nCtrl-C (or `harness down --env %s`) stops it.\n",
 		len(c.Shape().Nodes()), took.Seconds(), kubeconfig, kubeconfig, shape.LabelNodeGroup, f.env)
+	if f.backend == cluster.Embedded && !f.preAdvertisedGPUs {
+		fmt.Println("GPU nodes advertise nvidia.com/gpu once an NVIDIA device plugin pod runs on them, as on EKS (--pre-advertise-gpus: from the start).")
+	}
 	<-ctx.Done()
 	return nil
 }
