@@ -82,6 +82,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
+			add(r.awaitCRDs()...)
 			return out, context.Cause(ctx)
 		}
 		if s.NeedsCluster && r.Cluster == nil {
@@ -111,7 +112,8 @@ func startCRDs(ctx context.Context, r *Run) ([]result.Result, error) {
 		res.Duration = time.Since(t0)
 		return res
 	}
-	if r.UpstreamCharts() {
+	// Resolved here, before anything runs beside the deploy: which charts will be installed decides the order.
+	if r.ResolveCharts(ctx) {
 		return []result.Result{timed()}, nil
 	}
 	r.crds = make(chan result.Result, 1)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,9 +27,15 @@ func CachedChart(cacheDir, chart, version string) (dir, digest string, ok bool) 
 	if _, err := os.Stat(filepath.Join(dest, chart, "Chart.yaml")); err != nil {
 		return "", "", false
 	}
-	d, _ := os.ReadFile(filepath.Join(dest, digestFile))
+	d, err := os.ReadFile(filepath.Join(dest, digestFile))
+	if err != nil || strings.TrimSpace(string(d)) == "" {
+		return "", "", false // unpacked by an older harness: its archive's digest is unknown, pull it again
+	}
 	return filepath.Join(dest, chart), strings.TrimSpace(string(d)), true
 }
+
+// ErrDigestMismatch is returned (wrapped) when an archive's sha256 is not the lock file's.
+var ErrDigestMismatch = errors.New("sha256 differs from the lock file")
 
 // FetchChart returns the directory of chart at version from repoURL (an HTTP(S) Helm repository, or an OCI
 // registry as Argo CD writes it: "ghcr.io/kserve/charts" or "oci://..."), pulling the archive with the Helm SDK
@@ -39,7 +46,7 @@ func CachedChart(cacheDir, chart, version string) (dir, digest string, ok bool) 
 func FetchChart(ctx context.Context, repoURL, chart, version, cacheDir, want string, timeout time.Duration) (string, string, error) {
 	if dir, digest, ok := CachedChart(cacheDir, chart, version); ok {
 		if want != "" && digest != want {
-			return "", "", fmt.Errorf("cached %s %s in %s has sha256 %s, the lock file says %s (remove it and pull again)", chart, version, filepath.Dir(dir), orUnknown(digest), want)
+			return "", "", fmt.Errorf("%w: cached %s %s in %s has sha256 %s, the lock file says %s (remove it and pull again)", ErrDigestMismatch, chart, version, filepath.Dir(dir), orUnknown(digest), want)
 		}
 		return dir, digest, nil
 	}
@@ -111,7 +118,7 @@ func FetchChart(ctx context.Context, repoURL, chart, version, cacheDir, want str
 	}
 	digest := fmt.Sprintf("%x", sha256.Sum256(data))
 	if want != "" && digest != want {
-		return "", "", fmt.Errorf("pull %s %s from %s: archive sha256 %s, the lock file says %s", chart, version, repoURL, digest, want)
+		return "", "", fmt.Errorf("%w: pull %s %s from %s: archive sha256 %s, the lock file says %s", ErrDigestMismatch, chart, version, repoURL, digest, want)
 	}
 	unpacked := filepath.Join(tmp, "unpacked")
 	if err := chartutil.ExpandFile(unpacked, archives[0]); err != nil {
@@ -124,6 +131,10 @@ func FetchChart(ctx context.Context, repoURL, chart, version, cacheDir, want str
 		return "", "", err
 	}
 	if err := os.Rename(unpacked, dest); err != nil {
+		// Another harness pulled the same chart meanwhile: use its copy.
+		if dir, got, ok := CachedChart(cacheDir, chart, version); ok && got == digest {
+			return dir, got, nil
+		}
 		return "", "", err
 	}
 	return filepath.Join(dest, chart), digest, nil

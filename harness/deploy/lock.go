@@ -52,10 +52,14 @@ func (l *Lock) Digest(repo, chart, version string) string {
 	return ""
 }
 
-// Set records a chart's digest, replacing an entry for the same chart and repository.
+// Set records a chart's digest, replacing an entry for the same chart, version and repository. An empty
+// digest is never recorded (it would switch verification off).
 func (l *Lock) Set(c LockedChart) {
+	if c.SHA256 == "" {
+		return
+	}
 	for i := range l.Charts {
-		if l.Charts[i].Name == c.Name && l.Charts[i].Repo == c.Repo {
+		if l.Charts[i].Name == c.Name && l.Charts[i].Repo == c.Repo && l.Charts[i].Version == c.Version {
 			l.Charts[i] = c
 			return
 		}
@@ -65,7 +69,12 @@ func (l *Lock) Set(c LockedChart) {
 
 // Write writes the lock file, sorted by chart name.
 func (l *Lock) Write(path string) error {
-	sort.Slice(l.Charts, func(i, j int) bool { return l.Charts[i].Name < l.Charts[j].Name })
+	sort.Slice(l.Charts, func(i, j int) bool {
+		if l.Charts[i].Name != l.Charts[j].Name {
+			return l.Charts[i].Name < l.Charts[j].Name
+		}
+		return l.Charts[i].Version < l.Charts[j].Version
+	})
 	data, err := yaml.Marshal(l)
 	if err != nil {
 		return err

@@ -18,9 +18,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
-// UpstreamCharts reports whether this run may install upstream charts (a chart directory or fetching).
-func (e *Env) UpstreamCharts() bool { return e.Charts.Dir != "" || e.Charts.Fetch }
-
 // InstallCRDs installs the generated CRDs so the API server validates custom resources against the upstream
 // schemas. Not generated is a skip with the command that generates them, never a pass.
 func (e *Env) InstallCRDs(ctx context.Context) result.Result {
@@ -81,6 +78,8 @@ type chart struct {
 // Chart.yaml version is not the Application's targetRevision is a failure naming both: it is not what Argo CD
 // would install.
 func (e *Env) chart(ctx context.Context, a deploy.App) chart {
+	e.chartsMu.Lock()
+	defer e.chartsMu.Unlock()
 	if c, ok := e.charts[a.Name]; ok {
 		return c
 	}
@@ -90,6 +89,18 @@ func (e *Env) chart(ctx context.Context, a deploy.App) chart {
 	}
 	e.charts[a.Name] = c
 	return c
+}
+
+// ResolveCharts finds every Application's chart (once per run) and reports whether any upstream chart will be
+// installed — from the chart directory, the cache or a pull — so callers know whether chart CRDs are coming.
+func (e *Env) ResolveCharts(ctx context.Context) bool {
+	any := false
+	for _, a := range e.Platform.Apps {
+		if c := e.chart(ctx, a); c.skip == nil && c.upstream {
+			any = true
+		}
+	}
+	return any
 }
 
 func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
@@ -129,6 +140,10 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	}
 	if dir == "" {
 		d, _, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, want, time.Minute)
+		if errors.Is(err, deploy.ErrDigestMismatch) {
+			r := result.Fail(name, nil, "%v", err)
+			return chart{skip: &r}
+		}
 		if err != nil {
 			return skip("chart not fetched: %v", err)
 		}
@@ -189,6 +204,9 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 		}
 		for i := range ws {
 			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s)", a.Chart, a.TargetRevision, a.Name)
+			if ws[i].Namespace == "" { // rendered without metadata.namespace: Helm puts it in the release's
+				ws[i].Namespace = a.Namespace
+			}
 		}
 		if e.installed == nil {
 			e.installed = map[string][]deploy.Workload{}

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"sync"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -36,7 +37,8 @@ type Env struct {
 	rest      *rest.Config
 	clientset kubernetes.Interface
 	// charts are the resolved charts by Application name (resolved once per run).
-	charts map[string]chart
+	charts   map[string]chart
+	chartsMu sync.Mutex
 	// installed holds, per upstream Application whose chart was installed, the workloads of its objects.
 	installed map[string][]deploy.Workload
 	// tracked is what the probes step watches (probes and installed charts' pods).

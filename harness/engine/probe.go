@@ -48,25 +48,40 @@ type Placement struct {
 }
 
 // tracked is what settle watches: probe pods (by the probe label) and the pods that installed charts'
-// controllers really created (by each controller's selector).
+// controllers really created (by the pods' controller owner: DaemonSet, StatefulSet, Job, or a ReplicaSet and
+// its Deployment — selectors are not unique: the device plugin chart's DaemonSets share one).
 type tracked struct {
 	probes map[string]deploy.Workload // by probe name
 	real   []realWorkload
+	// staleSince is when a Pending GPU pod was first seen fitting a Ready node (a verdict to be revisited).
+	staleSince map[string]time.Time
 }
 
 type realWorkload struct {
-	w   deploy.Workload
-	sel labels.Selector
+	w                     deploy.Workload
+	kind, namespace, name string
+	sel                   labels.Selector
 }
 
-// match finds the workload a pod belongs to, and the key its pods are counted under.
-func (t *tracked) match(p *corev1.Pod) (deploy.Workload, string, bool, bool) {
+// match finds the workload a pod belongs to, and the key its pods are counted under. deployments maps
+// namespace/ReplicaSet to its Deployment's name.
+func (t *tracked) match(p *corev1.Pod, deployments map[string]string) (deploy.Workload, string, bool, bool) {
 	if name, ok := p.Labels[LabelProbe]; ok {
 		w, ok := t.probes[name]
 		return w, name, false, ok
 	}
+	owner := metav1.GetControllerOf(p)
+	if owner == nil {
+		return deploy.Workload{}, "", false, false
+	}
+	kind, name := owner.Kind, owner.Name
+	if kind == "ReplicaSet" {
+		if d, ok := deployments[p.Namespace+"/"+name]; ok {
+			kind, name = "Deployment", d
+		}
+	}
 	for _, r := range t.real {
-		if r.w.Namespace == p.Namespace && r.sel.Matches(labels.Set(p.Labels)) {
+		if r.kind == kind && r.namespace == p.Namespace && r.name == name {
 			return r.w, "chart:" + r.w.Name, true, true
 		}
 	}
@@ -110,7 +125,7 @@ func podSpec(w deploy.Workload) corev1.PodSpec {
 // operators. Pods the API server rejects (quota, admission) are reported with the rejection.
 func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement, error) {
 	cs := e.clientset
-	t := &tracked{probes: map[string]deploy.Workload{}}
+	t := &tracked{probes: map[string]deploy.Workload{}, staleSince: map[string]time.Time{}}
 	for _, w := range e.Platform.Workloads {
 		if w.App != "" && e.installed[w.App] != nil {
 			continue // the chart itself is installed: its real pods are judged instead
@@ -149,7 +164,11 @@ func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement
 			if err != nil {
 				return nil, fmt.Errorf("%s: selector: %w", w.Name, err)
 			}
-			t.real = append(t.real, realWorkload{w: w, sel: sel})
+			parts := strings.SplitN(w.Name, "/", 3) // Kind/namespace/name
+			if len(parts) != 3 {
+				continue
+			}
+			t.real = append(t.real, realWorkload{w: w, kind: parts[0], namespace: w.Namespace, name: parts[2], sel: sel})
 		}
 	}
 	e.tracked = t
@@ -214,6 +233,9 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 		}
 		if st.preempting > 0 {
 			waiting = append(waiting, fmt.Sprintf("%d pod(s) nominated to a node (preemption under way)", st.preempting))
+		}
+		if len(st.unadvertised) > 0 {
+			waiting = append(waiting, "the device plugin to advertise the GPUs of "+strings.Join(st.unadvertised, ", "))
 		}
 		if st.staleGPUVerdicts > 0 {
 			waiting = append(waiting, fmt.Sprintf("%d Pending GPU pod(s) that a Ready node now admits (scheduler retry)", st.staleGPUVerdicts))
@@ -326,7 +348,35 @@ func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, selector s
 // nominated to a node (preemption under way), and pending GPU pods for which a Ready node has free GPUs and
 // admits them — a verdict reached before that node was schedulable, which the scheduler retries after its
 // back-off.
-type placementState struct{ terminating, preempting, staleGPUVerdicts int }
+type placementState struct {
+	terminating, preempting, staleGPUVerdicts int
+	// unadvertised are GPU nodes where a device plugin pod runs but no nvidia.com/gpu is advertised yet.
+	unadvertised []string
+}
+
+// unadvertisedGPUNodes lists GPU nodes on which a pod of an NVIDIA device plugin DaemonSet is Running while the
+// node advertises no nvidia.com/gpu yet: the plugin is about to register the GPUs, so a GPU verdict now is early.
+func unadvertisedGPUNodes(pods []corev1.Pod, nodes []corev1.Node) []string {
+	plugin := map[string]bool{}
+	for _, p := range pods {
+		if o := metav1.GetControllerOf(&p); o != nil && o.Kind == "DaemonSet" && gpu.IsDevicePlugin(o.Name) &&
+			p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			plugin[p.Spec.NodeName] = true
+		}
+	}
+	var out []string
+	for _, n := range nodes {
+		it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable])
+		if err != nil || !it.GPU() || !plugin[n.Name] {
+			continue
+		}
+		if q := n.Status.Allocatable[gpu.Resource]; q.IsZero() {
+			out = append(out, n.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Placement, map[string]int, placementState, error) {
 	var st placementState
@@ -350,10 +400,23 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 	if err != nil {
 		return nil, nil, st, err
 	}
+	deployments := map[string]string{}
+	if len(t.real) > 0 {
+		rss, err := cs.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, nil, st, err
+		}
+		for _, rs := range rss.Items {
+			if o := metav1.GetControllerOf(&rs); o != nil && o.Kind == "Deployment" {
+				deployments[rs.Namespace+"/"+rs.Name] = o.Name
+			}
+		}
+	}
+	st.unadvertised = unadvertisedGPUNodes(pods.Items, nodes.Items)
 	var out []Placement
 	count := map[string]int{}
 	for _, p := range pods.Items {
-		w, key, real, ok := t.match(&p)
+		w, key, real, ok := t.match(&p, deployments)
 		if !ok {
 			continue
 		}
@@ -369,7 +432,16 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 			st.preempting++ // the scheduler is making room for it: not a verdict yet
 		}
 		if p.Spec.NodeName == "" && gpuFitsSomewhere(&p, nodes.Items, free) {
-			st.staleGPUVerdicts++
+			// The scheduler revisits such a verdict within seconds (it retries unschedulable pods every 5 s); one
+			// still standing after that is the answer — the harness's estimate of "fits" (resources, taints, node
+			// selection) does not see everything the scheduler does (inter-pod affinity, topology spread).
+			id := p.Namespace + "/" + p.Name
+			if t.staleSince[id].IsZero() {
+				t.staleSince[id] = time.Now()
+			}
+			if time.Since(t.staleSince[id]) < 15*time.Second {
+				st.staleGPUVerdicts++
+			}
 		}
 		count[key]++
 		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName], Real: real}
@@ -410,8 +482,29 @@ func freeResources(ctx context.Context, cs kubernetes.Interface, nodes []corev1.
 	return free, nil
 }
 
-// podRequests sums the containers' requests (limits where only a limit is set, as the API server defaults).
+// podRequests is what a pod needs of a node: its containers together or its largest init container, whichever
+// is more, plus overhead.
 func podRequests(p *corev1.Pod) corev1.ResourceList {
+	out := containerRequests(p)
+	// An init container runs alone: the pod needs the larger of it and the containers together.
+	for _, c := range p.Spec.InitContainers {
+		one := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
+		for name, q := range containerRequests(one) {
+			if v, ok := out[name]; !ok || v.Cmp(q) < 0 {
+				out[name] = q
+			}
+		}
+	}
+	for name, q := range p.Spec.Overhead {
+		v := out[name]
+		v.Add(q)
+		out[name] = v
+	}
+	return out
+}
+
+// containerRequests sums the containers' requests (limits where only a limit is set).
+func containerRequests(p *corev1.Pod) corev1.ResourceList {
 	out := corev1.ResourceList{}
 	for _, c := range p.Spec.Containers {
 		seen := map[corev1.ResourceName]bool{}
