@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
