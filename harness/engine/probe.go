@@ -55,6 +55,8 @@ type tracked struct {
 	real   []realWorkload
 	// staleSince is when a Pending GPU pod was first seen fitting a Ready node (a verdict to be revisited).
 	staleSince map[string]time.Time
+	// rejectedSince is when a workload's controller was first seen unable to create pods (quota, admission).
+	rejectedSince map[string]time.Time
 }
 
 type realWorkload struct {
@@ -125,7 +127,7 @@ func podSpec(w deploy.Workload) corev1.PodSpec {
 // operators. Pods the API server rejects (quota, admission) are reported with the rejection.
 func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement, error) {
 	cs := e.clientset
-	t := &tracked{probes: map[string]deploy.Workload{}, staleSince: map[string]time.Time{}}
+	t := &tracked{probes: map[string]deploy.Workload{}, staleSince: map[string]time.Time{}, rejectedSince: map[string]time.Time{}}
 	for _, w := range e.Platform.Workloads {
 		if w.App != "" && e.installed[w.App] != nil {
 			continue // the chart itself is installed: its real pods are judged instead
@@ -274,6 +276,17 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 			}
 			if reason == "" {
 				waiting = append(waiting, fmt.Sprintf("%s: %d of %d pods created", pod, count[key], w.Replicas))
+				delete(t.rejectedSince, key)
+				return
+			}
+			// A rejection can be stale: quota usage is released by the quota controller after the pod that held
+			// it is gone (a preemption victim), and the ReplicaSet retries with back-off. It is the answer once it
+			// has stood for 10 s.
+			if t.rejectedSince[key].IsZero() {
+				t.rejectedSince[key] = time.Now()
+			}
+			if time.Since(t.rejectedSince[key]) < 10*time.Second {
+				waiting = append(waiting, fmt.Sprintf("%s: a rejection (%s) to stand or be retried", pod, reason))
 				return
 			}
 			for i := count[key]; i < w.Replicas; i++ {
