@@ -1,6 +1,10 @@
 package platform_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +51,18 @@ func TestMistypedUpstreamValueFailsLoad(t *testing.T) {
 			assert.Contains(t, err.Error(), "helm/platform-app/values.yaml")
 		})
 	}
+}
+
+// TestValueAtNamesTheEnvironmentFile: a key the environment file overrides is reported at its line there.
+func TestValueAtNamesTheEnvironmentFile(t *testing.T) {
+	t.Parallel()
+	dir := testenv.CopyRepo(t)
+	data, err := os.ReadFile(filepath.Join(dir, "helm", "values", "prod.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "helm", "values", "prod.yaml"),
+		append(data, []byte("  kuberayOperator:\n    values:\n      replicaz: 2\n")...), 0o644))
+	p, err := platform.Load(dir, "prod")
+	require.NoError(t, err)
+	lines := strings.Count(string(data), "\n")
+	assert.Equal(t, fmt.Sprintf("helm/values/prod.yaml:%d", lines+3), p.ValueAt("kuberay-operator", []string{"replicaz"}))
 }

@@ -36,9 +36,17 @@ func readValuesFiles(root, env string) ([]ValuesFile, error) {
 // (applications.<app>.values.<key...> where applications.<app>.source.chart is chart); the environment's file wins, as it
 // overrides. Where the key is written nowhere (a default of the app-of-apps), it names the chart's values file.
 func (p *Platform) ValueAt(chart string, key []string) string {
+	// The Application's key under `applications` is found by its chart (set in the defaults file); the
+	// environment files override parts of it under the same key, without repeating the source.
+	appKey := ""
+	for _, f := range p.ValuesFiles {
+		if k := appKeyOf(f.Node, chart); k != "" {
+			appKey = k
+		}
+	}
 	found := ""
 	for _, f := range p.ValuesFiles {
-		if line := valueLine(f.Node, chart, key); line > 0 {
+		if line := valueLine(f.Node, appKey, key); line > 0 {
 			found = fmt.Sprintf("%s:%d", f.Path, line)
 		}
 	}
@@ -48,30 +56,38 @@ func (p *Platform) ValueAt(chart string, key []string) string {
 	return found
 }
 
-func valueLine(doc *yaml.Node, chart string, key []string) int {
+// appKeyOf is the key under `applications` whose source.chart is chart.
+func appKeyOf(doc *yaml.Node, chart string) string {
 	if doc == nil || len(doc.Content) == 0 {
-		return 0
+		return ""
 	}
 	apps := get(doc.Content[0], "applications")
 	if apps == nil || apps.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(apps.Content); i += 2 {
+		if src := get(get(apps.Content[i+1], "source"), "chart"); src != nil && src.Value == chart {
+			return apps.Content[i].Value
+		}
+	}
+	return ""
+}
+
+// valueLine is the line of applications.<appKey>.values.<key...> in doc, or 0.
+func valueLine(doc *yaml.Node, appKey string, key []string) int {
+	if appKey == "" || doc == nil || len(doc.Content) == 0 {
 		return 0
 	}
-	for i := 1; i < len(apps.Content); i += 2 {
-		app := apps.Content[i]
-		if src := get(get(app, "source"), "chart"); src == nil || src.Value != chart {
-			continue
+	n := get(get(get(doc.Content[0], "applications"), appKey), "values")
+	var k *yaml.Node
+	for _, part := range key {
+		k, n = getKey(n, part)
+		if n == nil {
+			return 0
 		}
-		n := get(app, "values")
-		var k *yaml.Node
-		for _, part := range key {
-			k, n = getKey(n, part)
-			if n == nil {
-				return 0
-			}
-		}
-		if k != nil {
-			return k.Line
-		}
+	}
+	if k != nil {
+		return k.Line
 	}
 	return 0
 }
