@@ -297,8 +297,28 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 			add(w, name, w.Namespace+"/"+name, LabelProbe+"="+name, false)
 		}
 		for _, r := range t.real {
-			if strings.HasPrefix(r.w.Name, "Deployment/") || strings.HasPrefix(r.w.Name, "ReplicaSet/") || strings.HasPrefix(r.w.Name, "StatefulSet/") {
-				add(r.w, "chart:"+r.w.Name, r.w.Name, r.sel.String(), true)
+			key := "chart:" + r.w.Name
+			switch r.kind {
+			case "Deployment", "ReplicaSet":
+				add(r.w, key, r.w.Name, r.sel.String(), true)
+			case "StatefulSet":
+				// Pods are created in order, each once the one before is Ready: behind a Pending pod the others
+				// are never created. They are Pending for the same reason.
+				blocked := ""
+				for _, pl := range out {
+					if pl.Real && pl.Workload.Name == r.w.Name && pl.Node == "" && pl.Pending != "" {
+						blocked = pl.Pending
+					}
+				}
+				switch {
+				case count[key] >= r.w.Replicas:
+				case blocked != "":
+					for i := count[key]; i < r.w.Replicas; i++ {
+						out = append(out, Placement{Workload: r.w, Pod: r.w.Name, Pending: "not created: an earlier pod of the StatefulSet is Pending: " + blocked, Real: true})
+					}
+				default:
+					waiting = append(waiting, fmt.Sprintf("%s: %d of %d pods created", r.w.Name, count[key], r.w.Replicas))
+				}
 			}
 		}
 		if len(waiting) > 0 {
