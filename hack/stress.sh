@@ -17,7 +17,7 @@ start=$(date +%s)
   done
 ) &
 neighbour=$!
-trap 'touch "$out/done"; kill -INT $neighbour 2>/dev/null; wait $neighbour 2>/dev/null' EXIT
+trap 'touch "$out/done" 2>/dev/null; kill -INT $neighbour 2>/dev/null; wait $neighbour 2>/dev/null' EXIT
 
 runs=0 failures=0
 for i in $(seq 1 "$rounds"); do
