@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -54,13 +55,30 @@ func (e *Env) InstallCRDs(ctx context.Context) result.Result {
 
 // DeployApps installs every Application's chart that is here (in-repo, or from the chart sources), in sync-wave
 // order; the others are skipped with the reason. One result per Application, named deploy/<app>.
+//
+// Applications of one sync wave are installed at the same time, as Argo CD syncs them; a wave starts when the
+// one before has finished (CRDs it defines established). Results keep the Applications' order.
 func (e *Env) DeployApps(ctx context.Context) []result.Result {
-	var out []result.Result
-	for _, a := range e.Platform.Apps {
-		t0 := time.Now()
-		r := e.deployApp(ctx, a)
-		r.Duration = time.Since(t0)
-		out = append(out, r)
+	apps := e.Platform.Apps
+	out := make([]result.Result, len(apps))
+	for start := 0; start < len(apps); {
+		end := start
+		for end < len(apps) && apps[end].SyncWave == apps[start].SyncWave {
+			end++
+		}
+		var wg sync.WaitGroup
+		for i := start; i < end; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t0 := time.Now()
+				r := e.deployApp(ctx, apps[i])
+				r.Duration = time.Since(t0)
+				out[i] = r
+			}()
+		}
+		wg.Wait()
+		start = end
 	}
 	return out
 }
@@ -208,10 +226,12 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 				ws[i].Namespace = a.Namespace
 			}
 		}
+		e.chartsMu.Lock()
 		if e.installed == nil {
 			e.installed = map[string][]deploy.Workload{}
 		}
 		e.installed[a.Name] = ws
+		e.chartsMu.Unlock()
 		note += fmt.Sprintf("; %d workload(s) whose real pods are judged", len(ws))
 	}
 	return result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
