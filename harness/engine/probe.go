@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
@@ -515,47 +516,10 @@ func freeResources(ctx context.Context, cs kubernetes.Interface, nodes []corev1.
 	return free, nil
 }
 
-// podRequests is what a pod needs of a node: its containers together or its largest init container, whichever
-// is more, plus overhead.
+// podRequests is what a pod needs of a node, computed as the scheduler computes it (containers, init and
+// sidecar containers, overhead).
 func podRequests(p *corev1.Pod) corev1.ResourceList {
-	out := containerRequests(p)
-	// An init container runs alone: the pod needs the larger of it and the containers together.
-	for _, c := range p.Spec.InitContainers {
-		one := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
-		for name, q := range containerRequests(one) {
-			if v, ok := out[name]; !ok || v.Cmp(q) < 0 {
-				out[name] = q
-			}
-		}
-	}
-	for name, q := range p.Spec.Overhead {
-		v := out[name]
-		v.Add(q)
-		out[name] = v
-	}
-	return out
-}
-
-// containerRequests sums the containers' requests (limits where only a limit is set).
-func containerRequests(p *corev1.Pod) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for _, c := range p.Spec.Containers {
-		seen := map[corev1.ResourceName]bool{}
-		for name, q := range c.Resources.Requests {
-			v := out[name]
-			v.Add(q)
-			out[name] = v
-			seen[name] = true
-		}
-		for name, q := range c.Resources.Limits {
-			if !seen[name] {
-				v := out[name]
-				v.Add(q)
-				out[name] = v
-			}
-		}
-	}
-	return out
+	return resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
 }
 
 // gpuFitsSomewhere reports whether an unscheduled GPU pod would fit a Ready node now — resources free, taints

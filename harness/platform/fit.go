@@ -9,6 +9,7 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
+	v1helper "k8s.io/kubernetes/pkg/apis/core/v1/helper"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
@@ -64,7 +65,7 @@ func AdmittedTolerations(spec corev1.PodSpec) []corev1.Toleration {
 		for _, c := range cs {
 			for _, l := range []corev1.ResourceList{c.Resources.Requests, c.Resources.Limits} {
 				for name := range l {
-					if seen[name] || !isExtended(name) {
+					if seen[name] || !v1helper.IsExtendedResourceName(name) {
 						continue
 					}
 					seen[name] = true
@@ -74,16 +75,6 @@ func AdmittedTolerations(spec corev1.PodSpec) []corev1.Toleration {
 		}
 	}
 	return out
-}
-
-// isExtended mirrors the API server's helper: a resource name with a domain that is not kubernetes.io's, and not
-// a hugepages or requests. prefix.
-func isExtended(name corev1.ResourceName) bool {
-	n := string(name)
-	if !strings.Contains(n, "/") || strings.HasPrefix(n, corev1.ResourceDefaultNamespacePrefix) || strings.HasPrefix(n, "requests.") {
-		return false
-	}
-	return !strings.HasPrefix(n, corev1.ResourceHugePagesPrefix)
 }
 
 // ExplicitGPUToleration reports whether a workload tolerates the GPU taint by itself, without the toleration

@@ -28,16 +28,18 @@ func TestUpstreamChartsInstallAndPass(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 8, deployed, "platform-config and the seven enabled upstream charts")
-	real := 0
+	real, plugin := 0, 0
 	for _, pl := range run.Placements {
 		if pl.Real {
 			real++
 			if pl.Workload.Name == "DaemonSet/nvidia-device-plugin/nvidia-device-plugin" {
 				assert.Equal(t, "gpu", pl.Group, "the real device plugin runs on GPU nodes")
+				plugin++
 			}
 		}
 	}
 	assert.Positive(t, real, "the charts' own pods are judged")
+	assert.Equal(t, 3, plugin, "the real device plugin has a pod on each of the 3 GPU nodes (scaled for the GPU demand)")
 }
 
 // TestBrokenUpstreamWiringFails breaks what connects the platform to the real charts, in temporary copies.

@@ -2,8 +2,6 @@ package local
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -71,11 +66,14 @@ func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 	}
+	placed := 0
 	for _, pl := range run.Placements {
 		if pl.Workload.Name == "RayJob/ml-training/train-mlp/gpu" {
 			assert.Equal(t, "gpu", pl.Group)
+			placed++
 		}
 	}
+	assert.Equal(t, 1, placed, "the GPU worker's pod was placed")
 }
 
 // TestPrivilegedContainerInstallsLikeOnEKS: EKS runs kube-apiserver with --allow-privileged=true.
@@ -163,7 +161,6 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 // with network gets from the real one): --fetch-charts pulls it, installs it onto the emulated cluster with its
 // webhook configuration left out, and the other upstream apps stay skipped with the reason.
 func TestCheckFetchesUpstreamCharts(t *testing.T) {
-	repoDir := t.TempDir()
 	chartDir := filepath.Join(t.TempDir(), "py-kube-downscaler")
 	require.NoError(t, os.MkdirAll(filepath.Join(chartDir, "templates"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\n"), 0o644))
@@ -190,18 +187,10 @@ webhooks:
     rules:
       - {apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE"], resources: ["*"]}
 `), 0o644))
-	ch, err := loader.Load(chartDir)
-	require.NoError(t, err)
-	_, err = chartutil.Save(ch, repoDir)
-	require.NoError(t, err)
-	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
-	defer srv.Close()
-	idx, err := repo.IndexDirectory(repoDir, srv.URL)
-	require.NoError(t, err)
-	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
+	url := testenv.ServeChart(t, chartDir)
 
 	root := testenv.CopyRepo(t)
-	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+srv.URL)
+	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+url)
 	c, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	byName := map[string]result.Result{}

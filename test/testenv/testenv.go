@@ -5,6 +5,8 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/repo"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -218,4 +224,21 @@ func Edit(t testing.TB, root, file, old, new string) {
 	require.NoError(t, err)
 	require.Contains(t, string(data), old, "%s changed; update the test", file)
 	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644))
+}
+
+// ServeChart packages the unpacked chart in chartDir into a Helm HTTP repository served by the test (index.yaml
+// and the archive, as `helm repo index` lays them out) and returns its URL; the server stops when the test ends.
+func ServeChart(t testing.TB, chartDir string) string {
+	t.Helper()
+	repoDir := t.TempDir()
+	ch, err := loader.Load(chartDir)
+	require.NoError(t, err)
+	_, err = chartutil.Save(ch, repoDir)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	t.Cleanup(srv.Close)
+	idx, err := repo.IndexDirectory(repoDir, srv.URL)
+	require.NoError(t, err)
+	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
+	return srv.URL
 }

@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
-
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,23 +73,13 @@ func captureStderr(t *testing.T, f func()) string {
 // caches the chart, records its archive's sha256 in helm/charts.lock, and a later pull of a different archive
 // under the same version is refused.
 func TestChartsPullRecordsAndVerifiesDigests(t *testing.T) {
-	serve := func(args string) (string, func()) {
-		repoDir := t.TempDir()
+	serve := func(description string) string {
 		chartDir := filepath.Join(t.TempDir(), "py-kube-downscaler")
 		require.NoError(t, os.MkdirAll(chartDir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\ndescription: "+args+"\n"), 0o644))
-		ch, err := loader.Load(chartDir)
-		require.NoError(t, err)
-		_, err = chartutil.Save(ch, repoDir)
-		require.NoError(t, err)
-		srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
-		idx, err := repo.IndexDirectory(repoDir, srv.URL)
-		require.NoError(t, err)
-		require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
-		return srv.URL, srv.Close
+		require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\ndescription: "+description+"\n"), 0o644))
+		return testenv.ServeChart(t, chartDir)
 	}
-	url, stop := serve("first")
-	defer stop()
+	url := serve("first")
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+url)
 	cache := t.TempDir()
@@ -111,8 +95,7 @@ func TestChartsPullRecordsAndVerifiesDigests(t *testing.T) {
 	assert.Equal(t, digest, cached)
 
 	// Same name and version, different archive (a re-published chart): refused against the lock.
-	url2, stop2 := serve("second")
-	defer stop2()
+	url2 := serve("second")
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: "+url, "repoURL: "+url2)
 	lock.Set(deploy.LockedChart{Name: "py-kube-downscaler", Version: "0.3.2", Repo: url2, SHA256: digest})
 	require.NoError(t, lock.Write(filepath.Join(root, deploy.LockFile)))
