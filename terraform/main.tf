@@ -1,5 +1,14 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 locals {
   name = "${var.project}-${var.environment}"
+
+  # Names the GitOps side uses are computed here, once, from inputs (never random suffixes): the resources take
+  # them from these locals and gitops.tf publishes them. S3 bucket names are global, so the account ID keeps the
+  # artifacts bucket unique across the accounts that run this platform.
+  artifacts_bucket = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
 
   # Required tags on every taggable resource; expires-at only when a test run sets it.
   tags = merge(
@@ -40,5 +49,6 @@ module "eks" {
   admin_principal_arns         = var.admin_principal_arns
   node_groups                  = var.node_groups
   artifacts_bucket_arn         = aws_s3_bucket.artifacts.arn
+  workload_identities          = var.workload_identities
   tags                         = local.tags
 }

@@ -28,12 +28,17 @@ output "artifacts_bucket" {
   value       = aws_s3_bucket.artifacts.bucket
 }
 
-output "irsa_role_arns" {
-  description = "IAM roles workloads assume through IRSA, by workload (flyte, kserve)."
-  value       = module.eks.irsa_role_arns
+output "workload_role_arns" {
+  description = "IAM roles workloads assume through IRSA, by workload (var.workload_identities)."
+  value       = module.eks.workload_role_arns
 }
 
 output "database_endpoint" {
   description = "PostgreSQL endpoint for Flyte metadata, or null when enable_rds is false."
   value       = var.enable_rds ? aws_db_instance.metadata[0].endpoint : null
+}
+
+output "database_secret_arn" {
+  description = "Secrets Manager secret holding the RDS master password (managed by RDS), or null when enable_rds is false."
+  value       = var.enable_rds ? aws_db_instance.metadata[0].master_user_secret[0].secret_arn : null
 }

@@ -1,6 +1,6 @@
 # Artifacts bucket for Flyte data, Ray checkpoints and KServe models: versioned, encrypted, never public.
 resource "aws_s3_bucket" "artifacts" {
-  bucket_prefix = "${local.name}-artifacts-"
+  bucket        = local.artifacts_bucket
   force_destroy = var.artifacts_force_destroy
   tags          = local.tags
 }

@@ -10,8 +10,9 @@ variable "project" {
 }
 
 variable "environment" {
-  description = "Environment name (local, dev, prod); fills the `environment` tag and resource names."
+  description = "Environment name (local, dev, prod); fills the `environment` tag and resource names. Pick one with -var-file=env/<environment>.tfvars; a bare `terraform apply` builds dev."
   type        = string
+  default     = "dev"
 
   validation {
     condition     = contains(["local", "dev", "prod"], var.environment)
@@ -71,13 +72,14 @@ variable "vpc_cidr" {
 }
 
 variable "cluster_version" {
-  description = "EKS Kubernetes version (major.minor), 1.29 or newer."
+  description = "EKS Kubernetes version (major.minor); must be in EKS standard support on the day of the plan (local.eks_standard_support_ends in versions.tf)."
   type        = string
   default     = "1.35"
 
+  # Terraform >= 1.9 lets a validation read locals: the support calendar is one table, also read by the harness.
   validation {
-    condition     = can(regex("^1\\.[0-9]+$", var.cluster_version)) && tonumber(split(".", var.cluster_version)[1]) >= 29
-    error_message = "cluster_version must look like 1.NN with NN >= 29."
+    condition     = timecmp(plantimestamp(), lookup(local.eks_standard_support_ends, var.cluster_version, "1970-01-01T00:00:00Z")) < 0
+    error_message = "cluster_version must be a 1.NN version in EKS standard support today (see local.eks_standard_support_ends in versions.tf); outside it EKS bills extended support."
   }
 }
 
@@ -182,8 +184,48 @@ variable "node_groups" {
   }
 }
 
+variable "workload_identities" {
+  description = <<-EOT
+    IAM roles for workloads (IRSA), keyed by workload: the role <cluster>-<key> may be assumed by exactly the listed
+    service accounts and reads (read) or writes (read-write) the artifacts bucket. Plain data: the harness checks that
+    each service account is created by a chart or manifest, with the role-arn annotation pointing back here.
+  EOT
+  type = map(object({
+    bucket_access = string
+    service_accounts = list(object({
+      namespace = string
+      name      = string
+    }))
+  }))
+  default = {
+    # The Flyte control plane (flyte-binary) and the task pods of the flytesnacks project's development domain.
+    flyte = {
+      bucket_access = "read-write"
+      service_accounts = [
+        { namespace = "flyte", name = "flyte-binary" },
+        { namespace = "flytesnacks-development", name = "default" },
+      ]
+    }
+    # Ray training jobs (RayJob/RayCluster pods in ml-training).
+    ray = {
+      bucket_access    = "read-write"
+      service_accounts = [{ namespace = "ml-training", name = "ray-training" }]
+    }
+    # KServe predictors (the storage initializer downloads the model).
+    kserve = {
+      bucket_access    = "read"
+      service_accounts = [{ namespace = "models", name = "sklearn-iris" }]
+    }
+  }
+
+  validation {
+    condition     = alltrue([for k, w in var.workload_identities : contains(["read", "read-write"], w.bucket_access)])
+    error_message = "bucket_access must be read or read-write."
+  }
+}
+
 variable "enable_rds" {
-  description = "Create a PostgreSQL RDS instance for Flyte metadata. Off: Flyte uses its embedded database."
+  description = "Create a PostgreSQL RDS instance for Flyte metadata. Off: Flyte uses the in-cluster PostgreSQL the platform-config chart runs (local, dev)."
   type        = bool
   default     = false
 }

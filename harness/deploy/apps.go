@@ -57,10 +57,12 @@ func Apps(objs []Object) ([]App, error) {
 	return out, nil
 }
 
-// Platform renders helm/platform-app for env from the repository root and returns its Applications.
-func Platform(root, env string) ([]Object, []App, error) {
+// Platform renders helm/platform-app for env from the repository root, with values on top of the environment's
+// values file (the GitOps Bridge as global.aws, as the root Application receives it), and returns its
+// Applications.
+func Platform(root, env string, values map[string]any) ([]Object, []App, error) {
 	objs, err := Render(filepath.Join(root, "helm", "platform-app"), Release{Name: "platform-app", Namespace: "argocd"},
-		[]string{filepath.Join(root, "helm", "values", env+".yaml")}, nil)
+		[]string{filepath.Join(root, "helm", "values", env+".yaml")}, values)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -47,6 +48,12 @@ type Platform struct {
 	GPUQuota map[string]int64
 	// ValuesFiles are the app-of-apps' values files (chart defaults, then the environment's), for key lines.
 	ValuesFiles []ValuesFile
+	// Bridge is the GitOps Bridge: Terraform's gitops_metadata, handed to the app-of-apps as global.aws and to
+	// the workflow manifests as ${NAME}s.
+	Bridge *Bridge
+	// Workflows are the workflow manifests as written (before the bridge's substitution), for the checks that
+	// read their text.
+	Workflows []File
 	// ChartLock is helm/charts.lock: the sha256 of every pinned upstream chart's archive (`harness charts pull`).
 	ChartLock *deploy.Lock
 }
@@ -76,7 +83,10 @@ func Load(root, env string) (*Platform, error) {
 		return nil, err
 	}
 	p.Root = root
-	objs, apps, err := deploy.Platform(root, env)
+	if p.Bridge, _, err = loadBridge(TerraformDir(root), env, p.Terraform, time.Now()); err != nil {
+		return nil, err
+	}
+	objs, apps, err := deploy.Platform(root, env, map[string]any{"global": map[string]any{"aws": p.Bridge.Values}})
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +118,10 @@ func Load(root, env string) (*Platform, error) {
 			return nil, err
 		}
 		rel, _ := filepath.Rel(root, m)
+		p.Workflows = append(p.Workflows, File{Path: rel, Data: data})
+		if data, err = p.Bridge.Substitute(rel, data); err != nil {
+			return nil, err
+		}
 		objs, err := deploy.Decode(rel, data)
 		if err != nil {
 			return nil, err

@@ -46,9 +46,19 @@ func golden(t *testing.T, name string, objs []deploy.Object) {
 func TestChartsLint(t *testing.T) {
 	t.Parallel()
 	for _, env := range envs {
-		assert.NoError(t, deploy.Lint(helmDir("platform-app"), []string{valuesFile(env)}), "platform-app with %s", env)
+		// The root Application gets the GitOps Bridge as values on top of the environment's file.
+		bridge, err := yaml.Marshal(testenv.BridgeValues(t, env))
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "bridge.yaml")
+		require.NoError(t, os.WriteFile(path, bridge, 0o644))
+		assert.NoError(t, deploy.Lint(helmDir("platform-app"), []string{valuesFile(env), path}), "platform-app with %s", env)
 	}
-	assert.NoError(t, deploy.Lint(helmDir("platform-config"), nil), "platform-config")
+	// platform-config takes the bridge whole as `aws` (platform-app passes it).
+	bridge, err := yaml.Marshal(map[string]any{"aws": testenv.BridgeValues(t, "local")["global"].(map[string]any)["aws"]})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "aws.yaml")
+	require.NoError(t, os.WriteFile(path, bridge, 0o644))
+	assert.NoError(t, deploy.Lint(helmDir("platform-config"), []string{path}), "platform-config")
 }
 
 // TestRenderGolden renders the app-of-apps for each environment, then every in-repo chart with the values its
@@ -57,7 +67,7 @@ func TestRenderGolden(t *testing.T) {
 	t.Parallel()
 	for _, env := range envs {
 		t.Run(env, func(t *testing.T) {
-			objs, apps, err := deploy.Platform(testenv.Root(), env)
+			objs, apps, err := deploy.Platform(testenv.Root(), env, testenv.BridgeValues(t, env))
 			require.NoError(t, err)
 			golden(t, "platform-app-"+env, objs)
 			require.NotEmpty(t, apps)
@@ -80,7 +90,7 @@ func TestRenderGolden(t *testing.T) {
 
 func TestEveryAppPinsAVersionAndUsesTheProject(t *testing.T) {
 	t.Parallel()
-	objs, apps, err := deploy.Platform(testenv.Root(), "prod")
+	objs, apps, err := deploy.Platform(testenv.Root(), "prod", testenv.BridgeValues(t, "prod"))
 	require.NoError(t, err)
 	names := map[string]bool{}
 	for _, a := range apps {

@@ -242,3 +242,11 @@ func ServeChart(t testing.TB, chartDir string) string {
 	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
 	return srv.URL
 }
+
+// BridgeValues are the values the root Application receives for env (the GitOps Bridge as global.aws), as the
+// platform model computes them from terraform/.
+func BridgeValues(t testing.TB, env string) map[string]any {
+	t.Helper()
+	p := MustPlatform(t, Root(), env)
+	return map[string]any{"global": map[string]any{"aws": p.Bridge.Values}}
+}

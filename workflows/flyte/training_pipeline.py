@@ -4,8 +4,8 @@ The model is written in the layout KServe's sklearn runtime loads (a directory h
 passes the evaluation gate it is published to model_uri, the stable location
 workflows/kserve/inferenceservice.yaml serves (storageUri).
 
-Run on the cluster:  pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline \
-                       --model_uri s3://<artifacts bucket>/models/sklearn-iris
+Run on the cluster:  ARTIFACTS_BUCKET=$(terraform -chdir=terraform output -raw artifacts_bucket) \
+                       pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline
 Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
 """
 
@@ -22,6 +22,10 @@ from kubernetes.client import V1PodSpec, V1Toleration
 
 # The GPU scheduling contract (helm/README.md): tolerate the GPU taint, select the GPU node group by the label
 # Terraform gives it.
+# Where the model is published: the InferenceService's storageUri. The bucket comes from the GitOps Bridge
+# (Terraform's artifacts_bucket output), never from a name written here.
+MODEL_URI = f"s3://{os.environ.get('ARTIFACTS_BUCKET', 'ARTIFACTS_BUCKET-is-not-set')}/models/sklearn-iris"
+
 GPU_POD_TEMPLATE = PodTemplate(
     primary_container_name="primary",
     pod_spec=V1PodSpec(
@@ -107,7 +111,7 @@ def training_pipeline(
     seed: int = 7,
     max_iter: int = 200,
     threshold: float = 0.9,
-    model_uri: str = "s3://mlops-local-artifacts/models/sklearn-iris",
+    model_uri: str = MODEL_URI,
 ) -> tuple[FlyteDirectory, Metrics]:
     data = make_dataset(n_samples=n_samples, seed=seed)
     clean = preprocess(data=data)

@@ -53,6 +53,12 @@ resource "aws_eks_cluster" "this" {
 
   enabled_cluster_log_types = ["api", "audit", "authenticator"]
 
+  # Standard support only: a version past it makes EKS refuse to keep the cluster there (upgrade first) instead of
+  # silently billing extended support ($0.60/h per cluster instead of $0.10/h).
+  upgrade_policy {
+    support_type = "STANDARD"
+  }
+
   depends_on = [aws_iam_role_policy_attachment.cluster]
 }
 

@@ -23,7 +23,7 @@ output "node_security_group_id" {
   value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
 }
 
-output "irsa_role_arns" {
+output "workload_role_arns" {
   description = "Workload IAM role ARNs by workload."
   value       = { for k, r in aws_iam_role.workload : k => r.arn }
 }

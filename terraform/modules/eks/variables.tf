@@ -58,13 +58,15 @@ variable "artifacts_bucket_arn" {
   type        = string
 }
 
-variable "irsa_service_accounts" {
-  description = "Service accounts (namespace/name) allowed to assume each workload's bucket role."
-  type        = map(list(string))
-  default = {
-    flyte  = ["flyte/flyte-binary", "flytesnacks-development/default"]
-    kserve = ["models/default", "models/sklearn-iris"]
-  }
+variable "workload_identities" {
+  description = "Workload IAM roles (IRSA) keyed by workload; see the root module's variable of the same name."
+  type = map(object({
+    bucket_access = string
+    service_accounts = list(object({
+      namespace = string
+      name      = string
+    }))
+  }))
 }
 
 variable "tags" {
