@@ -7,6 +7,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/wiring"
 )
 
 // Run is the state one run of the steps shares: the environment, the run's settings, and what earlier steps
@@ -40,6 +41,7 @@ func Steps() []Step {
 		{Names: []string{"consistency"}, Run: one(func(_ context.Context, r *Run) result.Result { return Consistency(r.Platform) })},
 		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
+		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args"}, Run: wiringStep},
 		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
 		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return r.DeployApps(ctx), nil }},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
@@ -158,4 +160,15 @@ func apiAcceptance(ctx context.Context, r *Run) ([]result.Result, error) {
 	api := APIAcceptance(ctx, r.Env)
 	api[0].Duration = time.Since(t0)
 	return append(out, api...), nil
+}
+
+// wiringStep renders the upstream charts with the platform's values (no cluster) and checks what connects
+// Terraform, the charts and the workflows.
+func wiringStep(ctx context.Context, r *Run) ([]result.Result, error) {
+	rendered, skipped := r.RenderCharts(ctx)
+	in := wiring.Input{Platform: r.Platform, Skipped: skipped, Now: r.Now}
+	for _, c := range rendered {
+		in.Charts = append(in.Charts, wiring.Chart{App: c.App, Objects: c.Objects, Values: c.Values})
+	}
+	return wiring.Check(in), nil
 }

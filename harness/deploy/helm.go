@@ -269,3 +269,13 @@ func kind(v any) string {
 	}
 	return "a number"
 }
+
+// MergedValues are the values a chart renders with: values over the chart's defaults (subcharts' defaults
+// included under their names), as Helm coalesces them.
+func MergedValues(dir string, values map[string]any) (map[string]any, error) {
+	ch, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	return chartutil.CoalesceValues(ch, copyMap(values))
+}

@@ -302,3 +302,56 @@ func (e *Env) ApplyWorkflows(ctx context.Context) result.Result {
 	r.Details = applied
 	return r
 }
+
+// Rendered is one Application's chart rendered as `helm template` would, without a cluster.
+type Rendered struct {
+	App     deploy.App
+	Objects []deploy.Object
+	// Values are what the chart rendered with: the Application's values over the chart's defaults.
+	Values map[string]any
+}
+
+// RenderCharts renders every upstream Application's chart (resolved as for the deploy) with its values, and the
+// in-repo objects the model already holds; an Application whose chart cannot be had is listed in skipped with the
+// reason.
+func (e *Env) RenderCharts(ctx context.Context) (out []Rendered, skipped []string) {
+	for _, a := range e.Platform.Apps {
+		c := e.chart(ctx, a)
+		if c.skip != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", a.Name, c.skip.Message))
+			continue
+		}
+		if !c.upstream {
+			continue
+		}
+		objs, err := deploy.Render(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: render chart %s: %v", a.Name, a.Chart, err))
+			continue
+		}
+		vals, err := deploy.MergedValues(c.dir, a.Values)
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: values of chart %s: %v", a.Name, a.Chart, err))
+			continue
+		}
+		for i := range objs {
+			objs[i].Source = fmt.Sprintf("chart %s %s (Application %s): %s", a.Chart, a.TargetRevision, a.Name, objs[i].Source)
+			if objs[i].GetNamespace() == "" && namespaced(objs[i].GetKind()) {
+				objs[i].SetNamespace(a.Namespace)
+			}
+		}
+		out = append(out, Rendered{App: a, Objects: objs, Values: vals})
+	}
+	return out, skipped
+}
+
+// namespaced reports whether a kind is namespaced, for the kinds charts render without a namespace.
+func namespaced(kind string) bool {
+	switch kind {
+	case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
+		"StorageClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
+		"ClusterIssuer", "ClusterServingRuntime", "ClusterStorageContainer", "IngressClass", "RuntimeClass":
+		return false
+	}
+	return true
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
@@ -48,6 +49,8 @@ type module struct {
 	blocks []block
 	// files are every .tf and .tfvars file, as read into the platform model.
 	files []platform.File
+	// vars are the root module's variables for the environment (tfvars over defaults).
+	vars map[string]cty.Value
 }
 
 // readTerraform parses the Terraform sources the platform model holds (read once from terraform/). A file that

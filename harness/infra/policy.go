@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +36,8 @@ var policies = []policy{
 	{"encryption", "EBS volumes, S3 buckets, RDS storage and Kubernetes secrets encrypted", encryption},
 	{"s3-public-access", "every bucket has a public access block with all four settings true", s3PublicAccess},
 	{"tags", "every taggable resource carries tags, and the tags hold project, environment, owner, cost-center", tags},
-	{"cluster-version", "cluster version >= 1.29 and inside EKS standard support", clusterVersion},
+	{"cluster-version", "cluster version inside EKS standard support (terraform's own calendar, local.eks_standard_support_ends), the variable's validation refusing every version outside it, upgrade_policy STANDARD", clusterVersion},
+	{"node-iam", "node roles carry the managed policies EKS requires, and the VPC CNI has AmazonEKS_CNI_Policy (node role, or its add-on's own role created before the nodes)", nodeIAM},
 	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
 }
 
@@ -46,6 +46,9 @@ var policies = []policy{
 func Policies(p *platform.Platform, now time.Time) ([]Finding, error) {
 	m, err := readTerraform(p.Terraform)
 	if err != nil {
+		return nil, err
+	}
+	if m.vars, err = shape.Variables(p.Terraform.Dir, p.Env); err != nil {
 		return nil, err
 	}
 	s := p.Shape
@@ -233,36 +236,6 @@ func tags(m *module, _ *shape.Shape, _ time.Time) []string {
 		}
 	}
 	return v
-}
-
-// standardSupportEnds is the end of EKS standard support per Kubernetes minor version (AWS's published
-// calendar; the newest entries are AWS's announced estimates). Keep this table current.
-var standardSupportEnds = map[int]string{
-	29: "2025-03-23", 30: "2025-07-23", 31: "2025-11-26", 32: "2026-03-23",
-	33: "2026-07-29", 34: "2026-12-02", 35: "2027-03-27",
-}
-
-func clusterVersion(m *module, s *shape.Shape, now time.Time) []string {
-	where := m.dir + "/variables.tf"
-	if b, ok := m.find("variable", "cluster_version"); ok {
-		where = at(b.DefRange())
-	}
-	minor, err := strconv.Atoi(strings.TrimPrefix(s.KubernetesVersion, "1."))
-	if err != nil {
-		return []string{fmt.Sprintf("%s: cluster_version %q is not 1.NN", where, s.KubernetesVersion)}
-	}
-	if minor < 29 {
-		return []string{fmt.Sprintf("%s: cluster_version %s is older than 1.29", where, s.KubernetesVersion)}
-	}
-	end, ok := standardSupportEnds[minor]
-	if !ok {
-		return []string{fmt.Sprintf("%s: cluster_version %s is not in the EKS support calendar (harness/infra/policy.go)", where, s.KubernetesVersion)}
-	}
-	t, _ := time.Parse(time.DateOnly, end)
-	if now.After(t) {
-		return []string{fmt.Sprintf("%s: cluster_version %s left EKS standard support on %s (extended support costs $0.60/h per cluster)", where, s.KubernetesVersion, end)}
-	}
-	return nil
 }
 
 func formatted(m *module, _ *shape.Shape, _ time.Time) []string {

@@ -30,7 +30,8 @@ type Bridge struct {
 	Source string
 	// Values is the metadata as Helm values (global.aws); unknown leaves hold a placeholder naming the key.
 	Values map[string]any
-	// Leaves maps each leaf's dotted path to its value ("roles.flyte" -> "arn:aws:iam::...").
+	// Leaves maps each leaf's dotted path to its value ("roles.flyte" -> "arn:aws:iam::..."); an unknown leaf
+	// holds the same placeholder as in Values.
 	Leaves map[string]string
 	// Unknown lists the leaves only an apply knows.
 	Unknown []string
@@ -38,8 +39,13 @@ type Bridge struct {
 	Applied bool
 }
 
-// Unknown marks a leaf only an apply knows, in Values.
-func unknownValue(path string) string { return "known-after-apply." + path }
+// UnknownPrefix starts the placeholder of a leaf only an apply knows.
+const UnknownPrefix = "known-after-apply."
+
+// IsUnknown reports whether a bridge value is the placeholder of a leaf only an apply knows.
+func IsUnknown(v string) bool { return strings.HasPrefix(v, UnknownPrefix) }
+
+func unknownValue(path string) string { return UnknownPrefix + path }
 
 // loadBridge evaluates local.gitops_metadata of the root module for env with the emulator's account.
 func loadBridge(dir, env string, src Sources, now time.Time) (*Bridge, *tfeval.Module, error) {
@@ -85,6 +91,9 @@ func NewBridge(v cty.Value) (*Bridge, error) {
 	}
 	b := &Bridge{}
 	b.Leaves, b.Unknown = tfeval.Strings(v)
+	for _, k := range b.Unknown {
+		b.Leaves[k] = unknownValue(k)
+	}
 	b.Values = toValues("", v).(map[string]any)
 	return b, nil
 }

@@ -51,6 +51,9 @@ type Platform struct {
 	// Bridge is the GitOps Bridge: Terraform's gitops_metadata, handed to the app-of-apps as global.aws and to
 	// the workflow manifests as ${NAME}s.
 	Bridge *Bridge
+	// GitOps are the GitOps side's files as written, for the checks that read their text: the app-of-apps values
+	// (defaults and env's), the in-repo charts (templates, values), the workflows (manifests and code).
+	GitOps []File
 	// Workflows are the workflow manifests as written (before the bridge's substitution), for the checks that
 	// read their text.
 	Workflows []File
@@ -140,6 +143,9 @@ func Load(root, env string) (*Platform, error) {
 			p.Workloads = append(p.Workloads, ws...)
 		}
 	}
+	if p.GitOps, err = readGitOps(root, env, apps); err != nil {
+		return nil, err
+	}
 	for _, o := range p.Objects {
 		if o.GetKind() != "ResourceQuota" {
 			continue
@@ -209,4 +215,45 @@ func readSources(dir string) (Sources, error) {
 	}
 	sort.Slice(src.Files, func(i, j int) bool { return src.Files[i].Path < src.Files[j].Path })
 	return src, nil
+}
+
+// readGitOps reads the GitOps side's text files (see Platform.GitOps), paths relative to root.
+func readGitOps(root, env string, apps []deploy.App) ([]File, error) {
+	var out []File
+	add := func(dir string, exts ...string) error {
+		return filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			for _, e := range exts {
+				if strings.HasSuffix(path, e) {
+					data, err := os.ReadFile(path)
+					if err != nil {
+						return err
+					}
+					rel, _ := filepath.Rel(root, path)
+					out = append(out, File{Path: rel, Data: data})
+					return nil
+				}
+			}
+			return nil
+		})
+	}
+	for _, f := range []string{filepath.Join("helm", "platform-app", "values.yaml"), filepath.Join("helm", "values", env+".yaml")} {
+		if err := add(f, ".yaml"); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range apps {
+		if a.InRepo(RepoURL) {
+			if err := add(a.Path, ".yaml", ".tpl"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := add("workflows", ".yaml", ".py"); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }

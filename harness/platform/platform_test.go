@@ -34,11 +34,11 @@ func TestMistypedUpstreamValueFailsLoad(t *testing.T) {
 		{"tolerations as a string",
 			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoSchedule\n      resources:",
 			"      tolerations: nvidia.com/gpu\n      resources:",
-			"helm/platform-app/values.yaml:47: application nvidia-device-plugin: values key tolerations:"},
+			"helm/platform-app/values.yaml:51: application nvidia-device-plugin: values key tolerations:"},
 		{"tolerationSeconds not a number",
 			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoSchedule\n      resources:",
 			"      tolerations:\n        - key: nvidia.com/gpu\n          operator: Exists\n          effect: NoExecute\n          tolerationSeconds: forever\n      resources:",
-			"helm/platform-app/values.yaml:47: application nvidia-device-plugin: values key tolerations:"},
+			"helm/platform-app/values.yaml:51: application nvidia-device-plugin: values key tolerations:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -213,7 +213,6 @@ node_groups = {
   }
 }`, `test.tfvars:3:9: node_groups.gpu: sizes must satisfy`},
 		{"undeclared variable", "environment = \"dev\"\nnode_group = {}\n", `test.tfvars:2:1: node_group: no variable "node_group" is declared`},
-		{"missing environment", `region = "us-east-1"`, `variables.tf:12:1: environment: variable has no default and the tfvars file does not set it`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

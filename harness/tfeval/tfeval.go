@@ -39,7 +39,9 @@ type Inputs struct {
 
 // Module is the parsed text of one module directory (the root module: its own files, not modules/).
 type Module struct {
-	Dir    string
+	Dir string
+	// Blocks are the module's top-level blocks (resource, data, variable, module, output, locals).
+	Blocks []*hclsyntax.Block
 	in     Inputs
 	locals map[string]*hclsyntax.Attribute
 	// evaluating guards against local.a -> local.b -> local.a.
@@ -59,6 +61,7 @@ func Load(dir string, files []File, in Inputs) (*Module, error) {
 			return nil, fmt.Errorf("%s", diags.Error())
 		}
 		for _, b := range hf.Body.(*hclsyntax.Body).Blocks {
+			m.Blocks = append(m.Blocks, b)
 			if b.Type != "locals" {
 				continue
 			}
@@ -72,6 +75,9 @@ func Load(dir string, files []File, in Inputs) (*Module, error) {
 	}
 	return m, nil
 }
+
+// Vars are the module's input variables as evaluated.
+func (m *Module) Vars() map[string]cty.Value { return m.in.Vars }
 
 // LocalExpr returns the expression of local.name, or nil.
 func (m *Module) LocalExpr(name string) *hclsyntax.Attribute { return m.locals[name] }
@@ -218,7 +224,10 @@ func (m *Module) functions() map[string]function.Function {
 		"split":         stdlib.SplitFunc,
 		"timecmp":       timeCmp,
 		"timestamp":     timestamp,
+		"tolist":        convertFunc(cty.List(cty.DynamicPseudoType)),
+		"tomap":         convertFunc(cty.Map(cty.DynamicPseudoType)),
 		"tonumber":      convertFunc(cty.Number),
+		"toset":         convertFunc(cty.Set(cty.DynamicPseudoType)),
 		"tostring":      convertFunc(cty.String),
 		"trimprefix":    stdlib.TrimPrefixFunc,
 		"trimsuffix":    stdlib.TrimSuffixFunc,
