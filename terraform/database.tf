@@ -25,6 +25,7 @@ resource "aws_security_group" "metadata" {
 }
 
 resource "aws_db_instance" "metadata" {
+  #checkov:skip=CKV2_AWS_30:no query logging: every Flyte metadata query would be shipped to CloudWatch at a cost; errors and slow queries are in the default PostgreSQL log.
   count = var.enable_rds ? 1 : 0
 
   identifier_prefix           = "${local.name}-metadata-"
@@ -45,5 +46,6 @@ resource "aws_db_instance" "metadata" {
   deletion_protection         = var.environment == "prod"
   skip_final_snapshot         = var.environment != "prod"
   final_snapshot_identifier   = var.environment == "prod" ? "${local.name}-metadata-final" : null
+  copy_tags_to_snapshot       = true
   tags                        = local.tags
 }

@@ -19,6 +19,8 @@ type Run struct {
 	Now time.Time
 	// Placements are the probe pods as the scheduler left them (set by the probes step).
 	Placements []engine.Placement
+	// CheckovVenv is checkov's virtualenv; empty: .venv-checkov under the repository root.
+	CheckovVenv string
 	// Sizes is the node layout after the probes step (groups scaled for GPUs included), read from the cluster.
 	Sizes *shape.Shape
 
@@ -42,6 +44,14 @@ func Steps() []Step {
 		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
 		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args"}, Run: wiringStep},
+		{Names: []string{"policy/checkov"}, Run: one(func(ctx context.Context, r *Run) result.Result {
+			var charts []ChartObjects
+			rendered, skipped := r.RenderCharts(ctx)
+			for _, c := range rendered {
+				charts = append(charts, ChartObjects{Chart: c.App.Chart, App: c.App.Name, Objects: c.Objects})
+			}
+			return Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
+		})},
 		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
 		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return r.DeployApps(ctx), nil }},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},

@@ -44,6 +44,11 @@ func Render(dir string, rel Release, valueFiles []string, values map[string]any)
 	if values != nil {
 		vals = chartutil.CoalesceTables(copyMap(values), vals)
 	}
+	// As `helm template`/install: subcharts whose condition or tags are off are dropped, and enabled ones get
+	// their share of the values.
+	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
+		return nil, fmt.Errorf("dependencies of %s: %w", dir, err)
+	}
 	caps := chartutil.DefaultCapabilities.Copy()
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: rel.Name, Namespace: rel.Namespace, IsInstall: true}, caps)
 	if err != nil {

@@ -314,7 +314,12 @@ type Rendered struct {
 // RenderCharts renders every upstream Application's chart (resolved as for the deploy) with its values, and the
 // in-repo objects the model already holds; an Application whose chart cannot be had is listed in skipped with the
 // reason.
-func (e *Env) RenderCharts(ctx context.Context) (out []Rendered, skipped []string) {
+func (e *Env) RenderCharts(ctx context.Context) ([]Rendered, []string) {
+	e.renderOnce.Do(func() { e.rendered, e.renderSkipped = e.renderCharts(ctx) })
+	return e.rendered, e.renderSkipped
+}
+
+func (e *Env) renderCharts(ctx context.Context) (out []Rendered, skipped []string) {
 	for _, a := range e.Platform.Apps {
 		c := e.chart(ctx, a)
 		if c.skip != nil {

@@ -43,6 +43,11 @@ type Env struct {
 	installed map[string][]deploy.Workload
 	// tracked is what the probes step watches (probes and installed charts' pods).
 	tracked *tracked
+	// rendered are the upstream charts rendered without a cluster (once per run), renderSkipped those that could
+	// not be.
+	renderOnce    sync.Once
+	rendered      []Rendered
+	renderSkipped []string
 	// lock is the repository's chart lock file (helm/charts.lock): pulled archives must match it.
 	lock *deploy.Lock
 }

@@ -215,6 +215,7 @@ var taggable = map[string]bool{
 	"aws_launch_template": true, "aws_iam_role": true, "aws_kms_key": true, "aws_s3_bucket": true,
 	"aws_db_instance": true, "aws_db_subnet_group": true, "aws_security_group": true,
 	"aws_iam_openid_connect_provider": true, "aws_eks_addon": true, "aws_eks_access_entry": true,
+	"aws_default_security_group": true,
 }
 
 func tags(m *module, _ *shape.Shape, _ time.Time) []string {

@@ -6,6 +6,7 @@
 package platform
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
@@ -57,6 +59,9 @@ type Platform struct {
 	// Workflows are the workflow manifests as written (before the bridge's substitution), for the checks that
 	// read their text.
 	Workflows []File
+	// CheckovUpstream is helm/checkov-upstream.yaml: per upstream chart ("*": every chart), the checkov checks whose
+	// findings the platform accepts, with the reason.
+	CheckovUpstream map[string]map[string]string
 	// ChartLock is helm/charts.lock: the sha256 of every pinned upstream chart's archive (`harness charts pull`).
 	ChartLock *deploy.Lock
 }
@@ -144,6 +149,9 @@ func Load(root, env string) (*Platform, error) {
 		}
 	}
 	if p.GitOps, err = readGitOps(root, env, apps); err != nil {
+		return nil, err
+	}
+	if p.CheckovUpstream, err = readCheckovUpstream(root); err != nil {
 		return nil, err
 	}
 	for _, o := range p.Objects {
@@ -255,5 +263,30 @@ func readGitOps(root, env string, apps []deploy.App) ([]File, error) {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// CheckovUpstreamFile lists the checkov findings on upstream charts the platform accepts, with reasons.
+const CheckovUpstreamFile = "helm/checkov-upstream.yaml"
+
+func readCheckovUpstream(root string) (map[string]map[string]string, error) {
+	data, err := os.ReadFile(filepath.Join(root, CheckovUpstreamFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]string{}
+	if err := yaml.UnmarshalStrict(data, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w (want: chart name -> checkov check ID -> reason)", CheckovUpstreamFile, err)
+	}
+	for chart, checks := range out {
+		for id, reason := range checks {
+			if strings.TrimSpace(reason) == "" {
+				return nil, fmt.Errorf("%s: %s.%s has no reason", CheckovUpstreamFile, chart, id)
+			}
+		}
+	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package static
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/wiring"
@@ -112,6 +114,49 @@ func TestEachWiringCheckFailsOnItsDefect(t *testing.T) {
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			got := wiringResults(t, root, tc.env)[tc.check]
 			require.Equal(t, result.Failed, got.Status, "%s did not fire: %s", tc.check, got.Message)
+			assert.Contains(t, strings.Join(got.Details, "\n"), tc.want)
+		})
+	}
+}
+
+// checkovResult runs policy/checkov on the repository at root (checkov from the repository's own venv).
+func checkovResult(t *testing.T, root, env string) result.Result {
+	t.Helper()
+	p := testenv.MustPlatform(t, root, env)
+	e := testenv.MustEnv(t, p, nil, engine.Charts{Dir: testenv.ChartsDir(t)}, "")
+	rendered, skipped := e.RenderCharts(context.Background())
+	require.Empty(t, skipped)
+	var charts []check.ChartObjects
+	for _, c := range rendered {
+		charts = append(charts, check.ChartObjects{Chart: c.App.Chart, App: c.App.Name, Objects: c.Objects})
+	}
+	return check.Checkov(context.Background(), p, filepath.Join(testenv.Root(), check.CheckovVenv), charts, nil)
+}
+
+// TestCheckovFailsOnAFindingWithoutAReason: checkov's findings fail policy/checkov unless fixed or skipped with a
+// reason — in Terraform, in the platform's manifests, and in the upstream charts.
+func TestCheckovFailsOnAFindingWithoutAReason(t *testing.T) {
+	t.Parallel()
+	got := checkovResult(t, testenv.Root(), "prod")
+	require.Equal(t, result.Passed, got.Status, "%s %v", got.Message, got.Details)
+	tests := []struct{ name, file, old, new, want string }{
+		{"Terraform skip without reason removed", "terraform/storage.tf",
+			"  #checkov:skip=CKV_AWS_18:", "  # CKV_AWS_18 was: ", "CKV_AWS_18 Ensure the S3 bucket has access logging enabled (aws_s3_bucket.artifacts)"},
+		{"IMDS reachable from pods again", "terraform/modules/eks/node_groups.tf",
+			"http_put_response_hop_limit = 1", "http_put_response_hop_limit = 2", "CKV_AWS_341"},
+		{"platform manifest annotation removed", "helm/platform-config/templates/database.yaml",
+			"    checkov.io/skip4: CKV_K8S_40=", "    x-was: CKV_K8S_40=", "templates/database.yaml: CKV_K8S_40"},
+		{"upstream finding no longer accepted", "helm/checkov-upstream.yaml",
+			"  CKV_K8S_30: chart v1.14.1 exposes no container securityContext\n", "",
+			"chart flyte-binary (Application flyte): CKV_K8S_30"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := testenv.CopyRepo(t)
+			testenv.Edit(t, root, tc.file, tc.old, tc.new)
+			got := checkovResult(t, root, "dev")
+			require.Equal(t, result.Failed, got.Status, got.Message)
 			assert.Contains(t, strings.Join(got.Details, "\n"), tc.want)
 		})
 	}

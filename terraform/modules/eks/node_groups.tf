@@ -18,8 +18,9 @@ resource "aws_iam_role_policy_attachment" "node" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/${each.value}"
 }
 
-# One launch template per group: IMDSv2 required (hop limit 2 so pods on the host network path still reach it
-# through the AWS SDKs' token flow), encrypted gp3 root volume, tags on instances and volumes.
+# One launch template per group: IMDSv2 required with a hop limit of 1, so pods (other than host-network ones such
+# as aws-node) cannot reach the node role through the instance metadata service: workloads use IRSA. Encrypted
+# gp3 root volume, tags on instances and volumes.
 resource "aws_launch_template" "node" {
   for_each = var.node_groups
 
@@ -30,7 +31,7 @@ resource "aws_launch_template" "node" {
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2
+    http_put_response_hop_limit = 1
   }
 
   block_device_mappings {

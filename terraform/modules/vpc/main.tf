@@ -1,8 +1,15 @@
 resource "aws_vpc" "this" {
+  #checkov:skip=CKV2_AWS_11:VPC flow logs are off by default: CloudWatch/S3 ingestion for every flow costs more than this platform's idle nodes; turn them on (aws_flow_log) for an investigation or in a regulated account.
   cidr_block           = var.cidr
   enable_dns_hostnames = true
   enable_dns_support   = true
   tags                 = merge(var.tags, { Name = var.name })
+}
+
+# The VPC's default security group with every rule removed: nothing can use it by accident.
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-default-deny" })
 }
 
 resource "aws_internet_gateway" "this" {

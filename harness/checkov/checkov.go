@@ -1,0 +1,162 @@
+// Package checkov runs the ecosystem's infrastructure-as-code scanner, checkov (Bridgecrew/Prisma Cloud, PyPI),
+// offline: over the Terraform tree and over every manifest the harness renders (the in-repo charts, the workflow
+// manifests and the upstream charts with the platform's values). It is installed into its own virtualenv on first
+// use (its pins clash with moto's), pinned to one version.
+package checkov
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Version is the checkov release the harness runs.
+const Version = "3.3.30"
+
+// ErrNoPython is returned when no python3 is installed: checkov cannot run.
+var ErrNoPython = errors.New("python3 not found")
+
+// Install makes sure <venv>/bin/checkov exists at Version, creating the virtualenv (python3 -m venv) and
+// installing checkov when missing. Concurrent installs into one venv wait for each other.
+func Install(ctx context.Context, venv string) (string, error) {
+	bin := filepath.Join(venv, "bin", "checkov")
+	stamp := filepath.Join(venv, "checkov-"+Version)
+	if _, err := os.Stat(stamp); err == nil {
+		return bin, nil
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		return "", ErrNoPython
+	}
+	if err := os.MkdirAll(filepath.Dir(venv), 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(venv+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	if _, err := os.Stat(stamp); err == nil {
+		return bin, nil
+	}
+	for _, args := range [][]string{
+		{"python3", "-m", "venv", venv},
+		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", "checkov==" + Version},
+	} {
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out.String())
+		}
+	}
+	return bin, os.WriteFile(stamp, nil, 0o644)
+}
+
+// Finding is one failed or skipped check on one resource.
+type Finding struct {
+	Check, Name, Resource string
+	// File is relative to the scanned directory; Line is the first line of the resource there.
+	File string
+	Line int
+}
+
+// Report is one scan's outcome.
+type Report struct {
+	Passed int
+	// Skipped counts the checks the code skips with a reason (--quiet leaves their details out).
+	Skipped int
+	Failed  []Finding
+}
+
+// Scan runs checkov with one framework ("terraform", "kubernetes") over dir, offline (--skip-download: no
+// platform, no policy download).
+func Scan(ctx context.Context, bin, dir, framework string) (Report, error) {
+	cmd := exec.CommandContext(ctx, bin, "-d", dir, "--framework", framework, "--skip-download", "--quiet", "--compact", "-o", "json")
+	cmd.Env = append(os.Environ(), "BC_SKIP_MAPPING=TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false", "LOG_LEVEL=ERROR")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	// checkov exits 1 when a check failed; anything else, or output that is not its JSON, is an error.
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		return Report{}, fmt.Errorf("checkov %s %s: %w\n%s", framework, dir, err, tail(stderr.String()))
+	}
+	return parse(stdout.Bytes(), dir)
+}
+
+type output struct {
+	Summary struct {
+		Passed  int `json:"passed"`
+		Skipped int `json:"skipped"`
+	} `json:"summary"`
+	Results struct {
+		Failed []result `json:"failed_checks"`
+	} `json:"results"`
+}
+
+type result struct {
+	CheckID   string `json:"check_id"`
+	CheckName string `json:"check_name"`
+	Resource  string `json:"resource"`
+	FilePath  string `json:"file_path"`
+	LineRange []int  `json:"file_line_range"`
+}
+
+func parse(data []byte, dir string) (Report, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || bytes.Equal(data, []byte("[]")) {
+		return Report{}, nil
+	}
+	var outs []output
+	if data[0] == '{' {
+		var o output
+		if err := json.Unmarshal(data, &o); err != nil {
+			return Report{}, fmt.Errorf("checkov output over %s: %w", dir, err)
+		}
+		outs = []output{o}
+	} else if err := json.Unmarshal(data, &outs); err != nil {
+		return Report{}, fmt.Errorf("checkov output over %s: %w", dir, err)
+	}
+	var r Report
+	conv := func(in result) Finding {
+		f := Finding{Check: in.CheckID, Name: in.CheckName, Resource: in.Resource, File: strings.TrimPrefix(in.FilePath, "/")}
+		if len(in.LineRange) > 0 {
+			f.Line = in.LineRange[0]
+		}
+		return f
+	}
+	for _, o := range outs {
+		r.Passed += o.Summary.Passed
+		r.Skipped += o.Summary.Skipped
+		for _, f := range o.Results.Failed {
+			r.Failed = append(r.Failed, conv(f))
+		}
+	}
+	sort.Slice(r.Failed, func(i, j int) bool {
+		if r.Failed[i].File != r.Failed[j].File {
+			return r.Failed[i].File < r.Failed[j].File
+		}
+		return r.Failed[i].Line < r.Failed[j].Line
+	})
+	return r, nil
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
