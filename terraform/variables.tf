@@ -198,12 +198,13 @@ variable "workload_identities" {
     }))
   }))
   default = {
-    # The Flyte control plane (flyte-binary) and the task pods of the flytesnacks project's development domain.
+    # The Flyte control plane (flyte-binary) and the task pods of the flytesnacks project's development domain
+    # (executions run as flyte-tasks: `pyflyte run --remote --service-account flyte-tasks`).
     flyte = {
       bucket_access = "read-write"
       service_accounts = [
         { namespace = "flyte", name = "flyte-binary" },
-        { namespace = "flytesnacks-development", name = "default" },
+        { namespace = "flytesnacks-development", name = "flyte-tasks" },
       ]
     }
     # Ray training jobs (RayJob/RayCluster pods in ml-training).

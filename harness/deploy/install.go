@@ -48,7 +48,7 @@ func (d dropKinds) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 }
 
 // Install installs the chart in dir as a Helm release into the cluster of kubeconfig (helm install
-// --create-namespace, no wait) and returns the objects it created.
+// --create-namespace --take-ownership, no wait) and returns the objects it created.
 func Install(ctx context.Context, kubeconfig, dir string, rel Release, values map[string]any, opts ...InstallOption) ([]Object, error) {
 	ch, err := loader.Load(dir)
 	if err != nil {
@@ -64,6 +64,9 @@ func Install(ctx context.Context, kubeconfig, dir string, rel Release, values ma
 	}
 	inst := action.NewInstall(cfg)
 	inst.ReleaseName, inst.Namespace, inst.CreateNamespace = rel.Name, rel.Namespace, true
+	// Argo CD applies over objects that already exist (the `default` ServiceAccount a chart annotates, a
+	// namespace another Application created); so does this stand-in for its sync.
+	inst.TakeOwnership = true
 	for _, o := range opts {
 		o(inst)
 	}

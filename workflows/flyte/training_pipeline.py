@@ -5,7 +5,9 @@ passes the evaluation gate it is published to model_uri, the stable location
 workflows/kserve/inferenceservice.yaml serves (storageUri).
 
 Run on the cluster:  ARTIFACTS_BUCKET=$(terraform -chdir=terraform output -raw artifacts_bucket) \
-                       pyflyte run --remote workflows/flyte/training_pipeline.py training_pipeline
+                       pyflyte run --remote --service-account flyte-tasks \
+                       workflows/flyte/training_pipeline.py training_pipeline
+                     (flyte-tasks carries the IRSA role that reads and writes the artifacts bucket)
 Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
 """
 
