@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gruntwork-io/terratest/modules/logger"
@@ -43,6 +44,9 @@ type Up struct {
 	Outputs map[string]any
 	// Shape is the static shape with the applied node groups (and the applied cluster name, when output).
 	Shape *shape.Shape
+	// Bridge is the GitOps Bridge the apply output (gitops_metadata): the names, roles and database the charts
+	// and workflows get on this infrastructure (platform.LoadWith).
+	Bridge *platform.Bridge
 	// Cloud is the started backend (its Config reaches the applied resources).
 	Cloud cloud.Cloud
 	// Dir is the temporary copy of the module (and its state).
@@ -109,6 +113,11 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 		if name, ok := out.Outputs["cluster_name"].(string); ok && name != "" {
 			applied.ClusterName = name
 		}
+		// The GitOps side reads what Terraform output: it must be what the static checks judged.
+		bridge, err := appliedBridge(o.Platform, out.Outputs)
+		if err != nil {
+			return err
+		}
 		keys := make([]string, 0, len(out.Outputs))
 		for k := range out.Outputs {
 			keys = append(keys, k)
@@ -116,7 +125,7 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 		sort.Strings(keys)
 		res = result.Pass(TierName, "applied against %s, second plan empty, destroyed; outputs %v", target, keys)
 		if o.While != nil {
-			return o.While(ctx, &Up{Outputs: out.Outputs, Shape: applied, Cloud: o.Cloud, Dir: ws.Dir()})
+			return o.While(ctx, &Up{Outputs: out.Outputs, Shape: applied, Bridge: bridge, Cloud: o.Cloud, Dir: ws.Dir()})
 		}
 		return nil
 	}()
@@ -125,4 +134,22 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 	}
 	res.Duration = time.Since(t0)
 	return res, applied, nil
+}
+
+// appliedBridge reads the gitops_metadata output and compares it with the bridge the static checks used.
+func appliedBridge(p *platform.Platform, outputs map[string]any) (*platform.Bridge, error) {
+	raw, ok := outputs[platform.BridgeLocal]
+	if !ok {
+		return nil, fmt.Errorf("no %s output: the GitOps side would get no names (terraform/gitops.tf)", platform.BridgeLocal)
+	}
+	b, err := platform.NewBridgeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	if p.Bridge != nil {
+		if diffs := p.Bridge.Diff(b); len(diffs) > 0 {
+			return nil, fmt.Errorf("the GitOps Bridge Terraform output differs from what the charts were checked with (%s):\n  %s", p.Bridge.Source, strings.Join(diffs, "\n  "))
+		}
+	}
+	return b, nil
 }

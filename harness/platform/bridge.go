@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/tfeval"
@@ -190,5 +192,53 @@ func sortedKeys(m map[string]string) []string {
 		out = append(out, "${"+k+"}")
 	}
 	sort.Strings(out)
+	return out
+}
+
+// NewBridgeJSON builds the bridge from the gitops_metadata output as `terraform output -json` decodes it.
+func NewBridgeJSON(v any) (*Bridge, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	ty, err := ctyjson.ImpliedType(data)
+	if err != nil {
+		return nil, fmt.Errorf("gitops_metadata output: %w", err)
+	}
+	val, err := ctyjson.Unmarshal(data, ty)
+	if err != nil {
+		return nil, fmt.Errorf("gitops_metadata output: %w", err)
+	}
+	b, err := NewBridge(val)
+	if err != nil {
+		return nil, fmt.Errorf("gitops_metadata output: %w", err)
+	}
+	b.Applied, b.Source = true, "terraform output "+BridgeLocal
+	return b, nil
+}
+
+// Diff compares the bridge computed from terraform/ (b, for the emulator's account) with the one an apply output:
+// what the charts were checked with must be what AWS built. The account differs by design (it is replaced before
+// comparing); a leaf only an apply knows must be set by it.
+func (b *Bridge) Diff(applied *Bridge) []string {
+	acct := applied.Leaves["accountId"]
+	var out []string
+	keys := make([]string, 0, len(b.Leaves))
+	for k := range b.Leaves {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		want := b.Leaves[k]
+		got, ok := applied.Leaves[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s: missing from the applied output", k))
+		case IsUnknown(want):
+			// Known only after apply: any value; an empty one is fine only where the static reading says so.
+		case acct != "" && strings.ReplaceAll(want, EmulatorAccount, acct) != got:
+			out = append(out, fmt.Sprintf("%s: applied %q, the charts were checked with %q", k, got, strings.ReplaceAll(want, EmulatorAccount, acct)))
+		}
+	}
 	return out
 }

@@ -85,14 +85,21 @@ func TerraformDir(root string) string { return filepath.Join(root, "terraform") 
 
 // Load reads the platform of env from the repository at root: terraform/, helm/ and workflows/. Every error
 // names the file (and, where there is one, the line and field).
-func Load(root, env string) (*Platform, error) {
+func Load(root, env string) (*Platform, error) { return LoadWith(root, env, nil) }
+
+// LoadWith is Load with the GitOps Bridge an apply produced (`terraform output gitops_metadata`, NewBridgeJSON)
+// instead of the one computed from terraform/ for the emulator's account: the charts and workflows then get the
+// names AWS really has, as the root Application does after the runbook's bridge step.
+func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 	p, err := LoadTerraform(TerraformDir(root), env)
 	if err != nil {
 		return nil, err
 	}
 	p.Root = root
-	if p.Bridge, _, err = loadBridge(TerraformDir(root), env, p.Terraform, time.Now()); err != nil {
-		return nil, err
+	if p.Bridge = bridge; bridge == nil {
+		if p.Bridge, _, err = loadBridge(TerraformDir(root), env, p.Terraform, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	objs, apps, err := deploy.Platform(root, env, map[string]any{"global": map[string]any{"aws": p.Bridge.Values}})
 	if err != nil {

@@ -1,18 +1,20 @@
 package aws
 
 import (
-	"strings"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
 
-// setEnvURI rewrites the artifacts bucket in a RayJob's runtimeEnvYAML (the manifest names the local
-// environment's bucket; the nightly run has its own).
-func setEnvURI(job *unstructured.Unstructured, from, to string) {
-	env, _, _ := unstructured.NestedString(job.Object, "spec", "runtimeEnvYAML")
-	_ = unstructured.SetNestedField(job.Object, strings.ReplaceAll(env, from, to), "spec", "runtimeEnvYAML")
-}
-
-func setNested(u *unstructured.Unstructured, v string, fields ...string) error {
-	return unstructured.SetNestedField(u.Object, v, fields...)
+// workflow returns a copy of a workflow manifest's object as the platform model holds it (the GitOps Bridge's
+// names substituted).
+func workflow(p *platform.Platform, kind, name string) (*unstructured.Unstructured, error) {
+	for _, o := range p.Objects {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o.DeepCopy(), nil
+		}
+	}
+	return nil, fmt.Errorf("no %s %s in the workflows", kind, name)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -79,7 +80,13 @@ func TestNightlyRealEKS(t *testing.T) {
 			"expires_at": time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
 		},
 		While: func(ctx context.Context, up *infra.Up) error {
-			onEKS(t, ctx, p.WithApplied(up.Shape), up, region, harnessBin)
+			// The GitOps side gets what Terraform output (the apply tier compared it with what the static checks
+			// judged), as the root Application does after the runbook's bridge step.
+			pa, err := platform.LoadWith(root, env, up.Bridge)
+			if err != nil {
+				return err
+			}
+			onEKS(t, ctx, pa.WithApplied(up.Shape), up, region, harnessBin)
 			return nil
 		}})
 	require.NoError(t, err, "apply, outputs, an empty second plan, the tests, destroy (DESTROY FAILED means resources may still cost money)")
@@ -92,7 +99,8 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 	applied, outputs := p.Shape, up.Outputs
 	cfg, err := up.Cloud.Config(ctx)
 	require.NoError(t, err)
-	bucket := fmt.Sprint(outputs["artifacts_bucket"])
+	bucket := p.Bridge.Leaves["artifactsBucket"]
+	require.Equal(t, fmt.Sprint(outputs["artifacts_bucket"]), bucket, "the bridge's bucket is the bucket Terraform created")
 
 	t.Run("aws-side checks", func(t *testing.T) {
 		diffs, err := cloud.CheckNodeGroups(ctx, cfg, applied)
@@ -133,9 +141,9 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 	require.NoError(t, waitGPUAllocatable(ctx, cs), "the NVIDIA device plugin advertises nvidia.com/gpu on the g4dn node")
 
 	t.Run("ray training", func(t *testing.T) {
-		job, err := smoke.ReadManifest(filepath.Join(root, "workflows", "ray", "rayjob.yaml"))
+		// The manifest as the platform model holds it: ${ARTIFACTS_BUCKET} substituted from the applied bridge.
+		job, err := workflow(p, "RayJob", "train-mlp")
 		require.NoError(t, err)
-		setEnvURI(job, "s3://mlops-local-artifacts/", "s3://"+bucket+"/")
 		require.NoError(t, smoke.Submit(ctx, dyn, smoke.RayJobs, job))
 		require.NoError(t, smoke.WaitRayJob(ctx, dyn, job.GetNamespace(), job.GetName(), 45*time.Minute, 10*time.Second))
 	})
@@ -152,7 +160,7 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 		conf := filepath.Join(t.TempDir(), "flyte.yaml")
 		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "admin:\n  endpoint: dns:///127.0.0.1:%d\n  insecure: true\n", port), 0o600))
 		cmd := exec.CommandContext(ctx, pyflyte, "--config", conf, "run", "--remote", "--wait", "--image", image,
-			"--project", "flytesnacks", "--domain", "development",
+			"--project", "flytesnacks", "--domain", "development", "--service-account", "flyte-tasks",
 			filepath.Join(root, "workflows", "flyte", "training_pipeline.py"), "training_pipeline", "--model_uri", modelURI)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
@@ -163,9 +171,10 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 		if _, err := s3.NewFromConfig(cfg).HeadObject(ctx, &s3.HeadObjectInput{Bucket: awssdk.String(bucket), Key: awssdk.String(key)}); err != nil {
 			t.Skipf("skipped: no model at s3://%s/%s (the Flyte smoke test publishes it): %v", bucket, key, err)
 		}
-		isvc, err := smoke.ReadManifest(filepath.Join(root, "workflows", "kserve", "inferenceservice.yaml"))
+		isvc, err := workflow(p, "InferenceService", "sklearn-iris")
 		require.NoError(t, err)
-		require.NoError(t, setNested(isvc, modelURI, "spec", "predictor", "model", "storageUri"))
+		uri, _, _ := unstructured.NestedString(isvc.Object, "spec", "predictor", "model", "storageUri")
+		require.Equal(t, modelURI, uri, "the InferenceService serves where the pipeline publishes")
 		require.NoError(t, smoke.Submit(ctx, dyn, smoke.InferenceServices, isvc))
 		_, err = smoke.WaitReady(ctx, dyn, smoke.InferenceServices, isvc.GetNamespace(), isvc.GetName(), 20*time.Minute, 10*time.Second)
 		require.NoError(t, err)
