@@ -42,3 +42,8 @@ output "gitops_metadata" {
   description = "The GitOps Bridge: names, role ARNs and the database the platform-app chart takes as global.aws."
   value       = local.gitops_metadata
 }
+
+output "gitops_bootstrap_patch" {
+  description = "The bridge step of the runbook: a merge patch giving the root Application (helm/bootstrap.yaml) the metadata as global.aws. kubectl -n argocd patch application platform-app --type merge -p \"$(terraform output -raw gitops_bootstrap_patch)\""
+  value       = jsonencode({ spec = { source = { helm = { valuesObject = { global = { aws = local.gitops_metadata } } } } } })
+}
