@@ -48,9 +48,7 @@ func Policies(p *platform.Platform, now time.Time) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.vars, err = shape.Variables(p.Terraform.Dir, p.Env); err != nil {
-		return nil, err
-	}
+	m.vars = p.Vars
 	s := p.Shape
 	out := make([]Finding, 0, len(policies))
 	for _, p := range policies {

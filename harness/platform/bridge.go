@@ -12,7 +12,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/tfeval"
 )
 
@@ -50,11 +49,7 @@ func IsUnknown(v string) bool { return strings.HasPrefix(v, UnknownPrefix) }
 func unknownValue(path string) string { return UnknownPrefix + path }
 
 // loadBridge evaluates local.gitops_metadata of the root module for env with the emulator's account.
-func loadBridge(dir, env string, src Sources, now time.Time) (*Bridge, *tfeval.Module, error) {
-	vars, err := shape.Variables(dir, env)
-	if err != nil {
-		return nil, nil, err
-	}
+func loadBridge(dir string, vars map[string]cty.Value, src Sources, now time.Time) (*Bridge, *tfeval.Module, error) {
 	var files []tfeval.File
 	for _, f := range src.Files {
 		files = append(files, tfeval.File{Path: f.Path, Data: f.Data})

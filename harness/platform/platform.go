@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -40,6 +41,8 @@ type Platform struct {
 	Applied bool
 	// Terraform holds every .tf and .tfvars file under terraform/, read once.
 	Terraform Sources
+	// Vars are the root module's variables for Env (tfvars over defaults), as Terraform evaluates them.
+	Vars map[string]cty.Value
 	// Objects: the Applications, the in-repo charts rendered with their Applications' values, the workflow
 	// manifests.
 	Objects []deploy.Object
@@ -97,7 +100,7 @@ func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 	}
 	p.Root = root
 	if p.Bridge = bridge; bridge == nil {
-		if p.Bridge, _, err = loadBridge(TerraformDir(root), env, p.Terraform, time.Now()); err != nil {
+		if p.Bridge, _, err = loadBridge(TerraformDir(root), p.Vars, p.Terraform, time.Now()); err != nil {
 			return nil, err
 		}
 	}
@@ -187,7 +190,11 @@ func LoadTerraform(dir, env string) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Platform{Root: filepath.Dir(filepath.Clean(dir)), Env: env, Shape: s, Static: s, Terraform: src, GPUQuota: map[string]int64{}}, nil
+	vars, err := shape.Variables(dir, env)
+	if err != nil {
+		return nil, err
+	}
+	return &Platform{Root: filepath.Dir(filepath.Clean(dir)), Env: env, Shape: s, Static: s, Terraform: src, Vars: vars, GPUQuota: map[string]int64{}}, nil
 }
 
 // WithApplied returns a copy of p whose Shape is the applied one (the node groups an apply created): the

@@ -18,7 +18,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/tfeval"
 )
 
@@ -67,16 +66,12 @@ func Check(in Input) []result.Result {
 
 // loadTree evaluates terraform/ for the platform's environment with the account the bridge was computed for.
 func loadTree(p *platform.Platform, now time.Time) (*tfeval.Tree, error) {
-	vars, err := shape.Variables(p.Terraform.Dir, p.Env)
-	if err != nil {
-		return nil, err
-	}
 	var files []tfeval.File
 	for _, f := range p.Terraform.Files {
 		files = append(files, tfeval.File{Path: f.Path, Data: f.Data})
 	}
 	return tfeval.LoadTree(p.Terraform.Dir, files, tfeval.Inputs{
-		Vars: vars,
+		Vars: p.Vars,
 		Data: map[string]cty.Value{
 			"aws_caller_identity.current": cty.ObjectVal(map[string]cty.Value{"account_id": cty.StringVal(account(p))}),
 			"aws_partition.current":       cty.ObjectVal(map[string]cty.Value{"partition": cty.StringVal("aws")}),
