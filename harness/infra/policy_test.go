@@ -103,3 +103,31 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeIAMFailsOnTheOriginalAddons: the add-ons as they were before the fix (vpc-cni in the for_each with no
+// role of its own, after the node groups) and a node role without the CNI policy: nodes would stay NotReady.
+func TestNodeIAMFailsOnTheOriginalAddons(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "terraform")
+	require.NoError(t, os.CopyFS(dir, os.DirFS("../../terraform")))
+	original := `resource "aws_eks_addon" "this" {
+  for_each = toset(["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"])
+
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = each.value
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "PRESERVE"
+  service_account_role_arn    = each.value == "aws-ebs-csi-driver" ? aws_iam_role.ebs_csi.arn : null
+  tags                        = var.tags
+
+  depends_on = [aws_eks_node_group.this]
+}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "modules/eks/addons.tf"), []byte(original), 0o644))
+	ng := filepath.Join(dir, "modules/eks/node_groups.tf")
+	data, err := os.ReadFile(ng)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(ng, []byte(strings.Replace(string(data), ", aws_eks_addon.vpc_cni]", "]", 1)), 0o644))
+	got := strings.Join(findings(t, dir, "local")["node-iam"], "\n")
+	assert.Contains(t, got, "modules/eks/addons.tf:1: the vpc-cni add-on has no role of its own (service_account_role_arn = each.value == \"aws-ebs-csi-driver\" ? aws_iam_role.ebs_csi.arn : null) and the node role lacks AmazonEKS_CNI_Policy")
+}
