@@ -82,6 +82,17 @@ func identity(in Input, tree *tfeval.Tree) result.Result {
 			trusted[m[1]+"/"+m[3]] = append(trusted[m[1]+"/"+m[3]], r)
 		}
 	}
+	// Namespaces of Applications whose charts could not be rendered: what they would create is unknown.
+	unrendered := map[string]string{}
+	for _, s := range in.Skipped {
+		app, _, _ := strings.Cut(s, ":")
+		for _, a := range in.Platform.Apps {
+			if a.Name == app {
+				unrendered[a.Namespace] = app
+			}
+		}
+	}
+	var unverified []string
 	// Trusted service accounts exist and point back at the role.
 	keys := sortedKeys(trusted)
 	for _, sa := range keys {
@@ -90,6 +101,10 @@ func identity(in Input, tree *tfeval.Tree) result.Result {
 		}
 		for _, r := range trusted[sa] {
 			o, ok := sas[sa]
+			if !ok && unrendered[strings.SplitN(sa, "/", 2)[0]] != "" {
+				unverified = append(unverified, fmt.Sprintf("%s (chart of %s not rendered)", sa, unrendered[strings.SplitN(sa, "/", 2)[0]]))
+				continue
+			}
 			if !ok {
 				v = append(v, fmt.Sprintf("%s: %s trusts %s, but no chart, manifest or EKS add-on creates that ServiceAccount (with release names: a chart's name may differ from its Application's; set the chart's serviceAccount.name)", r.where, r.describe(), sa))
 				continue
@@ -137,6 +152,9 @@ func identity(in Input, tree *tfeval.Tree) result.Result {
 		if len(trusted[sa]) == 0 {
 			v = append(v, fmt.Sprintf("%s: %s uses the artifacts bucket (%s) as ServiceAccount %s, which no IAM role trusts: it gets no S3 credentials", u.source, u.workload, u.via, sa))
 		}
+	}
+	if len(v) == 0 && len(unverified) > 0 {
+		return result.Skip(name, "could not verify %s: %s", strings.Join(unverified, ", "), skippedText(in.Skipped))
 	}
 	return verdict(name, v, in.Skipped, "%d IRSA role(s), %d trusted service account(s) created and annotated, %d pod template(s) using the bucket run with a role", len(roles), len(trusted), len(users))
 }

@@ -151,7 +151,7 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 			}
 			rs := check.APIAcceptance(t.Context(), env)
 			require.Equal(t, result.Failed, rs[0].Status, rs[0].Message)
-			assert.Equal(t, fmt.Sprintf("%d of 30 objects rejected by the API server", tc.rejected), rs[0].Message)
+			assert.Regexp(t, fmt.Sprintf(`^%d of \d+ objects rejected by the API server$`, tc.rejected), rs[0].Message)
 			assert.Contains(t, strings.Join(rs[0].Details, "\n"), tc.want)
 		})
 	}
@@ -196,8 +196,12 @@ webhooks:
 	byName := map[string]result.Result{}
 	for _, r := range rs {
 		byName[r.Name] = r
+		if r.Name == "wiring/args" {
+			continue // the stub chart has no RBAC: a true finding about the stub, not the platform
+		}
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 	}
+	assert.Equal(t, result.Failed, byName["wiring/args"].Status, "the stub chart grants no RBAC for what the arguments scale")
 	assert.Equal(t, result.Passed, byName["deploy/kube-downscaler"].Status, byName["deploy/kube-downscaler"].Message)
 	assert.Contains(t, byName["deploy/kube-downscaler"].Message, "admission webhooks and APIServices left out")
 	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)
