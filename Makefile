@@ -42,6 +42,30 @@ bin/crds/SOURCES: $(CRDGEN_SRC)
 .PHONY: crds
 crds: bin/crds/SOURCES ## generate bin/crds from the upstream Go API types (controller-tools)
 
+# The real Argo CD (application controller + repo server, argo-cd/v3 at the version the runbook installs), built
+# in its own module (tools/argocd), its CRDs from that module, and a Helm CLI for its repo server.
+ARGOCD_SRC := tools/argocd/main.go tools/argocd/go.mod tools/argocd/go.sum
+
+bin/argocd: $(ARGOCD_SRC)
+	@mkdir -p bin
+	cd tools/argocd && $(GO) build -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=$$($(GO) list -m -f '{{.Version}}' github.com/argoproj/argo-cd/v3 | sed 's/^v//')" -o ../../bin/argocd .
+
+bin/argocd-crds/application-crd.yaml: tools/argocd/go.mod
+	rm -rf bin/argocd-crds && cp -r "$$(cd tools/argocd && $(GO) list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)/manifests/crds" bin/argocd-crds
+	chmod -R u+w bin/argocd-crds && rm -f bin/argocd-crds/kustomization.yaml
+	echo "github.com/argoproj/argo-cd/v3 $$(cd tools/argocd && $(GO) list -m -f '{{.Version}}' github.com/argoproj/argo-cd/v3) manifests/crds" > bin/argocd-crds/SOURCES
+	# The repo server runs this script of Argo CD's image for every Git revision (signature check).
+	install -m 0755 "$$(cd tools/argocd && $(GO) list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)/hack/git-verify-wrapper.sh" bin/git-verify-wrapper.sh
+
+# The Helm CLI the repo server runs, at the version of the Helm SDK the harness uses (built with Helm's own go.mod).
+HELM_VERSION := $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) list -m -f '{{.Version}}' helm.sh/helm/v3 2>/dev/null)
+bin/helm: go.mod
+	@mkdir -p bin
+	GOBIN="$(CURDIR)/bin" $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+.PHONY: argocd
+argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
+
 .PHONY: test
 test: build crds ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)

@@ -19,6 +19,9 @@ type Run struct {
 	Now time.Time
 	// Placements are the probe pods as the scheduler left them (set by the probes step).
 	Placements []engine.Placement
+	// ArgoCD, when set, deploys through the real Argo CD (bootstrap.yaml, the app-of-apps' sync) instead of
+	// installing each chart with Helm.
+	ArgoCD *engine.ArgoCD
 	// CheckovVenv is checkov's virtualenv; empty: .venv-checkov under the repository root.
 	CheckovVenv string
 	// Sizes is the node layout after the probes step (groups scaled for GPUs included), read from the cluster.
@@ -53,7 +56,12 @@ func Steps() []Step {
 			return Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
 		})},
 		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
-		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return r.DeployApps(ctx), nil }},
+		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+			if r.ArgoCD != nil {
+				return r.DeployArgoCD(ctx, *r.ArgoCD), nil
+			}
+			return r.DeployApps(ctx), nil
+		}},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
 		{Names: []string{"api-acceptance"}, NeedsCluster: true, Run: apiAcceptance},
 		{Names: []string{"deploy/workflows"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},

@@ -65,6 +65,9 @@ type Platform struct {
 	// CheckovUpstream is helm/checkov-upstream.yaml: per upstream chart ("*": every chart), the checkov checks whose
 	// findings the platform accepts, with the reason.
 	CheckovUpstream map[string]map[string]string
+	// Bootstrap are helm/bootstrap.yaml's objects (the AppProject and the root Application the runbook applies).
+	Bootstrap     []deploy.Object
+	BootstrapFile string
 	// ChartLock is helm/charts.lock: the sha256 of every pinned upstream chart's archive (`harness charts pull`).
 	ChartLock *deploy.Lock
 }
@@ -162,6 +165,14 @@ func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 		return nil, err
 	}
 	if p.CheckovUpstream, err = readCheckovUpstream(root); err != nil {
+		return nil, err
+	}
+	p.BootstrapFile = filepath.Join("helm", "bootstrap.yaml")
+	if data, err := os.ReadFile(filepath.Join(root, p.BootstrapFile)); err == nil {
+		if p.Bootstrap, err = deploy.Decode(p.BootstrapFile, data); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	for _, o := range p.Objects {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -25,6 +26,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	var charts engine.Charts
 	var budget check.Budget
 	var static, apply bool
+	var deployVia string
 	var af awsFlags
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	f.register(fs)
@@ -38,6 +40,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.Float64Var(&budget.USD, "budget", check.DefaultBudget.USD, "budget in USD for one session")
 	fs.Float64Var(&budget.Hours, "hours", check.DefaultBudget.Hours, "length of one session in hours")
 	fs.BoolVar(&static, "static", false, "run only the checks that need no cluster")
+	fs.StringVar(&deployVia, "deploy", "helm", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml; make argocd builds it) or helm (each chart installed directly, faster)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +88,26 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	run := &check.Run{Env: env, Budget: budget}
+	switch deployVia {
+	case "helm":
+	case "argocd":
+		dir, err := os.MkdirTemp("", "harness-argocd-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		timeout := 5 * time.Minute
+		if v := os.Getenv("HARNESS_ARGOCD_TIMEOUT"); v != "" {
+			if timeout, err = time.ParseDuration(v); err != nil {
+				return fmt.Errorf("HARNESS_ARGOCD_TIMEOUT: %w", err)
+			}
+		}
+		run.ArgoCD = &engine.ArgoCD{Binary: filepath.Join(f.root, "bin", "argocd"), HelmDir: filepath.Join(f.root, "bin"),
+			CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
+			Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}
+	default:
+		return fmt.Errorf("--deploy %q: want argocd or helm", deployVia)
+	}
 	rs, runErr := check.Execute(ctx, run, check.Steps(), func(r result.Result) { report.Progress(os.Stdout, r) })
 	rs = append(before, rs...)
 	if runErr != nil {

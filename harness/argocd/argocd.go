@@ -1,0 +1,334 @@
+// Package argocd runs the real Argo CD — its application controller and repo server, built unmodified from the
+// argo-cd/v3 module at the version the platform installs (tools/argocd) — as processes against a cluster, with
+// Redis served in-process by miniredis (what Argo CD's own tests use). Loopback only, free ports; Stop ends every
+// process and the Redis server, and the processes die with the harness (parent-death signal).
+package argocd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+)
+
+// Version is the Argo CD release the platform installs (README's runbook) and tools/argocd builds.
+const Version = "v3.6.1"
+
+// Namespace is where Argo CD runs and the platform's Applications live.
+const Namespace = "argocd"
+
+// Config says what to run and where.
+type Config struct {
+	// Binary is tools/argocd's build (`argocd application-controller|repo-server`).
+	Binary string
+	// HelmDir holds the helm binary the repo server renders charts with (prepended to its PATH).
+	HelmDir string
+	// CRDsDir holds Argo CD's CRDs (manifests/crds of the argo-cd module).
+	CRDsDir string
+	// Kubeconfig reaches the cluster; the controller deploys to it as https://kubernetes.default.svc.
+	Kubeconfig string
+	// Dir receives the processes' logs and the repo server's working files.
+	Dir string
+	// ExcludeWebhooks keeps admission webhook configurations and APIServices out of every sync (Argo CD's own
+	// resource.exclusions setting): on an emulated cluster nothing runs to answer them.
+	ExcludeWebhooks bool
+}
+
+// Server is a running Argo CD.
+type Server struct {
+	dir   string
+	redis *miniredis.Miniredis
+	mu    sync.Mutex
+	procs []*exec.Cmd
+	// Started is how long the start took (CRDs, settings, both processes listening).
+	Started time.Duration
+}
+
+// Start installs Argo CD's CRDs and settings into the cluster and starts Redis, the repo server and the
+// application controller. On error everything started is stopped.
+func Start(ctx context.Context, rc *rest.Config, cfg Config) (*Server, error) {
+	s := &Server{}
+	if err := s.start(ctx, rc, cfg); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err error) {
+	t0 := time.Now()
+	s.dir = cfg.Dir
+	for _, p := range []*string{&cfg.Binary, &cfg.HelmDir, &cfg.Kubeconfig, &cfg.Dir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(cfg.Binary); err != nil {
+		return fmt.Errorf("argocd binary: %w (make argocd)", err)
+	}
+	set, err := deploy.LoadCRDs(cfg.CRDsDir)
+	if err != nil {
+		return fmt.Errorf("argo cd CRDs: %w", err)
+	}
+	if err := deploy.InstallCRDs(ctx, rc, set, time.Minute); err != nil {
+		return fmt.Errorf("argo cd CRDs: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	if err := settings(ctx, cs, cfg.ExcludeWebhooks); err != nil {
+		return err
+	}
+	if s.redis, err = miniredis.Run(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return err
+	}
+	repoPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(),
+		"PATH="+cfg.HelmDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+filepath.Join(cfg.Dir, "home"),
+		"TMPDIR="+filepath.Join(cfg.Dir, "tmp"),
+		// What the install's container image provides under /app/config and /home/argocd, in the run's directory.
+		"ARGOCD_GPG_ENABLED=false",
+		"ARGOCD_GNUPGHOME="+filepath.Join(cfg.Dir, "gpg"),
+		"ARGOCD_SSH_DATA_PATH="+filepath.Join(cfg.Dir, "ssh"),
+		"ARGOCD_TLS_DATA_PATH="+filepath.Join(cfg.Dir, "tls"),
+		"ARGOCD_PLUGINSOCKFILEPATH="+filepath.Join(cfg.Dir, "plugins"),
+	)
+	for _, d := range []string{"home", "tmp", "gpg", "ssh", "tls", "plugins"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	m1, err := freePort()
+	if err != nil {
+		return err
+	}
+	if err := s.run(cfg, env, "repo-server", "--port", strconv.Itoa(repoPort), "--address", "127.0.0.1",
+		"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(m1), "--redis", s.redis.Addr(), "--disable-tls", "--client-ca-path", "",
+		"--loglevel", "warn"); err != nil {
+		return err
+	}
+	if err := waitPort(ctx, repoPort, time.Minute); err != nil {
+		return fmt.Errorf("repo server: %w (log: %s)", err, filepath.Join(cfg.Dir, "repo-server.log"))
+	}
+	m2, err := freePort()
+	if err != nil {
+		return err
+	}
+	if err := s.run(cfg, env, "application-controller", "--kubeconfig", cfg.Kubeconfig, "--namespace", Namespace,
+		"--repo-server", "127.0.0.1:"+strconv.Itoa(repoPort), "--repo-server-plaintext", "--redis", s.redis.Addr(),
+		"--metrics-port", strconv.Itoa(m2), "--status-processors", "4", "--operation-processors", "4",
+		"--app-resync", "30", "--persist-resource-health", "--loglevel", "warn"); err != nil {
+		return err
+	}
+	if err := waitPort(ctx, m2, time.Minute); err != nil {
+		return fmt.Errorf("application controller: %w (log: %s)", err, filepath.Join(cfg.Dir, "application-controller.log"))
+	}
+	s.Started = time.Since(t0)
+	return nil
+}
+
+func (s *Server) run(cfg Config, env []string, component string, args ...string) error {
+	logf, err := os.Create(filepath.Join(cfg.Dir, component+".log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(cfg.Binary, append([]string{component}, args...)...)
+	cmd.Env, cmd.Dir = env, cfg.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start argocd %s: %w", component, err)
+	}
+	s.mu.Lock()
+	s.procs = append(s.procs, cmd)
+	s.mu.Unlock()
+	return nil
+}
+
+// Stop ends both processes (and their children: the repo server runs git and helm) and Redis.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	procs := s.procs
+	s.procs = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	if s.redis != nil {
+		s.redis.Close()
+		s.redis = nil
+	}
+	return errors.Join(errs...)
+}
+
+// settings creates the argocd namespace, argocd-cm and argocd-secret (what an install's manifests create).
+func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
+	data := map[string]string{"timeout.reconciliation": "30s"}
+	if excludeWebhooks {
+		data["resource.exclusions"] = strings.TrimSpace(`
+- apiGroups: ["admissionregistration.k8s.io"]
+  kinds: ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]
+  clusters: ["*"]
+- apiGroups: ["apiregistration.k8s.io"]
+  kinds: ["APIService"]
+  clusters: ["*"]
+`)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "argocd-cm", Namespace: Namespace, Labels: labels}, Data: data}
+	if _, err := cs.CoreV1().ConfigMaps(Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "argocd-secret", Namespace: Namespace, Labels: labels},
+		StringData: map[string]string{"server.secretkey": hex.EncodeToString(key)}}
+	if _, err := cs.CoreV1().Secrets(Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitPort(ctx context.Context, port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on 127.0.0.1:%d after %s", port, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// RegisterCluster registers the cluster of rc as an Argo CD cluster (a cluster Secret with its address and
+// credentials) and returns its server URL. Argo CD runs outside the cluster here, so the in-cluster address
+// https://kubernetes.default.svc does not reach it: Applications are pointed at this URL instead (a reported
+// rewrite).
+func RegisterCluster(ctx context.Context, rc *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return "", err
+	}
+	read := func(data []byte, file string) (string, error) {
+		if len(data) == 0 && file != "" {
+			d, err := os.ReadFile(file)
+			if err != nil {
+				return "", err
+			}
+			data = d
+		}
+		return base64.StdEncoding.EncodeToString(data), nil
+	}
+	tls := map[string]any{"insecure": rc.Insecure}
+	for k, v := range map[string][2]any{"caData": {rc.CAData, rc.CAFile}, "certData": {rc.CertData, rc.CertFile}, "keyData": {rc.KeyData, rc.KeyFile}} {
+		s, err := read(v[0].([]byte), v[1].(string))
+		if err != nil {
+			return "", err
+		}
+		if s != "" {
+			tls[k] = s
+		}
+	}
+	conf := map[string]any{"tlsClientConfig": tls}
+	if rc.BearerToken != "" {
+		conf["bearerToken"] = rc.BearerToken
+	}
+	data, err := json.Marshal(conf)
+	if err != nil {
+		return "", err
+	}
+	server := strings.TrimSuffix(rc.Host, "/")
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "cluster-under-test", Namespace: Namespace,
+			Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster"}},
+		StringData: map[string]string{"name": "under-test", "server": server, "config": string(data)},
+	}
+	if _, err := cs.CoreV1().Secrets(Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	return server, nil
+}
+
+// LogTail returns the last n lines of each component's log that report a warning or an error, for a result.
+func (s *Server) LogTail(n int) []string {
+	var out []string
+	for _, c := range []string{"repo-server", "application-controller"} {
+		data, err := os.ReadFile(filepath.Join(s.dir, c+".log"))
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, "level\":\"error") || strings.Contains(l, "level\":\"warn") || strings.Contains(l, "level=error") || strings.Contains(l, "level=warn") {
+				lines = append(lines, c+": "+l)
+			}
+		}
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		out = append(out, lines...)
+	}
+	return out
+}

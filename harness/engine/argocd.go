@@ -1,0 +1,395 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/argocd"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+)
+
+// ArgoCD says how to run Argo CD for a deploy through it.
+type ArgoCD struct {
+	Binary, HelmDir, CRDsDir string
+	// Dir holds the served repositories and the processes' logs (the run directory).
+	Dir string
+	// Timeout bounds the wait for every Application to be Synced and Healthy.
+	Timeout time.Duration
+	// Progress receives one line per phase; nil discards.
+	Progress func(format string, args ...any)
+}
+
+var applicationsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+
+// DeployArgoCD deploys the platform as the runbook does: the real Argo CD (application controller and repo
+// server) runs against the cluster, helm/bootstrap.yaml is applied, and the app-of-apps syncs every Application
+// in its waves. What Argo CD reads is served on 127.0.0.1: a snapshot commit of the working tree as a Git
+// repository and the pinned upstream charts as a Helm repository. The one change to what the platform declares
+// is the source rewrite (reported in the result): the root Application and the AppProject point at the served
+// repositories, and the app-of-apps gets the GitOps Bridge, the served Git URL and commit, and each upstream
+// chart's served repository as values — never an edit of the files.
+func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	p := e.Platform
+	fail := func(format string, args ...any) []result.Result {
+		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
+	}
+	// Charts: what cannot be had is disabled (its Application skipped, with the reason), the rest is served.
+	var out []result.Result
+	var dirs []string
+	disabled := map[string]bool{}
+	for _, a := range p.Apps {
+		c := e.chart(ctx, a)
+		switch {
+		case c.skip != nil:
+			out = append(out, *c.skip)
+			disabled[a.Name] = true
+		case c.upstream:
+			dirs = append(dirs, c.dir)
+		}
+	}
+	t0 := time.Now()
+	srv, err := argocd.Start(ctx, e.REST(), argocd.Config{Binary: cfg.Binary, HelmDir: cfg.HelmDir, CRDsDir: cfg.CRDsDir,
+		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated()})
+	if err != nil {
+		return fail("start Argo CD %s: %v", argocd.Version, err)
+	}
+	defer srv.Stop() //nolint:errcheck
+	progress("Argo CD %s started in %s (application controller, repo server, in-process Redis)", argocd.Version, srv.Started.Round(100*time.Millisecond))
+	server, err := argocd.RegisterCluster(ctx, e.REST())
+	if err != nil {
+		return fail("register the cluster with Argo CD: %v", err)
+	}
+	git, err := argocd.ServeGit(p.Root, []string{"helm", "workflows"}, filepath.Join(cfg.Dir, "git"))
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer git.Close()
+	charts, err := deploy.ServeCharts(filepath.Join(cfg.Dir, "charts"), dirs)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer charts.Close()
+	objs, rewrite, err := bootstrap(p, git, charts.URL, server, disabled)
+	if err != nil {
+		return fail("%v", err)
+	}
+	res, err := deploy.NewResources(e.REST())
+	if err != nil {
+		return fail("%v", err)
+	}
+	tApply := time.Now()
+	for _, o := range objs {
+		ri, err := res.For(o)
+		if err != nil {
+			return fail("%s: %v", p.BootstrapFile, err)
+		}
+		if _, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "harness", Force: true}); err != nil {
+			return fail("kubectl apply -f %s: %s/%s: %v", p.BootstrapFile, o.GetKind(), o.GetName(), err)
+		}
+	}
+	progress("applied %s (%s)", p.BootstrapFile, rewrite)
+	want := []string{"platform-app"}
+	for _, a := range p.Apps {
+		if !disabled[a.Name] {
+			want = append(want, a.Name)
+		}
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	dyn, err := dynamic.NewForConfig(e.REST())
+	if err != nil {
+		return fail("%v", err)
+	}
+	states, waitErr := waitApplications(ctx, dyn, want, timeout, e.Cluster.Emulated())
+	took := time.Since(tApply)
+	waves := map[string]int{}
+	for _, a := range p.Apps {
+		waves[a.Name] = a.SyncWave
+	}
+	// The pods Argo CD's sync created are judged like installed charts' (same chart, same values, same Helm).
+	rendered, _ := e.RenderCharts(ctx)
+	for _, rc := range rendered {
+		if !states[rc.App.Name].done() {
+			continue
+		}
+		ws, err := deploy.Workloads(rc.Objects)
+		if err != nil {
+			continue
+		}
+		for i := range ws {
+			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s, synced by Argo CD)", rc.App.Chart, rc.App.TargetRevision, rc.App.Name)
+			if ws[i].Namespace == "" {
+				ws[i].Namespace = rc.App.Namespace
+			}
+		}
+		e.chartsMu.Lock()
+		if e.installed == nil {
+			e.installed = map[string][]deploy.Workload{}
+		}
+		e.installed[rc.App.Name] = ws
+		e.chartsMu.Unlock()
+	}
+	for _, name := range want {
+		st := states[name]
+		r := result.Pass("deploy/"+name, "synced by Argo CD %s (wave %d): Synced, Healthy", argocd.Version, waves[name])
+		if st.done() && st.health != "Healthy" {
+			r = result.Pass("deploy/"+name, "synced by Argo CD %s (wave %d): Synced; Healthy but for %d resource(s) whose controller does not run here (not judged): %s",
+				argocd.Version, waves[name], len(st.unjudged), strings.Join(st.unjudged, "; "))
+		}
+		if !st.done() {
+			r = result.Fail("deploy/"+name, st.details(), "Argo CD %s (wave %d): %s", argocd.Version, waves[name], st.summary())
+		}
+		if name == "platform-app" {
+			r.Message += fmt.Sprintf("; all Applications Synced and Healthy %s after kubectl apply -f %s (Argo CD start %s); source rewrite: %s",
+				took.Round(100*time.Millisecond), p.BootstrapFile, srv.Started.Round(100*time.Millisecond), rewrite)
+			if waitErr != nil {
+				details := append(st.details(), waitErr.Error())
+				details = append(details, srv.LogTail(20)...)
+				r = result.Fail("deploy/platform-app", details, "Argo CD %s: %v; source rewrite: %s", argocd.Version, waitErr, rewrite)
+			}
+		}
+		r.Duration = time.Since(t0)
+		out = append(out, r)
+	}
+	return out
+}
+
+// bootstrap returns helm/bootstrap.yaml's objects with the source rewrite applied, and a description of it.
+func bootstrap(p *platform.Platform, git *argocd.GitRepo, chartsURL, server string, disabled map[string]bool) ([]*unstructured.Unstructured, string, error) {
+	apps := map[string]any{}
+	var upstream []string
+	for _, a := range p.Apps {
+		key := camel(a.Name)
+		switch {
+		case disabled[a.Name]:
+			apps[key] = map[string]any{"enabled": false}
+		case !a.InRepo(platform.RepoURL) && a.Chart != "":
+			apps[key] = map[string]any{"source": map[string]any{"repoURL": chartsURL}}
+			upstream = append(upstream, a.Name)
+		}
+	}
+	sort.Strings(upstream)
+	values := map[string]any{
+		"global":       map[string]any{"aws": p.Bridge.Values, "repoURL": git.URL, "targetRevision": git.Revision, "destinationServer": server},
+		"applications": apps,
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range p.Bootstrap {
+		u := o.DeepCopy()
+		switch u.GetKind() {
+		case "AppProject":
+			repos, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "sourceRepos")
+			if err := unstructured.SetNestedStringSlice(u.Object, append(repos, git.URL, chartsURL), "spec", "sourceRepos"); err != nil {
+				return nil, "", err
+			}
+			dests, _, _ := unstructured.NestedSlice(u.Object, "spec", "destinations")
+			for _, d := range append([]any(nil), dests...) {
+				if m, ok := d.(map[string]any); ok && m["server"] == "https://kubernetes.default.svc" {
+					dests = append(dests, map[string]any{"server": server, "namespace": m["namespace"]})
+				}
+			}
+			if err := unstructured.SetNestedSlice(u.Object, dests, "spec", "destinations"); err != nil {
+				return nil, "", err
+			}
+		case "Application":
+			for k, v := range map[string]any{"repoURL": git.URL, "targetRevision": git.Revision} {
+				if err := unstructured.SetNestedField(u.Object, v, "spec", "source", k); err != nil {
+					return nil, "", err
+				}
+			}
+			if err := unstructured.SetNestedField(u.Object, server, "spec", "destination", "server"); err != nil {
+				return nil, "", err
+			}
+			if err := unstructured.SetNestedStringSlice(u.Object, []string{"../values/" + p.Env + ".yaml"}, "spec", "source", "helm", "valueFiles"); err != nil {
+				return nil, "", err
+			}
+			if err := unstructured.SetNestedField(u.Object, deepCopyJSON(values), "spec", "source", "helm", "valuesObject"); err != nil {
+				return nil, "", err
+			}
+		}
+		out = append(out, u)
+	}
+	desc := fmt.Sprintf("repository %s served as %s at the snapshot %.12s, values ../values/%s.yaml, the GitOps Bridge as global.aws, charts of %s from %s, destination https://kubernetes.default.svc as %s (Argo CD runs outside the cluster)",
+		platform.RepoURL, git.URL, git.Revision, p.Env, strings.Join(upstream, ", "), chartsURL, server)
+	return out, desc, nil
+}
+
+// noController are kinds whose health only their controller can bring about, and whose controller does not run
+// on an emulated cluster (kwok "runs" cert-manager's pods, which execute nothing): their health is not judged
+// there, and the result says so.
+var noController = map[string]string{
+	"cert-manager.io/Certificate":   "cert-manager",
+	"cert-manager.io/Issuer":        "cert-manager",
+	"cert-manager.io/ClusterIssuer": "cert-manager",
+}
+
+// appState is what Argo CD reports about one Application.
+type appState struct {
+	found                bool
+	sync, health, phase  string
+	opMessage, healthMsg string
+	conditions           []string
+	unhealthy            []string
+	// unjudged are the non-Healthy resources of noController kinds (emulated clusters only).
+	unjudged []string
+}
+
+func (s appState) done() bool {
+	return s.found && s.sync == "Synced" && (s.health == "Healthy" || (len(s.unhealthy) == 0 && len(s.unjudged) > 0))
+}
+
+func (s appState) summary() string {
+	if !s.found {
+		return "the Application was never created (the app-of-apps did not render or sync it)"
+	}
+	msg := fmt.Sprintf("sync %s, health %s", orDash(s.sync), orDash(s.health))
+	if s.phase != "" {
+		msg += ", operation " + s.phase
+	}
+	for _, m := range []string{s.opMessage, s.healthMsg} {
+		if m != "" {
+			return msg + ": " + m
+		}
+	}
+	if len(s.conditions) > 0 {
+		return msg + ": " + s.conditions[0]
+	}
+	if len(s.unhealthy) > 0 {
+		return msg + ": " + s.unhealthy[0]
+	}
+	return msg
+}
+
+func (s appState) details() []string {
+	return append(append([]string(nil), s.conditions...), s.unhealthy...)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// waitApplications polls the Applications until every one in want is Synced and Healthy or the timeout.
+func waitApplications(ctx context.Context, dyn dynamic.Interface, want []string, timeout time.Duration, emulated bool) (map[string]appState, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		states := map[string]appState{}
+		list, err := dyn.Resource(applicationsGVR).Namespace(argocd.Namespace).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for _, it := range list.Items {
+				states[it.GetName()] = readState(it.Object, emulated)
+			}
+		}
+		all := true
+		for _, n := range want {
+			all = all && states[n].done()
+		}
+		if all {
+			return states, nil
+		}
+		if time.Now().After(deadline) {
+			return states, fmt.Errorf("not every Application Synced and Healthy within %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return states, context.Cause(ctx)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func readState(obj map[string]any, emulated bool) appState {
+	s := appState{found: true}
+	s.sync, _, _ = unstructured.NestedString(obj, "status", "sync", "status")
+	s.health, _, _ = unstructured.NestedString(obj, "status", "health", "status")
+	s.healthMsg, _, _ = unstructured.NestedString(obj, "status", "health", "message")
+	s.phase, _, _ = unstructured.NestedString(obj, "status", "operationState", "phase")
+	if s.phase != "Succeeded" && s.phase != "Running" {
+		s.opMessage, _, _ = unstructured.NestedString(obj, "status", "operationState", "message")
+	}
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok {
+			s.conditions = append(s.conditions, fmt.Sprintf("%v: %v", m["type"], m["message"]))
+		}
+	}
+	res, _, _ := unstructured.NestedSlice(obj, "status", "resources")
+	for _, r := range res {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		h, _ := m["health"].(map[string]any)
+		if st, _ := h["status"].(string); st != "" && st != "Healthy" {
+			line := fmt.Sprintf("%v %v/%v: %s %v", m["kind"], m["namespace"], m["name"], st, h["message"])
+			if ctrl, ok := noController[fmt.Sprintf("%v/%v", m["group"], m["kind"])]; ok && emulated {
+				s.unjudged = append(s.unjudged, fmt.Sprintf("%s (%s's controller does not run on the emulated cluster)", line, ctrl))
+				continue
+			}
+			s.unhealthy = append(s.unhealthy, line)
+		}
+	}
+	return s
+}
+
+// camel turns an Application name back into its key under `applications` (kube-downscaler -> kubeDownscaler).
+func camel(name string) string {
+	var sb strings.Builder
+	up := false
+	for _, r := range name {
+		if r == '-' {
+			up = true
+			continue
+		}
+		if up {
+			r = unicode.ToUpper(r)
+			up = false
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
+
+func deepCopyJSON(v map[string]any) map[string]any {
+	return runtimeDeepCopy(v).(map[string]any)
+}
+
+func runtimeDeepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = runtimeDeepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = runtimeDeepCopy(e)
+		}
+		return out
+	case int:
+		return int64(x)
+	}
+	return v
+}
