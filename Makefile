@@ -67,7 +67,7 @@ bin/helm: go.mod
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds argocd ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 	$(GO) vet -tags aws ./test/aws/...
 	./bin/harness apply --env local
@@ -77,8 +77,8 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 180m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build crds ## the main job: `harness check --env local` and every scenario, on embedded EKS-shaped clusters
-	./bin/harness check --env local
+test-local: build crds argocd ## the main job: `harness check --env local` (deployed through the real Argo CD) and every scenario, on embedded EKS-shaped clusters
+	./bin/harness check --env local --deploy argocd
 	./bin/harness run scenarios/*.yaml
 
 STRESS_ROUNDS ?= 50

@@ -56,6 +56,8 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 	for _, a := range p.Apps {
 		c := e.chart(ctx, a)
 		switch {
+		case c.otherVersion: // served as it is: Argo CD itself finds the pinned version missing
+			dirs = append(dirs, c.dir)
 		case c.skip != nil:
 			out = append(out, *c.skip)
 			disabled[a.Name] = true
@@ -247,7 +249,10 @@ type appState struct {
 	sync, health, phase  string
 	opMessage, healthMsg string
 	conditions           []string
-	unhealthy            []string
+	// excluded are Argo CD's warnings about the resources excluded by the settings (webhooks on emulated
+	// clusters): expected, listed last.
+	excluded  []string
+	unhealthy []string
 	// unjudged are the non-Healthy resources of noController kinds (emulated clusters only).
 	unjudged []string
 }

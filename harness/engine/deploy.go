@@ -89,6 +89,9 @@ type chart struct {
 	upstream bool
 	// skip, when set, is the app's result: the chart cannot be installed (not fetched, or a version mismatch).
 	skip *result.Result
+	// otherVersion is set with skip when dir holds the chart at another version than the Application pins: Argo
+	// CD, served that chart, reports the missing version in its own words.
+	otherVersion bool
 }
 
 // chart resolves an Application's chart once per run: in-repo charts from the repository, upstream charts from
@@ -174,7 +177,7 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	}
 	if strings.TrimPrefix(v, "v") != strings.TrimPrefix(a.TargetRevision, "v") {
 		r := result.Fail(name, nil, "chart %s in %s is version %s, but the Application pins targetRevision %s: not what Argo CD would install", a.Chart, dir, v, a.TargetRevision)
-		return chart{skip: &r}
+		return chart{skip: &r, dir: dir, otherVersion: true}
 	}
 	return chart{dir: dir, upstream: true}
 }

@@ -3,6 +3,7 @@ package local
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,4 +41,40 @@ func TestArgoCDSyncsThePlatform(t *testing.T) {
 		assert.True(t, names["deploy/"+a.Name], "a result for Application %s", a.Name)
 	}
 	assert.True(t, names["deploy/platform-app"])
+}
+
+// TestArgoCDNamesWhatDoesNotSync breaks three things in one copy of the repository and syncs it through Argo CD:
+// a chart version the (served) repository does not have, a CRD's user whose CRD never comes (kserve-crd off), and
+// a workload that can never become available (the database pinned to a node label no node has). Each Application
+// is named with Argo CD's own message; the rest still syncs. (A mere wrong wave order — kserve-crd after kserve —
+// converges here: every Application has selfHeal, and Argo CD re-syncs kserve once the CRDs exist.)
+func TestArgoCDNamesWhatDoesNotSync(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "helm/platform-app/values.yaml", "chart: py-kube-downscaler\n      targetRevision: 0.3.2", "chart: py-kube-downscaler\n      targetRevision: 0.3.3")
+	testenv.Edit(t, root, "helm/platform-app/values.yaml", "  kserveCrd:\n    enabled: true", "  kserveCrd:\n    enabled: false")
+	testenv.Edit(t, root, "helm/platform-config/values.yaml", "  nodeSelector:\n    node-role.mlops.io/system: \"true\"\n  resources:", "  nodeSelector:\n    node-role.mlops.io/nowhere: \"true\"\n  resources:")
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
+	env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
+	cfg := argoCD(t)
+	cfg.Timeout = 2 * time.Minute
+	byName := map[string]result.Result{}
+	for _, r := range env.DeployArgoCD(t.Context(), cfg) {
+		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)
+		byName[r.Name] = r
+	}
+	text := func(name string) string {
+		r := byName[name]
+		return r.Message + "\n" + strings.Join(r.Details, "\n")
+	}
+	for name, want := range map[string]string{
+		"deploy/kube-downscaler": "0.3.3",
+		"deploy/kserve":          "ClusterServingRuntime",
+		"deploy/platform-config": "StatefulSet flyte/flyte-db",
+	} {
+		assert.Equal(t, result.Failed, byName[name].Status, name)
+		assert.Contains(t, text(name), want, name)
+	}
+	for _, name := range []string{"deploy/cert-manager", "deploy/kuberay-operator", "deploy/flyte"} {
+		assert.Equal(t, result.Passed, byName[name].Status, "%s: %s", name, text(name))
+	}
 }

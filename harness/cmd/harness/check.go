@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -40,7 +41,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.Float64Var(&budget.USD, "budget", check.DefaultBudget.USD, "budget in USD for one session")
 	fs.Float64Var(&budget.Hours, "hours", check.DefaultBudget.Hours, "length of one session in hours")
 	fs.BoolVar(&static, "static", false, "run only the checks that need no cluster")
-	fs.StringVar(&deployVia, "deploy", "helm", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml; make argocd builds it) or helm (each chart installed directly, faster)")
+	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -88,6 +89,19 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	run := &check.Run{Env: env, Budget: budget}
+	argoBin := filepath.Join(f.root, "bin", "argocd")
+	if deployVia == "auto" {
+		deployVia = "helm"
+		_, errBin := os.Stat(argoBin)
+		_, errGit := exec.LookPath("git")
+		if static || errBin != nil || errGit != nil {
+			if !static {
+				fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
+			}
+		} else {
+			deployVia = "argocd"
+		}
+	}
 	switch deployVia {
 	case "helm":
 	case "argocd":
@@ -102,7 +116,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 				return fmt.Errorf("HARNESS_ARGOCD_TIMEOUT: %w", err)
 			}
 		}
-		run.ArgoCD = &engine.ArgoCD{Binary: filepath.Join(f.root, "bin", "argocd"), HelmDir: filepath.Join(f.root, "bin"),
+		run.ArgoCD = &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"),
 			CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
 			Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}
 	default:
