@@ -269,13 +269,13 @@ func (s appState) summary() string {
 	if s.phase != "" {
 		msg += ", operation " + s.phase
 	}
+	if len(s.conditions) > 0 {
+		return msg + ": " + s.conditions[0]
+	}
 	for _, m := range []string{s.opMessage, s.healthMsg} {
 		if m != "" {
 			return msg + ": " + m
 		}
-	}
-	if len(s.conditions) > 0 {
-		return msg + ": " + s.conditions[0]
 	}
 	if len(s.unhealthy) > 0 {
 		return msg + ": " + s.unhealthy[0]
@@ -284,7 +284,7 @@ func (s appState) summary() string {
 }
 
 func (s appState) details() []string {
-	return append(append([]string(nil), s.conditions...), s.unhealthy...)
+	return append(append(append([]string(nil), s.conditions...), s.unhealthy...), s.excluded...)
 }
 
 func orDash(s string) string {
@@ -329,13 +329,18 @@ func readState(obj map[string]any, emulated bool) appState {
 	s.health, _, _ = unstructured.NestedString(obj, "status", "health", "status")
 	s.healthMsg, _, _ = unstructured.NestedString(obj, "status", "health", "message")
 	s.phase, _, _ = unstructured.NestedString(obj, "status", "operationState", "phase")
-	if s.phase != "Succeeded" && s.phase != "Running" {
+	if s.phase != "Succeeded" {
 		s.opMessage, _, _ = unstructured.NestedString(obj, "status", "operationState", "message")
 	}
 	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
 	for _, c := range conds {
 		if m, ok := c.(map[string]any); ok {
-			s.conditions = append(s.conditions, fmt.Sprintf("%v: %v", m["type"], m["message"]))
+			line := fmt.Sprintf("%v: %v", m["type"], m["message"])
+			if m["type"] == "ExcludedResourceWarning" {
+				s.excluded = append(s.excluded, line)
+				continue
+			}
+			s.conditions = append(s.conditions, line)
 		}
 	}
 	res, _, _ := unstructured.NestedSlice(obj, "status", "resources")
