@@ -105,7 +105,13 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	switch deployVia {
 	case "helm":
 	case "argocd":
-		dir, err := os.MkdirTemp("", "harness-argocd-")
+		// Inside the embedded cluster's run directory, which its watcher removes on every exit path (SIGKILL
+		// included); elsewhere a temporary directory removed when the run ends.
+		parent := ""
+		if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
+			parent = filepath.Dir(c.Kubeconfig())
+		}
+		dir, err := os.MkdirTemp(parent, "argocd-")
 		if err != nil {
 			return err
 		}
