@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,4 +333,72 @@ func (s *Server) LogTail(n int) []string {
 		out = append(out, lines...)
 	}
 	return out
+}
+
+// ReleaseManifest is the install manifest of Version, as the runbook applies it.
+const ReleaseManifest = "https://raw.githubusercontent.com/argoproj/argo-cd/" + Version + "/manifests/install.yaml"
+
+// Install applies Argo CD's release manifest (kubectl apply -n argocd -f URL, server-side) into the cluster of rc
+// and waits until its application controller and repo server are ready.
+func Install(ctx context.Context, rc *rest.Config, url string) error {
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	objs, err := deploy.Decode(url, data)
+	if err != nil {
+		return err
+	}
+	res, err := deploy.NewResources(rc)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if o.GetNamespace() == "" && o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") {
+			o.SetNamespace(Namespace)
+		}
+		ri, err := res.For(o.Unstructured)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if _, err := ri.Apply(ctx, o.GetName(), o.Unstructured, metav1.ApplyOptions{FieldManager: "harness", Force: true}); err != nil {
+			return fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		sts, err1 := cs.AppsV1().StatefulSets(Namespace).Get(ctx, "argocd-application-controller", metav1.GetOptions{})
+		dep, err2 := cs.AppsV1().Deployments(Namespace).Get(ctx, "argocd-repo-server", metav1.GetOptions{})
+		if err1 == nil && err2 == nil && sts.Status.ReadyReplicas > 0 && dep.Status.ReadyReplicas > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("argocd-application-controller and argocd-repo-server not ready after 10m")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
 }

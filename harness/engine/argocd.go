@@ -22,7 +22,12 @@ import (
 
 // ArgoCD says how to run Argo CD for a deploy through it.
 type ArgoCD struct {
+	// Binary, HelmDir, CRDsDir: Argo CD run as processes beside the cluster (make argocd).
 	Binary, HelmDir, CRDsDir string
+	// InstallManifest, instead, installs Argo CD into the cluster from its release manifest (a real cluster with
+	// network: the nightly), as the runbook does; the Applications then keep their repositories and destination,
+	// and the root Application tracks Revision (the commit under test).
+	InstallManifest, Revision string
 	// Dir holds the served repositories and the processes' logs (the run directory).
 	Dir string
 	// Timeout bounds the wait for every Application to be Synced and Healthy.
@@ -48,6 +53,9 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 	p := e.Platform
 	fail := func(format string, args ...any) []result.Result {
 		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
+	}
+	if cfg.InstallManifest != "" {
+		return e.deployArgoCDInCluster(ctx, cfg, progress)
 	}
 	// Charts: what cannot be had is disabled (its Application skipped, with the reason), the rest is served.
 	var out []result.Result
@@ -87,9 +95,41 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 		return fail("%v", err)
 	}
 	defer charts.Close()
-	objs, rewrite, err := bootstrap(p, git, charts.URL, server, disabled)
+	objs, rewrite, err := bootstrap(p, rewriteTo{gitURL: git.URL, revision: git.Revision, chartsURL: charts.URL, server: server, disabled: disabled})
 	if err != nil {
 		return fail("%v", err)
+	}
+	return append(out, e.syncBootstrap(ctx, objs, rewrite, disabled, cfg, progress, t0, srv.Started, srv.LogTail)...)
+}
+
+// deployArgoCDInCluster installs Argo CD from its release manifest into a real cluster, then syncs the bootstrap
+// with the root Application at the commit under test.
+func (e *Env) deployArgoCDInCluster(ctx context.Context, cfg ArgoCD, progress func(string, ...any)) []result.Result {
+	fail := func(format string, args ...any) []result.Result {
+		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
+	}
+	t0 := time.Now()
+	if err := argocd.Install(ctx, e.REST(), cfg.InstallManifest); err != nil {
+		return fail("install Argo CD from %s: %v", cfg.InstallManifest, err)
+	}
+	installed := time.Since(t0)
+	progress("Argo CD installed from %s in %s", cfg.InstallManifest, installed.Round(100*time.Millisecond))
+	objs, rewrite, err := bootstrap(e.Platform, rewriteTo{revision: cfg.Revision})
+	if err != nil {
+		return fail("%v", err)
+	}
+	return e.syncBootstrap(ctx, objs, rewrite, nil, cfg, progress, t0, installed, func(int) []string { return nil })
+}
+
+// syncBootstrap applies the bootstrap objects (kubectl apply, server-side), waits until every enabled
+// Application is Synced and Healthy, records the charts' workloads for the placement checks, and returns one
+// result per Application.
+func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructured, rewrite string, disabled map[string]bool,
+	cfg ArgoCD, progress func(string, ...any), t0 time.Time, started time.Duration, logTail func(int) []string) []result.Result {
+	p := e.Platform
+	var out []result.Result
+	fail := func(format string, args ...any) []result.Result {
+		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
 	}
 	res, err := deploy.NewResources(e.REST())
 	if err != nil {
@@ -161,10 +201,10 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 		}
 		if name == "platform-app" {
 			r.Message += fmt.Sprintf("; all Applications Synced and Healthy %s after kubectl apply -f %s (Argo CD start %s); source rewrite: %s",
-				took.Round(100*time.Millisecond), p.BootstrapFile, srv.Started.Round(100*time.Millisecond), rewrite)
+				took.Round(100*time.Millisecond), p.BootstrapFile, started.Round(100*time.Millisecond), rewrite)
 			if waitErr != nil {
 				details := append(st.details(), waitErr.Error())
-				details = append(details, srv.LogTail(20)...)
+				details = append(details, logTail(20)...)
 				r = result.Fail("deploy/platform-app", details, "Argo CD %s: %v; source rewrite: %s", argocd.Version, waitErr, rewrite)
 			}
 		}
@@ -174,24 +214,44 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 	return out
 }
 
-// bootstrap returns helm/bootstrap.yaml's objects with the source rewrite applied, and a description of it.
-func bootstrap(p *platform.Platform, git *argocd.GitRepo, chartsURL, server string, disabled map[string]bool) ([]*unstructured.Unstructured, string, error) {
+// rewriteTo is where the bootstrap's sources and destination point: empty fields keep what the platform declares.
+type rewriteTo struct {
+	gitURL, revision, chartsURL, server string
+	disabled                            map[string]bool
+}
+
+// bootstrap returns helm/bootstrap.yaml's objects with the source rewrite applied, and a description of it. The
+// environment's values file and the GitOps Bridge (global.aws) are always given, as the runbook's bridge step does.
+func bootstrap(p *platform.Platform, to rewriteTo) ([]*unstructured.Unstructured, string, error) {
 	apps := map[string]any{}
 	var upstream []string
 	for _, a := range p.Apps {
 		key := camel(a.Name)
 		switch {
-		case disabled[a.Name]:
+		case to.disabled[a.Name]:
 			apps[key] = map[string]any{"enabled": false}
-		case !a.InRepo(platform.RepoURL) && a.Chart != "":
-			apps[key] = map[string]any{"source": map[string]any{"repoURL": chartsURL}}
+		case to.chartsURL != "" && !a.InRepo(platform.RepoURL) && a.Chart != "":
+			apps[key] = map[string]any{"source": map[string]any{"repoURL": to.chartsURL}}
 			upstream = append(upstream, a.Name)
 		}
 	}
 	sort.Strings(upstream)
-	values := map[string]any{
-		"global":       map[string]any{"aws": p.Bridge.Values, "repoURL": git.URL, "targetRevision": git.Revision, "destinationServer": server},
-		"applications": apps,
+	global := map[string]any{"aws": p.Bridge.Values, "targetRevision": to.revision}
+	if to.gitURL != "" {
+		global["repoURL"] = to.gitURL
+	}
+	if to.server != "" {
+		global["destinationServer"] = to.server
+	}
+	values := map[string]any{"global": global}
+	if len(apps) > 0 {
+		values["applications"] = apps
+	}
+	var extraRepos []string
+	for _, r := range []string{to.gitURL, to.chartsURL} {
+		if r != "" {
+			extraRepos = append(extraRepos, r)
+		}
 	}
 	var out []*unstructured.Unstructured
 	for _, o := range p.Bootstrap {
@@ -199,26 +259,34 @@ func bootstrap(p *platform.Platform, git *argocd.GitRepo, chartsURL, server stri
 		switch u.GetKind() {
 		case "AppProject":
 			repos, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "sourceRepos")
-			if err := unstructured.SetNestedStringSlice(u.Object, append(repos, git.URL, chartsURL), "spec", "sourceRepos"); err != nil {
+			if err := unstructured.SetNestedStringSlice(u.Object, append(repos, extraRepos...), "spec", "sourceRepos"); err != nil {
 				return nil, "", err
 			}
-			dests, _, _ := unstructured.NestedSlice(u.Object, "spec", "destinations")
-			for _, d := range append([]any(nil), dests...) {
-				if m, ok := d.(map[string]any); ok && m["server"] == "https://kubernetes.default.svc" {
-					dests = append(dests, map[string]any{"server": server, "namespace": m["namespace"]})
+			if to.server != "" {
+				dests, _, _ := unstructured.NestedSlice(u.Object, "spec", "destinations")
+				for _, d := range append([]any(nil), dests...) {
+					if m, ok := d.(map[string]any); ok && m["server"] == "https://kubernetes.default.svc" {
+						dests = append(dests, map[string]any{"server": to.server, "namespace": m["namespace"]})
+					}
+				}
+				if err := unstructured.SetNestedSlice(u.Object, dests, "spec", "destinations"); err != nil {
+					return nil, "", err
 				}
 			}
-			if err := unstructured.SetNestedSlice(u.Object, dests, "spec", "destinations"); err != nil {
-				return nil, "", err
-			}
 		case "Application":
-			for k, v := range map[string]any{"repoURL": git.URL, "targetRevision": git.Revision} {
+			set := map[string]any{"targetRevision": to.revision}
+			if to.gitURL != "" {
+				set["repoURL"] = to.gitURL
+			}
+			for k, v := range set {
 				if err := unstructured.SetNestedField(u.Object, v, "spec", "source", k); err != nil {
 					return nil, "", err
 				}
 			}
-			if err := unstructured.SetNestedField(u.Object, server, "spec", "destination", "server"); err != nil {
-				return nil, "", err
+			if to.server != "" {
+				if err := unstructured.SetNestedField(u.Object, to.server, "spec", "destination", "server"); err != nil {
+					return nil, "", err
+				}
 			}
 			if err := unstructured.SetNestedStringSlice(u.Object, []string{"../values/" + p.Env + ".yaml"}, "spec", "source", "helm", "valueFiles"); err != nil {
 				return nil, "", err
@@ -229,8 +297,16 @@ func bootstrap(p *platform.Platform, git *argocd.GitRepo, chartsURL, server stri
 		}
 		out = append(out, u)
 	}
-	desc := fmt.Sprintf("repository %s served as %s at the snapshot %.12s, values ../values/%s.yaml, the GitOps Bridge as global.aws, charts of %s from %s, destination https://kubernetes.default.svc as %s (Argo CD runs outside the cluster)",
-		platform.RepoURL, git.URL, git.Revision, p.Env, strings.Join(upstream, ", "), chartsURL, server)
+	desc := fmt.Sprintf("revision %.12s, values ../values/%s.yaml, the GitOps Bridge as global.aws", to.revision, p.Env)
+	if to.gitURL != "" {
+		desc = fmt.Sprintf("repository %s served as %s at the snapshot %.12s, values ../values/%s.yaml, the GitOps Bridge as global.aws", platform.RepoURL, to.gitURL, to.revision, p.Env)
+	}
+	if to.chartsURL != "" {
+		desc += fmt.Sprintf(", charts of %s from %s", strings.Join(upstream, ", "), to.chartsURL)
+	}
+	if to.server != "" {
+		desc += fmt.Sprintf(", destination https://kubernetes.default.svc as %s (Argo CD runs outside the cluster)", to.server)
+	}
 	return out, desc, nil
 }
 
