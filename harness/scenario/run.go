@@ -30,7 +30,9 @@ import (
 type Runner struct {
 	// Env is the scenario's environment: its platform model (the scenario's environment), the started cluster
 	// and the chart sources.
-	Env      *engine.Env
+	Env *engine.Env
+	// ArgoCD, when set, deploys through the real Argo CD (bootstrap.yaml synced) instead of Helm installs.
+	ArgoCD   *engine.ArgoCD
 	OnResult func(result.Result)
 }
 
@@ -84,11 +86,15 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 	switch {
 	case st.Deploy != nil:
 		installed := 0
-		for _, res := range e.DeployApps(ctx) {
+		deployed := e.DeployApps
+		if r.ArgoCD != nil {
+			deployed = func(ctx context.Context) []result.Result { return e.DeployArgoCD(ctx, *r.ArgoCD) }
+		}
+		for _, res := range deployed(ctx) {
 			if res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}
-			if res.Status == result.Passed {
+			if res.Status == result.Passed && res.Name != "deploy/platform-app" { // the root Application is not a chart
 				installed++
 			}
 		}

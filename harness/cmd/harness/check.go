@@ -89,45 +89,12 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	run := &check.Run{Env: env, Budget: budget}
-	argoBin := filepath.Join(f.root, "bin", "argocd")
-	if deployVia == "auto" {
-		deployVia = "helm"
-		_, errBin := os.Stat(argoBin)
-		_, errGit := exec.LookPath("git")
-		if static || errBin != nil || errGit != nil {
-			if !static {
-				fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
-			}
-		} else {
-			deployVia = "argocd"
-		}
+	argo, cleanup, err := argoCDFor(f, c, deployVia, static)
+	if err != nil {
+		return err
 	}
-	switch deployVia {
-	case "helm":
-	case "argocd":
-		// Inside the embedded cluster's run directory, which its watcher removes on every exit path (SIGKILL
-		// included); elsewhere a temporary directory removed when the run ends.
-		parent := ""
-		if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
-			parent = filepath.Dir(c.Kubeconfig())
-		}
-		dir, err := os.MkdirTemp(parent, "argocd-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		timeout := 5 * time.Minute
-		if v := os.Getenv("HARNESS_ARGOCD_TIMEOUT"); v != "" {
-			if timeout, err = time.ParseDuration(v); err != nil {
-				return fmt.Errorf("HARNESS_ARGOCD_TIMEOUT: %w", err)
-			}
-		}
-		run.ArgoCD = &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"),
-			CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
-			Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}
-	default:
-		return fmt.Errorf("--deploy %q: want argocd or helm", deployVia)
-	}
+	defer cleanup()
+	run.ArgoCD = argo
 	rs, runErr := check.Execute(ctx, run, check.Steps(), func(r result.Result) { report.Progress(os.Stdout, r) })
 	rs = append(before, rs...)
 	if runErr != nil {
@@ -176,4 +143,50 @@ func defaultChartsCache() string {
 		dir = os.TempDir()
 	}
 	return filepath.Join(dir, "eks-mlops-harness", "charts")
+}
+
+// argoCDFor resolves --deploy: argocd runs the real Argo CD (built by `make argocd`) for the run, helm installs each
+// chart directly, auto picks argocd when it is built and git is installed. The cleanup removes Argo CD's working
+// directory (inside the embedded cluster's run directory, which its watcher removes on every exit path, SIGKILL
+// included; elsewhere a temporary directory).
+func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*engine.ArgoCD, func(), error) {
+	noop := func() {}
+	argoBin := filepath.Join(f.root, "bin", "argocd")
+	if via == "auto" {
+		via = "helm"
+		_, errBin := os.Stat(argoBin)
+		_, errGit := exec.LookPath("git")
+		switch {
+		case static:
+		case errBin != nil || errGit != nil:
+			fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
+		default:
+			via = "argocd"
+		}
+	}
+	switch via {
+	case "helm":
+		return nil, noop, nil
+	case "argocd":
+	default:
+		return nil, noop, fmt.Errorf("--deploy %q: want argocd, helm or auto", via)
+	}
+	parent := ""
+	if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
+		parent = filepath.Dir(c.Kubeconfig())
+	}
+	dir, err := os.MkdirTemp(parent, "argocd-")
+	if err != nil {
+		return nil, noop, err
+	}
+	timeout := 5 * time.Minute
+	if v := os.Getenv("HARNESS_ARGOCD_TIMEOUT"); v != "" {
+		if timeout, err = time.ParseDuration(v); err != nil {
+			os.RemoveAll(dir)
+			return nil, noop, fmt.Errorf("HARNESS_ARGOCD_TIMEOUT: %w", err)
+		}
+	}
+	return &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"),
+		CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
+		Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}, func() { os.RemoveAll(dir) }, nil
 }

@@ -19,11 +19,13 @@ func runScenarios(ctx context.Context, args []string) error {
 	var f clusterFlags
 	var reportDir string
 	var charts engine.Charts
+	var deployVia string
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
 	fs.StringVar(&charts.Dir, "charts-dir", os.Getenv("HARNESS_CHARTS_DIR"), "upstream charts unpacked as <dir>/<chart>, as `helm pull --untar` leaves them (default $HARNESS_CHARTS_DIR); apps whose chart is in neither this nor the cache are skipped")
 	fs.BoolVar(&charts.Fetch, "fetch-charts", false, "pull upstream charts that --charts-dir lacks from their repositories (needs network)")
 	fs.StringVar(&charts.Cache, "charts-cache", defaultChartsCache(), "where fetched charts are kept, by name and version")
+	fs.StringVar(&deployVia, "deploy", "auto", "how a deploy step deploys the platform: argocd (the real Argo CD syncs helm/bootstrap.yaml), helm (each chart installed directly, faster), auto (argocd when `make argocd` built it)")
 	fs.StringVar(&reportDir, "report-dir", filepath.Join("test", "results", "scenarios"), "where junit-<scenario>.xml go")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +57,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	var junits []string
 	for _, s := range scenarios {
 		fmt.Printf("scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
-		results, err := runScenario(ctx, f, charts, platforms[s.Spec.Environment], s)
+		results, err := runScenario(ctx, f, charts, deployVia, platforms[s.Spec.Environment], s)
 		all = append(all, results...)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Metadata.Name, err)
@@ -75,7 +77,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
+func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, deployVia string, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
 	f.preAdvertisedGPUs = f.preAdvertisedGPUs || s.Spec.PreAdvertisedGPUs
 	c, _, stopCluster, err := f.start(ctx, p)
 	if err != nil {
@@ -86,7 +88,12 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, p *p
 	if err != nil {
 		return nil, err
 	}
-	r := &scenario.Runner{Env: env, OnResult: func(res result.Result) { report.Progress(os.Stdout, res) }}
+	argo, cleanup, err := argoCDFor(f, c, deployVia, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	r := &scenario.Runner{Env: env, ArgoCD: argo, OnResult: func(res result.Result) { report.Progress(os.Stdout, res) }}
 	return r.Run(ctx, s)
 }
 
