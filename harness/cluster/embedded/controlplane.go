@@ -140,6 +140,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		nodes = withoutGPUs(nodes)
 		go advertiseGPUs(ctrlCtx, c.client, c.logFile)
 	}
+	go provisionVolumes(ctrlCtx, c.client, c.logFile)
 	if err := node.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
 		return err
 	}

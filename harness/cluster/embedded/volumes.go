@@ -1,0 +1,82 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// EBSCSIDriver is the provisioner of the EKS aws-ebs-csi-driver add-on (terraform/modules/eks/addons.tf).
+const EBSCSIDriver = "ebs.csi.aws.com"
+
+// selectedNode is what the scheduler's volume binding sets on a WaitForFirstConsumer claim once it picked a node.
+const selectedNode = "volume.kubernetes.io/selected-node"
+
+// provisionVolumes plays the EBS CSI driver's provisioner on the emulated cluster until ctx ends: a claim of a
+// StorageClass provisioned by ebs.csi.aws.com, once the scheduler has selected a node for it, gets a
+// PersistentVolume of its size pinned to that node (as an EBS volume lives in the node's zone), which the
+// persistent-volume controller binds. No data exists: kwok's pods execute nothing. Without it a StatefulSet with
+// volume claims (Flyte's PostgreSQL in dev) would wait forever here while it runs on EKS.
+func provisionVolumes(ctx context.Context, cs kubernetes.Interface, log *os.File) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := reconcileVolumes(ctx, cs); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(log, "volume provisioner: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func reconcileVolumes(ctx context.Context, cs kubernetes.Interface) error {
+	claims, err := cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return err
+	}
+	for _, pvc := range claims.Items {
+		node := pvc.Annotations[selectedNode]
+		if pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" || node == "" || pvc.Spec.StorageClassName == nil {
+			continue
+		}
+		sc, err := cs.StorageV1().StorageClasses().Get(ctx, *pvc.Spec.StorageClassName, metav1.GetOptions{ResourceVersion: "0"})
+		if err != nil || sc.Provisioner != EBSCSIDriver {
+			continue
+		}
+		reclaim := corev1.PersistentVolumeReclaimDelete
+		if sc.ReclaimPolicy != nil {
+			reclaim = *sc.ReclaimPolicy
+		}
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "pvc-" + string(pvc.UID),
+				Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": EBSCSIDriver}},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]},
+				AccessModes:                   pvc.Spec.AccessModes,
+				VolumeMode:                    pvc.Spec.VolumeMode,
+				PersistentVolumeReclaimPolicy: reclaim,
+				StorageClassName:              sc.Name,
+				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID},
+				PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+					Driver: EBSCSIDriver, VolumeHandle: "vol-" + strings.ReplaceAll(string(pvc.UID), "-", "")[:17], FSType: "ext4"}},
+				NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+				}}}},
+			},
+		}
+		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("claim %s/%s: %w", pvc.Namespace, pvc.Name, err)
+		}
+	}
+	return nil
+}
