@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -183,7 +182,6 @@ func (s *Server) Stop() error {
 	procs := s.procs
 	s.procs = nil
 	s.mu.Unlock()
-	var errs []error
 	for _, p := range procs {
 		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
@@ -199,7 +197,7 @@ func (s *Server) Stop() error {
 		s.redis.Close()
 		s.redis = nil
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // settings creates the argocd namespace, argocd-cm and argocd-secret (what an install's manifests create).
@@ -374,7 +372,7 @@ func Install(ctx context.Context, rc *rest.Config, url string) error {
 		return err
 	}
 	for _, o := range objs {
-		if o.GetNamespace() == "" && o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") {
+		if o.GetNamespace() == "" && deploy.Namespaced(o.GetKind()) {
 			o.SetNamespace(Namespace)
 		}
 		ri, err := res.For(o.Unstructured)

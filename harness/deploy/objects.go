@@ -48,3 +48,15 @@ func (o Object) String() string {
 	}
 	return fmt.Sprintf("%s/%s", o.GetKind(), o.GetName())
 }
+
+// Namespaced reports whether a kind is namespaced, for the kinds charts and release manifests write without a
+// namespace (applied with -n).
+func Namespaced(kind string) bool {
+	switch kind {
+	case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
+		"StorageClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
+		"ClusterIssuer", "ClusterServingRuntime", "ClusterStorageContainer", "IngressClass", "RuntimeClass":
+		return false
+	}
+	return true
+}

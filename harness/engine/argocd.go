@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
@@ -291,7 +292,7 @@ func bootstrap(p *platform.Platform, to rewriteTo) ([]*unstructured.Unstructured
 			if err := unstructured.SetNestedStringSlice(u.Object, []string{"../values/" + p.Env + ".yaml"}, "spec", "source", "helm", "valueFiles"); err != nil {
 				return nil, "", err
 			}
-			if err := unstructured.SetNestedField(u.Object, deepCopyJSON(values), "spec", "source", "helm", "valuesObject"); err != nil {
+			if err := unstructured.SetNestedField(u.Object, runtime.DeepCopyJSON(values), "spec", "source", "helm", "valuesObject"); err != nil {
 				return nil, "", err
 			}
 		}
@@ -454,28 +455,4 @@ func camel(name string) string {
 		sb.WriteRune(r)
 	}
 	return sb.String()
-}
-
-func deepCopyJSON(v map[string]any) map[string]any {
-	return runtimeDeepCopy(v).(map[string]any)
-}
-
-func runtimeDeepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = runtimeDeepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = runtimeDeepCopy(e)
-		}
-		return out
-	case int:
-		return int64(x)
-	}
-	return v
 }

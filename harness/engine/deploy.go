@@ -344,22 +344,11 @@ func (e *Env) renderCharts(ctx context.Context) (out []Rendered, skipped []strin
 		}
 		for i := range objs {
 			objs[i].Source = fmt.Sprintf("chart %s %s (Application %s): %s", a.Chart, a.TargetRevision, a.Name, objs[i].Source)
-			if objs[i].GetNamespace() == "" && namespaced(objs[i].GetKind()) {
+			if objs[i].GetNamespace() == "" && deploy.Namespaced(objs[i].GetKind()) {
 				objs[i].SetNamespace(a.Namespace)
 			}
 		}
 		out = append(out, Rendered{App: a, Objects: objs, Values: vals})
 	}
 	return out, skipped
-}
-
-// namespaced reports whether a kind is namespaced, for the kinds charts render without a namespace.
-func namespaced(kind string) bool {
-	switch kind {
-	case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
-		"StorageClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-		"ClusterIssuer", "ClusterServingRuntime", "ClusterStorageContainer", "IngressClass", "RuntimeClass":
-		return false
-	}
-	return true
 }

@@ -46,13 +46,12 @@ func nodeIAM(m *module, _ *shape.Shape, _ time.Time) []string {
 	}
 	cniOnNodes := false
 	for _, g := range groups {
-		roleRef, ra := g.attr("node_role_arn")
+		roleRef, _ := g.attr("node_role_arn")
 		role := roleName(roleRef)
 		if role == "" {
 			v = append(v, fmt.Sprintf("%s: aws_eks_node_group.%s: node_role_arn = %s is not an aws_iam_role of this configuration", at(g.DefRange()), g.Labels[1], orNone(roleRef)))
 			continue
 		}
-		_ = ra
 		pols := attached(role)
 		for _, set := range nodeRequired {
 			ok := false

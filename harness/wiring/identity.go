@@ -224,57 +224,47 @@ func trustDocs(tree *tfeval.Tree) (map[string]map[string][]subject, []string) {
 // iamRoles evaluates every aws_iam_role whose assume_role_policy is one of the trust documents.
 func iamRoles(tree *tfeval.Tree, docs map[string]map[string][]subject) ([]role, []string) {
 	var out []role
-	var errs []string
-	for _, m := range tree.All() {
-		for _, b := range m.Blocks {
-			if b.Type != "resource" || len(b.Labels) != 2 || b.Labels[0] != "aws_iam_role" {
-				continue
-			}
-			arp, ok := b.Body.Attributes["assume_role_policy"]
-			if !ok {
-				continue
-			}
-			instances, err := forEach(m, b)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			for _, inst := range instances {
-				doc, key, ok := docRef(m, arp.Expr, inst.extra)
-				if !ok {
-					continue
-				}
-				subs, ok := docs[m.Dir+"."+doc]
-				if !ok {
-					continue
-				}
-				r := role{key: inst.key, resource: "aws_iam_role." + b.Labels[1], where: at(b.DefRange()), subjects: subs[key]}
-				if inst.key != "" {
-					r.resource += fmt.Sprintf("[%q]", inst.key)
-				}
-				if a, ok := b.Body.Attributes["name"]; ok {
-					if nv, err := m.Eval(a.Expr, inst.extra); err == nil && nv.IsKnown() && !nv.IsNull() && nv.Type() == cty.String {
-						r.name = nv.AsString()
-					}
-				}
-				out = append(out, r)
-			}
+	errs := eachResource(tree, "aws_iam_role", func(m *tfeval.Module, b *hclsyntax.Block, inst instance) {
+		arp, ok := b.Body.Attributes["assume_role_policy"]
+		if !ok {
+			return
 		}
-	}
+		doc, key, ok := docRef(m, arp.Expr, inst.extra)
+		if !ok {
+			return
+		}
+		subs, ok := docs[m.Dir+"."+doc]
+		if !ok {
+			return
+		}
+		r := role{key: inst.key, resource: "aws_iam_role." + b.Labels[1], where: at(b.DefRange()), subjects: subs[key]}
+		if inst.key != "" {
+			r.resource += fmt.Sprintf("[%q]", inst.key)
+		}
+		r.name, _ = evalString(m, b, "name", inst)
+		out = append(out, r)
+	})
 	return out, errs
 }
 
 // addonSAs are the service accounts of the EKS managed add-ons Terraform installs.
 func addonSAs(tree *tfeval.Tree) (map[string]bool, []string) {
 	out := map[string]bool{}
+	errs := eachResource(tree, "aws_eks_addon", func(m *tfeval.Module, b *hclsyntax.Block, inst instance) {
+		if name, ok := evalString(m, b, "addon_name", inst); ok && addonServiceAccounts[name] != "" {
+			out[addonServiceAccounts[name]] = true
+		}
+	})
+	return out, errs
+}
+
+// eachResource calls f for every instance (for_each evaluated) of every resource of typ in the tree; a for_each
+// that cannot be evaluated is returned as an error line.
+func eachResource(tree *tfeval.Tree, typ string, f func(m *tfeval.Module, b *hclsyntax.Block, inst instance)) []string {
 	var errs []string
 	for _, m := range tree.All() {
 		for _, b := range m.Blocks {
-			if b.Type != "resource" || len(b.Labels) != 2 || b.Labels[0] != "aws_eks_addon" {
-				continue
-			}
-			a, ok := b.Body.Attributes["addon_name"]
-			if !ok {
+			if b.Type != "resource" || len(b.Labels) != 2 || b.Labels[0] != typ {
 				continue
 			}
 			instances, err := forEach(m, b)
@@ -283,15 +273,24 @@ func addonSAs(tree *tfeval.Tree) (map[string]bool, []string) {
 				continue
 			}
 			for _, inst := range instances {
-				if v, err := m.Eval(a.Expr, inst.extra); err == nil && v.IsKnown() && v.Type() == cty.String {
-					if sa, ok := addonServiceAccounts[v.AsString()]; ok {
-						out[sa] = true
-					}
-				}
+				f(m, b, inst)
 			}
 		}
 	}
-	return out, errs
+	return errs
+}
+
+// evalString evaluates a block's attribute for one instance; ok is false when it is absent, unknown or no string.
+func evalString(m *tfeval.Module, b *hclsyntax.Block, attr string, inst instance) (string, bool) {
+	a, ok := b.Body.Attributes[attr]
+	if !ok {
+		return "", false
+	}
+	v, err := m.Eval(a.Expr, inst.extra)
+	if err != nil || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
+		return "", false
+	}
+	return v.AsString(), true
 }
 
 type instance struct {

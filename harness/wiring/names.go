@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
@@ -89,35 +91,15 @@ func names(in Input, tree *tfeval.Tree) result.Result {
 // resourceNames evaluates the names of every aws_s3_bucket and aws_iam_role (name, not name_prefix).
 func resourceNames(tree *tfeval.Tree) (buckets, roles map[string]bool) {
 	buckets, roles = map[string]bool{}, map[string]bool{}
-	for _, m := range tree.All() {
-		for _, b := range m.Blocks {
-			if b.Type != "resource" || len(b.Labels) != 2 {
-				continue
+	for typ, c := range map[string]struct {
+		into map[string]bool
+		attr string
+	}{"aws_s3_bucket": {buckets, "bucket"}, "aws_iam_role": {roles, "name"}} {
+		eachResource(tree, typ, func(m *tfeval.Module, b *hclsyntax.Block, inst instance) {
+			if name, ok := evalString(m, b, c.attr, inst); ok {
+				c.into[name] = true
 			}
-			var into map[string]bool
-			attr := ""
-			switch b.Labels[0] {
-			case "aws_s3_bucket":
-				into, attr = buckets, "bucket"
-			case "aws_iam_role":
-				into, attr = roles, "name"
-			default:
-				continue
-			}
-			a, ok := b.Body.Attributes[attr]
-			if !ok {
-				continue
-			}
-			instances, err := forEach(m, b)
-			if err != nil {
-				continue
-			}
-			for _, inst := range instances {
-				if nv, err := m.Eval(a.Expr, inst.extra); err == nil && nv.IsKnown() && !nv.IsNull() && nv.Type() == cty.String {
-					into[nv.AsString()] = true
-				}
-			}
-		}
+		})
 	}
 	return buckets, roles
 }

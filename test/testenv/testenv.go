@@ -5,8 +5,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -238,17 +232,10 @@ func Edit(t testing.TB, root, file, old, new string) {
 // and the archive, as `helm repo index` lays them out) and returns its URL; the server stops when the test ends.
 func ServeChart(t testing.TB, chartDir string) string {
 	t.Helper()
-	repoDir := t.TempDir()
-	ch, err := loader.Load(chartDir)
+	r, err := deploy.ServeCharts(t.TempDir(), []string{chartDir})
 	require.NoError(t, err)
-	_, err = chartutil.Save(ch, repoDir)
-	require.NoError(t, err)
-	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
-	t.Cleanup(srv.Close)
-	idx, err := repo.IndexDirectory(repoDir, srv.URL)
-	require.NoError(t, err)
-	require.NoError(t, idx.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644))
-	return srv.URL
+	t.Cleanup(func() { _ = r.Close() })
+	return r.URL
 }
 
 // BridgeValues are the values the root Application receives for env (the GitOps Bridge as global.aws), as the
