@@ -37,7 +37,7 @@ var policies = []policy{
 	{"s3-public-access", "every bucket has a public access block with all four settings true", s3PublicAccess},
 	{"tags", "every taggable resource carries tags, and the tags hold project, environment, owner, cost-center", tags},
 	{"cluster-version", "cluster version inside EKS standard support (terraform's own calendar, local.eks_standard_support_ends), the variable's validation refusing every version outside it, upgrade_policy STANDARD", clusterVersion},
-	{"node-iam", "node roles carry the managed policies EKS requires, and the VPC CNI has AmazonEKS_CNI_Policy (node role, or its add-on's own role created before the nodes)", nodeIAM},
+	{"node-iam", "node roles carry the managed policies EKS requires, and the VPC CNI has AmazonEKS_CNI_Policy (node role, or its add-on's own role created before the nodes); a hand-written rule from AWS's documentation: nothing here runs EKS's node bootstrap", nodeIAM},
 	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
 }
 
