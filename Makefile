@@ -63,11 +63,22 @@ bin/helm: go.mod
 	@mkdir -p bin
 	GOBIN="$(CURDIR)/bin" $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
+# The real KubeRay operator's reconcilers (ray-operator at the version the platform's kuberay-operator chart
+# installs), built in their own module (tools/kuberay), for the workload tier's Ray steps.
+KUBERAY_SRC := tools/kuberay/main.go tools/kuberay/go.mod tools/kuberay/go.sum
+
+bin/kuberay: $(KUBERAY_SRC)
+	@mkdir -p bin
+	cd tools/kuberay && $(GO) build -ldflags "-s -w" -o ../../bin/kuberay .
+
+.PHONY: kuberay
+kuberay: bin/kuberay ## build the real KubeRay operator for the workload tier (harness check --workloads)
+
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds argocd ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds argocd kuberay ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 	$(GO) vet -tags aws ./test/aws/...
 	./bin/harness apply --env local
@@ -77,8 +88,8 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 180m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build crds argocd ## the main job: `harness check --env local` (deployed through the real Argo CD) and every scenario, on embedded EKS-shaped clusters
-	./bin/harness check --env local --deploy argocd
+test-local: build crds argocd kuberay ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
+	./bin/harness check --env local --deploy argocd --workloads
 	./bin/harness run scenarios/*.yaml
 
 STRESS_ROUNDS ?= 50
@@ -97,6 +108,7 @@ lint: ## gofmt, go vet, terraform fmt (through the Go tests of the static tier)
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags aws ./test/aws/...
 	cd tools/crdgen && $(GO) vet ./...
+	cd tools/kuberay && $(GO) vet ./...
 
 # OpenTofu, built from its Go module source (no binary downloads on air-gapped CI): `make tools`.
 TOFU_VERSION ?= v1.10.10

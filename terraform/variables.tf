@@ -212,6 +212,11 @@ variable "workload_identities" {
       bucket_access    = "read-write"
       service_accounts = [{ namespace = "ml-training", name = "ray-training" }]
     }
+    # Ray Serve (RayService pods in models) loads the model the Ray training job publishes.
+    ray-serve = {
+      bucket_access    = "read"
+      service_accounts = [{ namespace = "models", name = "ray-serve" }]
+    }
     # KServe predictors (the storage initializer downloads the model).
     kserve = {
       bucket_access    = "read"

@@ -8,6 +8,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/wiring"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 )
 
 // Run is the state one run of the steps shares: the environment, the run's settings, and what earlier steps
@@ -24,6 +25,8 @@ type Run struct {
 	ArgoCD *engine.ArgoCD
 	// CheckovVenv is checkov's virtualenv; empty: .venv-checkov under the repository root.
 	CheckovVenv string
+	// Workloads, when set, runs the workload tier (Platform, Rest and Kubeconfig are filled in from the run).
+	Workloads *workload.Config
 	// Sizes is the node layout after the probes step (groups scaled for GPUs included), read from the cluster.
 	Sizes *shape.Shape
 
@@ -44,6 +47,7 @@ type Step struct {
 func Steps() []Step {
 	return []Step{
 		{Names: []string{"consistency"}, Run: one(func(_ context.Context, r *Run) result.Result { return Consistency(r.Platform) })},
+		{Names: []string{NameCode}, Run: one(func(_ context.Context, r *Run) result.Result { return WorkloadCode(r.Platform) })},
 		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
 		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args"}, Run: wiringStep},
@@ -65,6 +69,7 @@ func Steps() []Step {
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
 		{Names: []string{"api-acceptance"}, NeedsCluster: true, Run: apiAcceptance},
 		{Names: []string{"deploy/workflows"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
+		{Names: workload.Names, Run: workloads},
 	}
 }
 

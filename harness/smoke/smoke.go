@@ -4,9 +4,13 @@
 package smoke
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -65,7 +69,7 @@ func Submit(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionR
 }
 
 // WaitRayJob waits until the RayJob's status.jobStatus is SUCCEEDED; FAILED or STOPPED, or a deployment status
-// of Failed, ends the wait with KubeRay's message.
+// of Failed or ValidationFailed (KubeRay rejected the spec: it will never run), ends the wait with KubeRay's message.
 func WaitRayJob(ctx context.Context, dyn dynamic.Interface, ns, name string, timeout time.Duration, poll time.Duration) error {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, poll, timeout, true, func(ctx context.Context) (bool, error) {
@@ -81,7 +85,7 @@ func WaitRayJob(ctx context.Context, dyn dynamic.Interface, ns, name string, tim
 		switch {
 		case job == "SUCCEEDED":
 			return true, nil
-		case job == "FAILED" || job == "STOPPED" || dep == "Failed":
+		case job == "FAILED" || job == "STOPPED" || dep == "Failed" || dep == "ValidationFailed":
 			return false, fmt.Errorf("RayJob %s/%s: %s", ns, name, last)
 		}
 		return false, nil
@@ -130,20 +134,13 @@ func WaitReady(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersi
 	return got, nil
 }
 
+// SampleRows are the rows the smoke tests ask the model about: four features, as the training pipeline's model takes.
+var SampleRows = [][]float64{{6.8, 2.8, 4.8, 1.4}, {5.1, 3.5, 1.4, 0.2}}
+
 // InferV2 sends an Open Inference Protocol (v2) request to the model behind service:port through the API
 // server's service proxy — no port-forward, no ingress — and returns the first output's data.
 func InferV2(ctx context.Context, cs kubernetes.Interface, ns, service string, port int, model string, rows [][]float64) ([]any, error) {
-	flat := []float64{}
-	for _, r := range rows {
-		flat = append(flat, r...)
-	}
-	cols := 0
-	if len(rows) > 0 {
-		cols = len(rows[0])
-	}
-	body, err := json.Marshal(map[string]any{"inputs": []map[string]any{{
-		"name": "input-0", "shape": []int{len(rows), cols}, "datatype": "FP64", "data": flat,
-	}}})
+	body, err := v2Request(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +149,89 @@ func InferV2(ctx context.Context, cs kubernetes.Interface, ns, service string, p
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w (%s)", path, err, strings.TrimSpace(string(raw)))
 	}
+	return v2Response(path, raw, len(rows))
+}
+
+// InferV2URL sends the same request straight to a model server at base (http://host:port): the local tier's
+// KServe model server on loopback.
+func InferV2URL(ctx context.Context, hc *http.Client, base, model string, rows [][]float64) ([]any, error) {
+	body, err := v2Request(rows)
+	if err != nil {
+		return nil, err
+	}
+	url := fmt.Sprintf("%s/v2/models/%s/infer", strings.TrimRight(base, "/"), model)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("POST %s: %s (%s)", url, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	return v2Response(url, raw, len(rows))
+}
+
+// ModelReadyURL asks the v2 readiness endpoint (/v2/models/<model>/ready) of a model server at base.
+func ModelReadyURL(ctx context.Context, hc *http.Client, base, model string) (bool, error) {
+	url := fmt.Sprintf("%s/v2/models/%s/ready", strings.TrimRight(base, "/"), model)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Ready bool `json:"ready"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return false, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return r.Ready, nil
+}
+
+// ClassLabels checks that predictions are class labels (non-negative integers) and returns them.
+func ClassLabels(preds []any) ([]int, error) {
+	var out []int
+	for i, p := range preds {
+		f, ok := p.(float64)
+		if !ok || f != math.Trunc(f) || f < 0 || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("prediction %d is %v (%T), not a class label", i, p, p)
+		}
+		out = append(out, int(f))
+	}
+	return out, nil
+}
+
+func v2Request(rows [][]float64) ([]byte, error) {
+	flat := []float64{}
+	for _, r := range rows {
+		flat = append(flat, r...)
+	}
+	cols := 0
+	if len(rows) > 0 {
+		cols = len(rows[0])
+	}
+	return json.Marshal(map[string]any{"inputs": []map[string]any{{
+		"name": "input-0", "shape": []int{len(rows), cols}, "datatype": "FP64", "data": flat,
+	}}})
+}
+
+func v2Response(where string, raw []byte, rows int) ([]any, error) {
 	var resp struct {
 		Outputs []struct {
 			Name string `json:"name"`
@@ -159,10 +239,10 @@ func InferV2(ctx context.Context, cs kubernetes.Interface, ns, service string, p
 		} `json:"outputs"`
 	}
 	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, fmt.Errorf("POST %s: response is not v2 JSON: %w (%s)", path, err, raw)
+		return nil, fmt.Errorf("POST %s: response is not v2 JSON: %w (%s)", where, err, raw)
 	}
-	if len(resp.Outputs) == 0 || len(resp.Outputs[0].Data) != len(rows) {
-		return nil, fmt.Errorf("POST %s: want %d predictions, got %s", path, len(rows), raw)
+	if len(resp.Outputs) == 0 || len(resp.Outputs[0].Data) != rows {
+		return nil, fmt.Errorf("POST %s: want %d predictions, got %s", where, rows, raw)
 	}
 	return resp.Outputs[0].Data, nil
 }

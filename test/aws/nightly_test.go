@@ -197,10 +197,11 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 		require.NoError(t, smoke.Submit(ctx, dyn, smoke.InferenceServices, isvc))
 		_, err = smoke.WaitReady(ctx, dyn, smoke.InferenceServices, isvc.GetNamespace(), isvc.GetName(), 20*time.Minute, 10*time.Second)
 		require.NoError(t, err)
-		preds, err := smoke.InferV2(ctx, cs, isvc.GetNamespace(), isvc.GetName()+"-predictor", 80, isvc.GetName(),
-			[][]float64{{6.8, 2.8, 4.8, 1.4}, {5.1, 3.5, 1.4, 0.2}})
+		preds, err := smoke.InferV2(ctx, cs, isvc.GetNamespace(), isvc.GetName()+"-predictor", 80, isvc.GetName(), smoke.SampleRows)
 		require.NoError(t, err)
-		t.Logf("predictions: %v", preds)
+		labels, err := smoke.ClassLabels(preds)
+		require.NoError(t, err)
+		t.Logf("predictions: %v", labels)
 	})
 }
 

@@ -9,11 +9,19 @@ Run on the cluster:  ARTIFACTS_BUCKET=$(terraform -chdir=terraform output -raw a
                        workflows/flyte/training_pipeline.py training_pipeline
                      (flyte-tasks carries the IRSA role that reads and writes the artifacts bucket)
 Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
+                     (the harness's workload/flyte step runs exactly this, with raw data and the published model in
+                     the S3 emulator: see harness/workload)
+
+The task image is workflows/flyte/Dockerfile (the pinned, hashed workflows/requirements/flyte.txt); pass it to
+`pyflyte run --remote --image`.
+
+Arrays travel between tasks as np.ndarray outputs (flytekit offloads them as .npy files to the raw data store): a
+dataclass field of type ndarray is not serializable by flytekit. No `from __future__ import annotations`: flytekit
+reads the real annotations.
 """
 
-from __future__ import annotations
-
 import os
+import typing
 from dataclasses import dataclass
 
 import joblib
@@ -39,10 +47,7 @@ GPU_POD_TEMPLATE = PodTemplate(
 )
 
 
-@dataclass
-class Dataset:
-    features: np.ndarray
-    labels: np.ndarray
+Dataset = typing.NamedTuple("Dataset", [("features", np.ndarray), ("labels", np.ndarray)])
 
 
 @dataclass
@@ -62,11 +67,11 @@ def make_dataset(n_samples: int, seed: int) -> Dataset:
 
 
 @task(cache=True, cache_version="1", requests=Resources(cpu="500m", mem="512Mi"))
-def preprocess(data: Dataset) -> Dataset:
+def preprocess(features: np.ndarray, labels: np.ndarray) -> Dataset:
     """Standardise features; cached, so re-runs with the same data skip it."""
-    mean = data.features.mean(axis=0)
-    std = data.features.std(axis=0) + 1e-6
-    return Dataset(features=(data.features - mean) / std, labels=data.labels)
+    mean = features.mean(axis=0)
+    std = features.std(axis=0) + 1e-6
+    return Dataset(features=((features - mean) / std).astype(np.float32), labels=labels)
 
 
 @task(
@@ -74,13 +79,13 @@ def preprocess(data: Dataset) -> Dataset:
     limits=Resources(gpu="1"),
     pod_template=GPU_POD_TEMPLATE,
 )
-def train(data: Dataset, max_iter: int) -> FlyteDirectory:
+def train(features: np.ndarray, labels: np.ndarray, max_iter: int) -> FlyteDirectory:
     """Train a classifier on the GPU node group and save it where KServe's sklearn runtime loads it."""
     from sklearn.linear_model import LogisticRegression
 
-    n_train = int(len(data.labels) * 0.8)
+    n_train = int(len(labels) * 0.8)
     model = LogisticRegression(max_iter=max_iter)
-    model.fit(data.features[:n_train], data.labels[:n_train])
+    model.fit(features[:n_train], labels[:n_train])
     out = os.path.join(os.getcwd(), "model")
     os.makedirs(out, exist_ok=True)
     joblib.dump(model, os.path.join(out, "model.joblib"))
@@ -88,12 +93,12 @@ def train(data: Dataset, max_iter: int) -> FlyteDirectory:
 
 
 @task(requests=Resources(cpu="500m", mem="1Gi"))
-def evaluate(data: Dataset, model_dir: FlyteDirectory, threshold: float) -> Metrics:
+def evaluate(features: np.ndarray, labels: np.ndarray, model_dir: FlyteDirectory, threshold: float) -> Metrics:
     """Accuracy on the held-out 20%; fails the run below the threshold so a bad model is never served."""
     model_dir.download()
     model = joblib.load(os.path.join(model_dir.path, "model.joblib"))
-    n_train = int(len(data.labels) * 0.8)
-    x_test, y_test = data.features[n_train:], data.labels[n_train:]
+    n_train = int(len(labels) * 0.8)
+    x_test, y_test = features[n_train:], labels[n_train:]
     accuracy = float((model.predict(x_test) == y_test).mean())
     if accuracy < threshold:
         raise ValueError(f"accuracy {accuracy:.3f} is below the threshold {threshold:.3f}")
@@ -114,10 +119,10 @@ def training_pipeline(
     max_iter: int = 200,
     threshold: float = 0.9,
     model_uri: str = MODEL_URI,
-) -> tuple[FlyteDirectory, Metrics]:
+) -> typing.Tuple[FlyteDirectory, Metrics]:
     data = make_dataset(n_samples=n_samples, seed=seed)
-    clean = preprocess(data=data)
-    model_dir = train(data=clean, max_iter=max_iter)
-    metrics = evaluate(data=clean, model_dir=model_dir, threshold=threshold)
+    clean = preprocess(features=data.features, labels=data.labels)
+    model_dir = train(features=clean.features, labels=clean.labels, max_iter=max_iter)
+    metrics = evaluate(features=clean.features, labels=clean.labels, model_dir=model_dir, threshold=threshold)
     published = publish(model_dir=model_dir, metrics=metrics, model_uri=model_uri)
     return published, metrics

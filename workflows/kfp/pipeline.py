@@ -1,9 +1,12 @@
 """Legacy Kubeflow Pipelines (KFP v2) version of the training pipeline, kept for teams not yet on Flyte.
 
-Compile:  python workflows/kfp/pipeline.py  (writes training_pipeline.yaml next to it)
+Compile:  python workflows/kfp/pipeline.py [OUT.yaml]  (default: training_pipeline.yaml next to it)
+The harness compiles it with the pinned kfp (workflows/requirements/kfp.txt) and checks the GPU step's scheduling
+in the IR (workload/kfp). No `from __future__ import annotations`: kfp reads the real annotations, and string
+annotations make it reject the artifact types.
 """
 
-from __future__ import annotations
+import sys
 
 from kfp import compiler, dsl, kubernetes
 
@@ -42,4 +45,5 @@ def training_pipeline(n_samples: int = 5000, seed: int = 7, threshold: float = 0
 if __name__ == "__main__":
     import os
 
-    compiler.Compiler().compile(training_pipeline, package_path=os.path.join(os.path.dirname(__file__), "training_pipeline.yaml"))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "training_pipeline.yaml")
+    compiler.Compiler().compile(training_pipeline, package_path=out)

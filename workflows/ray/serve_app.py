@@ -1,19 +1,30 @@
-"""Ray Serve application for the Ray-trained MLP: POST {"instances": [[8 floats], ...]} -> {"predictions": [...]}."""
+"""Ray Serve application for the Ray-trained MLP: POST {"instances": [[8 floats], ...]} -> {"predictions": [...]}.
 
-from __future__ import annotations
+Deployed by workflows/ray/rayservice.yaml (this directory is the application's runtime_env working_dir); loads the
+model train_ray.py publishes (MODEL_URI/model.pt). NUM_GPUS is the replica's GPU request (1 on the GPU worker group;
+the harness's local run sets 0: no GPU on the machine).
+"""
 
+import io
 import os
 
 import torch
+from pyarrow import fs as pafs
 from ray import serve
 from starlette.requests import Request
 
 
-@serve.deployment(ray_actor_options={"num_gpus": 1})
+def load_state(model_uri: str) -> dict:
+    filesystem, path = pafs.FileSystem.from_uri(model_uri)
+    with filesystem.open_input_stream(path.rstrip("/") + "/model.pt") as f:
+        return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
+
+
+@serve.deployment(ray_actor_options={"num_gpus": float(os.environ.get("NUM_GPUS", "1"))})
 class MLPClassifier:
-    def __init__(self, checkpoint: str) -> None:
+    def __init__(self, model_uri: str) -> None:
         self.model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
-        self.model.load_state_dict(torch.load(os.path.join(checkpoint, "model.pt"), map_location="cpu"))
+        self.model.load_state_dict(load_state(model_uri))
         self.model.eval()
 
     async def __call__(self, request: Request) -> dict:
@@ -23,4 +34,4 @@ class MLPClassifier:
         return {"predictions": preds.tolist()}
 
 
-app = MLPClassifier.bind(os.environ.get("CHECKPOINT_DIR", "/mnt/models/checkpoint"))
+app = MLPClassifier.bind(os.environ["MODEL_URI"])

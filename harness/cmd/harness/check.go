@@ -16,6 +16,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 )
 
 // errChecksFailed makes the command exit 1 without repeating what the report already said.
@@ -28,6 +29,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	var budget check.Budget
 	var static, apply bool
 	var deployVia string
+	var workloads bool
 	var af awsFlags
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	f.register(fs)
@@ -42,6 +44,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.Float64Var(&budget.Hours, "hours", check.DefaultBudget.Hours, "length of one session in hours")
 	fs.BoolVar(&static, "static", false, "run only the checks that need no cluster")
 	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
+	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -95,6 +98,14 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	}
 	defer cleanup()
 	run.ArgoCD = argo
+	if workloads {
+		wl, cleanup, err := workloadsFor(f, c)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		run.Workloads = wl
+	}
 	rs, runErr := check.Execute(ctx, run, check.Steps(), func(r result.Result) { report.Progress(os.Stdout, r) })
 	rs = append(before, rs...)
 	if runErr != nil {
@@ -189,4 +200,19 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 	return &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"),
 		CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
 		Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}, func() { os.RemoveAll(dir) }, nil
+}
+
+// workloadsFor configures the workload tier; its scratch directory lives in the embedded cluster's run directory
+// when there is one (removed on every exit path), else in a temporary directory the cleanup removes.
+func workloadsFor(f clusterFlags, c cluster.Cluster) (*workload.Config, func(), error) {
+	parent := ""
+	if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
+		parent = filepath.Dir(c.Kubeconfig())
+	}
+	dir, err := os.MkdirTemp(parent, "wl-")
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return &workload.Config{Dir: dir, KubeRay: filepath.Join(f.root, "bin", "kuberay"),
+		Progress: func(s string) { fmt.Printf(" · %s\n", s) }}, func() { os.RemoveAll(dir) }, nil
 }

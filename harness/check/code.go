@@ -1,0 +1,249 @@
+package check
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+)
+
+// NameCode is the result of WorkloadCode.
+const NameCode = "consistency/code"
+
+// requirement is one `name==version` line of a lock file.
+var requirement = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)`)
+
+// readLock reads the pinned versions of a pip-compile lock (workflows/requirements/<name>.txt), by normalized name.
+func readLock(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m := requirement.FindStringSubmatch(strings.TrimSpace(sc.Text())); m != nil {
+			out[normalize(m[1])] = m[2]
+		}
+	}
+	return out, sc.Err()
+}
+
+// normalize is PEP 503's name normalization.
+func normalize(name string) string {
+	return strings.ToLower(regexp.MustCompile(`[-_.]+`).ReplaceAllString(name, "-"))
+}
+
+// WorkloadCode checks, without running anything, that the workflow code can reach the pods that run it: every
+// Ray entrypoint and Serve import names a file the job ships (its runtime_env working_dir is the manifest's
+// directory; a path outside it is in no image this repository builds), every image is pinned (a tag that is not
+// latest), Ray's images and the lock are at the manifest's rayVersion, and every version a runtime_env pins is the
+// version the repository's lock (workflows/requirements/ray.txt) pins — one place for each version.
+func WorkloadCode(p *platform.Platform) result.Result {
+	var problems, checked []string
+	lockPath := filepath.Join(p.Root, "workflows", "requirements", "ray.txt")
+	lock, lockErr := readLock(lockPath)
+	for _, o := range p.Objects {
+		if !strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") || o.GroupVersionKind().Group != "ray.io" {
+			continue
+		}
+		where := fmt.Sprintf("%s %s/%s (%s)", o.GetKind(), o.GetNamespace(), o.GetName(), o.Source)
+		dir := filepath.Join(p.Root, filepath.Dir(o.Source))
+		rayVersion := rayVersionOf(o.Unstructured)
+		for _, img := range images(o.Unstructured.Object) {
+			repo, tag := splitImage(img)
+			switch {
+			case tag == "" || tag == "latest":
+				problems = append(problems, fmt.Sprintf("%s: image %s is not pinned to a version", where, img))
+			case repo == "rayproject/ray" || repo == "rayproject/ray-ml":
+				if rayVersion != "" && !strings.HasPrefix(tag, rayVersion) {
+					problems = append(problems, fmt.Sprintf("%s: image %s is not at the rayVersion %s", where, img, rayVersion))
+				}
+				if repo == "rayproject/ray-ml" {
+					problems = append(problems, fmt.Sprintf("%s: image %s: rayproject/ray-ml was last published for Ray 2.30 (later tags are .deprecated only); use rayproject/ray and ship the libraries with the job", where, img))
+				}
+			}
+		}
+		if lockErr == nil && rayVersion != "" && lock["ray"] != rayVersion {
+			problems = append(problems, fmt.Sprintf("%s: rayVersion %s, but %s pins ray %s", where, rayVersion, rel(p, lockPath), lock["ray"]))
+		}
+		var envs []map[string]any
+		switch o.GetKind() {
+		case "RayJob":
+			env := map[string]any{}
+			if s, _, _ := unstructured.NestedString(o.Object, "spec", "runtimeEnvYAML"); s != "" {
+				if err := yaml.Unmarshal([]byte(s), &env); err != nil {
+					problems = append(problems, fmt.Sprintf("%s: spec.runtimeEnvYAML: %v", where, err))
+					continue
+				}
+			}
+			envs = append(envs, env)
+			entry, _, _ := unstructured.NestedString(o.Object, "spec", "entrypoint")
+			if file := entrypointFile(entry); file != "" {
+				checked = append(checked, fmt.Sprintf("%s entrypoint %s", where, file))
+				problems = append(problems, shipped(where, "entrypoint", file, env, dir, p)...)
+			}
+		case "RayService":
+			s, _, _ := unstructured.NestedString(o.Object, "spec", "serveConfigV2")
+			var cfg struct {
+				Applications []map[string]any `yaml:"applications"`
+			}
+			if err := yaml.Unmarshal([]byte(s), &cfg); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: spec.serveConfigV2: %v", where, err))
+				continue
+			}
+			for _, a := range cfg.Applications {
+				env, _ := a["runtime_env"].(map[string]any)
+				envs = append(envs, env)
+				imp, _ := a["import_path"].(string)
+				module, _, _ := strings.Cut(imp, ":")
+				if module == "" {
+					problems = append(problems, fmt.Sprintf("%s: application %v has no import_path", where, a["name"]))
+					continue
+				}
+				file := strings.ReplaceAll(module, ".", "/") + ".py"
+				checked = append(checked, fmt.Sprintf("%s import %s", where, imp))
+				problems = append(problems, shipped(where, "import_path "+imp, file, env, dir, p)...)
+			}
+		}
+		for _, env := range envs {
+			for _, pin := range pipPins(env) {
+				m := requirement.FindStringSubmatch(pin)
+				switch {
+				case m == nil:
+					problems = append(problems, fmt.Sprintf("%s: runtime_env pip %q is not pinned (name==version)", where, pin))
+				case lockErr != nil:
+					problems = append(problems, fmt.Sprintf("%s: runtime_env pip %q: %v", where, pin, lockErr))
+				case lock[normalize(m[1])] != m[2]:
+					problems = append(problems, fmt.Sprintf("%s: runtime_env pip %s, but %s pins %q", where, pin, rel(p, lockPath), lock[normalize(m[1])]))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return result.Fail(NameCode, problems, "%d way(s) the workflow code or its dependencies would not reach the pods", len(problems))
+	}
+	r := result.Pass(NameCode, "every Ray entrypoint and Serve import is shipped in its working_dir, every image pinned, Ray at one version in images, manifests and %s", rel(p, lockPath))
+	sort.Strings(checked)
+	r.Details = checked
+	return r
+}
+
+func rel(p *platform.Platform, path string) string {
+	r, err := filepath.Rel(p.Root, path)
+	if err != nil {
+		return path
+	}
+	return r
+}
+
+// shipped checks that file (relative to the job's working directory, or absolute) reaches the job: it must be a
+// file of the directory the working_dir ships.
+func shipped(where, what, file string, env map[string]any, dir string, p *platform.Platform) []string {
+	wd, _ := env["working_dir"].(string)
+	switch {
+	case wd == "":
+		return []string{fmt.Sprintf("%s: %s %s: the job has no runtime_env working_dir, and no image this repository builds holds it", where, what, file)}
+	case filepath.IsAbs(file):
+		return []string{fmt.Sprintf("%s: %s %s is an absolute path: in no image this repository builds; name it relative to the working_dir", where, what, file)}
+	}
+	if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+		return []string{fmt.Sprintf("%s: %s %s is not in %s, the directory its working_dir ships", where, what, file, rel(p, dir))}
+	}
+	return nil
+}
+
+// entrypointFile is the Python file a `python [opts] FILE args` entrypoint runs; "" when it runs none.
+func entrypointFile(entry string) string {
+	fields := strings.Fields(entry)
+	for i, f := range fields {
+		if i == 0 && !strings.HasPrefix(filepath.Base(f), "python") {
+			return ""
+		}
+		if i > 0 && strings.HasSuffix(f, ".py") {
+			return f
+		}
+		if i > 0 && f == "-m" {
+			if i+1 < len(fields) {
+				return strings.ReplaceAll(fields[i+1], ".", "/") + ".py"
+			}
+		}
+	}
+	return ""
+}
+
+// pipPins is a runtime_env's pip packages (a list, or {packages: [...]}).
+func pipPins(env map[string]any) []string {
+	var list []any
+	switch v := env["pip"].(type) {
+	case []any:
+		list = v
+	case map[string]any:
+		list, _ = v["packages"].([]any)
+	}
+	var out []string
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, strings.TrimSpace(s))
+		}
+	}
+	return out
+}
+
+func rayVersionOf(u *unstructured.Unstructured) string {
+	for _, path := range [][]string{{"spec", "rayClusterSpec", "rayVersion"}, {"spec", "rayClusterConfig", "rayVersion"}, {"spec", "rayVersion"}} {
+		if v, _, _ := unstructured.NestedString(u.Object, path...); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// images is every container image in an object (any "image" string under a containers/initContainers list).
+func images(v any) []string {
+	var out []string
+	var walk func(any, string)
+	walk = func(v any, parent string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "image" && (parent == "containers" || parent == "initContainers") {
+					if s, ok := e.(string); ok {
+						out = append(out, s)
+					}
+					continue
+				}
+				walk(e, k)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, parent)
+			}
+		}
+	}
+	walk(v, "")
+	sort.Strings(out)
+	return out
+}
+
+// splitImage splits repo[:tag][@digest]; a digest counts as a pin.
+func splitImage(img string) (repo, tag string) {
+	if r, d, ok := strings.Cut(img, "@"); ok {
+		return r, d
+	}
+	i := strings.LastIndex(img, ":")
+	if i < 0 || strings.Contains(img[i:], "/") {
+		return img, ""
+	}
+	return img[:i], img[i+1:]
+}

@@ -1,0 +1,557 @@
+package workload
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gopkg.in/yaml.v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
+)
+
+// The changes the local run makes to the Ray manifests, said in the results: KubeRay submits over HTTP (the K8s
+// submitter Job's pod would need a container runtime), and the code runs on CPU (no GPU on this machine).
+const (
+	localSubmission = "HTTPMode"
+	cpuSwitch       = "USE_GPU"
+	serveGPUs       = "NUM_GPUS"
+)
+
+// rayHead is the local Ray head KubeRay's dashboard and Serve proxy clients are pointed at.
+type rayHead struct {
+	env       pyenv.Env
+	proc      *proc
+	gcs       string // 127.0.0.1:port
+	dashboard string // http://127.0.0.1:port
+	serve     int    // Serve's HTTP proxy port (once started)
+	tmp       string
+}
+
+// rayWorkloads returns the RayJobs and RayServices of workflows/ (after the bridge's substitution).
+func (t *Tier) rayWorkloads(kind string) []deploy.Object {
+	var out []deploy.Object
+	for _, o := range t.cfg.Platform.Objects {
+		if o.GetKind() == kind && o.GroupVersionKind().Group == "ray.io" && strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// rayReady prepares what both Ray steps need, once: the runtime, the S3 emulator with the workflow code uploaded
+// where the manifests' working_dir points, the Ray head, and the real KubeRay operator.
+func (t *Tier) rayReady(ctx context.Context) (*rayHead, error) {
+	t.rayOnce.Do(func() { t.ray, t.rayErr = t.startRay(ctx) })
+	return t.ray, t.rayErr
+}
+
+func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
+	if t.cfg.Rest == nil || t.cfg.Kubeconfig == "" {
+		return nil, skip("no emulated cluster for the KubeRay operator to reconcile on (on a real cluster the nightly's smoke tests run the Ray workloads)")
+	}
+	if _, err := os.Stat(t.cfg.KubeRay); err != nil {
+		return nil, skip("KubeRay operator not built (make kuberay): %v", err)
+	}
+	env, err := t.runtime(ctx, "ray")
+	if err != nil {
+		return nil, skip("ray runtime could not be installed: %v", err)
+	}
+	if err := t.s3Emulator(ctx); err != nil {
+		return nil, skip("S3 emulator: %v", err)
+	}
+	if err := t.uploadRayCode(ctx); err != nil {
+		return nil, err
+	}
+	// The workflow manifests the deploy step applied (no operator ran then) would be reconciled the moment the
+	// operator starts, and hold the GPU node: the steps submit their own copies instead.
+	dyn, err := dynamic.NewForConfig(t.cfg.Rest)
+	if err != nil {
+		return nil, err
+	}
+	for _, gvr := range []struct{ kind, res string }{{"RayJob", "rayjobs"}, {"RayService", "rayservices"}} {
+		for _, o := range t.rayWorkloads(gvr.kind) {
+			err := dyn.Resource(smoke.RayJobs.GroupVersion().WithResource(gvr.res)).Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsMethodNotSupported(err) && !strings.Contains(err.Error(), "the server could not find the requested resource") {
+				return nil, fmt.Errorf("delete %s %s/%s: %w", gvr.kind, o.GetNamespace(), o.GetName(), err)
+			}
+		}
+	}
+	h, err := t.startHead(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	t.progress("workload/ray: starting the KubeRay operator (%s) against the cluster, dashboard client at %s", t.cfg.KubeRay, h.dashboard)
+	dir := filepath.Join(t.cfg.Dir, "ray")
+	op, err := t.start("kuberay", dir, filepath.Join(dir, "kuberay.log"), os.Environ(), t.cfg.KubeRay,
+		"--kubeconfig", t.cfg.Kubeconfig, "--dashboard-url", h.dashboard, "--serve-host", "127.0.0.1", "--serve-port", fmt.Sprint(h.serve))
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	if !op.running() {
+		return nil, fmt.Errorf("KubeRay operator exited: %s", strings.Join(op.tail(10), "\n"))
+	}
+	t.kuberay = op
+	return h, nil
+}
+
+// startHead starts `ray start --head --block` on loopback with free ports, and Serve's HTTP proxy on loopback.
+func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
+	dir, err := t.scratch("ray")
+	if err != nil {
+		return nil, err
+	}
+	// Ray's session directory holds Unix sockets: it needs a short path (sun_path is 108 bytes, and Ray adds ~65).
+	tmp := filepath.Join(t.cfg.Dir, "r")
+	if len(tmp) > 40 {
+		if tmp, err = os.MkdirTemp("", "ray-"); err != nil {
+			return nil, err
+		}
+		t.cleanup = append(t.cleanup, func() { _ = os.RemoveAll(tmp) })
+	}
+	ports := map[string]int{}
+	for _, k := range []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"} {
+		if ports[k], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	h := &rayHead{env: env, tmp: tmp, gcs: fmt.Sprintf("127.0.0.1:%d", ports["port"]),
+		dashboard: fmt.Sprintf("http://127.0.0.1:%d", ports["dashboard-port"]), serve: ports["serve"]}
+	args := []string{"start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
+		"--num-cpus", "4", "--num-gpus", "0", "--object-store-memory", fmt.Sprint(256 << 20), "--temp-dir", tmp,
+		"--disable-usage-stats", "--include-dashboard", "true"}
+	for _, k := range []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port"} {
+		args = append(args, "--"+k, fmt.Sprint(ports[k]))
+	}
+	procEnv := env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"), "RAY_USAGE_STATS_ENABLED=0")...)
+	t.progress("workload/ray: starting a Ray head (ray %s) on 127.0.0.1, dashboard %s", "start --head", h.dashboard)
+	t0 := time.Now()
+	p, err := t.start("ray head", dir, filepath.Join(dir, "head.log"), procEnv, env.Bin("ray"), args...)
+	if err != nil {
+		return nil, err
+	}
+	h.proc = p
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if err := waitFor(ctx, p, 2*time.Minute, func() bool {
+		resp, err := hc.Get(h.dashboard + "/api/version")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}); err != nil {
+		return nil, fmt.Errorf("Ray head not up (%v):\n%s", err, strings.Join(p.tail(15), "\n"))
+	}
+	// Serve's proxy on loopback and a free port, before any application is deployed (Serve would otherwise start
+	// it on 0.0.0.0:8000).
+	serveLog := filepath.Join(dir, "serve-start.log")
+	if err := run(ctx, dir, serveLog, procEnv, env.Bin("serve"), "start", "--address", h.gcs,
+		"--http-host", "127.0.0.1", "--http-port", fmt.Sprint(h.serve)); err != nil {
+		return nil, fmt.Errorf("serve start: %v\n%s", err, strings.Join(tailFile(serveLog, 10), "\n"))
+	}
+	t.progress("workload/ray: Ray head ready in %s, Serve proxy on 127.0.0.1:%d", time.Since(t0).Round(100*time.Millisecond), h.serve)
+	return h, nil
+}
+
+// workingDirs are the s3:// runtime_env working_dir URIs the Ray manifests name, each with the directory whose
+// files it ships: the manifest's own directory (workflows/ray for workflows/ray/rayjob.yaml), as the runbook zips it.
+func (t *Tier) workingDirs() (map[string]string, error) {
+	out := map[string]string{}
+	add := func(o deploy.Object, runtimeEnv map[string]any) {
+		if wd, _ := runtimeEnv["working_dir"].(string); strings.HasPrefix(wd, "s3://") {
+			out[wd] = filepath.Join(t.root, filepath.Dir(o.Source))
+		}
+	}
+	for _, o := range t.rayWorkloads("RayJob") {
+		env, err := runtimeEnvOf(o.Unstructured)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Source, err)
+		}
+		add(o, env)
+	}
+	for _, o := range t.rayWorkloads("RayService") {
+		apps, err := serveApps(o.Unstructured)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Source, err)
+		}
+		for _, a := range apps {
+			env, _ := a["runtime_env"].(map[string]any)
+			add(o, env)
+		}
+	}
+	return out, nil
+}
+
+// uploadRayCode zips each working_dir's directory (its files, not the manifests) to its URI in the emulator.
+func (t *Tier) uploadRayCode(ctx context.Context) error {
+	dirs, err := t.workingDirs()
+	if err != nil {
+		return err
+	}
+	for uri, dir := range dirs {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml") {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return err
+			}
+			w, err := zw.Create(e.Name())
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+		if _, err := t.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
+			return fmt.Errorf("upload %s: %w", uri, err)
+		}
+		rel, _ := filepath.Rel(t.root, dir)
+		t.progress("workload/ray: %s/ zipped to %s (the runtime_env working_dir)", rel, uri)
+	}
+	return nil
+}
+
+// runtimeEnvOf parses a RayJob's spec.runtimeEnvYAML.
+func runtimeEnvOf(u *unstructured.Unstructured) (map[string]any, error) {
+	s, _, _ := unstructured.NestedString(u.Object, "spec", "runtimeEnvYAML")
+	env := map[string]any{}
+	if s == "" {
+		return env, nil
+	}
+	if err := yaml.Unmarshal([]byte(s), &env); err != nil {
+		return nil, fmt.Errorf("spec.runtimeEnvYAML: %w", err)
+	}
+	return env, nil
+}
+
+// serveApps parses a RayService's spec.serveConfigV2 applications.
+func serveApps(u *unstructured.Unstructured) ([]map[string]any, error) {
+	s, _, _ := unstructured.NestedString(u.Object, "spec", "serveConfigV2")
+	var cfg struct {
+		Applications []map[string]any `yaml:"applications"`
+	}
+	if err := yaml.Unmarshal([]byte(s), &cfg); err != nil {
+		return nil, fmt.Errorf("spec.serveConfigV2: %w", err)
+	}
+	return cfg.Applications, nil
+}
+
+func setEnvVar(runtimeEnv map[string]any, k, v string) {
+	vars, _ := runtimeEnv["env_vars"].(map[string]any)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	vars[k] = v
+	runtimeEnv["env_vars"] = vars
+}
+
+// RayTrain submits each workflow RayJob to the cluster, where the real KubeRay operator creates its RayCluster
+// (pods placed by the real scheduler on the emulated nodes) and submits the job to the local Ray head; it passes
+// when the nightly's client sees SUCCEEDED.
+func (t *Tier) RayTrain(ctx context.Context) result.Result {
+	jobs := t.rayWorkloads("RayJob")
+	if len(jobs) == 0 {
+		return result.Skip(NameRayTrain, "no RayJob under workflows/")
+	}
+	h, err := t.rayReady(ctx)
+	if err != nil {
+		return skipOrFail(NameRayTrain, err)
+	}
+	dyn, err := dynamic.NewForConfig(t.cfg.Rest)
+	if err != nil {
+		return result.Fail(NameRayTrain, nil, "%v", err)
+	}
+	var details []string
+	for _, o := range jobs {
+		job := o.DeepCopy()
+		if err := unstructured.SetNestedField(job.Object, localSubmission, "spec", "submissionMode"); err != nil {
+			return result.Fail(NameRayTrain, nil, "%v", err)
+		}
+		env, err := runtimeEnvOf(job)
+		if err != nil {
+			return result.Fail(NameRayTrain, nil, "%s: %v", o.Source, err)
+		}
+		setEnvVar(env, cpuSwitch, "0")
+		envYAML, _ := yaml.Marshal(env)
+		_ = unstructured.SetNestedField(job.Object, string(envYAML), "spec", "runtimeEnvYAML")
+		ns, name := job.GetNamespace(), job.GetName()
+		t.progress("workload/ray-train: RayJob %s/%s submitted (submissionMode %s, %s=0); waiting for SUCCEEDED", ns, name, localSubmission, cpuSwitch)
+		t0 := time.Now()
+		if err := smoke.Submit(ctx, dyn, smoke.RayJobs, job); err != nil {
+			return result.Fail(NameRayTrain, nil, "%v", err)
+		}
+		placed := t.watchPlacement(ctx, dyn, ns, name)
+		if err := smoke.WaitRayJob(ctx, dyn, ns, name, 10*time.Minute, time.Second); err != nil {
+			return result.Fail(NameRayTrain, append(t.jobLogTail(ctx, dyn, h, ns, name, 20), t.kuberay.tail(5)...), "%v", err)
+		}
+		details = append(details, fmt.Sprintf("RayJob %s/%s SUCCEEDED in %s; pods: %s", ns, name, time.Since(t0).Round(100*time.Millisecond), strings.Join(<-placed, ", ")))
+		if uri, _ := env["env_vars"].(map[string]any)["MODEL_URI"].(string); uri != "" {
+			keys, err := t.list(ctx, uri)
+			if err != nil || len(keys) == 0 {
+				return result.Fail(NameRayTrain, details, "RayJob %s/%s succeeded but wrote no model to its MODEL_URI %s (%v)", ns, name, uri, err)
+			}
+			t.trained = true
+			details = append(details, fmt.Sprintf("model at %s: %s", uri, strings.Join(keys, ", ")))
+		}
+	}
+	r := result.Pass(NameRayTrain, "%d RayJob(s) SUCCEEDED through the real KubeRay %s operator and a local Ray head (the job on CPU: %s=0; submissionMode %s, as the K8s submitter Job's pod cannot run here)",
+		len(jobs), "v1.5.0", cpuSwitch, localSubmission)
+	r.Details = details
+	return r
+}
+
+// watchPlacement records where the RayJob's cluster pods were scheduled (node group of each), while the job runs.
+func (t *Tier) watchPlacement(ctx context.Context, dyn dynamic.Interface, ns, job string) <-chan []string {
+	out := make(chan []string, 1)
+	cs, err := kubernetes.NewForConfig(t.cfg.Rest)
+	if err != nil {
+		out <- []string{err.Error()}
+		return out
+	}
+	go func() {
+		seen := map[string]string{}
+		_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+			u, err := dyn.Resource(smoke.RayJobs).Namespace(ns).Get(ctx, job, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			st, _, _ := unstructured.NestedString(u.Object, "status", "jobStatus")
+			cluster, _, _ := unstructured.NestedString(u.Object, "status", "rayClusterName")
+			if cluster != "" {
+				pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "ray.io/cluster=" + cluster})
+				if err == nil {
+					for _, p := range pods.Items {
+						if p.Spec.NodeName == "" {
+							continue
+						}
+						group := p.Spec.NodeName
+						if n, err := cs.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{}); err == nil {
+							group = n.Labels["eks.amazonaws.com/nodegroup"]
+						}
+						seen[p.Labels["ray.io/node-type"]+" "+p.Name] = "node group " + group
+					}
+				}
+			}
+			return st == "SUCCEEDED" || st == "FAILED" || st == "STOPPED", nil
+		})
+		var s []string
+		for k, v := range seen {
+			s = append(s, k+" on "+v)
+		}
+		sort.Strings(s)
+		out <- s
+	}()
+	return out
+}
+
+// jobLogTail is the last n lines of the Ray job's log, from the dashboard's job API.
+func (t *Tier) jobLogTail(ctx context.Context, dyn dynamic.Interface, h *rayHead, ns, name string, n int) []string {
+	u, err := dyn.Resource(smoke.RayJobs).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	id, _, _ := unstructured.NestedString(u.Object, "status", "jobId")
+	if id == "" {
+		return []string{"(no Ray job was submitted)"}
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(h.dashboard + "/api/jobs/" + id + "/logs")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Logs string `json:"logs"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &body); err != nil {
+		return []string{string(data)}
+	}
+	lines := strings.Split(strings.TrimRight(body.Logs, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return append([]string{"job " + id + " log:"}, lines...)
+}
+
+// RayServices is the resource the Ray Serve smoke test submits.
+var RayServices = smoke.RayJobs.GroupVersion().WithResource("rayservices")
+
+// MLPRows are the rows the Ray Serve smoke test asks the MLP about: eight features, as train_ray.py's model takes.
+var MLPRows = [][]float64{{1, 1, 1, 1, 0, 0, 0, 0}, {-1, -1, -1, -1, 0, 0, 0, 0}}
+
+// RayServe submits each workflow RayService; the real KubeRay operator creates its RayCluster and deploys the
+// Serve config to the local Ray head (code from the working_dir in the emulated bucket, the model the RayJob
+// published), waits for the RayService to be Ready, and asks each application over HTTP.
+func (t *Tier) RayServe(ctx context.Context) result.Result {
+	svcs := t.rayWorkloads("RayService")
+	if len(svcs) == 0 {
+		return result.Skip(NameRayServe, "no RayService under workflows/")
+	}
+	h, err := t.rayReady(ctx)
+	if err != nil {
+		return skipOrFail(NameRayServe, err)
+	}
+	if !t.trained {
+		return result.Skip(NameRayServe, "no model to serve: %s did not publish one", NameRayTrain)
+	}
+	dyn, err := dynamic.NewForConfig(t.cfg.Rest)
+	if err != nil {
+		return result.Fail(NameRayServe, nil, "%v", err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	var details []string
+	for _, o := range svcs {
+		svc := o.DeepCopy()
+		apps, err := serveApps(svc)
+		if err != nil {
+			return result.Fail(NameRayServe, nil, "%s: %v", o.Source, err)
+		}
+		for _, a := range apps {
+			env, _ := a["runtime_env"].(map[string]any)
+			if env == nil {
+				env = map[string]any{}
+			}
+			setEnvVar(env, serveGPUs, "0")
+			a["runtime_env"] = env
+		}
+		cfg, _ := yaml.Marshal(map[string]any{"applications": apps})
+		_ = unstructured.SetNestedField(svc.Object, string(cfg), "spec", "serveConfigV2")
+		ns, name := svc.GetNamespace(), svc.GetName()
+		t.progress("workload/ray-serve: RayService %s/%s submitted (%s=0); waiting for Ready", ns, name, serveGPUs)
+		t0 := time.Now()
+		if err := smoke.Submit(ctx, dyn, RayServices, svc); err != nil {
+			return result.Fail(NameRayServe, nil, "%v", err)
+		}
+		if _, err := smoke.WaitReady(ctx, dyn, RayServices, ns, name, 5*time.Minute, time.Second); err != nil {
+			return result.Fail(NameRayServe, append(t.serveStatus(h), t.kuberay.tail(8)...), "%v", err)
+		}
+		ready := time.Since(t0)
+		for _, a := range apps {
+			prefix, _ := a["route_prefix"].(string)
+			url := fmt.Sprintf("http://127.0.0.1:%d%s", h.serve, prefix)
+			preds, err := askServe(ctx, hc, url, MLPRows)
+			if err != nil {
+				return result.Fail(NameRayServe, t.serveStatus(h), "RayService %s/%s application %v: %v", ns, name, a["name"], err)
+			}
+			details = append(details, fmt.Sprintf("RayService %s/%s Ready in %s; POST %s answered %v", ns, name, ready.Round(100*time.Millisecond), prefix, preds))
+		}
+		// The Serve application holds the head's CPUs and the RayCluster the GPU node: remove it.
+		_ = dyn.Resource(RayServices).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	}
+	r := result.Pass(NameRayServe, "%d RayService(s) Ready through the real KubeRay operator, the Serve application on a local Ray head answering over HTTP (replicas on CPU: %s=0)", len(svcs), serveGPUs)
+	r.Details = details
+	return r
+}
+
+// askServe posts {"instances": rows} and checks the answer is one class label per row.
+func askServe(ctx context.Context, hc *http.Client, url string, rows [][]float64) ([]int, error) {
+	body, _ := json.Marshal(map[string]any{"instances": rows})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("POST %s: %s (%s)", url, resp.Status, strings.TrimSpace(string(data)))
+	}
+	var out struct {
+		Predictions []any `json:"predictions"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("POST %s: %w (%s)", url, err, data)
+	}
+	if len(out.Predictions) != len(rows) {
+		return nil, fmt.Errorf("POST %s: want %d predictions, got %s", url, len(rows), data)
+	}
+	return smoke.ClassLabels(out.Predictions)
+}
+
+// serveStatus is Serve's view of its applications (the dashboard's /api/serve/applications/), for a failure.
+func (t *Tier) serveStatus(h *rayHead) []string {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(h.dashboard + "/api/serve/applications/")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Applications map[string]struct {
+			Status      string `json:"status"`
+			Message     string `json:"message"`
+			Deployments map[string]struct {
+				Status  string `json:"status"`
+				Message string `json:"message"`
+			} `json:"deployments"`
+		} `json:"applications"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &body); err != nil {
+		return []string{string(data)}
+	}
+	var out []string
+	for n, a := range body.Applications {
+		out = append(out, fmt.Sprintf("serve application %s: %s %s", n, a.Status, lastLines(a.Message, 6)))
+		for dn, d := range a.Deployments {
+			out = append(out, fmt.Sprintf("  deployment %s: %s %s", dn, d.Status, lastLines(d.Message, 6)))
+		}
+	}
+	return out
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func skipOrFail(name string, err error) result.Result {
+	var s skipError
+	if errors.As(err, &s) {
+		return result.Skip(name, "%v", s.error)
+	}
+	return result.Fail(name, nil, "%v", err)
+}

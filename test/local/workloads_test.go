@@ -1,0 +1,139 @@
+package local
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+// workloadConfig shares the repository's runtimes (installed once, by lock) and moto with every copy of it.
+func workloadConfig(t *testing.T) workload.Config {
+	return workload.Config{
+		Dir:      t.TempDir(),
+		VenvDir:  filepath.Join(testenv.Root(), ".venv-workloads"),
+		MotoVenv: filepath.Join(testenv.Root(), ".venv"),
+		KubeRay:  filepath.Join(testenv.Root(), "bin", "kuberay"),
+		Progress: func(s string) { t.Log(s) },
+	}
+}
+
+// workloadSteps are the steps the workload tier needs on a cluster: the CRDs, the in-repo charts (namespaces,
+// service accounts, priority classes), the workflow manifests, and the tier.
+func workloadSteps() []check.Step {
+	var steps []check.Step
+	for _, s := range check.Steps() {
+		switch s.Names[0] {
+		case "crds", "deploy", "deploy/workflows", workload.NameFlyte:
+			steps = append(steps, s)
+		}
+	}
+	return steps
+}
+
+func byName(rs []result.Result) map[string]result.Result {
+	out := map[string]result.Result{}
+	for _, r := range rs {
+		out[r.Name] = r
+	}
+	return out
+}
+
+// TestWorkloadTier runs the project's own workflow code with the real runtimes: the Flyte pipeline (flytekit),
+// the model it publishes served by KServe's ModelServer, the RayJob and RayService through the real KubeRay
+// operator with a local Ray head, and the KFP pipeline compiled by kfp. All five pass; then a Ray entrypoint that
+// exits non-zero fails workload/ray-train with the job's log.
+func TestWorkloadTier(t *testing.T) {
+	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	cfg := workloadConfig(t)
+	run := &check.Run{Env: testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)), Workloads: &cfg}
+	rs, err := check.Execute(t.Context(), run, workloadSteps(), nil)
+	require.NoError(t, err)
+	got := byName(rs)
+	for _, n := range workload.Names {
+		r := got[n]
+		assert.Equal(t, result.Passed, r.Status, "%s: %s\n%s", n, r.Message, strings.Join(r.Details, "\n"))
+		t.Logf("%s (%s): %s %v", n, r.Duration.Round(100*time.Millisecond), r.Message, r.Details)
+	}
+	assert.Contains(t, strings.Join(got[workload.NameRayTrain].Details, "\n"), "worker", "the RayJob's worker pod was placed")
+
+	t.Run("ray entrypoint exiting non-zero fails ray-train with the job's log", func(t *testing.T) {
+		root := testenv.CopyRepo(t)
+		testenv.Edit(t, root, "workflows/ray/train_ray.py", "def main() -> None:\n", "def main() -> None:\n    raise SystemExit(\"no data in this bucket (a breaking test)\")\n")
+		cfg := workloadConfig(t)
+		cfg.Platform = testenv.MustPlatform(t, root, "local")
+		cfg.Rest, cfg.Kubeconfig = c.RESTConfig(), c.Kubeconfig()
+		tier, err := workload.New(cfg)
+		require.NoError(t, err)
+		defer tier.Stop()
+		r := tier.RayTrain(t.Context())
+		require.Equal(t, result.Failed, r.Status, "%s", r.Message)
+		assert.Contains(t, r.Message, "FAILED")
+		assert.Contains(t, strings.Join(r.Details, "\n"), "no data in this bucket (a breaking test)", "the job's log tail")
+	})
+}
+
+// TestFlyteTaskFailureNamesTheTask: a task that raises fails workload/flyte naming the task.
+func TestFlyteTaskFailureNamesTheTask(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "workflows/flyte/training_pipeline.py",
+		`    """Standardise features; cached, so re-runs with the same data skip it."""`+"\n",
+		`    """Standardise features; cached, so re-runs with the same data skip it."""`+"\n    raise RuntimeError(\"features are all NaN (a breaking test)\")\n")
+	cfg := workloadConfig(t)
+	cfg.Platform = testenv.MustPlatform(t, root, "local")
+	tier, err := workload.New(cfg)
+	require.NoError(t, err)
+	defer tier.Stop()
+	r := tier.Flyte(t.Context())
+	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
+	assert.Contains(t, r.Message, "task training_pipeline.preprocess failed")
+	assert.Contains(t, strings.Join(r.Details, "\n"), "features are all NaN")
+}
+
+// TestModelTheRuntimeCannotLoadFailsKServe: the pipeline publishes its model in a file KServe's sklearn runtime
+// does not load (not .joblib/.pkl/.pickle): the pipeline passes, workload/kserve fails.
+func TestModelTheRuntimeCannotLoadFailsKServe(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	for i := 0; i < 2; i++ { // train writes it, evaluate reads it
+		testenv.Edit(t, root, "workflows/flyte/training_pipeline.py", `"model.joblib"`, `"model.bin"`)
+	}
+	cfg := workloadConfig(t)
+	cfg.Platform = testenv.MustPlatform(t, root, "local")
+	tier, err := workload.New(cfg)
+	require.NoError(t, err)
+	defer tier.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	flyte := tier.Flyte(ctx)
+	require.Equal(t, result.Passed, flyte.Status, "%s %v", flyte.Message, flyte.Details)
+	assert.Contains(t, flyte.Message, "model.bin")
+	r := tier.KServe(ctx)
+	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
+	assert.Contains(t, r.Message, "never became ready")
+	assert.Contains(t, strings.Join(r.Details, "\n"), "ModelMissingError")
+}
+
+// TestKFPStepWithoutTheGPUTolerationFails: the compiled IR is judged against the GPU node group.
+func TestKFPStepWithoutTheGPUTolerationFails(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "workflows/kfp/pipeline.py",
+		`    kubernetes.add_toleration(step, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")`+"\n", "")
+	cfg := workloadConfig(t)
+	cfg.Platform = testenv.MustPlatform(t, root, "local")
+	tier, err := workload.New(cfg)
+	require.NoError(t, err)
+	defer tier.Stop()
+	r := tier.KFP(t.Context())
+	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
+	assert.Contains(t, strings.Join(r.Details, "\n"), "exec-train-and-evaluate asks for a GPU but does not tolerate node group gpu's taints nvidia.com/gpu=true:NoSchedule")
+}
