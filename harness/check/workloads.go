@@ -24,7 +24,7 @@ func workloads(ctx context.Context, r *Run) ([]result.Result, error) {
 	if r.Cluster != nil && r.Cluster.Emulated() {
 		cfg.Rest, cfg.Kubeconfig = r.REST(), r.Cluster.Kubeconfig()
 		// The probes are done: their pods would hold the GPU node the Ray workers need.
-		if err := r.DeleteProbes(ctx); err != nil {
+		if err := r.DeleteProbeDeployments(ctx); err != nil {
 			return nil, err
 		}
 	}

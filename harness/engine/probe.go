@@ -558,7 +558,13 @@ func gpuFitsSomewhere(p *corev1.Pod, nodes []corev1.Node, free map[string]corev1
 }
 
 // DeleteProbes removes every probe Deployment and DaemonSet (and so their pods) from the cluster.
-func (e *Env) DeleteProbes(ctx context.Context) error {
+func (e *Env) DeleteProbes(ctx context.Context) error { return e.deleteProbes(ctx, true) }
+
+// DeleteProbeDeployments removes the probe Deployments (the workloads' pods, GPU requests included) and keeps the
+// DaemonSet probes: the NVIDIA device plugin's probe is what advertises the GPUs when its chart is not installed.
+func (e *Env) DeleteProbeDeployments(ctx context.Context) error { return e.deleteProbes(ctx, false) }
+
+func (e *Env) deleteProbes(ctx context.Context, daemonSets bool) error {
 	cs := e.clientset
 	sel := metav1.ListOptions{LabelSelector: LabelProbe}
 	bg := metav1.DeletePropagationBackground
@@ -570,6 +576,9 @@ func (e *Env) DeleteProbes(ctx context.Context) error {
 	var errs []error
 	for _, d := range ds.Items {
 		errs = append(errs, ignoreNotFound(cs.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, del)))
+	}
+	if !daemonSets {
+		return errors.Join(errs...)
 	}
 	dss, err := cs.AppsV1().DaemonSets("").List(ctx, sel)
 	if err != nil {

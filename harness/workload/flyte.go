@@ -152,7 +152,9 @@ func (t *Tier) list(ctx context.Context, uri string) ([]string, error) {
 			return nil, err
 		}
 		for _, o := range page.Contents {
-			keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), prefix))
+			if k := strings.TrimPrefix(aws.ToString(o.Key), prefix); k != "" { // "" is a directory marker
+				keys = append(keys, k)
+			}
 		}
 	}
 	sort.Strings(keys)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -317,8 +318,14 @@ func (t *Tier) RayTrain(ctx context.Context) result.Result {
 		if err := smoke.Submit(ctx, dyn, smoke.RayJobs, job); err != nil {
 			return result.Fail(NameRayTrain, nil, "%v", err)
 		}
-		placed := t.watchPlacement(ctx, dyn, ns, name)
-		if err := smoke.WaitRayJob(ctx, dyn, ns, name, 10*time.Minute, time.Second); err != nil {
+		wctx, cancel := context.WithCancelCause(ctx)
+		placed := t.watchPlacement(wctx, cancel, dyn, ns, name)
+		err = smoke.WaitRayJob(wctx, dyn, ns, name, 10*time.Minute, time.Second)
+		cancel(nil)
+		if cause := context.Cause(wctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+		if err != nil {
 			return result.Fail(NameRayTrain, append(t.jobLogTail(ctx, dyn, h, ns, name, 20), t.kuberay.tail(5)...), "%v", err)
 		}
 		details = append(details, fmt.Sprintf("RayJob %s/%s SUCCEEDED in %s; pods: %s", ns, name, time.Since(t0).Round(100*time.Millisecond), strings.Join(<-placed, ", ")))
@@ -337,8 +344,13 @@ func (t *Tier) RayTrain(ctx context.Context) result.Result {
 	return r
 }
 
-// watchPlacement records where the RayJob's cluster pods were scheduled (node group of each), while the job runs.
-func (t *Tier) watchPlacement(ctx context.Context, dyn dynamic.Interface, ns, job string) <-chan []string {
+// unschedulableFor is how long a pod of the job's RayCluster may stay unschedulable before the step fails with the
+// scheduler's reason (instead of waiting out the job's timeout).
+const unschedulableFor = 90 * time.Second
+
+// watchPlacement records where the RayJob's cluster pods were scheduled (node group of each), while the job runs;
+// a pod the scheduler cannot place for unschedulableFor cancels the wait with the scheduler's message.
+func (t *Tier) watchPlacement(ctx context.Context, cancel context.CancelCauseFunc, dyn dynamic.Interface, ns, job string) <-chan []string {
 	out := make(chan []string, 1)
 	cs, err := kubernetes.NewForConfig(t.cfg.Rest)
 	if err != nil {
@@ -347,6 +359,7 @@ func (t *Tier) watchPlacement(ctx context.Context, dyn dynamic.Interface, ns, jo
 	}
 	go func() {
 		seen := map[string]string{}
+		pendingSince := map[string]time.Time{}
 		_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
 			u, err := dyn.Resource(smoke.RayJobs).Namespace(ns).Get(ctx, job, metav1.GetOptions{})
 			if err != nil {
@@ -359,6 +372,17 @@ func (t *Tier) watchPlacement(ctx context.Context, dyn dynamic.Interface, ns, jo
 				if err == nil {
 					for _, p := range pods.Items {
 						if p.Spec.NodeName == "" {
+							for _, c := range p.Status.Conditions {
+								if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+									if _, ok := pendingSince[p.Name]; !ok {
+										pendingSince[p.Name] = time.Now()
+									}
+									if time.Since(pendingSince[p.Name]) > unschedulableFor {
+										cancel(fmt.Errorf("pod %s/%s of RayJob %s unschedulable for %s: %s", ns, p.Name, job, unschedulableFor, c.Message))
+										return true, nil
+									}
+								}
+							}
 							continue
 						}
 						group := p.Spec.NodeName

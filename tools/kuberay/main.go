@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,7 +58,6 @@ func (l loopback) GetHttpProxyClient(mgr manager.Manager) func(string, string, s
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster")
 	dashboard := flag.String("dashboard-url", "http://127.0.0.1:8265", "the local Ray head's dashboard")
 	serveHost := flag.String("serve-host", "127.0.0.1", "the local Ray head's Serve proxy host")
 	servePort := flag.Int("serve-port", 8000, "the local Ray head's Serve proxy port")
@@ -72,7 +70,8 @@ func main() {
 	utilruntime.Must(rayv1.AddToScheme(scheme))
 	utilruntime.Must(batchv1.AddToScheme(scheme))
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	// --kubeconfig is controller-runtime's own flag (registered by its config package).
+	cfg, err := ctrl.GetConfig()
 	exitOnError(err, "kubeconfig")
 	cfg.UserAgent = "kuberay-operator/" + utils.KUBERAY_VERSION
 	// The operator's cache selector: only the Jobs KubeRay created.
