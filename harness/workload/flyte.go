@@ -77,7 +77,7 @@ func (t *Tier) Flyte(ctx context.Context) result.Result {
 		t.progress("workload/flyte: pyflyte run %s %s (local execution, raw data in %s)", rel, wf.name, raw)
 		log := filepath.Join(dir, wf.name+".log")
 		t0 := time.Now()
-		err := run(ctx, t.root, log, env.Environ(extra...), env.Bin("pyflyte"),
+		err := t.run(ctx, t.root, log, env.Environ(extra...), env.Bin("pyflyte"),
 			"run", "--raw-output-data-prefix", raw, rel, wf.name)
 		out, _ := os.ReadFile(log)
 		if err != nil {

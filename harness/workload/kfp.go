@@ -103,7 +103,7 @@ func (t *Tier) KFP(ctx context.Context) result.Result {
 		}
 		log := out + ".log"
 		t.progress("workload/kfp: compiling %s with kfp", rel)
-		if err := run(ctx, dir, log, env.Environ("HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp")), env.Bin("python"), script, f, out); err != nil {
+		if err := t.run(ctx, dir, log, env.Environ("HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp")), env.Bin("python"), script, f, out); err != nil {
 			return result.Fail(NameKFP, tailFile(log, 8), "%s does not compile with kfp: %v", rel, err)
 		}
 		irs, _ := filepath.Glob(filepath.Join(out, "*.yaml"))

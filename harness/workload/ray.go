@@ -126,14 +126,7 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Ray's session directory holds Unix sockets: it needs a short path (sun_path is 108 bytes, and Ray adds ~65).
-	tmp := filepath.Join(t.cfg.Dir, "r")
-	if len(tmp) > 40 {
-		if tmp, err = os.MkdirTemp("", "ray-"); err != nil {
-			return nil, err
-		}
-		t.cleanup = append(t.cleanup, func() { _ = os.RemoveAll(tmp) })
-	}
+	tmp := t.rayTmp
 	ports := map[string]int{}
 	for _, k := range []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
 		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"} {
@@ -172,7 +165,7 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 	// Serve's proxy on loopback and a free port, before any application is deployed (Serve would otherwise start
 	// it on 0.0.0.0:8000).
 	serveLog := filepath.Join(dir, "serve-start.log")
-	if err := run(ctx, dir, serveLog, procEnv, env.Bin("serve"), "start", "--address", h.gcs,
+	if err := t.run(ctx, dir, serveLog, procEnv, env.Bin("serve"), "start", "--address", h.gcs,
 		"--http-host", "127.0.0.1", "--http-port", fmt.Sprint(h.serve)); err != nil {
 		return nil, fmt.Errorf("serve start: %v\n%s", err, strings.Join(tailFile(serveLog, 10), "\n"))
 	}

@@ -79,9 +79,14 @@ type Tier struct {
 	motoErr  error
 	s3       *s3.Client
 
-	mu      sync.Mutex
-	procs   []*proc
-	cleanup []func()
+	// marker (KEY=VALUE) is in the environment of every process the tier starts; the reaper kills them all and
+	// removes rayTmp (when the tier created it) if the harness dies without Stop.
+	marker string
+	reaper *reaper
+	rayTmp string
+
+	mu    sync.Mutex
+	procs []*proc
 
 	rayOnce sync.Once
 	ray     *rayHead
@@ -117,9 +122,24 @@ func New(cfg Config) (*Tier, error) {
 			}
 		}
 	}
-	t := &Tier{cfg: cfg, root: root}
+	t := &Tier{cfg: cfg, root: root, marker: newMarker()}
 	if cfg.Platform.Bridge != nil {
 		t.bucket = cfg.Platform.Bridge.Vars()[platform.EnvName("artifactsBucket")]
+	}
+	// Ray's session directory holds Unix sockets: it needs a short path (sun_path is 108 bytes, and Ray adds ~65).
+	var owned []string
+	t.rayTmp = filepath.Join(cfg.Dir, "r")
+	if len(t.rayTmp) > 40 {
+		if t.rayTmp, err = os.MkdirTemp("", "ray-"); err != nil {
+			return nil, err
+		}
+		owned = append(owned, t.rayTmp)
+	}
+	if t.reaper, err = startReaper(t.marker, owned...); err != nil {
+		for _, d := range owned {
+			_ = os.RemoveAll(d)
+		}
+		return nil, err
 	}
 	return t, nil
 }
@@ -136,10 +156,12 @@ func (t *Tier) Stop() {
 	if t.moto != nil {
 		_ = t.moto.Stop(context.Background())
 	}
-	for _, f := range t.cleanup {
-		f()
+	// Whatever the processes started and left (Ray's agents, a job driver in its own session).
+	killMarked(t.marker)
+	if t.reaper != nil {
+		t.reaper.finish()
+		t.reaper = nil
 	}
-	t.cleanup = nil
 }
 
 func (t *Tier) progress(format string, args ...any) {
@@ -222,7 +244,7 @@ func (t *Tier) start(name, dir, log string, env []string, bin string, args ...st
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, f, f
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, append(env, t.marker), f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -260,6 +282,10 @@ func (p *proc) running() bool {
 func (p *proc) tail(n int) []string { return tailFile(p.log, n) }
 
 // run runs a command to completion in its own process group (killed with the context), output to log.
+func (t *Tier) run(ctx context.Context, dir, log string, env []string, bin string, args ...string) error {
+	return run(ctx, dir, log, append(env, t.marker), bin, args...)
+}
+
 func run(ctx context.Context, dir, log string, env []string, bin string, args ...string) error {
 	f, err := os.Create(log)
 	if err != nil {
@@ -286,6 +312,9 @@ func tailFile(path string, n int) []string {
 		l := strings.TrimRight(sc.Text(), " ")
 		if strings.TrimSpace(l) == "" {
 			continue
+		}
+		if len(l) > 400 {
+			l = l[:400] + " …"
 		}
 		lines = append(lines, l)
 	}
