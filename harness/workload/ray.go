@@ -143,7 +143,12 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port"} {
 		args = append(args, "--"+k, fmt.Sprint(ports[k]))
 	}
-	procEnv := env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"), "RAY_USAGE_STATS_ENABLED=0")...)
+	// RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is Ray's single-machine mode (its default on macOS): otherwise `ray start`
+	// replaces --node-ip-address 127.0.0.1 by the host's address and every server — GCS, raylet, workers,
+	// dashboard, agents, metrics — binds all interfaces (ray-project/ray#55484 changed that after 2.41). In this
+	// mode all of them bind loopback.
+	procEnv := env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"), "RAY_USAGE_STATS_ENABLED=0",
+		"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0")...)
 	t.progress("workload/ray: starting a Ray head (ray %s) on 127.0.0.1, dashboard %s", "start --head", h.dashboard)
 	t0 := time.Now()
 	p, err := t.start("ray head", dir, filepath.Join(dir, "head.log"), procEnv, env.Bin("ray"), args...)

@@ -5,9 +5,10 @@
 // its own virtualenv on first use (harness/pyenv); a runtime that cannot be installed or started is `skipped:` with
 // the reason, never passed.
 //
-// Every process binds 127.0.0.1 on a free port where the program allows it (Ray 2.41's C++ gRPC servers bind all
-// interfaces with no option; fixed upstream by ray-project/ray#55484), runs in its own process group with a
-// parent-death signal, and is stopped on every exit path; temporary files live under the run's directory.
+// Every process binds 127.0.0.1 on a free port (Ray's in its single-machine mode; KServe's REST server, which
+// hard-codes 0.0.0.0, is given loopback by the stand-in script), runs in its own process group with a parent-death
+// signal, carries the tier's marker (a reaper kills every marked process if the harness dies), and is stopped on
+// every exit path; temporary files live under the run's directory.
 package workload
 
 import (
