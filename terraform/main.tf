@@ -10,7 +10,8 @@ locals {
   # artifacts bucket unique across the accounts that run this platform.
   artifacts_bucket = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
 
-  # Required tags on every taggable resource; expires-at only when a test run sets it.
+  # Required tags on every taggable resource; expires-at and run-id only when a test run sets them (`harness reap`
+  # deletes what expired; the nightly's leak scan looks for its run-id after destroy).
   tags = merge(
     {
       project       = var.project
@@ -20,6 +21,7 @@ locals {
       "managed-by"  = "terraform"
     },
     var.expires_at == null ? {} : { "expires-at" = var.expires_at },
+    var.run_id == null ? {} : { "run-id" = var.run_id },
   )
 }
 

@@ -43,6 +43,17 @@ variable "expires_at" {
   }
 }
 
+variable "run_id" {
+  description = "Optional id of the test run that applies this configuration; fills the `run-id` tag when set (the nightly's leak scan after destroy)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.run_id == null || can(regex("^[A-Za-z0-9_.:/=+@-]{1,128}$", var.run_id))
+    error_message = "run_id must be 1-128 characters valid in an AWS tag value."
+  }
+}
+
 variable "region" {
   description = "AWS region."
   type        = string
@@ -50,13 +61,17 @@ variable "region" {
 }
 
 variable "availability_zones" {
-  description = "Two availability zones: EKS needs control-plane subnets in at least two; worker nodes and the NAT gateway live only in the first."
+  description = "Two availability zones of var.region: EKS needs control-plane subnets in at least two; worker nodes and the NAT gateway live only in the first. The default suits the default region; set both together."
   type        = list(string)
   default     = ["us-east-1a", "us-east-1b"]
 
   validation {
     condition     = length(var.availability_zones) == 2 && length(distinct(var.availability_zones)) == 2
     error_message = "availability_zones must hold exactly two distinct zones; nodes use the first."
+  }
+  validation {
+    condition     = alltrue([for z in var.availability_zones : can(regex("^${var.region}[a-z]$", z))])
+    error_message = "availability_zones must be zones of var.region (region followed by a zone letter, e.g. eu-west-1a for eu-west-1): set both together."
   }
 }
 

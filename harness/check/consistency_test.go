@@ -144,3 +144,17 @@ func TestAppliedShapeReachesClusterChecksAndPolicies(t *testing.T) {
 		assert.Equal(t, "no cluster", byName[n].Message, n)
 	}
 }
+
+// TestCostGuardRefusesOverBudget: a run whose worst case (node groups at max size for the planned hours) exceeds
+// the budget is refused before apply, naming estimate and budget; one that fits passes.
+func TestCostGuardRefusesOverBudget(t *testing.T) {
+	t.Parallel()
+	p, err := platform.Load(root, "dev")
+	require.NoError(t, err)
+	err = check.CostGuard(p, check.Budget{USD: 2, Hours: 3})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refusing to apply")
+	assert.Contains(t, err.Error(), "over the $2.00 budget")
+	assert.Contains(t, err.Error(), "gpu 3 x g4dn.xlarge")
+	assert.NoError(t, check.CostGuard(p, check.Budget{USD: 50, Hours: 3}))
+}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -35,4 +36,21 @@ func Cost(p *platform.Platform, b Budget) result.Result {
 	r := result.Pass(name, "$%.2f/h: a %.0f h session costs $%.2f, within the $%.2f budget", hourly, b.Hours, session, b.USD)
 	r.Details = lines
 	return r
+}
+
+// CostGuard is the check a run that creates real infrastructure makes before apply: its worst case — every node
+// group at max_size, plus the control plane and NAT gateway, for the whole planned duration — must fit the budget
+// (HARNESS_BUDGET for the nightly). It returns why not, naming the estimate and the budget.
+func CostGuard(p *platform.Platform, b Budget) error {
+	hourly := shape.EKSControlPlaneUSDPerHour + shape.NATGatewayUSDPerHour
+	var groups []string
+	for _, g := range p.Shape.Groups {
+		hourly += float64(g.MaxSize) * g.Instance.OnDemandUSDPerHour
+		groups = append(groups, fmt.Sprintf("%s %d x %s", g.Name, g.MaxSize, g.Instance.Name))
+	}
+	if worst := hourly * b.Hours; worst > b.USD {
+		return fmt.Errorf("refusing to apply: at most $%.2f/h (node groups at max size: %s; EKS control plane, NAT gateway) for %.1f h is $%.2f, over the $%.2f budget",
+			hourly, strings.Join(groups, ", "), b.Hours, worst, b.USD)
+	}
+	return nil
 }

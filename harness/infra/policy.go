@@ -39,6 +39,7 @@ var policies = []policy{
 	{"cluster-version", "cluster version inside EKS standard support (terraform's own calendar, local.eks_standard_support_ends), the variable's validation refusing every version outside it, upgrade_policy STANDARD", clusterVersion},
 	{"node-iam", "node roles carry the managed policies EKS requires, and the VPC CNI has AmazonEKS_CNI_Policy (node role, or its add-on's own role created before the nodes); a hand-written rule from AWS's documentation: nothing here runs EKS's node bootstrap", nodeIAM},
 	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
+	{"variables", "every variable's validations hold for the environment's values (tfvars over defaults), as terraform plan checks first", variableValidations},
 }
 
 // Policies runs every static policy over the platform model's Terraform sources and shape (the applied one,

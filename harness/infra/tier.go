@@ -51,6 +51,9 @@ type Up struct {
 	Cloud cloud.Cloud
 	// Dir is the temporary copy of the module (and its state).
 	Dir string
+	// Teardown destroys it; stages that must run before destroy (workloads holding load balancers or volumes)
+	// are added to it.
+	Teardown *Teardown
 }
 
 // TierName is the result's name.
@@ -61,11 +64,41 @@ const TierName = "apply-tier"
 // that cannot be installed is a skipped result, decided before any backend starts; a failed apply, plan,
 // While or destroy is an error. A failed destroy keeps the copy and its state and says where.
 func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *shape.Shape, err error) {
+	t0 := time.Now()
+	up, td, res, err := Bring(ctx, o)
+	if td != nil {
+		// Destroy always, on a context of its own: a cancelled or timed-out run must still remove what it made.
+		defer func() {
+			if derr := td.Run(time.Hour); derr != nil {
+				err = errors.Join(err, fmt.Errorf("apply tier: %w", derr))
+			}
+			if err != nil {
+				res, applied = result.Result{}, nil
+			}
+		}()
+	}
+	if err != nil || up == nil {
+		return res, nil, err
+	}
+	if o.While != nil {
+		if err := o.While(ctx, up); err != nil {
+			return res, nil, fmt.Errorf("apply tier: %w", err)
+		}
+	}
+	res.Duration = time.Since(t0)
+	return res, up.Shape, nil
+}
+
+// Bring is the first half of the apply tier: init → start the AWS backend → apply → outputs → plan (no
+// changes). It returns the infrastructure and its Teardown — non-nil as soon as anything may exist, even with an
+// error: the caller must Run it (the nightly registers it with t.Cleanup before anything else). A provider or
+// binary that cannot be installed is a skipped result with no Up and no Teardown.
+func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result.Result, err error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
 	if o.Cloud.Name() == "aws" && o.AllowedAccount == "" {
-		return res, nil, errors.New("apply tier on real AWS needs the allowed account (--aws-account / HARNESS_AWS_ACCOUNT)")
+		return nil, nil, res, errors.New("apply tier on real AWS needs the allowed account (--aws-account / HARNESS_AWS_ACCOUNT)")
 	}
 	// Terratest's retry loop logs through a process-wide logger; the harness reports through its own lines.
 	logger.Default = logger.Discard
@@ -80,35 +113,28 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 	if err != nil {
 		var skip *SkipError
 		if errors.As(err, &skip) {
-			return result.Skip(TierName, "%s", skip.Reason), nil, nil
+			return nil, nil, result.Skip(TierName, "%s", skip.Reason), nil
 		}
-		return res, nil, err
+		return nil, nil, res, err
 	}
-	defer func() { err = errors.Join(err, ws.Close()) }()
 	if err := report.Begin(o.Progress, "start AWS backend "+o.Cloud.Name()).End(o.Cloud.Start(ctx)); err != nil {
-		return res, nil, err
+		return nil, NewTeardown(ws, nil, o.Progress), res, err
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		err = errors.Join(err, report.Begin(o.Progress, "stop AWS backend "+o.Cloud.Name()).End(o.Cloud.Stop(stopCtx)))
-	}()
+	td = NewTeardown(ws, o.Cloud, o.Progress)
 	target := o.Cloud.Endpoint()
 	if target == "" {
 		target = "real AWS"
 	}
-	t0 := time.Now()
-	step := report.Begin(o.Progress, "apply tier: init done; apply, plan (no changes), destroy against "+target)
-	err = func() (err error) {
-		// Destroy always, on a context of its own: a cancelled or timed-out run must still remove what it made.
-		defer func() { err = errors.Join(err, ws.Destroy()) }()
+	step := report.Begin(o.Progress, "apply tier: init done; apply, plan (no changes) against "+target)
+	up, err = func() (*Up, error) {
 		out, err := ws.Up(ctx, o.Cloud.Endpoint())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// What AWS created is the shape to emulate from here on.
-		if applied, err = static.WithAppliedNodeGroups(out.Outputs["node_groups"]); err != nil {
-			return err
+		applied, err := static.WithAppliedNodeGroups(out.Outputs["node_groups"])
+		if err != nil {
+			return nil, err
 		}
 		if name, ok := out.Outputs["cluster_name"].(string); ok && name != "" {
 			applied.ClusterName = name
@@ -116,7 +142,7 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 		// The GitOps side reads what Terraform output: it must be what the static checks judged.
 		bridge, err := appliedBridge(o.Platform, out.Outputs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys := make([]string, 0, len(out.Outputs))
 		for k := range out.Outputs {
@@ -124,16 +150,12 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 		}
 		sort.Strings(keys)
 		res = result.Pass(TierName, "applied against %s, second plan empty, destroyed; outputs %v", target, keys)
-		if o.While != nil {
-			return o.While(ctx, &Up{Outputs: out.Outputs, Shape: applied, Bridge: bridge, Cloud: o.Cloud, Dir: ws.Dir()})
-		}
-		return nil
+		return &Up{Outputs: out.Outputs, Shape: applied, Bridge: bridge, Cloud: o.Cloud, Dir: ws.Dir(), Teardown: td}, nil
 	}()
 	if err := step.End(err); err != nil {
-		return result.Result{}, nil, fmt.Errorf("apply tier: %w", err)
+		return nil, td, result.Result{}, fmt.Errorf("apply tier: %w", err)
 	}
-	res.Duration = time.Since(t0)
-	return res, applied, nil
+	return up, td, res, nil
 }
 
 // appliedBridge reads the gitops_metadata output and compares it with the bridge the static checks used.

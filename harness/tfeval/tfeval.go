@@ -7,6 +7,9 @@ package tfeval
 
 import (
 	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -204,6 +207,8 @@ func (m *Module) functions() map[string]function.Function {
 		"alltrue":       allTrue,
 		"anytrue":       anyTrue,
 		"can":           canFunc,
+		"cidrhost":      cidrHost,
+		"cidrnetmask":   cidrNetmask,
 		"coalesce":      stdlib.CoalesceFunc,
 		"concat":        stdlib.ConcatFunc,
 		"contains":      stdlib.ContainsFunc,
@@ -276,6 +281,13 @@ var canFunc = function.New(&function.Spec{
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		v, diags := customdecode.ExpressionClosureFromVal(args[0]).Value()
 		if diags.HasErrors() {
+			// A function this evaluator does not implement is not the expression failing: say so instead of
+			// answering false (Terraform would know the function).
+			for _, d := range diags {
+				if d.Summary == "Call to unknown function" {
+					return cty.NilVal, fmt.Errorf("can(): %s", d.Detail)
+				}
+			}
 			return cty.False, nil
 		}
 		if !v.IsWhollyKnown() {
@@ -352,3 +364,52 @@ func join(prefix, k string) string {
 	}
 	return prefix + "." + k
 }
+
+// cidrHost is Terraform's cidrhost(prefix, hostnum): the address hostnum of the prefix (negative counts from the
+// end), an error when it is outside the prefix.
+var cidrHost = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "prefix", Type: cty.String}, {Name: "hostnum", Type: cty.Number}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		p, err := netip.ParsePrefix(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("invalid CIDR expression: %w", err)
+		}
+		n, acc := args[1].AsBigFloat().Int64()
+		if acc != big.Exact {
+			return cty.NilVal, fmt.Errorf("hostnum must be a whole number")
+		}
+		p = p.Masked()
+		bits := p.Addr().BitLen() - p.Bits()
+		size := new(big.Int).Lsh(big.NewInt(1), uint(bits))
+		num := big.NewInt(n)
+		if n < 0 {
+			num.Add(num, size)
+		}
+		if num.Sign() < 0 || num.Cmp(size) >= 0 {
+			return cty.NilVal, fmt.Errorf("prefix of %d bits cannot accommodate a host numbered %d", p.Bits(), n)
+		}
+		addr := new(big.Int).SetBytes(p.Addr().AsSlice())
+		addr.Add(addr, num)
+		b := addr.FillBytes(make([]byte, len(p.Addr().AsSlice())))
+		out, _ := netip.AddrFromSlice(b)
+		return cty.StringVal(out.String()), nil
+	},
+})
+
+// cidrNetmask is Terraform's cidrnetmask(prefix) for IPv4 prefixes.
+var cidrNetmask = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "prefix", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		p, err := netip.ParsePrefix(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("invalid CIDR expression: %w", err)
+		}
+		if !p.Addr().Is4() {
+			return cty.NilVal, fmt.Errorf("IPv6 addresses cannot have a netmask: %s", args[0].AsString())
+		}
+		m := net.CIDRMask(p.Bits(), 32)
+		return cty.StringVal(net.IP(m).String()), nil
+	},
+})

@@ -1,9 +1,12 @@
 package tfeval
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/zclconf/go-cty/cty"
@@ -76,4 +79,29 @@ func TestSelfReferenceAndUnknownFunctionAreErrors(t *testing.T) {
 	_, err = m.Local("c")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nosuchfn")
+}
+
+func TestCIDRFunctions(t *testing.T) {
+	for expr, want := range map[string]string{
+		`cidrhost("10.0.0.0/16", 0)`:      "10.0.0.0",
+		`cidrhost("10.0.0.0/16", 258)`:    "10.0.1.2",
+		`cidrhost("10.0.0.0/16", -1)`:     "10.0.255.255",
+		`cidrnetmask("10.0.0.0/20")`:      "255.255.240.0",
+		`can(cidrhost("10.0.0.0/33", 0))`: "false",
+		`can(cidrhost("10.0.0.0/30", 9))`: "false",
+		`can(cidrhost("0.0.0.0/0", 0))`:   "true",
+	} {
+		e, diags := hclsyntax.ParseExpression([]byte(expr), "t.tf", hcl.InitialPos)
+		require.False(t, diags.HasErrors(), expr)
+		m, err := Load(t.TempDir(), nil, Inputs{})
+		require.NoError(t, err)
+		v, err := m.Eval(e, nil)
+		require.NoError(t, err, expr)
+		switch v.Type() {
+		case cty.Bool:
+			assert.Equal(t, want, fmt.Sprint(v.True()), expr)
+		default:
+			assert.Equal(t, want, v.AsString(), expr)
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
@@ -53,9 +54,11 @@ type rayHead struct {
 }
 
 // rayWorkloads returns the RayJobs and RayServices of workflows/ (after the bridge's substitution).
-func (t *Tier) rayWorkloads(kind string) []deploy.Object {
+func (t *Tier) rayWorkloads(kind string) []deploy.Object { return rayWorkloads(t.cfg.Platform, kind) }
+
+func rayWorkloads(p *platform.Platform, kind string) []deploy.Object {
 	var out []deploy.Object
-	for _, o := range t.cfg.Platform.Objects {
+	for _, o := range p.Objects {
 		if o.GetKind() == kind && o.GroupVersionKind().Group == "ray.io" && strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
 			out = append(out, o)
 		}
@@ -84,8 +87,12 @@ func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
 	if err := t.s3Emulator(ctx); err != nil {
 		return nil, skip("S3 emulator: %v", err)
 	}
-	if err := t.uploadRayCode(ctx); err != nil {
+	shipped, err := ShipCode(ctx, t.s3, t.cfg.Platform)
+	if err != nil {
 		return nil, err
+	}
+	for _, s := range shipped {
+		t.progress("workload/ray: %s (the runtime_env working_dir, zipped)", s)
 	}
 	// The workflow manifests the deploy step applied (no operator ran then) would be reconciled the moment the
 	// operator starts, and hold the GPU node: the steps submit their own copies instead.
@@ -180,21 +187,21 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 
 // workingDirs are the s3:// runtime_env working_dir URIs the Ray manifests name, each with the directory whose
 // files it ships: the manifest's own directory (workflows/ray for workflows/ray/rayjob.yaml), as the runbook zips it.
-func (t *Tier) workingDirs() (map[string]string, error) {
+func workingDirs(root string, p *platform.Platform) (map[string]string, error) {
 	out := map[string]string{}
 	add := func(o deploy.Object, runtimeEnv map[string]any) {
 		if wd, _ := runtimeEnv["working_dir"].(string); strings.HasPrefix(wd, "s3://") {
-			out[wd] = filepath.Join(t.root, filepath.Dir(o.Source))
+			out[wd] = filepath.Join(root, filepath.Dir(o.Source))
 		}
 	}
-	for _, o := range t.rayWorkloads("RayJob") {
+	for _, o := range rayWorkloads(p, "RayJob") {
 		env, err := runtimeEnvOf(o.Unstructured)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Source, err)
 		}
 		add(o, env)
 	}
-	for _, o := range t.rayWorkloads("RayService") {
+	for _, o := range rayWorkloads(p, "RayService") {
 		apps, err := serveApps(o.Unstructured)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Source, err)
@@ -207,18 +214,25 @@ func (t *Tier) workingDirs() (map[string]string, error) {
 	return out, nil
 }
 
-// uploadRayCode zips each working_dir's directory (its files, not the manifests) to its URI in the emulator.
-func (t *Tier) uploadRayCode(ctx context.Context) error {
-	dirs, err := t.workingDirs()
+// ShipCode does the runbook's code step for the Ray workloads of p: each s3:// runtime_env working_dir the
+// manifests name gets the files of the manifest's directory (not the manifests), zipped. It returns what it
+// uploaded ("<dir> -> <uri>"). The workload tier ships to the emulator, the nightly to the real bucket.
+func ShipCode(ctx context.Context, client *s3.Client, p *platform.Platform) ([]string, error) {
+	root, err := filepath.Abs(p.Root)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	dirs, err := workingDirs(root, p)
+	if err != nil {
+		return nil, err
+	}
+	var shipped []string
 	for uri, dir := range dirs {
 		var buf bytes.Buffer
 		zw := zip.NewWriter(&buf)
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range entries {
 			if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml") {
@@ -226,27 +240,28 @@ func (t *Tier) uploadRayCode(ctx context.Context) error {
 			}
 			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			w, err := zw.Create(e.Name())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if _, err := w.Write(data); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := zw.Close(); err != nil {
-			return err
+			return nil, err
 		}
 		bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
-		if _, err := t.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
-			return fmt.Errorf("upload %s: %w", uri, err)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
+			return nil, fmt.Errorf("upload %s: %w", uri, err)
 		}
-		rel, _ := filepath.Rel(t.root, dir)
-		t.progress("workload/ray: %s/ zipped to %s (the runtime_env working_dir)", rel, uri)
+		rel, _ := filepath.Rel(root, dir)
+		shipped = append(shipped, rel+"/ -> "+uri)
 	}
-	return nil
+	sort.Strings(shipped)
+	return shipped, nil
 }
 
 // runtimeEnvOf parses a RayJob's spec.runtimeEnvYAML.

@@ -1,15 +1,26 @@
 package aws
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
 )
 
 // workflow returns a copy of a workflow manifest's object as the platform model holds it (the GitOps Bridge's
@@ -35,4 +46,68 @@ func commitUnderTest(t *testing.T, root string) string {
 		t.Fatalf("the commit under test: set HARNESS_COMMIT or run from a git checkout: %v", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// releaseAWSResources deletes what the platform created on the cluster that holds AWS resources outside
+// Terraform's state — Argo CD's Applications (their workloads), the workflow custom resources, Services of type
+// LoadBalancer (ELBs) and PersistentVolumeClaims (EBS volumes) — and waits until their load balancers and volumes
+// are gone, so that `terraform destroy` neither blocks on them (VPC dependencies) nor leaves them behind.
+func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) error {
+	bg := metav1.DeletePropagationForeground
+	del := metav1.DeleteOptions{PropagationPolicy: &bg}
+	var errs []error
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"},
+		smoke.RayJobs, smoke.InferenceServices, {Group: "ray.io", Version: "v1", Resource: "rayservices"},
+	} {
+		list, err := dyn.Resource(gvr).Namespace("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue // the kind is not served: nothing of it to delete
+		}
+		for _, o := range list.Items {
+			if err := dyn.Resource(gvr).Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), del); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	svcs, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, s := range svcs.Items {
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+			if err := cs.CoreV1().Services(s.Namespace).Delete(ctx, s.Name, del); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	pvcs, err := cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, c := range pvcs.Items {
+		if err := cs.CoreV1().PersistentVolumeClaims(c.Namespace).Delete(ctx, c.Name, del); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	// The EBS CSI driver deletes a Delete-policy volume once its claim is gone; the cloud controller removes the
+	// load balancer once its Service is gone.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		svcs, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		lbs := 0
+		for _, s := range svcs.Items {
+			if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				lbs++
+			}
+		}
+		return len(pvs.Items) == 0 && lbs == 0, nil
+	})
+	return errors.Join(append(errs, err)...)
 }

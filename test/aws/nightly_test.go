@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -37,6 +39,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -68,30 +71,53 @@ func TestNightlyRealEKS(t *testing.T) {
 
 	p, err := platform.Load(root, env)
 	require.NoError(t, err)
+	// The cost guard, before anything exists: the worst case (node groups at max size) for the time this run may
+	// take must fit HARNESS_BUDGET (USD).
+	budget, err := strconv.ParseFloat(getenv("HARNESS_BUDGET", "10"), 64)
+	require.NoError(t, err, "HARNESS_BUDGET")
+	require.NoError(t, check.CostGuard(p, check.Budget{USD: budget, Hours: time.Until(deadline).Hours() + 0.75}))
 	backend, err := real.New(real.Config{Account: account, Region: region})
 	require.NoError(t, err)
+	runID := fmt.Sprintf("nightly-%d", time.Now().Unix())
 	// The apply tier, as `harness apply --aws aws` runs it: a temporary copy (outside t.TempDir, so its state
-	// survives a failed destroy), allowed_account_ids = [HARNESS_AWS_ACCOUNT], retries on transient errors; the
-	// tests below run while the infrastructure is up, and destroy runs whatever they did (a failed require
-	// unwinds through it too).
-	res, _, err := infra.ApplyTier(ctx, infra.TierOptions{Platform: p, Cloud: backend, AllowedAccount: account, Progress: os.Stdout,
+	// survives a failed destroy), allowed_account_ids = [HARNESS_AWS_ACCOUNT], retries on transient errors, every
+	// resource tagged with this run's run-id and an expires-at `harness reap` honours if all else fails.
+	up, td, res, err := infra.Bring(ctx, infra.TierOptions{Platform: p, Cloud: backend, AllowedAccount: account, Progress: os.Stdout,
 		Vars: map[string]any{
-			"project":    "mlops-nightly",
-			"region":     region,
-			"expires_at": time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
-		},
-		While: func(ctx context.Context, up *infra.Up) error {
-			// The GitOps side gets what Terraform output (the apply tier compared it with what the static checks
-			// judged), as the root Application does after the runbook's bridge step.
-			pa, err := platform.LoadWith(root, env, up.Bridge)
-			if err != nil {
-				return err
-			}
-			onEKS(t, ctx, pa.WithApplied(up.Shape), up, region, harnessBin)
-			return nil
+			"project":            "mlops-nightly",
+			"region":             region,
+			"availability_zones": []string{region + "a", region + "b"},
+			"run_id":             runID,
+			"expires_at":         time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
 		}})
-	require.NoError(t, err, "apply, outputs, an empty second plan, the tests, destroy (DESTROY FAILED means resources may still cost money)")
+	if td != nil {
+		// Registered before anything can fail: t.Cleanup runs when a subtest panics or a require fails (the
+		// parent's defers would not). Destroy gets its own hour; then nothing may carry the run's tag.
+		t.Cleanup(func() {
+			cfg, cfgErr := backend.Config(context.Background())
+			td.AfterDestroy("leak scan (Resource Groups Tagging API, run-id="+runID+")", func(ctx context.Context) error {
+				if cfgErr != nil {
+					return cfgErr
+				}
+				leaks, err := reap.Leaks(ctx, cfg, runID)
+				if err != nil {
+					return err
+				}
+				if len(leaks) > 0 {
+					return fmt.Errorf("%d resource(s) left after destroy: %v", len(leaks), leaks)
+				}
+				return nil
+			})
+			assert.NoError(t, td.Run(time.Hour), "destroy and leak scan (DESTROY FAILED means resources may still cost money)")
+		})
+	}
+	require.NoError(t, err, "apply, outputs, an empty second plan")
 	require.Equal(t, result.Passed, res.Status, "terraform or tofu and the hashicorp/aws provider must be installable for the nightly tier: %s", res.Message)
+	// The GitOps side gets what Terraform output (the apply tier compared it with what the static checks judged),
+	// as the root Application does after the runbook's bridge step.
+	pa, err := platform.LoadWith(root, env, up.Bridge)
+	require.NoError(t, err)
+	onEKS(t, ctx, pa.WithApplied(up.Shape), up, region, harnessBin)
 }
 
 // onEKS runs the checks and smoke tests against the applied infrastructure.
@@ -124,6 +150,10 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 	dyn, err := dynamic.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
 	require.NoError(t, waitNodes(ctx, cs, applied), "nodes of the applied node groups Ready")
+	// Staged destroy: what the run puts on the cluster that holds AWS resources Terraform does not know goes first.
+	up.Teardown.BeforeDestroy("delete workloads, LoadBalancer Services and PersistentVolumeClaims", func(ctx context.Context) error {
+		return releaseAWSResources(ctx, cs, dyn)
+	})
 
 	e, err := engine.NewEnv(p, c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	require.NoError(t, err)
@@ -163,6 +193,10 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 		// The manifest as the platform model holds it: ${ARTIFACTS_BUCKET} substituted from the applied bridge.
 		job, err := workflow(p, "RayJob", "train-mlp")
 		require.NoError(t, err)
+		// The runbook's code step: the RayJob's working_dir (workflows/ray zipped to the artifacts bucket).
+		shipped, err := workload.ShipCode(ctx, s3.NewFromConfig(cfg), p)
+		require.NoError(t, err)
+		t.Logf("shipped %v", shipped)
 		require.NoError(t, smoke.Submit(ctx, dyn, smoke.RayJobs, job))
 		require.NoError(t, smoke.WaitRayJob(ctx, dyn, job.GetNamespace(), job.GetName(), 45*time.Minute, 10*time.Second))
 	})

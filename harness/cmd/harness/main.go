@@ -38,6 +38,7 @@ func commands() []command {
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
 		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
 		{"apply", "apply terraform/ to an AWS backend (moto, localstack, endpoint, aws), plan again, destroy; skips where no provider installs", runApply},
+		{"reap", "delete resources whose expires-at tag has passed (--older-than D, --dry-run), or scan one run's leaks (--run-id)", runReap},
 		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},
 		{"version", "print the versions the harness is built with", runVersion},
 	}

@@ -1,0 +1,215 @@
+// Package reap finds and removes what test runs leave in an AWS account, by tag, through the Resource Groups
+// Tagging API: the leak scan after a nightly's destroy (anything still carrying the run's `run-id` tag fails the
+// run), and `harness reap --older-than D`, which deletes resources whose `expires-at` tag (terraform/main.tf sets
+// it when a run passes expires_at) is more than D in the past. Both run against moto in the tests.
+package reap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Tags the runs set (terraform/main.tf's local.tags).
+const (
+	TagExpiresAt = "expires-at"
+	TagRunID     = "run-id"
+)
+
+// Resource is one tagged resource.
+type Resource struct {
+	ARN string
+	// Type is service:resource-type, as in the ARN ("s3:bucket", "ec2:vpc", "eks:cluster").
+	Type string
+	// ID is the resource's name or id (the ARN's last part).
+	ID   string
+	Tags map[string]string
+}
+
+func (r Resource) String() string { return r.ARN }
+
+// Tagged lists the resources that carry every tag of filters (a key with no values: any value).
+func Tagged(ctx context.Context, cfg aws.Config, filters map[string][]string) ([]Resource, error) {
+	var tf []taggingtypes.TagFilter
+	for k, v := range filters {
+		tf = append(tf, taggingtypes.TagFilter{Key: aws.String(k), Values: v})
+	}
+	p := tagging.NewGetResourcesPaginator(tagging.NewFromConfig(cfg), &tagging.GetResourcesInput{TagFilters: tf})
+	var out []Resource
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tagging GetResources: %w", err)
+		}
+		for _, m := range page.ResourceTagMappingList {
+			r := Resource{ARN: aws.ToString(m.ResourceARN), Tags: map[string]string{}}
+			for _, t := range m.Tags {
+				r.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			r.Type, r.ID = kindOf(r.ARN)
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ARN < out[j].ARN })
+	return out, nil
+}
+
+// kindOf splits an ARN into service:type and id: arn:aws:s3:::bucket → s3:bucket, bucket;
+// arn:aws:ec2:r:a:vpc/vpc-1 → ec2:vpc, vpc-1; arn:aws:eks:r:a:cluster/name → eks:cluster, name.
+func kindOf(s string) (string, string) {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return "unknown", s
+	}
+	if a.Service == "s3" && !strings.Contains(a.Resource, "/") {
+		return "s3:bucket", a.Resource
+	}
+	typ, id, ok := strings.Cut(a.Resource, "/")
+	if !ok {
+		typ, id, _ = strings.Cut(a.Resource, ":")
+	}
+	return a.Service + ":" + typ, id
+}
+
+// Leaks are the resources still tagged with the run's id (after its destroy: each one is a leak).
+func Leaks(ctx context.Context, cfg aws.Config, runID string) ([]Resource, error) {
+	if runID == "" {
+		return nil, errors.New("leak scan: empty run id")
+	}
+	return Tagged(ctx, cfg, map[string][]string{TagRunID: {runID}})
+}
+
+// Outcome is what Reap did.
+type Outcome struct {
+	// Deleted, Failed (with the reason) and Kept (not expired yet, or an unreadable expires-at), by ARN.
+	Deleted, Failed, Kept []string
+}
+
+// Reap deletes the resources whose expires-at is more than olderThan before now; dryRun only reports. Resources
+// are deleted in dependency order (what lives in a VPC before the VPC, node groups before their cluster); a type
+// without a deleter is reported in Failed, to be removed by hand.
+func Reap(ctx context.Context, cfg aws.Config, now time.Time, olderThan time.Duration, dryRun bool) (Outcome, error) {
+	rs, err := Tagged(ctx, cfg, map[string][]string{TagExpiresAt: nil})
+	if err != nil {
+		return Outcome{}, err
+	}
+	var out Outcome
+	var expired []Resource
+	for _, r := range rs {
+		at, err := time.Parse(time.RFC3339, r.Tags[TagExpiresAt])
+		switch {
+		case err != nil:
+			out.Kept = append(out.Kept, fmt.Sprintf("%s (expires-at %q is not RFC 3339)", r.ARN, r.Tags[TagExpiresAt]))
+		case at.Add(olderThan).After(now):
+			out.Kept = append(out.Kept, fmt.Sprintf("%s (expires %s)", r.ARN, at.Format(time.RFC3339)))
+		default:
+			expired = append(expired, r)
+		}
+	}
+	sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
+	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
+	for _, r := range expired {
+		if dryRun {
+			out.Deleted = append(out.Deleted, r.ARN+" (dry run)")
+			continue
+		}
+		if err := d.delete(ctx, r); err != nil {
+			out.Failed = append(out.Failed, fmt.Sprintf("%s: %v", r.ARN, err))
+			continue
+		}
+		out.Deleted = append(out.Deleted, r.ARN)
+	}
+	return out, nil
+}
+
+// order puts dependents first.
+func order(typ string) int {
+	switch typ {
+	case "eks:nodegroup":
+		return 0
+	case "eks:cluster":
+		return 1
+	case "ec2:instance", "ec2:natgateway":
+		return 2
+	case "ec2:subnet", "ec2:security-group", "ec2:route-table", "ec2:internet-gateway":
+		return 3
+	case "ec2:vpc":
+		return 4
+	}
+	return 5
+}
+
+type deleters struct {
+	ec2 *ec2.Client
+	eks *eks.Client
+	s3  *s3.Client
+}
+
+func (d deleters) delete(ctx context.Context, r Resource) error {
+	switch r.Type {
+	case "s3:bucket":
+		return d.emptyAndDeleteBucket(ctx, r.ID)
+	case "ec2:vpc":
+		_, err := d.ec2.DeleteVpc(ctx, &ec2.DeleteVpcInput{VpcId: aws.String(r.ID)})
+		return err
+	case "ec2:subnet":
+		_, err := d.ec2.DeleteSubnet(ctx, &ec2.DeleteSubnetInput{SubnetId: aws.String(r.ID)})
+		return err
+	case "ec2:security-group":
+		_, err := d.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(r.ID)})
+		return err
+	case "ec2:internet-gateway":
+		_, err := d.ec2.DeleteInternetGateway(ctx, &ec2.DeleteInternetGatewayInput{InternetGatewayId: aws.String(r.ID)})
+		return err
+	case "ec2:instance":
+		_, err := d.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{r.ID}})
+		return err
+	case "eks:nodegroup": // cluster/nodegroup/uuid
+		parts := strings.Split(r.ID, "/")
+		if len(parts) < 2 {
+			return fmt.Errorf("node group id %q", r.ID)
+		}
+		_, err := d.eks.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: aws.String(parts[0]), NodegroupName: aws.String(parts[1])})
+		return err
+	case "eks:cluster":
+		_, err := d.eks.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(r.ID)})
+		return err
+	}
+	return fmt.Errorf("no deleter for %s: delete it by hand", r.Type)
+}
+
+func (d deleters) emptyAndDeleteBucket(ctx context.Context, bucket string) error {
+	p := s3.NewListObjectVersionsPaginator(d.s3, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		var ids []s3types.ObjectIdentifier
+		for _, v := range page.Versions {
+			ids = append(ids, s3types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
+		}
+		for _, m := range page.DeleteMarkers {
+			ids = append(ids, s3types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+		}
+		if len(ids) > 0 {
+			if _, err := d.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: ids}}); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := d.s3.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
+	return err
+}

@@ -1,0 +1,82 @@
+package local
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
+)
+
+// TestLeakScanAndReapAgainstMoto: resources a run left behind with its run-id are leaks (another run's are not);
+// `harness reap` deletes what expired (a subnet before its VPC, a bucket with its objects) and keeps the rest.
+func TestLeakScanAndReapAgainstMoto(t *testing.T) {
+	ctx := t.Context()
+	m := startMoto(t, ctx)
+	cfg, err := m.Config(ctx)
+	require.NoError(t, err)
+	past := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339)
+
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := func(name string, tags map[string]string) {
+		_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+		require.NoError(t, err)
+		var ts []s3types.Tag
+		for k, v := range tags {
+			ts = append(ts, s3types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		_, err = s3c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(name), Tagging: &s3types.Tagging{TagSet: ts}})
+		require.NoError(t, err)
+	}
+	bucket("mlops-nightly-artifacts-leaked", map[string]string{reap.TagRunID: "run-1", reap.TagExpiresAt: past})
+	_, err = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("mlops-nightly-artifacts-leaked"), Key: aws.String("models/x/model.joblib"), Body: nil})
+	require.NoError(t, err)
+	bucket("mlops-nightly-artifacts-young", map[string]string{reap.TagRunID: "run-2", reap.TagExpiresAt: future})
+
+	ec2c := ec2.NewFromConfig(cfg)
+	tags := func(kind ec2types.ResourceType) []ec2types.TagSpecification {
+		return []ec2types.TagSpecification{{ResourceType: kind, Tags: []ec2types.Tag{
+			{Key: aws.String(reap.TagRunID), Value: aws.String("run-1")}, {Key: aws.String(reap.TagExpiresAt), Value: aws.String(past)}}}}
+	}
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.42.0.0/16"), TagSpecifications: tags(ec2types.ResourceTypeVpc)})
+	require.NoError(t, err)
+	_, err = ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.42.1.0/24"), TagSpecifications: tags(ec2types.ResourceTypeSubnet)})
+	require.NoError(t, err)
+
+	leaks, err := reap.Leaks(ctx, cfg, "run-1")
+	require.NoError(t, err)
+	var types []string
+	for _, r := range leaks {
+		types = append(types, r.Type+" "+r.ID)
+	}
+	assert.Contains(t, types, "s3:bucket mlops-nightly-artifacts-leaked")
+	assert.Contains(t, types, "ec2:vpc "+aws.ToString(vpc.Vpc.VpcId))
+	assert.Len(t, leaks, 3, "bucket, VPC and subnet of run-1; run-2's bucket is not its leak: %v", types)
+
+	dry, err := reap.Reap(ctx, cfg, time.Now(), 0, true)
+	require.NoError(t, err)
+	assert.Len(t, dry.Deleted, 3)
+	out, err := reap.Reap(ctx, cfg, time.Now(), 0, false)
+	require.NoError(t, err)
+	assert.Empty(t, out.Failed)
+	assert.Len(t, out.Deleted, 3)
+	assert.Len(t, out.Kept, 1)
+	assert.Contains(t, out.Kept[0], "mlops-nightly-artifacts-young")
+	leaks, err = reap.Leaks(ctx, cfg, "run-1")
+	require.NoError(t, err)
+	assert.Empty(t, leaks, "reaped")
+
+	// --older-than: an expiry 2 h ago is not older than 3 h.
+	bucket("mlops-nightly-artifacts-recent", map[string]string{reap.TagExpiresAt: past})
+	out, err = reap.Reap(ctx, cfg, time.Now(), 3*time.Hour, false)
+	require.NoError(t, err)
+	assert.Empty(t, out.Deleted)
+}
