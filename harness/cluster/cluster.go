@@ -26,7 +26,8 @@ type Cluster interface {
 	Emulated() bool
 }
 
-// Scaler is implemented by backends whose nodes can be added and removed at run time (embedded). Group sizes
+// Scaler is implemented by backends whose nodes can be added and removed at run time (embedded; existing EKS
+// clusters given AWS access, existing.Scaling). Group sizes
 // are read back from Cluster.Shape; backends without a Scaler report scaling steps as skipped.
 type Scaler interface {
 	// ScaleGroup sets the number of nodes of a group, creating or deleting nodes at the end of the group.

@@ -25,6 +25,7 @@ var (
 	_ Scaler  = (*embedded.Cluster)(nil)
 	_ Cluster = (*kind.Cluster)(nil)
 	_ Cluster = (*existing.Cluster)(nil)
+	_ Scaler  = (*existing.Scaling)(nil)
 )
 
 // Config is what any backend needs.

@@ -155,7 +155,11 @@ func onEKS(t *testing.T, ctx context.Context, p *platform.Platform, up *infra.Up
 		return releaseAWSResources(ctx, cs, dyn)
 	})
 
-	e, err := engine.NewEnv(p, c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
+	// The cluster's node groups scale through EKS (UpdateNodegroupConfig within min/max, nodes waited for), so
+	// gpu-capacity means here what it means on the emulated cluster; the sizes are restored at the end.
+	scaling := existing.WithNodeGroups(c.(*existing.Cluster), existing.NewNodeGroups(cfg, applied.ClusterName, cs))
+	t.Cleanup(func() { assert.NoError(t, scaling.Stop(context.Background()), "restore node group sizes") })
+	e, err := engine.NewEnv(p, scaling, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	require.NoError(t, err)
 	t.Run("Argo CD syncs bootstrap.yaml", func(t *testing.T) {
 		// As the runbook: Argo CD installed at the pinned version, bootstrap.yaml applied with the root Application
