@@ -2,8 +2,8 @@ package infra
 
 import (
 	"fmt"
-	"strings"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"

@@ -26,10 +26,10 @@ const LabelNodegroup = "eks.amazonaws.com/nodegroup"
 // group's min/max, then wait until the group's nodes are Ready in the cluster. Restore puts every group it
 // changed back to its size before the run.
 type NodeGroups struct {
-	eks      *eks.Client
-	ec2      *ec2.Client
-	cluster  string
-	kube     kubernetes.Interface
+	eks     *eks.Client
+	ec2     *ec2.Client
+	cluster string
+	kube    kubernetes.Interface
 	// Timeout bounds the wait for nodes (default 15 min: an EC2 instance joins in 2-4 min); Poll its interval.
 	Timeout, Poll time.Duration
 
@@ -145,7 +145,9 @@ type Scaling struct {
 }
 
 // WithNodeGroups makes c scale its node groups through groups.
-func WithNodeGroups(c *Cluster, groups *NodeGroups) *Scaling { return &Scaling{Cluster: c, groups: groups} }
+func WithNodeGroups(c *Cluster, groups *NodeGroups) *Scaling {
+	return &Scaling{Cluster: c, groups: groups}
+}
 
 // ScaleGroup scales the EKS node group and records the size in the cluster's shape.
 func (s *Scaling) ScaleGroup(ctx context.Context, group string, size int) error {
@@ -161,7 +163,9 @@ func (s *Scaling) ScaleGroup(ctx context.Context, group string, size int) error 
 }
 
 // RemoveNode terminates the node's instance.
-func (s *Scaling) RemoveNode(ctx context.Context, name string) error { return s.groups.RemoveNode(ctx, name) }
+func (s *Scaling) RemoveNode(ctx context.Context, name string) error {
+	return s.groups.RemoveNode(ctx, name)
+}
 
 // Stop restores the node groups' sizes.
 func (s *Scaling) Stop(ctx context.Context) error { return s.groups.Restore(ctx) }
