@@ -61,13 +61,16 @@ func WorkloadCode(p *platform.Platform) result.Result {
 		dir := filepath.Join(p.Root, filepath.Dir(o.Source))
 		rayVersion := rayVersionOf(o.Unstructured)
 		for _, img := range images(o.Unstructured.Object) {
-			repo, tag := splitImage(img)
+			repo, tag, digest := splitImage(img)
 			switch {
-			case tag == "" || tag == "latest":
+			case digest == "" && (tag == "" || tag == "latest"):
 				problems = append(problems, fmt.Sprintf("%s: image %s is not pinned to a version", where, img))
 			case repo == "rayproject/ray" || repo == "rayproject/ray-ml":
-				if rayVersion != "" && !strings.HasPrefix(tag, rayVersion) {
+				if rayVersion != "" && tag != "" && !atVersion(tag, rayVersion) {
 					problems = append(problems, fmt.Sprintf("%s: image %s is not at the rayVersion %s", where, img, rayVersion))
+				}
+				if rayVersion != "" && tag == "" {
+					problems = append(problems, fmt.Sprintf("%s: image %s is pinned by digest only: name the rayVersion %s in its tag too, so the versions can be compared", where, img, rayVersion))
 				}
 				if repo == "rayproject/ray-ml" {
 					problems = append(problems, fmt.Sprintf("%s: image %s: rayproject/ray-ml was last published for Ray 2.30 (later tags are .deprecated only); use rayproject/ray and ship the libraries with the job", where, img))
@@ -236,14 +239,15 @@ func images(v any) []string {
 	return out
 }
 
-// splitImage splits repo[:tag][@digest]; a digest counts as a pin.
-func splitImage(img string) (repo, tag string) {
-	if r, d, ok := strings.Cut(img, "@"); ok {
-		return r, d
-	}
+// splitImage splits repo[:tag][@digest] into the repository, the tag and the digest; a digest alone pins.
+func splitImage(img string) (repo, tag, digest string) {
+	img, digest, _ = strings.Cut(img, "@")
 	i := strings.LastIndex(img, ":")
 	if i < 0 || strings.Contains(img[i:], "/") {
-		return img, ""
+		return img, "", digest
 	}
-	return img[:i], img[i+1:]
+	return img[:i], img[i+1:], digest
 }
+
+// atVersion reports whether an image tag is the release v (v itself, or a variant such as v-py311-gpu).
+func atVersion(tag, v string) bool { return tag == v || strings.HasPrefix(tag, v+"-") }

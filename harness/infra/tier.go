@@ -74,6 +74,8 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 			}
 			if err != nil {
 				res, applied = result.Result{}, nil
+			} else {
+				res.Duration = time.Since(t0) // destroy included
 			}
 		}()
 	}
@@ -85,7 +87,6 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 			return res, nil, fmt.Errorf("apply tier: %w", err)
 		}
 	}
-	res.Duration = time.Since(t0)
 	return res, up.Shape, nil
 }
 
@@ -118,7 +119,8 @@ func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result
 		return nil, nil, res, err
 	}
 	if err := report.Begin(o.Progress, "start AWS backend "+o.Cloud.Name()).End(o.Cloud.Start(ctx)); err != nil {
-		return nil, NewTeardown(ws, nil, o.Progress), res, err
+		// Nothing was applied: only the copy goes (a destroy without the backend would aim at the wrong place).
+		return nil, nil, res, errors.Join(err, ws.Close())
 	}
 	td = NewTeardown(ws, o.Cloud, o.Progress)
 	target := o.Cloud.Endpoint()

@@ -22,6 +22,36 @@ import (
 // ErrNoPython is returned when no python3 is installed.
 var ErrNoPython = errors.New("python3 not found")
 
+// InstallError is a failed venv creation or pip install, with pip's last lines.
+type InstallError struct {
+	Command, Output string
+	Err             error
+}
+
+func (e *InstallError) Error() string { return fmt.Sprintf("%s: %v\n%s", e.Command, e.Err, e.Output) }
+func (e *InstallError) Unwrap() error { return e.Err }
+
+// unreachable are pip's words for a package index it could not reach or that lacks a file.
+var unreachable = []string{"NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
+	"ReadTimeoutError", "ConnectTimeoutError", "Could not find a version that satisfies", "No matching distribution found",
+	"ProxyError", "SSLError", "Network is unreachable"}
+
+// Unreachable reports whether err is an install that failed because the package index could not be reached (or
+// does not serve a locked file): the runtime cannot be had on this machine. A hash mismatch — the lock and the
+// index disagree — is not: that is a broken lock.
+func Unreachable(err error) bool {
+	var ie *InstallError
+	if !errors.As(err, &ie) {
+		return false
+	}
+	for _, s := range unreachable {
+		if strings.Contains(ie.Output, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // Env is an installed virtualenv.
 type Env struct {
 	// Dir is the virtualenv.
@@ -72,8 +102,20 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 		return env, err
 	}
 	defer l.Close()
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
-		return env, err
+	// Another run may be installing into the same venv: wait for it, but not past the context.
+	for {
+		err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return env, err
+		}
+		select {
+		case <-ctx.Done():
+			return env, context.Cause(ctx)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	defer syscall.Flock(int(l.Fd()), syscall.LOCK_UN) //nolint:errcheck
 	if current(stamp, want) {
@@ -94,9 +136,13 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
+		// pip's build subprocesses go with it when the run is cancelled.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Run(); err != nil {
 			_ = os.RemoveAll(venv)
-			return env, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, tail(out.String(), 20))
+			return env, &InstallError{Command: strings.Join(args, " "), Err: err, Output: tail(out.String(), 20)}
 		}
 	}
 	env.Installed = time.Since(t0)

@@ -57,7 +57,7 @@ func (t *Tier) Flyte(ctx context.Context) result.Result {
 	}
 	env, err := t.runtime(ctx, "flyte")
 	if err != nil {
-		return result.Skip(NameFlyte, "flyte runtime could not be installed: %v", err)
+		return skipOrFail(NameFlyte, err)
 	}
 	if err := t.s3Emulator(ctx); err != nil {
 		return result.Skip(NameFlyte, "S3 emulator: %v", err)

@@ -77,7 +77,7 @@ func (t *Tier) KFP(ctx context.Context) result.Result {
 	}
 	env, err := t.runtime(ctx, "kfp")
 	if err != nil {
-		return result.Skip(NameKFP, "kfp runtime could not be installed: %v", err)
+		return skipOrFail(NameKFP, err)
 	}
 	dir, err := t.scratch("kfp")
 	if err != nil {

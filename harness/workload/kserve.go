@@ -44,7 +44,7 @@ func (t *Tier) KServe(ctx context.Context) result.Result {
 	}
 	env, err := t.runtime(ctx, "kserve")
 	if err != nil {
-		return result.Skip(NameKServe, "kserve runtime could not be installed: %v", err)
+		return skipOrFail(NameKServe, err)
 	}
 	dir, err := t.scratch("kserve")
 	if err != nil {

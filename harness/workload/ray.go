@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -82,7 +83,7 @@ func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
 	}
 	env, err := t.runtime(ctx, "ray")
 	if err != nil {
-		return nil, skip("ray runtime could not be installed: %v", err)
+		return nil, err
 	}
 	if err := t.s3Emulator(ctx); err != nil {
 		return nil, skip("S3 emulator: %v", err)
@@ -230,25 +231,39 @@ func ShipCode(ctx context.Context, client *s3.Client, p *platform.Platform) ([]s
 	for uri, dir := range dirs {
 		var buf bytes.Buffer
 		zw := zip.NewWriter(&buf)
-		entries, err := os.ReadDir(dir)
+		// The directory's files and subdirectories (packages an import path may name), without the manifests
+		// and Python's caches.
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if d.IsDir() {
+				if path != dir && (name == "__pycache__" || strings.HasPrefix(name, ".")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".pyc") || !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(dir, path)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			w, err := zw.Create(filepath.ToSlash(rel))
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(data)
+			return err
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, e := range entries {
-			if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml") {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				return nil, err
-			}
-			w, err := zw.Create(e.Name())
-			if err != nil {
-				return nil, err
-			}
-			if _, err := w.Write(data); err != nil {
-				return nil, err
-			}
 		}
 		if err := zw.Close(); err != nil {
 			return nil, err

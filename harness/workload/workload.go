@@ -171,14 +171,24 @@ func (t *Tier) progress(format string, args ...any) {
 	}
 }
 
-// runtime installs (first use) and returns the runtime's virtualenv.
+// runtime installs (first use) and returns the runtime's virtualenv. An error that means the runtime cannot be
+// had on this machine (no python3, no route to the package index) is a skipError; a broken lock (missing, a hash
+// that does not match) or a cancelled run is not.
 func (t *Tier) runtime(ctx context.Context, name string) (pyenv.Env, error) {
 	lock := filepath.Join(t.root, "workflows", "requirements", name+".txt")
 	env, err := pyenv.Ensure(ctx, filepath.Join(t.cfg.VenvDir, name), lock, func(s string) { t.progress("%s", s) })
-	if err == nil && env.Installed > 0 {
-		t.progress("%s runtime installed in %s", name, env.Installed.Round(time.Second))
+	switch {
+	case err == nil:
+		if env.Installed > 0 {
+			t.progress("%s runtime installed in %s", name, env.Installed.Round(time.Second))
+		}
+		return env, nil
+	case ctx.Err() != nil:
+		return env, context.Cause(ctx)
+	case errors.Is(err, pyenv.ErrNoPython), pyenv.Unreachable(err):
+		return env, skip("%s runtime could not be installed: %v", name, err)
 	}
-	return env, err
+	return env, fmt.Errorf("%s runtime: %w", name, err)
 }
 
 // s3Emulator starts moto (once) with the artifacts bucket Terraform declares.
@@ -231,10 +241,11 @@ func (t *Tier) scratch(name string) (string, error) {
 
 // proc is a long-running child process in its own process group.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
+	name     string
+	cmd      *exec.Cmd
+	log      string
+	exited   chan struct{}
+	stopOnce sync.Once
 }
 
 // start starts a long-running process whose output goes to log; it is stopped by Tier.Stop.
@@ -258,16 +269,19 @@ func (t *Tier) start(name, dir, log string, env []string, bin string, args ...st
 	return p, nil
 }
 
-// stop terminates the process group: SIGTERM, then SIGKILL after 10 s.
+// stop terminates the process group: SIGTERM, then SIGKILL after 10 s. Once: a second call must not signal a
+// process group whose id may have been reused.
 func (p *proc) stop() {
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL) // children that outlived their parent
-	<-p.exited
+	p.stopOnce.Do(func() {
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // children that outlived their parent (the group id is still ours: its members keep it)
+		<-p.exited
+	})
 }
 
 func (p *proc) running() bool {

@@ -51,6 +51,20 @@ func TestLeakScanAndReapAgainstMoto(t *testing.T) {
 	_, err = ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.42.1.0/24"), TagSpecifications: tags(ec2types.ResourceTypeSubnet)})
 	require.NoError(t, err)
 
+	igw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: tags(ec2types.ResourceTypeInternetGateway)})
+	require.NoError(t, err)
+	_, err = ec2c.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: vpc.Vpc.VpcId})
+	require.NoError(t, err)
+	// A node of the run, terminated by its destroy: EC2 keeps listing it (with its tags) for a while; not a leak.
+	images, err := ec2c.DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	require.NoError(t, err)
+	require.NotEmpty(t, images.Images)
+	inst, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: images.Images[0].ImageId, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: []ec2types.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String("run-1")}}}}})
+	require.NoError(t, err)
+	_, err = ec2c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(inst.Instances[0].InstanceId)}})
+	require.NoError(t, err)
+
 	leaks, err := reap.Leaks(ctx, cfg, "run-1")
 	require.NoError(t, err)
 	var types []string
@@ -59,15 +73,15 @@ func TestLeakScanAndReapAgainstMoto(t *testing.T) {
 	}
 	assert.Contains(t, types, "s3:bucket mlops-nightly-artifacts-leaked")
 	assert.Contains(t, types, "ec2:vpc "+aws.ToString(vpc.Vpc.VpcId))
-	assert.Len(t, leaks, 3, "bucket, VPC and subnet of run-1; run-2's bucket is not its leak: %v", types)
+	assert.Len(t, leaks, 4, "bucket, VPC, subnet and attached internet gateway of run-1; not the terminated instance, not run-2's bucket: %v", types)
 
 	dry, err := reap.Reap(ctx, cfg, time.Now(), 0, true)
 	require.NoError(t, err)
-	assert.Len(t, dry.Deleted, 3)
+	assert.Len(t, dry.Deleted, 4)
 	out, err := reap.Reap(ctx, cfg, time.Now(), 0, false)
 	require.NoError(t, err)
 	assert.Empty(t, out.Failed)
-	assert.Len(t, out.Deleted, 3)
+	assert.Len(t, out.Deleted, 4, "the gateway detached before its deletion, the subnet before the VPC")
 	assert.Len(t, out.Kept, 1)
 	assert.Contains(t, out.Kept[0], "mlops-nightly-artifacts-young")
 	leaks, err = reap.Leaks(ctx, cfg, "run-1")

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
@@ -83,13 +84,70 @@ func kindOf(s string) (string, string) {
 	return a.Service + ":" + typ, id
 }
 
-// Leaks are the resources still tagged with the run's id (after its destroy: each one is a leak).
+// Leaks are the resources still tagged with the run's id (after its destroy: each one is a leak). Resources EC2
+// keeps listing for a while after they are gone (terminated instances, deleted NAT gateways) are not leaks.
 func Leaks(ctx context.Context, cfg aws.Config, runID string) ([]Resource, error) {
 	if runID == "" {
 		return nil, errors.New("leak scan: empty run id")
 	}
-	return Tagged(ctx, cfg, map[string][]string{TagRunID: {runID}})
+	rs, err := Tagged(ctx, cfg, map[string][]string{TagRunID: {runID}})
+	if err != nil {
+		return nil, err
+	}
+	return live(ctx, ec2.NewFromConfig(cfg), rs)
 }
+
+// live drops what is listed but already gone.
+func live(ctx context.Context, client *ec2.Client, rs []Resource) ([]Resource, error) {
+	gone := map[string]bool{}
+	var instances, nats []string
+	for _, r := range rs {
+		switch r.Type {
+		case "ec2:instance":
+			instances = append(instances, r.ID)
+		case "ec2:natgateway":
+			nats = append(nats, r.ID)
+		}
+	}
+	if len(instances) > 0 {
+		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: instances})
+		if err != nil {
+			return nil, fmt.Errorf("describe instances: %w", err)
+		}
+		for _, res := range out.Reservations {
+			for _, i := range res.Instances {
+				if i.State != nil && (i.State.Name == ec2types.InstanceStateNameTerminated || i.State.Name == ec2types.InstanceStateNameShuttingDown) {
+					gone[aws.ToString(i.InstanceId)] = true
+				}
+			}
+		}
+	}
+	if len(nats) > 0 {
+		out, err := client.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{NatGatewayIds: nats})
+		if err != nil {
+			return nil, fmt.Errorf("describe NAT gateways: %w", err)
+		}
+		for _, n := range out.NatGateways {
+			if n.State == ec2types.NatGatewayStateDeleted || n.State == ec2types.NatGatewayStateDeleting {
+				gone[aws.ToString(n.NatGatewayId)] = true
+			}
+		}
+	}
+	var out []Resource
+	for _, r := range rs {
+		if !gone[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// RetryInterval is the pause between deletion passes: deletes that AWS completes asynchronously (node groups,
+// instances, NAT gateways) leave their dependents undeletable until they are done.
+var RetryInterval = 30 * time.Second
+
+// maxPasses bounds the passes; a pass that deletes nothing ends them.
+const maxPasses = 20
 
 // Outcome is what Reap did.
 type Outcome struct {
@@ -119,20 +177,51 @@ func Reap(ctx context.Context, cfg aws.Config, now time.Time, olderThan time.Dur
 		}
 	}
 	sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
-	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
-	for _, r := range expired {
-		if dryRun {
+	if dryRun {
+		for _, r := range expired {
 			out.Deleted = append(out.Deleted, r.ARN+" (dry run)")
-			continue
 		}
-		if err := d.delete(ctx, r); err != nil {
-			out.Failed = append(out.Failed, fmt.Sprintf("%s: %v", r.ARN, err))
-			continue
+		return out, nil
+	}
+	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
+	// Passes in dependency order until everything is gone or a pass deletes nothing: what depends on a resource
+	// still being deleted fails in one pass and goes in a later one.
+	remaining, last := expired, map[string]error{}
+	for pass := 1; len(remaining) > 0 && pass <= maxPasses; pass++ {
+		var next []Resource
+		progress := false
+		for _, r := range remaining {
+			err := d.delete(ctx, r)
+			var perm permanent
+			switch {
+			case err == nil:
+				out.Deleted = append(out.Deleted, r.ARN)
+				progress = true
+			case errors.As(err, &perm):
+				out.Failed = append(out.Failed, fmt.Sprintf("%s: %v", r.ARN, err))
+			default:
+				last[r.ARN] = err
+				next = append(next, r)
+			}
 		}
-		out.Deleted = append(out.Deleted, r.ARN)
+		remaining = next
+		if !progress || len(remaining) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(RetryInterval):
+		}
+	}
+	for _, r := range remaining {
+		out.Failed = append(out.Failed, fmt.Sprintf("%s: %v", r.ARN, last[r.ARN]))
 	}
 	return out, nil
 }
+
+// permanent is a deletion that no retry will make succeed.
+type permanent struct{ error }
 
 // order puts dependents first.
 func order(typ string) int {
@@ -143,12 +232,14 @@ func order(typ string) int {
 		return 1
 	case "ec2:instance", "ec2:natgateway":
 		return 2
-	case "ec2:subnet", "ec2:security-group", "ec2:route-table", "ec2:internet-gateway":
+	case "ec2:elastic-ip", "ec2:internet-gateway":
 		return 3
-	case "ec2:vpc":
+	case "ec2:subnet", "ec2:security-group", "ec2:route-table":
 		return 4
+	case "ec2:vpc":
+		return 5
 	}
-	return 5
+	return 6
 }
 
 type deleters struct {
@@ -171,7 +262,27 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 		_, err := d.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(r.ID)})
 		return err
 	case "ec2:internet-gateway":
-		_, err := d.ec2.DeleteInternetGateway(ctx, &ec2.DeleteInternetGatewayInput{InternetGatewayId: aws.String(r.ID)})
+		igw, err := d.ec2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{InternetGatewayIds: []string{r.ID}})
+		if err != nil {
+			return err
+		}
+		for _, g := range igw.InternetGateways {
+			for _, a := range g.Attachments {
+				if _, err := d.ec2.DetachInternetGateway(ctx, &ec2.DetachInternetGatewayInput{InternetGatewayId: aws.String(r.ID), VpcId: a.VpcId}); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = d.ec2.DeleteInternetGateway(ctx, &ec2.DeleteInternetGatewayInput{InternetGatewayId: aws.String(r.ID)})
+		return err
+	case "ec2:natgateway":
+		_, err := d.ec2.DeleteNatGateway(ctx, &ec2.DeleteNatGatewayInput{NatGatewayId: aws.String(r.ID)})
+		return err
+	case "ec2:route-table":
+		_, err := d.ec2.DeleteRouteTable(ctx, &ec2.DeleteRouteTableInput{RouteTableId: aws.String(r.ID)})
+		return err
+	case "ec2:elastic-ip":
+		_, err := d.ec2.ReleaseAddress(ctx, &ec2.ReleaseAddressInput{AllocationId: aws.String(r.ID)})
 		return err
 	case "ec2:instance":
 		_, err := d.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{r.ID}})
@@ -187,7 +298,7 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 		_, err := d.eks.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(r.ID)})
 		return err
 	}
-	return fmt.Errorf("no deleter for %s: delete it by hand", r.Type)
+	return permanent{fmt.Errorf("no deleter for %s: delete it by hand", r.Type)}
 }
 
 func (d deleters) emptyAndDeleteBucket(ctx context.Context, bucket string) error {

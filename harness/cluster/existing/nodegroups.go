@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 // LabelNodegroup is the label EKS puts on the nodes of a managed node group.
@@ -64,12 +66,33 @@ func (n *NodeGroups) ScaleGroup(ctx context.Context, group string, size int) err
 	}
 	n.mu.Unlock()
 	if *sc.DesiredSize != int32(size) {
-		if _, err := n.eks.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{ClusterName: aws.String(n.cluster), NodegroupName: aws.String(group),
-			ScalingConfig: &ekstypes.NodegroupScalingConfig{DesiredSize: aws.Int32(int32(size)), MinSize: sc.MinSize, MaxSize: sc.MaxSize}}); err != nil {
-			return fmt.Errorf("scale node group %s/%s to %d: %w", n.cluster, group, size, err)
+		if err := n.update(ctx, group, int32(size), sc); err != nil {
+			return err
 		}
 	}
 	return n.waitReady(ctx, group, size)
+}
+
+// update sets the desired size and waits until the node group is ACTIVE again (EKS refuses a second update
+// while one is in progress).
+func (n *NodeGroups) update(ctx context.Context, group string, size int32, sc *ekstypes.NodegroupScalingConfig) error {
+	if _, err := n.eks.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{ClusterName: aws.String(n.cluster), NodegroupName: aws.String(group),
+		ScalingConfig: &ekstypes.NodegroupScalingConfig{DesiredSize: aws.Int32(size), MinSize: sc.MinSize, MaxSize: sc.MaxSize}}); err != nil {
+		return fmt.Errorf("scale node group %s/%s to %d: %w", n.cluster, group, size, err)
+	}
+	var status ekstypes.NodegroupStatus
+	err := wait.PollUntilContextTimeout(ctx, n.Poll, n.Timeout, true, func(ctx context.Context) (bool, error) {
+		out, err := n.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(n.cluster), NodegroupName: aws.String(group)})
+		if err != nil {
+			return false, nil
+		}
+		status = out.Nodegroup.Status
+		return status == ekstypes.NodegroupStatusActive || status == ekstypes.NodegroupStatusDegraded, nil
+	})
+	if err != nil {
+		return fmt.Errorf("node group %s/%s not ACTIVE after its update (status %s): %w", n.cluster, group, status, err)
+	}
+	return nil
 }
 
 // waitReady waits until exactly size nodes of the group exist and all are Ready (scale-in: until the removed
@@ -126,10 +149,11 @@ func (n *NodeGroups) Restore(ctx context.Context) error {
 			continue
 		}
 		sc := ng.Nodegroup.ScalingConfig
-		if _, err := n.eks.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{ClusterName: aws.String(n.cluster), NodegroupName: aws.String(group),
-			ScalingConfig: &ekstypes.NodegroupScalingConfig{DesiredSize: aws.Int32(size), MinSize: sc.MinSize, MaxSize: sc.MaxSize}}); err != nil {
-			errs = append(errs, fmt.Errorf("restore node group %s to %d: %w", group, size, err))
-			continue
+		if sc != nil && sc.DesiredSize != nil && *sc.DesiredSize != size {
+			if err := n.update(ctx, group, size, sc); err != nil {
+				errs = append(errs, fmt.Errorf("restore node group %s to %d: %w", group, size, err))
+				continue
+			}
 		}
 		delete(n.original, group)
 	}
@@ -160,6 +184,13 @@ func (s *Scaling) ScaleGroup(ctx context.Context, group string, size int) error 
 		g.DesiredSize = size
 	}
 	return nil
+}
+
+// Shape is the cluster's shape with the sizes ScaleGroup set.
+func (s *Scaling) Shape() *shape.Shape {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Cluster.Shape()
 }
 
 // RemoveNode terminates the node's instance.
