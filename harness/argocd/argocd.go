@@ -147,7 +147,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	if err := s.run(cfg, env, "application-controller", "--kubeconfig", cfg.Kubeconfig, "--namespace", Namespace,
 		"--repo-server", "127.0.0.1:"+strconv.Itoa(repoPort), "--repo-server-plaintext", "--redis", s.redis.Addr(),
 		"--metrics-port", strconv.Itoa(m2), "--status-processors", "4", "--operation-processors", "4",
-		"--app-resync", "10", "--self-heal-timeout-seconds", "2", "--persist-resource-health", "--loglevel", "warn"); err != nil {
+		"--app-resync", "3", "--self-heal-timeout-seconds", "2", "--persist-resource-health", "--loglevel", "warn"); err != nil {
 		return err
 	}
 	if err := waitPort(ctx, m2, time.Minute); err != nil {
@@ -207,7 +207,7 @@ func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool
 		return err
 	}
 	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
-	data := map[string]string{"timeout.reconciliation": "10s"}
+	data := map[string]string{"timeout.reconciliation": "3s"}
 	if excludeWebhooks {
 		data["resource.exclusions"] = strings.TrimSpace(`
 - apiGroups: ["admissionregistration.k8s.io"]
