@@ -185,7 +185,7 @@ func (t *Tier) runtime(ctx context.Context, name string) (pyenv.Env, error) {
 		return env, nil
 	case ctx.Err() != nil:
 		return env, context.Cause(ctx)
-	case errors.Is(err, pyenv.ErrNoPython), pyenv.Unreachable(err):
+	case errors.Is(err, pyenv.ErrNoPython), errors.Is(err, pyenv.ErrWrongPython), pyenv.Unreachable(err):
 		return env, skip("%s runtime could not be installed: %v", name, err)
 	}
 	return env, fmt.Errorf("%s runtime: %w", name, err)
