@@ -9,11 +9,11 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 )
 
 // NameCode is the result of WorkloadCode.
@@ -83,12 +83,10 @@ func WorkloadCode(p *platform.Platform) result.Result {
 		var envs []map[string]any
 		switch o.GetKind() {
 		case "RayJob":
-			env := map[string]any{}
-			if s, _, _ := unstructured.NestedString(o.Object, "spec", "runtimeEnvYAML"); s != "" {
-				if err := yaml.Unmarshal([]byte(s), &env); err != nil {
-					problems = append(problems, fmt.Sprintf("%s: spec.runtimeEnvYAML: %v", where, err))
-					continue
-				}
+			env, err := workload.RuntimeEnv(o.Unstructured)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", where, err))
+				continue
 			}
 			envs = append(envs, env)
 			entry, _, _ := unstructured.NestedString(o.Object, "spec", "entrypoint")
@@ -97,15 +95,12 @@ func WorkloadCode(p *platform.Platform) result.Result {
 				problems = append(problems, shipped(where, "entrypoint", file, env, dir, p)...)
 			}
 		case "RayService":
-			s, _, _ := unstructured.NestedString(o.Object, "spec", "serveConfigV2")
-			var cfg struct {
-				Applications []map[string]any `yaml:"applications"`
-			}
-			if err := yaml.Unmarshal([]byte(s), &cfg); err != nil {
-				problems = append(problems, fmt.Sprintf("%s: spec.serveConfigV2: %v", where, err))
+			apps, err := workload.ServeApps(o.Unstructured)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", where, err))
 				continue
 			}
-			for _, a := range cfg.Applications {
+			for _, a := range apps {
 				env, _ := a["runtime_env"].(map[string]any)
 				envs = append(envs, env)
 				imp, _ := a["import_path"].(string)

@@ -160,6 +160,38 @@ func InferV2URL(ctx context.Context, hc *http.Client, base, model string, rows [
 		return nil, err
 	}
 	url := fmt.Sprintf("%s/v2/models/%s/infer", strings.TrimRight(base, "/"), model)
+	raw, err := postJSON(ctx, hc, url, body)
+	if err != nil {
+		return nil, err
+	}
+	return v2Response(url, raw, len(rows))
+}
+
+// PredictInstances posts {"instances": rows} to a model behind url (the Ray Serve application's route) and
+// returns its {"predictions": [...]}, which must be one class label per row.
+func PredictInstances(ctx context.Context, hc *http.Client, url string, rows [][]float64) ([]int, error) {
+	body, err := json.Marshal(map[string]any{"instances": rows})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := postJSON(ctx, hc, url, body)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Predictions []any `json:"predictions"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("POST %s: %w (%s)", url, err, raw)
+	}
+	if len(out.Predictions) != len(rows) {
+		return nil, fmt.Errorf("POST %s: want %d predictions, got %s", url, len(rows), raw)
+	}
+	return ClassLabels(out.Predictions)
+}
+
+// postJSON posts body and returns the response body of a 200 answer.
+func postJSON(ctx context.Context, hc *http.Client, url string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -177,7 +209,7 @@ func InferV2URL(ctx context.Context, hc *http.Client, base, model string, rows [
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("POST %s: %s (%s)", url, resp.Status, strings.TrimSpace(string(raw)))
 	}
-	return v2Response(url, raw, len(rows))
+	return raw, nil
 }
 
 // ModelReadyURL asks the v2 readiness endpoint (/v2/models/<model>/ready) of a model server at base.

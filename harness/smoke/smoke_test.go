@@ -96,3 +96,35 @@ func TestTargetPort(t *testing.T) {
 	_, err := TargetPort(svc, pod, 1234)
 	assert.ErrorContains(t, err, "service flyte/flyte-grpc has no port 1234")
 }
+
+// TestHTTPClientsJudgeTheAnswer: the loopback clients need one class label per row and a 200.
+func TestHTTPClientsJudgeTheAnswer(t *testing.T) {
+	answer := ""
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(answer))
+	}))
+	defer srv.Close()
+	hc := srv.Client()
+	rows := [][]float64{{1, 2}, {3, 4}}
+
+	answer = `{"predictions": [1, 0]}`
+	got, err := PredictInstances(t.Context(), hc, srv.URL+"/mlp", rows)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 0}, got)
+	answer = `{"predictions": [1]}`
+	_, err = PredictInstances(t.Context(), hc, srv.URL+"/mlp", rows)
+	assert.ErrorContains(t, err, "want 2 predictions")
+	answer = `{"predictions": [0.5, 1]}`
+	_, err = PredictInstances(t.Context(), hc, srv.URL+"/mlp", rows)
+	assert.ErrorContains(t, err, "not a class label")
+
+	answer = `{"outputs": [{"name": "output-0", "data": [2, 0]}]}`
+	preds, err := InferV2URL(t.Context(), hc, srv.URL, "m", rows)
+	require.NoError(t, err)
+	assert.Len(t, preds, 2)
+	status, answer = http.StatusInternalServerError, `model not loaded`
+	_, err = InferV2URL(t.Context(), hc, srv.URL, "m", rows)
+	assert.ErrorContains(t, err, "500")
+}

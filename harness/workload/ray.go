@@ -196,14 +196,14 @@ func workingDirs(root string, p *platform.Platform) (map[string]string, error) {
 		}
 	}
 	for _, o := range rayWorkloads(p, "RayJob") {
-		env, err := runtimeEnvOf(o.Unstructured)
+		env, err := RuntimeEnv(o.Unstructured)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Source, err)
 		}
 		add(o, env)
 	}
 	for _, o := range rayWorkloads(p, "RayService") {
-		apps, err := serveApps(o.Unstructured)
+		apps, err := ServeApps(o.Unstructured)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Source, err)
 		}
@@ -279,8 +279,8 @@ func ShipCode(ctx context.Context, client *s3.Client, p *platform.Platform) ([]s
 	return shipped, nil
 }
 
-// runtimeEnvOf parses a RayJob's spec.runtimeEnvYAML.
-func runtimeEnvOf(u *unstructured.Unstructured) (map[string]any, error) {
+// RuntimeEnv parses a RayJob's spec.runtimeEnvYAML.
+func RuntimeEnv(u *unstructured.Unstructured) (map[string]any, error) {
 	s, _, _ := unstructured.NestedString(u.Object, "spec", "runtimeEnvYAML")
 	env := map[string]any{}
 	if s == "" {
@@ -292,8 +292,8 @@ func runtimeEnvOf(u *unstructured.Unstructured) (map[string]any, error) {
 	return env, nil
 }
 
-// serveApps parses a RayService's spec.serveConfigV2 applications.
-func serveApps(u *unstructured.Unstructured) ([]map[string]any, error) {
+// ServeApps parses a RayService's spec.serveConfigV2 applications.
+func ServeApps(u *unstructured.Unstructured) ([]map[string]any, error) {
 	s, _, _ := unstructured.NestedString(u.Object, "spec", "serveConfigV2")
 	var cfg struct {
 		Applications []map[string]any `yaml:"applications"`
@@ -335,7 +335,7 @@ func (t *Tier) RayTrain(ctx context.Context) result.Result {
 		if err := unstructured.SetNestedField(job.Object, localSubmission, "spec", "submissionMode"); err != nil {
 			return result.Fail(NameRayTrain, nil, "%v", err)
 		}
-		env, err := runtimeEnvOf(job)
+		env, err := RuntimeEnv(job)
 		if err != nil {
 			return result.Fail(NameRayTrain, nil, "%s: %v", o.Source, err)
 		}
@@ -494,7 +494,7 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 	var details []string
 	for _, o := range svcs {
 		svc := o.DeepCopy()
-		apps, err := serveApps(svc)
+		apps, err := ServeApps(svc)
 		if err != nil {
 			return result.Fail(NameRayServe, nil, "%s: %v", o.Source, err)
 		}
@@ -522,7 +522,7 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 		for _, a := range apps {
 			prefix, _ := a["route_prefix"].(string)
 			url := fmt.Sprintf("http://127.0.0.1:%d%s", h.serve, prefix)
-			preds, err := askServe(ctx, hc, url, MLPRows)
+			preds, err := smoke.PredictInstances(ctx, hc, url, MLPRows)
 			if err != nil {
 				return result.Fail(NameRayServe, t.serveStatus(h), "RayService %s/%s application %v: %v", ns, name, a["name"], err)
 			}
@@ -534,35 +534,6 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 	r := result.Pass(NameRayServe, "%d RayService(s) Ready through the real KubeRay operator, the Serve application on a local Ray head answering over HTTP (changes: replicas on CPU, %s=0; runtime_env pip dropped as for the RayJob)", len(svcs), serveGPUs)
 	r.Details = details
 	return r
-}
-
-// askServe posts {"instances": rows} and checks the answer is one class label per row.
-func askServe(ctx context.Context, hc *http.Client, url string, rows [][]float64) ([]int, error) {
-	body, _ := json.Marshal(map[string]any{"instances": rows})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("POST %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("POST %s: %s (%s)", url, resp.Status, strings.TrimSpace(string(data)))
-	}
-	var out struct {
-		Predictions []any `json:"predictions"`
-	}
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("POST %s: %w (%s)", url, err, data)
-	}
-	if len(out.Predictions) != len(rows) {
-		return nil, fmt.Errorf("POST %s: want %d predictions, got %s", url, len(rows), data)
-	}
-	return smoke.ClassLabels(out.Predictions)
 }
 
 // serveStatus is Serve's view of its applications (the dashboard's /api/serve/applications/), for a failure.
