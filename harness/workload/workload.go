@@ -58,6 +58,9 @@ type Config struct {
 	VenvDir string
 	// MotoVenv is moto's virtualenv; default <repo>/.venv.
 	MotoVenv string
+	// Moto, when set, is a started moto holding the artifacts bucket (the nightly's emulated AWS side, in make
+	// test): the tier uses it and leaves it running; otherwise the tier starts its own and creates the bucket.
+	Moto *moto.Moto
 	// Rest and Kubeconfig are the cluster the Ray workloads' custom resources go to (KubeRay reconciles them
 	// there); nil skips the Ray steps.
 	Rest       *rest.Config
@@ -76,9 +79,11 @@ type Tier struct {
 	bucket string
 
 	motoOnce sync.Once
-	moto     *moto.Moto
+	moto     *moto.Moto // the tier's own moto (stopped by Stop), nil when Config.Moto is used
 	motoErr  error
-	s3       *s3.Client
+	// motoEndpoint is where S3 answers (the tier's moto or Config.Moto).
+	motoEndpoint string
+	s3           *s3.Client
 
 	// marker (KEY=VALUE) is in the environment of every process the tier starts; the reaper kills them all and
 	// removes rayTmp (when the tier created it) if the harness dies without Stop.
@@ -198,22 +203,33 @@ func (t *Tier) s3Emulator(ctx context.Context) error {
 			t.motoErr = fmt.Errorf("the GitOps Bridge has no artifacts bucket name (%q)", t.bucket)
 			return
 		}
-		m, err := moto.New(moto.Config{Venv: t.cfg.MotoVenv, LogFile: filepath.Join(t.cfg.Dir, "moto.log")})
-		if err != nil {
-			t.motoErr = err
-			return
+		m := t.cfg.Moto
+		if m == nil {
+			own, err := moto.New(moto.Config{Venv: t.cfg.MotoVenv, LogFile: filepath.Join(t.cfg.Dir, "moto.log")})
+			if err != nil {
+				t.motoErr = err
+				return
+			}
+			if err := own.Start(ctx); err != nil {
+				t.motoErr = err
+				return
+			}
+			t.moto, m = own, own
 		}
-		if err := m.Start(ctx); err != nil {
-			t.motoErr = err
-			return
-		}
-		t.moto = m
+		t.motoEndpoint = m.Endpoint()
 		cfg, err := m.Config(ctx)
 		if err != nil {
 			t.motoErr = err
 			return
 		}
 		t.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+		if t.moto == nil { // the caller's moto: the bucket is the one its AWS side created
+			_, t.motoErr = t.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.bucket)})
+			if t.motoErr != nil {
+				t.motoErr = fmt.Errorf("the artifacts bucket %s on %s: %w", t.bucket, t.motoEndpoint, t.motoErr)
+			}
+			return
+		}
 		_, t.motoErr = t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(t.bucket)})
 	})
 	return t.motoErr
@@ -222,7 +238,7 @@ func (t *Tier) s3Emulator(ctx context.Context) error {
 // awsEnv is what the Python processes need to reach the emulated S3 with moto's test credentials (boto3, s3fs,
 // pyarrow and KServe's storage honour AWS_ENDPOINT_URL; flytekit reads its own FLYTE_AWS_* settings).
 func (t *Tier) awsEnv() []string {
-	ep := t.moto.Endpoint()
+	ep := t.motoEndpoint
 	return []string{
 		"AWS_ENDPOINT_URL=" + ep, "AWS_ACCESS_KEY_ID=" + awsTestingKey, "AWS_SECRET_ACCESS_KEY=" + awsTestingKey,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -46,6 +47,15 @@ func TestVolumeClaimsBindLikeEBS(t *testing.T) {
 	c, err := cs.CoreV1().PersistentVolumeClaims("default").Get(ctx, "claim-nowhere", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, corev1.ClaimPending, c.Status.Phase)
+
+	// Reclaim policy Delete: once the claim is gone, so is the volume (the EBS volume with it), as on EKS.
+	zero := int64(0)
+	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "with-ebs", metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+	require.NoError(t, cs.CoreV1().PersistentVolumeClaims("default").Delete(ctx, "claim-ebs", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		_, err := cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, 30*time.Second, 200*time.Millisecond, "the released volume is deleted")
 }
 
 func claimPod(t *testing.T, cs kubernetes.Interface, class string) {

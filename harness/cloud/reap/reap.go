@@ -67,6 +67,13 @@ func Tagged(ctx context.Context, cfg aws.Config, filters map[string][]string) ([
 	return out, nil
 }
 
+// FromARN is the resource an ARN names (no tags).
+func FromARN(s string) Resource {
+	r := Resource{ARN: s}
+	r.Type, r.ID = kindOf(s)
+	return r
+}
+
 // kindOf splits an ARN into service:type and id: arn:aws:s3:::bucket → s3:bucket, bucket;
 // arn:aws:ec2:r:a:vpc/vpc-1 → ec2:vpc, vpc-1; arn:aws:eks:r:a:cluster/name → eks:cluster, name.
 func kindOf(s string) (string, string) {
@@ -176,13 +183,25 @@ func Reap(ctx context.Context, cfg aws.Config, now time.Time, olderThan time.Dur
 			expired = append(expired, r)
 		}
 	}
-	sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
 	if dryRun {
+		sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
 		for _, r := range expired {
 			out.Deleted = append(out.Deleted, r.ARN+" (dry run)")
 		}
 		return out, nil
 	}
+	del, err := Delete(ctx, cfg, expired)
+	del.Kept = out.Kept
+	return del, err
+}
+
+// Delete deletes rs in dependency order (what lives in a VPC before the VPC, node groups before their cluster, a
+// bucket with its objects and versions), in passes until everything is gone or a pass deletes nothing. What
+// could not be deleted is in Failed with the last error.
+func Delete(ctx context.Context, cfg aws.Config, rs []Resource) (Outcome, error) {
+	var out Outcome
+	expired := append([]Resource(nil), rs...)
+	sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
 	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
 	// Passes in dependency order until everything is gone or a pass deletes nothing: what depends on a resource
 	// still being deleted fails in one pass and goes in a later one.

@@ -78,5 +78,32 @@ func reconcileVolumes(ctx context.Context, cs kubernetes.Interface) error {
 			return fmt.Errorf("claim %s/%s: %w", pvc.Namespace, pvc.Name, err)
 		}
 	}
+	return deleteReleasedVolumes(ctx, cs)
+}
+
+// deleteReleasedVolumes deletes, as the provisioner does with reclaim policy Delete, every volume it provisioned
+// whose claim is gone (the EBS volume is deleted with it). Without it a deleted claim's volume stays forever,
+// where on EKS it goes — the nightly's staged teardown waits for exactly that.
+func deleteReleasedVolumes(ctx context.Context, cs kubernetes.Interface) error {
+	pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return err
+	}
+	for _, pv := range pvs.Items {
+		ref := pv.Spec.ClaimRef
+		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != EBSCSIDriver || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete || ref == nil {
+			continue
+		}
+		claim, err := cs.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		switch {
+		case err == nil && claim.UID == ref.UID:
+			continue // still claimed
+		case err != nil && !apierrors.IsNotFound(err):
+			return err
+		}
+		if err := cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("released volume %s: %w", pv.Name, err)
+		}
+	}
 	return nil
 }

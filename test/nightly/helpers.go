@@ -1,4 +1,4 @@
-package aws
+package nightly
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func commitUnderTest(t *testing.T, root string) string {
 // Terraform's state — Argo CD's Applications (their workloads), the workflow custom resources, Services of type
 // LoadBalancer (ELBs) and PersistentVolumeClaims (EBS volumes) — and waits until their load balancers and volumes
 // are gone, so that `terraform destroy` neither blocks on them (VPC dependencies) nor leaves them behind.
-func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) error {
+func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, poll time.Duration) error {
 	bg := metav1.DeletePropagationForeground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
 	var errs []error
@@ -92,7 +92,7 @@ func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynam
 	}
 	// The EBS CSI driver deletes a Delete-policy volume once its claim is gone; the cloud controller removes the
 	// load balancer once its Service is gone.
-	err = wait.PollUntilContextTimeout(ctx, 10*time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, poll, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
 		pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil
