@@ -74,6 +74,22 @@ bin/kuberay: $(KUBERAY_SRC)
 .PHONY: kuberay
 kuberay: bin/kuberay ## build the real KubeRay operator for the workload tier (harness check --workloads)
 
+# The real kube-apiserver of each Kubernetes minor the rehearsal supports (tools/kubeapiserver: one main.go, one
+# go.1.NN.mod per minor, chosen with -modfile; ~3-4 min and 2.2 GB each, cold). Add a minor: tools/kubeapiserver/gen-mod.sh v1.NN.P.
+REHEARSE_MINORS := $(patsubst tools/kubeapiserver/go.%.mod,%,$(wildcard tools/kubeapiserver/go.1.*.mod))
+
+bin/kube-apiserver-%: tools/kubeapiserver/main.go tools/kubeapiserver/go.%.mod tools/kubeapiserver/go.%.sum
+	@mkdir -p bin
+	cd tools/kubeapiserver && v=$$($(GO) list -modfile go.$*.mod -m -f '{{.Version}}' k8s.io/kubernetes) && \
+	$(GO) build -modfile go.$*.mod -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$*))" -o ../../bin/kube-apiserver-$* .
+
+.PHONY: kube-apiservers
+kube-apiservers: $(foreach m,$(REHEARSE_MINORS),bin/kube-apiserver-$(m)) ## build the real kube-apiserver of every minor the rehearsal supports
+
+.PHONY: rehearse
+rehearse: build crds kube-apiservers ## rehearse the next EKS minor upgrade on the local environment (harness rehearse --env local --to <declared+1>)
+	./bin/harness rehearse --env local
+
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 

@@ -352,3 +352,13 @@ func (e *Env) renderCharts(ctx context.Context) (out []Rendered, skipped []strin
 	}
 	return out, skipped
 }
+
+// ChartDir is the directory of the Application's chart as the deploy resolves it (in-repo or upstream at its
+// pinned version), or why it cannot be had.
+func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped string) {
+	c := e.chart(ctx, a)
+	if c.skip != nil {
+		return "", c.skip.Message
+	}
+	return c.dir, ""
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -18,10 +19,24 @@ import (
 )
 
 // componentRegistry gives each component its own feature gate and version registry (a copy of the process
-// defaults), so two control planes in one process never write to shared globals.
-func componentRegistry() (basecompatibility.ComponentGlobalsRegistry, error) {
+// defaults), so two control planes in one process never write to shared globals. emulate ("1.35": the
+// cluster_version Terraform declares) is the component's emulated version (--emulated-version): the API server
+// then serves that minor's group-versions and feature-gate defaults, not the binary's — so an API the declared
+// EKS version does not serve is refused here too. Empty: the binary's own minor.
+func componentRegistry(emulate string) (basecompatibility.ComponentGlobalsRegistry, error) {
 	fg := utilfeature.DefaultMutableFeatureGate.DeepCopy()
 	ev := utilcompatibility.DefaultBuildEffectiveVersion()
+	if emulate != "" {
+		v, err := version.ParseMajorMinor(emulate)
+		if err != nil {
+			return nil, fmt.Errorf("emulated version %q: %w", emulate, err)
+		}
+		ev.SetEmulationVersion(v)
+		if errs := ev.Validate(); len(errs) > 0 {
+			return nil, fmt.Errorf("cluster version %s cannot be emulated by the embedded Kubernetes %s (allowed %s): %w",
+				emulate, ev.BinaryVersion(), ev.AllowedEmulationVersionRange(), utilerrors.NewAggregate(errs))
+		}
+	}
 	r := basecompatibility.NewComponentGlobalsRegistry()
 	if err := r.Register(basecompatibility.DefaultKubeComponent, ev, fg); err != nil {
 		return nil, fmt.Errorf("register component globals: %w", err)
@@ -33,8 +48,8 @@ func componentRegistry() (basecompatibility.ComponentGlobalsRegistry, error) {
 }
 
 // apiServer builds kube-apiserver options: a pre-bound loopback listener, our certificates, RBAC, etcd at etcdURL.
-func apiServerOptions(p *pki, etcdURL string, ln net.Listener) (*options.ServerRunOptions, error) {
-	reg, err := componentRegistry()
+func apiServerOptions(p *pki, etcdURL string, ln net.Listener, emulate string) (*options.ServerRunOptions, error) {
+	reg, err := componentRegistry(emulate)
 	if err != nil {
 		return nil, err
 	}

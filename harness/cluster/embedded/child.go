@@ -89,7 +89,10 @@ func runChild(dir string, keep bool) (code int) {
 		fmt.Fprintln(os.Stderr, "decode shape:", err)
 		return 1
 	}
-	cp := &controlPlane{dir: dir, shape: &s, preAdvertisedGPUs: os.Getenv(envPreAdvertisedGPUs) != ""}
+	cp := &controlPlane{dir: dir, shape: &s, preAdvertisedGPUs: os.Getenv(envPreAdvertisedGPUs) != "", version: s.KubernetesVersion}
+	if v := os.Getenv(envControlPlaneVersion); v != "" {
+		cp.version = v
+	}
 	if err := cp.start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -20,8 +20,8 @@ func controllerManagerOptions() (*options.KubeControllerManagerOptions, error) {
 
 // runControllerManager configures s for this cluster and starts kube-controller-manager; the returned channel
 // closes when it has exited.
-func runControllerManager(ctx context.Context, s *options.KubeControllerManagerOptions, kubeconfig string, p *pki) (<-chan error, error) {
-	reg, err := componentRegistry()
+func runControllerManager(ctx context.Context, s *options.KubeControllerManagerOptions, kubeconfig string, p *pki, emulate string) (<-chan error, error) {
+	reg, err := componentRegistry(emulate)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type controlPlane struct {
 	logFile    *os.File
 	// preAdvertisedGPUs: GPU nodes advertise nvidia.com/gpu from the start (no device plugin needed).
 	preAdvertisedGPUs bool
+	// version is the minor the components emulate (--emulated-version): the declared cluster version.
+	version string
 	// stops run in reverse order.
 	stops []func(context.Context) error
 }
@@ -89,7 +91,7 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		_ = ln.Close()
 		return err
 	}
-	apiOpts, err := apiServerOptions(p, etcdURL, ln)
+	apiOpts, err := apiServerOptions(p, etcdURL, ln, c.version)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -110,12 +112,12 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 
 	ctrlCtx, ctrlCancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.stops = append(c.stops, func(context.Context) error { ctrlCancel(); return nil })
-	cmDone, err := runControllerManager(ctrlCtx, cmOpts, c.kubeconfig, p)
+	cmDone, err := runControllerManager(ctrlCtx, cmOpts, c.kubeconfig, p, c.version)
 	c.stops = append(c.stops, c.stopper("kube-controller-manager", ctrlCancel, cmDone))
 	if err != nil {
 		return err
 	}
-	schedOpts, err := schedulerOptions(c.kubeconfig)
+	schedOpts, err := schedulerOptions(c.kubeconfig, c.version)
 	if err != nil {
 		return err
 	}

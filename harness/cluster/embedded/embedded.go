@@ -44,6 +44,11 @@ type Config struct {
 	// PreAdvertisedGPUs makes GPU nodes advertise nvidia.com/gpu from the start. By default they advertise none
 	// until a pod of an NVIDIA device plugin DaemonSet runs on them, as on EKS.
 	PreAdvertisedGPUs bool
+	// ControlPlaneVersion ("1.36") is the minor the control plane emulates (--emulated-version); default the
+	// shape's cluster version (Terraform's cluster_version), which the nodes' kubelets report either way. The
+	// rehearsal sets the target: the cluster as it is once EKS has upgraded the control plane and before the node
+	// groups are rolled.
+	ControlPlaneVersion string
 }
 
 // Cluster is a control plane in a child process with kwok-simulated nodes.
@@ -152,6 +157,9 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	}
 	if c.cfg.PreAdvertisedGPUs {
 		cmd.Env = append(cmd.Env, envPreAdvertisedGPUs+"=1")
+	}
+	if c.cfg.ControlPlaneVersion != "" {
+		cmd.Env = append(cmd.Env, envControlPlaneVersion+"="+c.cfg.ControlPlaneVersion)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: Ctrl-C reaches the harness, which stops the child in order. Pdeathsig covers a
@@ -412,4 +420,50 @@ func (c *Cluster) Keep() string {
 	defer c.mu.Unlock()
 	c.cfg.KeepRunDir = true
 	return c.runDir
+}
+
+// SurgeGroup adds n nodes to a group whose kubelets report kubeletVersion (v1.36.0), under names never used
+// before, beyond max_size if need be — as an EKS managed node group update launches its surge instances from the
+// new launch template version (EKS raises the Auto Scaling group's maximum for the update) — and waits until they
+// are Ready. It returns their names; the group's desired size is unchanged (the old nodes are removed next).
+func (c *Cluster) SurgeGroup(ctx context.Context, group string, n int, kubeletVersion string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.shape.Group(group); !ok {
+		return nil, fmt.Errorf("surge %s: no such node group", group)
+	}
+	list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: shape.LabelNodeGroup + "=" + group})
+	if err != nil {
+		return nil, fmt.Errorf("list %s nodes: %w", group, err)
+	}
+	if c.used == nil {
+		c.used = map[string]bool{}
+	}
+	for _, nd := range c.shape.Nodes() {
+		c.used[nd.Name] = true
+	}
+	for _, nd := range list.Items {
+		c.used[nd.Name] = true
+	}
+	var added []shape.Node
+	for i := 0; len(added) < n; i++ {
+		if c.used[shape.NodeName(group, i)] {
+			continue
+		}
+		nd, _ := c.shape.GroupNode(group, i)
+		nd.KubeletVersion = kubeletVersion
+		c.used[nd.Name] = true
+		added = append(added, nd)
+	}
+	if !c.cfg.PreAdvertisedGPUs {
+		added = withoutGPUs(added)
+	}
+	if err := node.CreateNodes(ctx, c.client, added, map[string]string{kwokAnnotation: "fake"}); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, nd := range added {
+		names = append(names, nd.Name)
+	}
+	return names, node.WaitNamedNodesReady(ctx, c.client, names)
 }

@@ -19,6 +19,9 @@ import (
 // envPreAdvertisedGPUs tells the control-plane child that GPU nodes advertise their GPUs from the start.
 const envPreAdvertisedGPUs = "EKS_MLOPS_HARNESS_PREADVERTISED_GPUS"
 
+// envControlPlaneVersion tells the control-plane child the minor to emulate when it is not the shape's.
+const envControlPlaneVersion = "EKS_MLOPS_HARNESS_CONTROL_PLANE_VERSION"
+
 // withoutGPUs returns the nodes as an EKS GPU node registers: the kubelet reports no nvidia.com/gpu until the
 // NVIDIA device plugin runs on the node and registers it.
 func withoutGPUs(nodes []shape.Node) []shape.Node {

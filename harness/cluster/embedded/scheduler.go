@@ -11,8 +11,8 @@ import (
 )
 
 // schedulerOptions builds kube-scheduler options: no serving endpoint, no leader election, generous client QPS.
-func schedulerOptions(kubeconfig string) (*options.Options, error) {
-	reg, err := componentRegistry()
+func schedulerOptions(kubeconfig, emulate string) (*options.Options, error) {
+	reg, err := componentRegistry(emulate)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@
 //	harness down [--env local]
 //	harness check [--env local] [--backend ...] [--charts-dir DIR] [--report-dir DIR] [--static] [--apply]
 //	harness run   [--backend ...] scenarios/x.yaml ...
+//	harness rehearse [--env local] [--to 1.NN] [--charts-dir DIR]
 //	harness apply [--env local] [--aws moto|localstack|endpoint|aws] [--binary tofu] [--cli-config FILE]
 //
 // Exit status: 0 passed, 1 failed, 2 bad usage or input, 130/143 interrupted by SIGINT/SIGTERM (after cleanup).
@@ -37,6 +38,7 @@ func commands() []command {
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
 		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
+		{"rehearse", "rehearse an EKS minor upgrade (--to 1.NN): the target's API data, the real kube-apiservers in place on one etcd, node groups rolled through the Eviction API, the checks again", runRehearse},
 		{"apply", "apply terraform/ to an AWS backend (moto, localstack, endpoint, aws), plan again, destroy; skips where no provider installs", runApply},
 		{"reap", "delete resources whose expires-at tag has passed (--older-than D, --dry-run), or scan one run's leaks (--run-id)", runReap},
 		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},

@@ -61,6 +61,9 @@ resource "aws_eks_node_group" "this" {
   cluster_name    = aws_eks_cluster.this.name
   node_group_name = each.key
   node_role_arn   = aws_iam_role.node.arn
+  # Follows the control plane: without it EKS sets the cluster's version at creation and the provider does no
+  # drift detection, so after a cluster_version change nothing rolls the nodes (harness rehearse: version-pins).
+  version         = aws_eks_cluster.this.version
   subnet_ids      = var.node_subnet_ids
   instance_types  = each.value.instance_types
   capacity_type   = each.value.capacity_type
