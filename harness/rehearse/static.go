@@ -241,4 +241,3 @@ func addons(e *engine.Env, to string) result.Result {
 	}
 	return result.Skip(NameAddons, "the add-on versions valid for %s come from EKS's DescribeAddonVersions, so the real-AWS tier checks them (%s)", to, strings.Join(list, ", "))
 }
-
