@@ -94,7 +94,7 @@ rehearse: build crds kube-apiservers ## rehearse the next EKS minor upgrade on t
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds argocd kuberay ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds argocd kuberay kube-apiservers ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 	$(GO) vet -tags aws ./test/aws/...
 	./bin/harness apply --env local

@@ -86,11 +86,13 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 		return result.Fail(NameInPlace, nil, "kube-apiserver %s: %v", o.From, err)
 	}
 	progress("kube-apiserver %s (%s) ready in %s; applying %d objects", o.From, from, time.Since(t0).Round(100*time.Millisecond), len(objs))
-	applied, notApplied, err := applyAll(ctx, st.RESTConfig(), objs)
+	cfg := st.RESTConfig()
+	cfg.WarningHandler = rest.NoWarnings{} // deprecation warnings of the listing (ComponentStatus, Endpoints) are noise here
+	applied, notApplied, err := applyAll(ctx, cfg, objs)
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "on %s: %v", o.From, err)
 	}
-	recorded, err := record(ctx, st.RESTConfig())
+	recorded, err := record(ctx, cfg)
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "record what %s holds: %v", o.From, err)
 	}
@@ -103,11 +105,11 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 	}
 	progress("kube-apiserver %s (%s) ready on the same etcd data in %s; reading back %d objects", o.To, to, time.Since(t1).Round(100*time.Millisecond), len(recorded)+len(applied))
 	var bad []string
-	dyn, err := dynamic.NewForConfig(st.RESTConfig())
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "%v", err)
 	}
-	served, err := servedResources(st.RESTConfig())
+	served, err := servedResources(cfg)
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "discovery on %s: %v", o.To, err)
 	}
@@ -140,15 +142,19 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 			}
 		}
 	}
-	dry := dryRunAll(ctx, st.RESTConfig(), objs)
+	dry := dryRunAll(ctx, cfg, objs)
 	bad = append(bad, dry...)
 	sort.Strings(bad)
 	if len(bad) > 0 {
-		return result.Fail(NameInPlace, bad, "%d problem(s) after upgrading the control plane %s -> %s in place", len(bad), o.From, o.To)
+		r := result.Fail(NameInPlace, bad, "%d problem(s) after upgrading the control plane %s -> %s in place", len(bad), o.From, o.To)
+		r.Duration = time.Since(t0)
+		return r
 	}
 	msg := fmt.Sprintf("kube-apiserver %s -> %s on the same etcd data (%s): %d objects read back (%d applied from the platform), %d CRDs Established and served, strict dry run accepts every object; %s",
 		o.From, o.To, time.Since(t0).Round(100*time.Millisecond), len(recorded), len(applied), len(crds.Items), describe(notApplied))
-	return result.Pass(NameInPlace, "%s", msg)
+	r := result.Pass(NameInPlace, "%s", msg)
+	r.Duration = time.Since(t0)
+	return r
 }
 
 func describe(notApplied []string) string {
@@ -369,6 +375,9 @@ func record(ctx context.Context, cfg *rest.Config) (map[key]types.UID, error) {
 				return nil, fmt.Errorf("list %s: %w", gvr, err)
 			}
 			for _, it := range items.Items {
+				if ephemeral(gvr, &it) {
+					continue
+				}
 				out[key{gvr: gvr, ns: it.GetNamespace(), name: it.GetName(), kind: r.Kind}] = it.GetUID()
 			}
 		}
@@ -409,4 +418,16 @@ func dryRunAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) []st
 		}
 	}
 	return bad
+}
+
+// ephemeral objects belong to one API server instance or expire by design: the servers' identity Leases (each
+// server holds its own, the old one's is garbage-collected) and Events (a TTL).
+func ephemeral(gvr schema.GroupVersionResource, o *unstructured.Unstructured) bool {
+	switch {
+	case gvr.Resource == "leases" && o.GetLabels()["apiserver.kubernetes.io/identity"] != "":
+		return true
+	case gvr.Resource == "events":
+		return true
+	}
+	return false
 }

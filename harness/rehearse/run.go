@@ -17,6 +17,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
 )
 
 // Config is one rehearsal.
@@ -179,7 +180,7 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	}
 	kubelet := "v" + to + ".0"
 	for _, g := range p.Shape.Groups {
-		add(RollNodeGroup(ctx, cs, c, Roll{Group: g.Name, KubeletVersion: kubelet, Progress: progress}))
+		add(rollout.RollNodeGroup(ctx, cs, c, rollout.Roll{Group: g.Name, KubeletVersion: kubelet, Progress: progress}))
 	}
 	if err := ce.DeleteProbes(ctx); err != nil {
 		add(result.Fail("rehearse/probes", nil, "delete probes after the roll: %v", err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -125,6 +127,8 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 		return loseNode(ctx, cs, sc, st.LoseNode.Node)
 	case st.NightScaleDown != nil:
 		return nightScaleDown(ctx, cs, st.NightScaleDown.Namespaces)
+	case st.RollNodeGroup != nil:
+		return rollNodeGroup(ctx, e, *st.RollNodeGroup)
 	}
 	return "", "", nil
 }
@@ -292,4 +296,45 @@ func expect(ctx context.Context, cs kubernetes.Interface, s *shape.Shape, e Expe
 		got += "; pending: " + last.pendingReasons[0]
 	}
 	return got, nil
+}
+
+// rollNodeGroup rolls a group through harness/rollout; with ExpectBlockedBy, the roll must fail naming that
+// PodDisruptionBudget.
+func rollNodeGroup(ctx context.Context, e *engine.Env, st RollNodeGroup) (string, string, error) {
+	nodes, ok := e.Cluster.(rollout.Nodes)
+	if !ok {
+		return "", "this backend cannot surge nodes (an EKS roll is rehearsed on the embedded cluster)", nil
+	}
+	version := st.KubeletVersion
+	if version == "" {
+		v, err := nextMinor(e.Platform.Shape.KubernetesVersion)
+		if err != nil {
+			return "", "", err
+		}
+		version = "v" + v + ".0"
+	}
+	timeout := 30 * time.Second
+	if st.EvictionTimeoutSeconds > 0 {
+		timeout = time.Duration(st.EvictionTimeoutSeconds) * time.Second
+	}
+	r := rollout.RollNodeGroup(ctx, e.Clientset(), nodes, rollout.Roll{Group: st.Group, KubeletVersion: version, Force: st.Force, EvictionTimeout: timeout})
+	if st.ExpectBlockedBy != "" {
+		if r.Status == result.Failed && strings.Contains(r.Message, "PodDisruptionBudget "+st.ExpectBlockedBy+" ") {
+			return "blocked as expected: " + r.Message, "", nil
+		}
+		return "", "", fmt.Errorf("the roll of %s was to be blocked by PodDisruptionBudget %s; it %s: %s", st.Group, st.ExpectBlockedBy, r.Status, r.Message)
+	}
+	if r.Status != result.Passed {
+		return "", "", fmt.Errorf("%s", r.Message)
+	}
+	return r.Message, "", nil
+}
+
+func nextMinor(v string) (string, error) {
+	major, minor, ok := strings.Cut(v, ".")
+	n, err := strconv.Atoi(minor)
+	if !ok || major != "1" || err != nil {
+		return "", fmt.Errorf("cluster version %q: want 1.NN", v)
+	}
+	return "1." + strconv.Itoa(n+1), nil
 }

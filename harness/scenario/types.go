@@ -42,6 +42,7 @@ type Step struct {
 	ScaleNodeGroup *ScaleNodeGroup `yaml:"scaleNodeGroup"`
 	LoseNode       *LoseNode       `yaml:"loseNode"`
 	NightScaleDown *NightScaleDown `yaml:"nightScaleDown"`
+	RollNodeGroup  *RollNodeGroup  `yaml:"rollNodeGroup"`
 	Expect         *Expect         `yaml:"expect"`
 	line           int
 }
@@ -67,6 +68,21 @@ type ScaleNodeGroup struct {
 // LoseNode deletes a node as if its instance were terminated, and its pods as the pod garbage collector would.
 type LoseNode struct {
 	Node string `yaml:"node"`
+}
+
+// RollNodeGroup rolls a node group as an EKS managed node group update does (harness/rollout): new nodes surged
+// at KubeletVersion, the old ones cordoned and drained through the Eviction API honouring PodDisruptionBudgets,
+// the workloads placed again, the old nodes removed. ExpectBlockedBy names a PodDisruptionBudget (namespace/name)
+// that must stop the roll, as EKS's PodEvictionFailure does: a fault scenario passes when the fault is caught.
+type RollNodeGroup struct {
+	Group string `yaml:"group"`
+	// KubeletVersion the new nodes report; default v<cluster_version + 1 minor>.0 (the next upgrade).
+	KubeletVersion string `yaml:"kubeletVersion"`
+	// Force is EKS's forced update: pods whose budget refuses eviction are deleted anyway.
+	Force bool `yaml:"force"`
+	// EvictionTimeoutSeconds bounds the retries of a refused eviction (default 30; EKS: 15 minutes).
+	EvictionTimeoutSeconds int    `yaml:"evictionTimeoutSeconds"`
+	ExpectBlockedBy        string `yaml:"expectBlockedBy"`
 }
 
 // NightScaleDown scales Deployments and StatefulSets in the namespaces to zero, as kube-downscaler does at night.

@@ -4,6 +4,7 @@ package aws
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,8 +92,15 @@ func TestNightlyRealEKS(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx))
 	// The flow make test runs every day against an embedded cluster and moto (test/local/nightly_test.go).
-	nightly.Run(t, ctx, nightly.Target{Platform: applied, Up: up, Cluster: c,
+	tg := nightly.Target{Platform: applied, Up: up, Cluster: c,
 		ArgoCD: engine.ArgoCD{InstallManifest: argocd.ReleaseManifest, Timeout: 30 * time.Minute},
 		Charts: engine.Charts{Fetch: true, Cache: t.TempDir()},
-		Poll:   15 * time.Second, NodeTimeout: 15 * time.Minute})
+		Poll:   15 * time.Second, NodeTimeout: 15 * time.Minute}
+	nightly.Run(t, ctx, tg)
+	// Optional: the EKS upgrade `harness rehearse` rehearses, done for real (HARNESS_UPGRADE_TO=1.NN or -upgrade-to).
+	if *upgradeTo != "" {
+		nightly.Upgrade(t, ctx, tg, *upgradeTo)
+	}
 }
+
+var upgradeTo = flag.String("upgrade-to", os.Getenv("HARNESS_UPGRADE_TO"), "after the checks, upgrade EKS in place to this minor (control plane, then node groups) and check again")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -291,5 +292,36 @@ func waitGPUAllocatable(ctx context.Context, cs kubernetes.Interface, poll time.
 			}
 		}
 		return false, nil
+	})
+}
+
+// Upgrade is the nightly's optional -upgrade-to stage: the EKS control plane and then every managed node group
+// upgraded in place to the minor `to` (existing.Upgrade: UpdateClusterVersion, UpdateNodegroupVersion, each
+// waited for), then every `harness check` step but the deploy again on the upgraded cluster. What
+// `harness rehearse` rehearses locally, done on EKS.
+func Upgrade(t *testing.T, ctx context.Context, tg Target, to string) {
+	cfg, err := tg.Up.Cloud.Config(ctx)
+	require.NoError(t, err)
+	var groups []string
+	for _, g := range tg.Platform.Shape.Groups {
+		groups = append(groups, g.Name)
+	}
+	t.Run("upgrade to "+to, func(t *testing.T) {
+		u := existing.Upgrade{API: eks.NewFromConfig(cfg), Cluster: tg.Platform.Shape.ClusterName, To: to, Groups: groups, Progress: t.Logf}
+		require.NoError(t, u.Run(ctx))
+		e, err := engine.NewEnv(tg.Platform, tg.Cluster, tg.Charts, tg.CRDsDir)
+		require.NoError(t, err)
+		var steps []check.Step
+		for _, s := range check.Steps() {
+			if s.Names[0] != "deploy" && s.Names[0] != "crds" {
+				steps = append(steps, s)
+			}
+		}
+		rs, err := check.Execute(ctx, &check.Run{Env: e}, steps, nil)
+		require.NoError(t, err)
+		for _, r := range rs {
+			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
+			assert.NotEqual(t, result.Failed, r.Status, "after the upgrade to %s: %s: %s %v", to, r.Name, r.Message, r.Details)
+		}
 	})
 }

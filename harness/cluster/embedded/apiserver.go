@@ -36,6 +36,14 @@ func componentRegistry(emulate string) (basecompatibility.ComponentGlobalsRegist
 			return nil, fmt.Errorf("cluster version %s cannot be emulated by the embedded Kubernetes %s (allowed %s): %w",
 				emulate, ev.BinaryVersion(), ev.AllowedEmulationVersionRange(), utilerrors.NewAggregate(errs))
 		}
+		// Admission plugins read the process-wide gates (MutatingAdmissionPolicy, GA in 1.36, would otherwise
+		// wait forever for an API a 1.35 server does not serve): the child process hosts one control plane, so
+		// the process's gates emulate the same version.
+		if utilfeature.DefaultMutableFeatureGate.EmulationVersion().String() != v.String() {
+			if err := utilfeature.DefaultMutableFeatureGate.SetEmulationVersion(v); err != nil {
+				return nil, fmt.Errorf("emulate %s in the process's feature gates: %w", emulate, err)
+			}
+		}
 	}
 	r := basecompatibility.NewComponentGlobalsRegistry()
 	if err := r.Register(basecompatibility.DefaultKubeComponent, ev, fg); err != nil {

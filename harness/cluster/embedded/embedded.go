@@ -467,3 +467,9 @@ func (c *Cluster) SurgeGroup(ctx context.Context, group string, n int, kubeletVe
 	}
 	return names, node.WaitNamedNodesReady(ctx, c.client, names)
 }
+
+// MarkOwned marks dir (named harness-* under the temp dir) as this process's run directory, so that Sweep removes
+// it once this process is gone without cleaning up (a SIGKILL).
+func MarkOwned(dir string) error {
+	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
+}

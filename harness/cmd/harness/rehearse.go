@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
@@ -54,11 +55,17 @@ func runRehearse(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		return err
 	}
+	if removed, err := embedded.Sweep(runDir); err == nil && len(removed) > 0 {
+		fmt.Printf("removed %d run director(ies) of earlier killed runs\n", len(removed))
+	}
 	dir, err := os.MkdirTemp(runDir, "harness-rehearse-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if err := embedded.MarkOwned(dir); err != nil { // swept by the next run if this one is SIGKILLed
+		return err
+	}
 	servers := map[string]string{}
 	bins, _ := filepath.Glob(filepath.Join(root, "bin", "kube-apiserver-1.*"))
 	for _, b := range bins {

@@ -1,4 +1,7 @@
-package rehearse
+// Package rollout rolls node groups as EKS managed node group updates do — surge new nodes at the target
+// version, cordon the old ones, drain them through the Eviction API honouring PodDisruptionBudgets, wait for the
+// workloads to be placed again, remove the old nodes — for `harness rehearse` and the rollNodeGroup scenario step.
+package rollout
 
 import (
 	"context"
@@ -131,7 +134,9 @@ func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o 
 	if forced > 0 {
 		msg += fmt.Sprintf("; %d pod(s) deleted by force past their budget", forced)
 	}
-	return result.Pass(name, "%s", msg)
+	r := result.Pass(name, "%s", msg)
+	r.Duration = time.Since(t0)
+	return r
 }
 
 func daemonOrMirror(p *corev1.Pod) bool {
