@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
@@ -41,4 +42,41 @@ func Addons(p *platform.Platform) ([]string, error) {
 		out = append(out, fmt.Sprintf("aws_eks_addon.%s (addon_version = %s)", b.Labels[1], v))
 	}
 	return out, nil
+}
+
+// TargetRefused evaluates cluster_version's own validations (as terraform plan would, at now) with the target
+// version: "" when they accept it, else why not, naming the validation's file:line and the calendar.
+func TargetRefused(p *platform.Platform, to string, now time.Time) (string, error) {
+	m, err := readTerraform(p.Terraform)
+	if err != nil {
+		return "", err
+	}
+	m.vars = p.Vars
+	variable, ok := m.find("variable", "cluster_version")
+	if !ok {
+		return "", nil
+	}
+	tf, err := m.eval(now)
+	if err != nil {
+		return "", err
+	}
+	for _, val := range variable.nested("validation") {
+		cond, ok := val.Body.Attributes["condition"]
+		if !ok {
+			continue
+		}
+		accepted, err := validates(tf, m, cond, to)
+		if err != nil {
+			return "", fmt.Errorf("%s: cannot evaluate the validation of cluster_version: %w", at(cond.SrcRange), err)
+		}
+		if !accepted {
+			cal, _ := calendar(tf)
+			why := ""
+			if _, has := cal[to]; !has && cal != nil {
+				why = fmt.Sprintf(": local.%s has no %s (add AWS's end-of-standard-support date for it)", SupportCalendar, to)
+			}
+			return fmt.Sprintf("%s: cluster_version = %q fails its validation at plan%s", at(cond.SrcRange), to, why), nil
+		}
+	}
+	return "", nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/yaml"
@@ -25,6 +26,7 @@ const (
 	NameSkew        = "rehearse/skew"
 	NamePins        = "rehearse/version-pins"
 	NameAddons      = "rehearse/addon-versions"
+	NameCalendar    = "rehearse/cluster-version"
 )
 
 // Static is the static step of one upgrade step from → to ("1.35" → "1.36"): every object that would be on the
@@ -33,7 +35,20 @@ const (
 // not nil, says whether the API is already gone today); chart kubeVersion constraints; kubelet skew; what in
 // Terraform would not follow the version; EKS add-on versions (skipped: DescribeAddonVersions needs AWS).
 func Static(ctx context.Context, e *engine.Env, from, to string, target, current *APIs) []result.Result {
-	return []result.Result{apis(ctx, e, to, target, current), kubeVersions(ctx, e, to), skew(e, from, to), pins(e), addons(e, to)}
+	return []result.Result{apis(ctx, e, to, target, current), kubeVersions(ctx, e, to), skew(e, from, to), pins(e), clusterVersion(e, to), addons(e, to)}
+}
+
+// clusterVersion: cluster_version's own validations (the EKS standard-support calendar) must accept the target,
+// or the upgrade's `terraform plan` refuses it.
+func clusterVersion(e *engine.Env, to string) result.Result {
+	msg, err := infra.TargetRefused(e.Platform, to, time.Now())
+	switch {
+	case err != nil:
+		return result.Fail(NameCalendar, nil, "%v", err)
+	case msg != "":
+		return result.Fail(NameCalendar, []string{msg}, "terraform plan would refuse cluster_version = %q", to)
+	}
+	return result.Pass(NameCalendar, "cluster_version = %q passes its validations (in EKS standard support today)", to)
 }
 
 // objects is everything that would be on the cluster, each with the file it comes from: the workflow manifests,

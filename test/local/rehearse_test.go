@@ -182,7 +182,8 @@ spec:
 }
 
 // TestRehearseLocalToNextMinor is `harness rehearse --env local`: the declared minor to the next, on the
-// platform as it is. Nothing fails; the add-on versions are left to the real-AWS tier (skipped, saying why).
+// platform as it is. Nothing fails but, while terraform/versions.tf has no date for the target, the calendar
+// blocker; the add-on versions are left to the real-AWS tier (skipped, saying why).
 func TestRehearseLocalToNextMinor(t *testing.T) {
 	p := testenv.MustPlatform(t, testenv.Root(), "local")
 	m, err := rehearse.Minor(p.Static.KubernetesVersion)
@@ -196,6 +197,12 @@ func TestRehearseLocalToNextMinor(t *testing.T) {
 	names := map[string]bool{}
 	for _, r := range rs {
 		t.Logf("%-34s %-8s %s", r.Name, r.Status, r.Message)
+		if r.Name == rehearse.NameCalendar && r.Status == result.Failed {
+			// The one blocker the rehearsal finds today: terraform/versions.tf has no standard-support date for
+			// the target yet, so `terraform plan` would refuse cluster_version = target (test/static covers both ways).
+			assert.Contains(t, strings.Join(r.Details, "\n"), "eks_standard_support_ends has no "+to)
+			continue
+		}
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 		names[r.Name] = true
 	}
