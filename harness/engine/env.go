@@ -61,7 +61,13 @@ func NewEnv(p *platform.Platform, c cluster.Cluster, charts Charts, crdsDir stri
 	if c == nil {
 		return e, nil
 	}
-	e.rest = c.RESTConfig()
+	return e, e.Reconnect()
+}
+
+// Reconnect rebuilds the clients from the cluster's current client configuration (after a control plane
+// restarted with new certificates and port: an in-place upgrade).
+func (e *Env) Reconnect() error {
+	e.rest = e.Cluster.RESTConfig()
 	// Probe pods do not meet the namespaces' warn-level Pod Security profile; that is not news.
 	e.rest.WarningHandler = rest.NoWarnings{}
 	// A test cluster answers as fast as it can: the client's default rate limit (5 qps, burst 10) would make the
@@ -71,10 +77,10 @@ func NewEnv(p *platform.Platform, c cluster.Cluster, charts Charts, crdsDir stri
 	}
 	cs, err := kubernetes.NewForConfig(e.rest)
 	if err != nil {
-		return nil, fmt.Errorf("client for the cluster: %w", err)
+		return fmt.Errorf("client for the cluster: %w", err)
 	}
 	e.clientset = cs
-	return e, nil
+	return nil
 }
 
 // REST is the cluster's client configuration (a copy).

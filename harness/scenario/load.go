@@ -119,14 +119,14 @@ func (s *Scenario) validate() error {
 	var errs []error
 	for i, st := range s.Spec.Steps {
 		n := 0
-		for _, set := range []bool{st.Deploy != nil, st.Apply != nil, st.ScaleNodeGroup != nil, st.LoseNode != nil, st.NightScaleDown != nil, st.RollNodeGroup != nil} {
+		for _, set := range []bool{st.Deploy != nil, st.Apply != nil, st.ScaleNodeGroup != nil, st.LoseNode != nil, st.NightScaleDown != nil, st.RollNodeGroup != nil, st.UpgradeControlPlane != nil} {
 			if set {
 				n++
 			}
 		}
 		field := fmt.Sprintf("spec.steps[%d]", i)
 		if n != 1 && !(n == 0 && st.Expect != nil) {
-			errs = append(errs, bad(st.line, field, "needs exactly one of deploy, apply, scaleNodeGroup, loseNode, nightScaleDown, rollNodeGroup (or only expect); has %d", n))
+			errs = append(errs, bad(st.line, field, "needs exactly one of deploy, apply, scaleNodeGroup, loseNode, nightScaleDown, rollNodeGroup, upgradeControlPlane (or only expect); has %d", n))
 		}
 		if st.ScaleNodeGroup != nil && (st.ScaleNodeGroup.Group == "" || st.ScaleNodeGroup.Size < 0) {
 			errs = append(errs, bad(st.line, field+".scaleNodeGroup", "group is required and size must be >= 0"))

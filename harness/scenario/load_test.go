@@ -23,7 +23,7 @@ func TestShippedScenariosLoad(t *testing.T) {
 		require.NoError(t, err, f)
 		names[s.Metadata.Name] = true
 	}
-	for _, want := range []string{"gpu-isolation", "gpu-capacity", "night-scale-to-zero", "gpu-node-loss"} {
+	for _, want := range []string{"gpu-isolation", "gpu-capacity", "night-scale-to-zero", "gpu-node-loss", "gpu-roll", "gpu-roll-blocked"} {
 		assert.True(t, names[want], "scenario %s shipped", want)
 	}
 }
@@ -53,6 +53,16 @@ spec:
     - scaleNodeGroup: {group: gpu, size: 1}
       loseNode: {node: gpu-1}
 `, ":8: spec.steps[1]: needs exactly one of"},
+		{"a roll blocked by a budget without its namespace", `apiVersion: harness.mlops.io/v1alpha1
+kind: Scenario
+metadata: {name: x}
+spec:
+  environment: local
+  steps:
+    - upgradeControlPlane: {}
+    - rollNodeGroup: {group: gpu, expectBlockedBy: trainer}
+`, `:8: spec.steps[1].rollNodeGroup.expectBlockedBy: "trainer": want namespace/name`},
+		{"a roll without a group", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenario\nmetadata: {name: x}\nspec:\n  environment: local\n  steps:\n    - rollNodeGroup: {force: true}\n", ":7: spec.steps[0].rollNodeGroup.group: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

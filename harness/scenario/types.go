@@ -43,8 +43,10 @@ type Step struct {
 	LoseNode       *LoseNode       `yaml:"loseNode"`
 	NightScaleDown *NightScaleDown `yaml:"nightScaleDown"`
 	RollNodeGroup  *RollNodeGroup  `yaml:"rollNodeGroup"`
-	Expect         *Expect         `yaml:"expect"`
-	line           int
+	// UpgradeControlPlane is named upgradeControlPlane in YAML.
+	UpgradeControlPlane *UpgradeControlPlane `yaml:"upgradeControlPlane"`
+	Expect              *Expect              `yaml:"expect"`
+	line                int
 }
 
 // Deploy runs `harness check`'s deploy through the same engine: every chart the run's chart sources hold
@@ -70,13 +72,21 @@ type LoseNode struct {
 	Node string `yaml:"node"`
 }
 
+// UpgradeControlPlane upgrades the control plane in place, as EKS's UpdateClusterVersion does: the embedded
+// control plane restarts at the minor To (default the next one) on the same etcd data; nodes keep their kubelet
+// version until their group is rolled (rollNodeGroup). One minor at a time, as on EKS.
+type UpgradeControlPlane struct {
+	To string `yaml:"to"`
+}
+
 // RollNodeGroup rolls a node group as an EKS managed node group update does (harness/rollout): new nodes surged
 // at KubeletVersion, the old ones cordoned and drained through the Eviction API honouring PodDisruptionBudgets,
 // the workloads placed again, the old nodes removed. ExpectBlockedBy names a PodDisruptionBudget (namespace/name)
 // that must stop the roll, as EKS's PodEvictionFailure does: a fault scenario passes when the fault is caught.
 type RollNodeGroup struct {
 	Group string `yaml:"group"`
-	// KubeletVersion the new nodes report; default v<cluster_version + 1 minor>.0 (the next upgrade).
+	// KubeletVersion the new nodes report; default the control plane's minor after upgradeControlPlane, else
+	// v<cluster_version + 1 minor>.0 (the next upgrade).
 	KubeletVersion string `yaml:"kubeletVersion"`
 	// Force is EKS's forced update: pods whose budget refuses eviction are deleted anyway.
 	Force bool `yaml:"force"`

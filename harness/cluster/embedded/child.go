@@ -93,6 +93,7 @@ func runChild(dir string, keep bool) (code int) {
 	if v := os.Getenv(envControlPlaneVersion); v != "" {
 		cp.version = v
 	}
+	cp.restart = os.Getenv(envRestart) != ""
 	if err := cp.start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

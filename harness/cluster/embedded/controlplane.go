@@ -35,6 +35,8 @@ type controlPlane struct {
 	preAdvertisedGPUs bool
 	// version is the minor the components emulate (--emulated-version): the declared cluster version.
 	version string
+	// restart: the etcd data holds a cluster already (an in-place upgrade); its nodes are adopted, not created.
+	restart bool
 	// stops run in reverse order.
 	stops []func(context.Context) error
 }
@@ -143,11 +145,21 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		go advertiseGPUs(ctrlCtx, c.client, c.logFile)
 	}
 	go provisionVolumes(ctrlCtx, c.client, c.logFile)
-	if err := node.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
-		return err
-	}
-	if err := node.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
-		return err
+	if c.restart {
+		existing, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if err := node.WaitNodesReady(ctx, c.client, len(existing.Items)); err != nil {
+			return err
+		}
+	} else {
+		if err := node.CreateNodes(ctx, c.client, nodes, map[string]string{kwokAnnotation: "fake"}); err != nil {
+			return err
+		}
+		if err := node.WaitNodesReady(ctx, c.client, len(nodes)); err != nil {
+			return err
+		}
 	}
 	mark("nodes ready")
 	// Pods are admitted only once the default service account exists.

@@ -64,6 +64,8 @@ type Cluster struct {
 	client     kubernetes.Interface
 	cmd        *exec.Cmd
 	stdin      io.WriteCloser
+	// restarts counts control-plane restarts (UpgradeControlPlane): a restarted child adopts the nodes it finds.
+	restarts int
 	exited     chan struct{}
 	exitErr    error
 	// exitReported: Start already returned the child's exit as its error.
@@ -145,7 +147,13 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	if err := os.WriteFile(filepath.Join(c.runDir, specFile), spec, 0o600); err != nil {
 		return fmt.Errorf("write shape: %w", err)
 	}
-	out, err := os.Create(filepath.Join(c.runDir, outFile))
+	return c.launchLocked(ctx)
+}
+
+// launchLocked starts the control-plane child on the run directory and waits until it is ready; the clients
+// are (re)built from the kubeconfig it writes.
+func (c *Cluster) launchLocked(ctx context.Context) (err error) {
+	out, err := os.OpenFile(filepath.Join(c.runDir, outFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create control-plane output: %w", err)
 	}
@@ -160,6 +168,9 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	}
 	if c.cfg.ControlPlaneVersion != "" {
 		cmd.Env = append(cmd.Env, envControlPlaneVersion+"="+c.cfg.ControlPlaneVersion)
+	}
+	if c.restarts > 0 {
+		cmd.Env = append(cmd.Env, envRestart+"=1")
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: Ctrl-C reaches the harness, which stops the child in order. Pdeathsig covers a
@@ -228,6 +239,22 @@ func (c *Cluster) Stop(ctx context.Context) error {
 }
 
 func (c *Cluster) stopLocked(ctx context.Context) error {
+	errs := []error{c.stopProcessLocked(ctx)}
+	if c.runDir != "" && !c.cfg.KeepRunDir {
+		if err := os.RemoveAll(c.runDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.runDir != "" && c.cfg.KeepRunDir {
+		// Kept on purpose: a later run's Sweep leaves it alone.
+		_ = os.WriteFile(filepath.Join(c.runDir, keptFile), nil, 0o600)
+	}
+	return errors.Join(errs...)
+}
+
+// stopProcessLocked stops the control-plane child (SIGTERM, then SIGKILL after StopTimeout); the run directory
+// stays.
+func (c *Cluster) stopProcessLocked(ctx context.Context) error {
 	var errs []error
 	if c.cmd != nil {
 		// An exit before we asked for one is news, unless Start already reported it.
@@ -257,16 +284,54 @@ func (c *Cluster) stopLocked(ctx context.Context) error {
 		}
 		c.cmd = nil
 	}
-	if c.runDir != "" && !c.cfg.KeepRunDir {
-		if err := os.RemoveAll(c.runDir); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if c.runDir != "" && c.cfg.KeepRunDir {
-		// Kept on purpose: a later run's Sweep leaves it alone.
-		_ = os.WriteFile(filepath.Join(c.runDir, keptFile), nil, 0o600)
-	}
 	return errors.Join(errs...)
+}
+
+// UpgradeControlPlane upgrades the control plane in place to minor version ("1.36"), as EKS's
+// UpdateClusterVersion does: the control-plane process stops and starts again at that --emulated-version on the
+// same etcd data; the nodes and everything on the cluster stay (kwok takes the nodes over again, their kubelets
+// still at the old version until their group is rolled). EKS moves one minor at a time, and so does this. The
+// kubeconfig is rewritten (new certificates and port): take RESTConfig again afterwards.
+func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return errors.New("embedded: cluster not started")
+	}
+	cur := c.cfg.ControlPlaneVersion
+	if cur == "" {
+		cur = c.shape.KubernetesVersion
+	}
+	if !nextMinor(cur, version) {
+		return fmt.Errorf("control plane %s -> %s: EKS upgrades one minor at a time", cur, version)
+	}
+	if err := c.stopProcessLocked(ctx); err != nil {
+		return fmt.Errorf("stop the %s control plane: %w", cur, err)
+	}
+	_ = os.Remove(filepath.Join(c.runDir, readyFile))
+	c.cfg.ControlPlaneVersion = version
+	c.restarts++
+	c.exitReported = false
+	if err := c.launchLocked(ctx); err != nil {
+		return fmt.Errorf("start the %s control plane on %s's data: %w", version, cur, err)
+	}
+	return nil
+}
+
+// ControlPlaneVersion is the minor the control plane serves.
+func (c *Cluster) ControlPlaneVersion() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.ControlPlaneVersion != "" {
+		return c.cfg.ControlPlaneVersion
+	}
+	return c.shape.KubernetesVersion
+}
+
+func nextMinor(from, to string) bool {
+	f, errF := strconv.Atoi(strings.TrimPrefix(from, "1."))
+	t, errT := strconv.Atoi(strings.TrimPrefix(to, "1."))
+	return errF == nil && errT == nil && strings.HasPrefix(from, "1.") && strings.HasPrefix(to, "1.") && t == f+1
 }
 
 // PeakRSSBytes is the control-plane process's peak resident set size (VmHWM), while it runs.

@@ -19,6 +19,10 @@ import (
 // envPreAdvertisedGPUs tells the control-plane child that GPU nodes advertise their GPUs from the start.
 const envPreAdvertisedGPUs = "EKS_MLOPS_HARNESS_PREADVERTISED_GPUS"
 
+// envRestart tells the control-plane child it starts on an existing cluster's data (UpgradeControlPlane): the
+// nodes are there already.
+const envRestart = "EKS_MLOPS_HARNESS_RESTART"
+
 // envControlPlaneVersion tells the control-plane child the minor to emulate when it is not the shape's.
 const envControlPlaneVersion = "EKS_MLOPS_HARNESS_CONTROL_PLANE_VERSION"
 
