@@ -66,8 +66,8 @@ type Cluster struct {
 	stdin      io.WriteCloser
 	// restarts counts control-plane restarts (UpgradeControlPlane): a restarted child adopts the nodes it finds.
 	restarts int
-	exited     chan struct{}
-	exitErr    error
+	exited   chan struct{}
+	exitErr  error
 	// exitReported: Start already returned the child's exit as its error.
 	exitReported bool
 	// used node names: a replacement node never reuses a lost node's name.
