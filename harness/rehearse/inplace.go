@@ -96,6 +96,8 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "record what %s holds: %v", o.From, err)
 	}
+	// What the old server already refuses under a strict dry run is not the upgrade's doing.
+	dryBefore := dryRunAll(ctx, cfg, objs)
 	t1 := time.Now()
 	if err := st.StopAPIServer(); err != nil {
 		return result.Fail(NameInPlace, nil, "stop %s: %v", o.From, err)
@@ -109,16 +111,54 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 	if err != nil {
 		return result.Fail(NameInPlace, nil, "%v", err)
 	}
-	served, err := servedResources(cfg)
-	if err != nil {
-		return result.Fail(NameInPlace, nil, "discovery on %s: %v", o.To, err)
+	// Discovery of the CRDs' versions fills in asynchronously after /readyz: wait (30 s at most) until every
+	// Established CRD's served versions are listed, then judge.
+	gvrCRDs := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	var served map[schema.GroupVersionResource]bool
+	var crdProblems []string
+	var crdCount int
+	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		crdProblems = crdProblems[:0]
+		sv, err := servedResources(cfg)
+		if err != nil {
+			crdProblems = append(crdProblems, fmt.Sprintf("discovery on %s: %v", o.To, err))
+			return false, nil
+		}
+		served = sv
+		crds, err := dyn.Resource(gvrCRDs).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			crdProblems = append(crdProblems, fmt.Sprintf("list CRDs on %s: %v", o.To, err))
+			return false, nil
+		}
+		crdCount = len(crds.Items)
+		for _, c := range crds.Items {
+			if msg := crdServed(&c, served); msg != "" {
+				crdProblems = append(crdProblems, msg)
+			}
+		}
+		return len(crdProblems) == 0, nil
+	})
+	bad = append(bad, crdProblems...)
+	if served == nil {
+		return result.Fail(NameInPlace, bad, "discovery on %s never answered", o.To)
+	}
+	// Read back through the recorded version, or — where the new server no longer serves that version — any
+	// version of the same resource it does serve; only a resource served in no version is unreadable.
+	byGR := map[schema.GroupResource]schema.GroupVersionResource{}
+	for gvr := range served {
+		byGR[gvr.GroupResource()] = gvr
 	}
 	check := func(k key, uid types.UID) {
-		if !served[k.gvr] {
-			bad = append(bad, fmt.Sprintf("%s: %s does not serve %s: it cannot be read back", k, o.To, k.gvr.GroupResource().String()+" in "+k.gvr.GroupVersion().String()))
-			return
+		gvr := k.gvr
+		if !served[gvr] {
+			alt, ok := byGR[gvr.GroupResource()]
+			if !ok {
+				bad = append(bad, fmt.Sprintf("%s: %s serves %s in no version: it cannot be read back", k, o.To, gvr.GroupResource()))
+				return
+			}
+			gvr = alt
 		}
-		got, err := dyn.Resource(k.gvr).Namespace(k.ns).Get(ctx, k.name, metav1.GetOptions{})
+		got, err := dyn.Resource(gvr).Namespace(k.ns).Get(ctx, k.name, metav1.GetOptions{})
 		switch {
 		case err != nil:
 			bad = append(bad, fmt.Sprintf("%s: read back on %s: %v", k, o.To, err))
@@ -126,24 +166,23 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 			bad = append(bad, fmt.Sprintf("%s: read back with another uid (%s, was %s)", k, got.GetUID(), uid))
 		}
 	}
-	for k, uid := range recorded {
-		check(k, uid)
-	}
+	seen := map[string]bool{}
+	id := func(k key) string { return k.gvr.GroupResource().String() + "/" + k.ns + "/" + k.name }
 	for k, uid := range applied {
+		seen[id(k)] = true
 		check(k, uid)
 	}
-	crds, err := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		bad = append(bad, fmt.Sprintf("list CRDs on %s: %v", o.To, err))
-	} else {
-		for _, c := range crds.Items {
-			if msg := crdServed(&c, served); msg != "" {
-				bad = append(bad, msg)
-			}
+	for k, uid := range recorded {
+		if !seen[id(k)] {
+			seen[id(k)] = true
+			check(k, uid)
 		}
 	}
-	dry := dryRunAll(ctx, cfg, objs)
-	bad = append(bad, dry...)
+	for obj, msg := range dryRunAll(ctx, cfg, objs) {
+		if _, before := dryBefore[obj]; !before {
+			bad = append(bad, msg)
+		}
+	}
 	sort.Strings(bad)
 	if len(bad) > 0 {
 		r := result.Fail(NameInPlace, bad, "%d problem(s) after upgrading the control plane %s -> %s in place", len(bad), o.From, o.To)
@@ -151,7 +190,7 @@ func (o InPlace) Run(ctx context.Context, objs []deploy.Object) result.Result {
 		return r
 	}
 	msg := fmt.Sprintf("kube-apiserver %s -> %s on the same etcd data (%s): %d objects read back (%d applied from the platform), %d CRDs Established and served, strict dry run accepts every object; %s",
-		o.From, o.To, time.Since(t0).Round(100*time.Millisecond), len(recorded), len(applied), len(crds.Items), describe(notApplied))
+		o.From, o.To, time.Since(t0).Round(100*time.Millisecond), len(seen), len(applied), crdCount, describe(notApplied))
 	r := result.Pass(NameInPlace, "%s", msg)
 	r.Duration = time.Since(t0)
 	return r
@@ -357,6 +396,7 @@ func record(ctx context.Context, cfg *rest.Config) (map[key]types.UID, error) {
 		return nil, err
 	}
 	out := map[key]types.UID{}
+	once := map[string]bool{}
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		if err != nil {
@@ -375,9 +415,11 @@ func record(ctx context.Context, cfg *rest.Config) (map[key]types.UID, error) {
 				return nil, fmt.Errorf("list %s: %w", gvr, err)
 			}
 			for _, it := range items.Items {
-				if ephemeral(gvr, &it) {
-					continue
+				gr := gvr.GroupResource().String() + "/" + it.GetNamespace() + "/" + it.GetName()
+				if ephemeral(gvr, &it) || once[gr] {
+					continue // one version of each object is enough: storage holds one
 				}
+				once[gr] = true
 				out[key{gvr: gvr, ns: it.GetNamespace(), name: it.GetName(), kind: r.Kind}] = it.GetUID()
 			}
 		}
@@ -394,17 +436,17 @@ func hasVerb(verbs []string, v string) bool {
 	return false
 }
 
-// dryRunAll applies every object again as a strict server-side dry run.
-func dryRunAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) []string {
+// dryRunAll applies every object again as a strict server-side dry run; refusals by object.
+func dryRunAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) map[string]string {
+	bad := map[string]string{}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return []string{err.Error()}
+		return map[string]string{"": err.Error()}
 	}
 	rm, err := mapper(cfg)
 	if err != nil {
-		return []string{err.Error()}
+		return map[string]string{"": err.Error()}
 	}
-	var bad []string
 	for _, o := range objs {
 		if leftOut[o.GetKind()] {
 			continue
@@ -414,20 +456,24 @@ func dryRunAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) []st
 			continue // not applied before either (listed in the result)
 		}
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s %s (%s): strict dry run refused: %v", o.GetKind(), o.GetName(), o.Source, err))
+			id := fmt.Sprintf("%s %s/%s (%s)", o.GetKind(), o.GetNamespace(), o.GetName(), o.Source)
+			bad[id] = fmt.Sprintf("%s: strict dry run refused after the upgrade: %v", id, err)
 		}
 	}
 	return bad
 }
 
 // ephemeral objects belong to one API server instance or expire by design: the servers' identity Leases (each
-// server holds its own, the old one's is garbage-collected) and Events (a TTL).
+// server holds its own, the old one's is garbage-collected), Events (a TTL) and the APIServices a server manages
+// for its own group-versions.
 func ephemeral(gvr schema.GroupVersionResource, o *unstructured.Unstructured) bool {
 	switch {
 	case gvr.Resource == "leases" && o.GetLabels()["apiserver.kubernetes.io/identity"] != "":
 		return true
 	case gvr.Resource == "events":
 		return true
+	case gvr.Resource == "apiservices" && o.GetLabels()["kube-aggregator.kubernetes.io/automanaged"] != "":
+		return true // the server's own, one per group-version it serves
 	}
 	return false
 }

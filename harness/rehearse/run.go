@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -124,12 +125,9 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	if err == nil {
 		current, _ = cfg.APIs(ctx, from)
 	}
-	var static []result.Result
+	static := Static(ctx, e, from, to, target, current)
 	if err != nil {
-		static = append(static, result.Skip(NameAPIs, "the API data of %s could not be had: %v", to, err))
-		static = append(static, Static(ctx, e, from, to, nil, nil)[1:]...)
-	} else {
-		static = Static(ctx, e, from, to, target, current)
+		static[0] = result.Skip(NameAPIs, "the API data of Kubernetes %s could not be had: %v", to, err)
 	}
 	sort.SliceStable(static, func(i, j int) bool { return rank(static[i]) < rank(static[j]) })
 	add(static...)
@@ -149,7 +147,9 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	// The cluster once EKS has moved the control plane: the target minor, the node groups still at the current
 	// one; the platform deployed and checked, then each node group rolled, then the checks again.
 	t0 := time.Now()
-	c, err := embedded.New(embedded.Config{Shape: p.Shape, RunDir: cfg.Dir, ControlPlaneVersion: to, Executable: cfg.Executable})
+	nodesAt := p.Shape.Clone() // the node groups at this step's current minor (rolled by the step before)
+	nodesAt.KubernetesVersion = from
+	c, err := embedded.New(embedded.Config{Shape: nodesAt, RunDir: cfg.Dir, ControlPlaneVersion: to, Executable: cfg.Executable})
 	if err != nil {
 		return out, err
 	}
@@ -247,6 +247,9 @@ func inPlaceObjects(ctx context.Context, e *engine.Env, cfg Config) ([]deploy.Ob
 			objs = append(objs, os...)
 		}
 	}
-	all, _ := objects(ctx, e)
+	all, skipped := objects(ctx, e)
+	if len(skipped) > 0 {
+		return nil, fmt.Errorf("charts that could not be rendered (the in-place step would not see their objects): %s", strings.Join(skipped, "; "))
+	}
 	return append(objs, all...), nil
 }

@@ -55,7 +55,8 @@ func NameRoll(group string) string { return "rehearse/roll/" + group }
 // group has (at the target kubelet version), cordon the old ones, drain them through the Eviction API honouring
 // PodDisruptionBudgets (DaemonSet and mirror pods stay), wait until every Deployment and StatefulSet that was
 // available is available again, check that GPU pods landed on the new GPU nodes, and remove the old nodes. A
-// budget that keeps refusing an eviction fails the roll naming it, as EKS's PodEvictionFailure does.
+// budget that keeps refusing an eviction fails the roll naming it, as EKS's PodEvictionFailure does; like a failed
+// EKS update, a failed roll leaves the surged nodes and the cordoned old ones as they are.
 func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o Roll) result.Result {
 	name := NameRoll(o.Group)
 	t0 := time.Now()
@@ -117,6 +118,11 @@ func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o 
 		}
 	}
 	progress("%s: %d pod(s) evicted from the old nodes; waiting for the workloads to be placed again", o.Group, evicted)
+	// First the evicted pods must be gone (a controller's ready count lags the eviction), then every workload
+	// that was available must be again — its pods can only be on the new nodes now.
+	if err := waitDrained(ctx, cs, old, o.PlaceTimeout); err != nil {
+		return result.Fail(name, nil, "draining node group %s: %v", o.Group, err)
+	}
 	if err := waitAvailable(ctx, cs, before, o.PlaceTimeout); err != nil {
 		return result.Fail(name, nil, "after draining node group %s: %v", o.Group, err)
 	}
@@ -296,7 +302,7 @@ func gpuOnNew(ctx context.Context, cs kubernetes.Interface, fresh, old []string)
 	}
 	onNew := 0
 	for _, p := range pods.Items {
-		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || !requestsGPU(&p) {
+		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || !requestsGPU(&p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		if isOld[p.Spec.NodeName] {
@@ -322,4 +328,28 @@ func requestsGPU(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// waitDrained waits until no pod but DaemonSet and mirror pods is left on the nodes.
+func waitDrained(ctx context.Context, cs kubernetes.Interface, nodes []string, timeout time.Duration) error {
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		left = left[:0]
+		for _, n := range nodes {
+			pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n})
+			if err != nil {
+				return false, nil
+			}
+			for _, p := range pods.Items {
+				if !daemonOrMirror(&p) && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+					left = append(left, p.Namespace+"/"+p.Name+" on "+n)
+				}
+			}
+		}
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("pods still on the old nodes after %s: %s", timeout, strings.Join(left, ", "))
+	}
+	return nil
 }

@@ -309,13 +309,10 @@ func rollNodeGroup(ctx context.Context, e *engine.Env, st RollNodeGroup) (string
 	}
 	version := st.KubeletVersion
 	if version == "" {
-		// The control plane's minor once it was upgraded (upgradeControlPlane), else the next one.
-		v, err := nextMinor(e.Platform.Shape.KubernetesVersion)
-		if u, ok := e.Cluster.(upgrader); ok && u.ControlPlaneVersion() != e.Platform.Shape.KubernetesVersion {
-			v, err = u.ControlPlaneVersion(), nil
-		}
-		if err != nil {
-			return "", "", err
+		// The control plane's minor (after upgradeControlPlane, the new one): kubelets never newer than it.
+		v := e.Platform.Shape.KubernetesVersion
+		if u, ok := e.Cluster.(upgrader); ok {
+			v = u.ControlPlaneVersion()
 		}
 		version = "v" + v + ".0"
 	}

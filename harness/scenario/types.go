@@ -85,8 +85,8 @@ type UpgradeControlPlane struct {
 // that must stop the roll, as EKS's PodEvictionFailure does: a fault scenario passes when the fault is caught.
 type RollNodeGroup struct {
 	Group string `yaml:"group"`
-	// KubeletVersion the new nodes report; default the control plane's minor after upgradeControlPlane, else
-	// v<cluster_version + 1 minor>.0 (the next upgrade).
+	// KubeletVersion the new nodes report; default the control plane's minor (after upgradeControlPlane, the
+	// new one): a kubelet is never newer than its control plane.
 	KubeletVersion string `yaml:"kubeletVersion"`
 	// Force is EKS's forced update: pods whose budget refuses eviction are deleted anyway.
 	Force bool `yaml:"force"`

@@ -4,6 +4,7 @@
 package smoke
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -94,6 +95,53 @@ func WaitRayJob(ctx context.Context, dyn dynamic.Interface, ns, name string, tim
 		return fmt.Errorf("RayJob %s/%s did not succeed in %s (%s): %w", ns, name, timeout, last, err)
 	}
 	return err
+}
+
+// RayServices are KubeRay's RayService custom resources.
+var RayServices = RayJobs.GroupVersion().WithResource("rayservices")
+
+// WaitRayService waits until the RayService's Ready condition is True; a Serve application that KubeRay reports
+// DEPLOY_FAILED (its import or constructor raised: Serve gives up on it) ends the wait at once with Serve's
+// message, instead of waiting out the timeout.
+func WaitRayService(ctx context.Context, dyn dynamic.Interface, ns, name string, timeout, poll time.Duration) error {
+	var failed, last string
+	werr := wait.PollUntilContextTimeout(ctx, poll, timeout, true, func(ctx context.Context) (bool, error) {
+		u, err := dyn.Resource(RayServices).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, which := range []string{"activeServiceStatus", "pendingServiceStatus"} {
+			apps, _, _ := unstructured.NestedMap(u.Object, "status", which, "applicationStatuses")
+			for app, v := range apps {
+				m, _ := v.(map[string]any)
+				if st, _ := m["status"].(string); st == "DEPLOY_FAILED" {
+					msg, _ := m["message"].(string)
+					failed = fmt.Sprintf("RayService %s/%s: Serve application %s DEPLOY_FAILED: %s", ns, name, app, strings.TrimSpace(msg))
+					return false, errors.New(failed)
+				}
+			}
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		last = "no Ready condition yet"
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Ready" {
+				if m["status"] == "True" {
+					return true, nil
+				}
+				last = fmt.Sprintf("Ready=%v %v: %v", m["status"], m["reason"], m["message"])
+			}
+		}
+		return false, nil
+	})
+	switch {
+	case failed != "":
+		return errors.New(failed)
+	case werr != nil:
+		return fmt.Errorf("RayService %s/%s not Ready in %s (%s): %w", ns, name, timeout, last, werr)
+	}
+	return nil
 }
 
 // WaitReady waits until the object's Ready condition is True (KServe InferenceService, and any resource

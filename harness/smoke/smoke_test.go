@@ -30,7 +30,7 @@ func rayJob(status map[string]any) *unstructured.Unstructured {
 
 func fakeDyn(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{RayJobs: "RayJobList", InferenceServices: "InferenceServiceList"}, objs...)
+		map[schema.GroupVersionResource]string{RayJobs: "RayJobList", InferenceServices: "InferenceServiceList", RayServices: "RayServiceList"}, objs...)
 }
 
 func TestWaitRayJob(t *testing.T) {
@@ -127,4 +127,27 @@ func TestHTTPClientsJudgeTheAnswer(t *testing.T) {
 	status, answer = http.StatusInternalServerError, `model not loaded`
 	_, err = InferV2URL(t.Context(), hc, srv.URL, "m", rows)
 	assert.ErrorContains(t, err, "500")
+}
+
+func rayService(status map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "ray.io/v1", "kind": "RayService",
+		"metadata": map[string]any{"name": "mlp-serve", "namespace": "models"}, "status": status}}
+}
+
+// TestWaitRayService: Ready ends the wait; a Serve application DEPLOY_FAILED ends it at once with Serve's
+// message (not after the timeout); still deploying runs into the timeout naming the last condition.
+func TestWaitRayService(t *testing.T) {
+	ready := fakeDyn(rayService(map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True"}}}))
+	require.NoError(t, WaitRayService(t.Context(), ready, "models", "mlp-serve", time.Second, 10*time.Millisecond))
+
+	failed := fakeDyn(rayService(map[string]any{"pendingServiceStatus": map[string]any{"applicationStatuses": map[string]any{
+		"mlp": map[string]any{"status": "DEPLOY_FAILED", "message": "ModuleNotFoundError: No module named 'serve_app'"}}}}))
+	t0 := time.Now()
+	err := WaitRayService(t.Context(), failed, "models", "mlp-serve", time.Minute, 10*time.Millisecond)
+	require.ErrorContains(t, err, "Serve application mlp DEPLOY_FAILED: ModuleNotFoundError: No module named 'serve_app'")
+	assert.Less(t, time.Since(t0), 5*time.Second, "a failed deploy ends the wait at once")
+
+	deploying := fakeDyn(rayService(map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "False", "reason": "Initializing"}}}))
+	err = WaitRayService(t.Context(), deploying, "models", "mlp-serve", 50*time.Millisecond, 10*time.Millisecond)
+	require.ErrorContains(t, err, "not Ready in 50ms (Ready=False Initializing")
 }

@@ -466,7 +466,7 @@ func (t *Tier) jobLogTail(ctx context.Context, dyn dynamic.Interface, h *rayHead
 }
 
 // RayServices is the resource the Ray Serve smoke test submits.
-var RayServices = smoke.RayJobs.GroupVersion().WithResource("rayservices")
+var RayServices = smoke.RayServices
 
 // MLPRows are the rows the Ray Serve smoke test asks the MLP about: eight features, as train_ray.py's model takes.
 var MLPRows = [][]float64{{1, 1, 1, 1, 0, 0, 0, 0}, {-1, -1, -1, -1, 0, 0, 0, 0}}
@@ -515,7 +515,7 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 		if err := smoke.Submit(ctx, dyn, RayServices, svc); err != nil {
 			return result.Fail(NameRayServe, nil, "%v", err)
 		}
-		if _, err := smoke.WaitReady(ctx, dyn, RayServices, ns, name, 5*time.Minute, time.Second); err != nil {
+		if err := smoke.WaitRayService(ctx, dyn, ns, name, 5*time.Minute, time.Second); err != nil {
 			return result.Fail(NameRayServe, append(t.serveStatus(h), t.kuberay.tail(8)...), "%v", err)
 		}
 		ready := time.Since(t0)

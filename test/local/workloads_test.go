@@ -83,6 +83,32 @@ func TestWorkloadTier(t *testing.T) {
 	})
 }
 
+// TestServeAppThatCannotImportFailsRayServeAtOnce: a Serve application whose module raises on import is reported
+// DEPLOY_FAILED by Serve through KubeRay; workload/ray-serve fails at once with Serve's message (not after the
+// five-minute Ready wait).
+func TestServeAppThatCannotImportFailsRayServeAtOnce(t *testing.T) {
+	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "workflows/ray/serve_app.py", "import io\n", "import io\n\nraise ImportError(\"serve app cannot import (a breaking test)\")\n")
+	cfg := workloadConfig(t)
+	cfg.Platform = testenv.MustPlatform(t, root, "local")
+	run := &check.Run{Env: testenv.MustEnv(t, cfg.Platform, c, engine.Charts{}, testenv.CRDsDir(t))}
+	_, err := check.Execute(t.Context(), run, workloadSteps()[:3], nil) // CRDs, in-repo charts, workflows
+	require.NoError(t, err)
+	cfg.Rest, cfg.Kubeconfig = c.RESTConfig(), c.Kubeconfig()
+	tier, err := workload.New(cfg)
+	require.NoError(t, err)
+	defer tier.Stop()
+	train := tier.RayTrain(t.Context())
+	require.Equal(t, result.Passed, train.Status, "%s %v", train.Message, train.Details)
+	t0 := time.Now()
+	r := tier.RayServe(t.Context())
+	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
+	assert.Contains(t, r.Message, "DEPLOY_FAILED")
+	assert.Contains(t, r.Message+strings.Join(r.Details, "\n"), "serve app cannot import (a breaking test)")
+	assert.Less(t, time.Since(t0), 2*time.Minute, "a failed deploy ends the wait before the five-minute timeout")
+}
+
 // TestFlyteTaskFailureNamesTheTask: a task that raises fails workload/flyte naming the task.
 func TestFlyteTaskFailureNamesTheTask(t *testing.T) {
 	root := testenv.CopyRepo(t)

@@ -309,7 +309,12 @@ func Upgrade(t *testing.T, ctx context.Context, tg Target, to string) {
 	t.Run("upgrade to "+to, func(t *testing.T) {
 		u := existing.Upgrade{API: eks.NewFromConfig(cfg), Cluster: tg.Platform.Shape.ClusterName, To: to, Groups: groups, Progress: t.Logf}
 		require.NoError(t, u.Run(ctx))
-		e, err := engine.NewEnv(tg.Platform, tg.Cluster, tg.Charts, tg.CRDsDir)
+		// Scaling through EKS as in Run, so the scale-dependent checks run rather than skip.
+		cs, err := kubernetes.NewForConfig(tg.Cluster.RESTConfig())
+		require.NoError(t, err)
+		scaling := existing.WithNodeGroups(tg.Cluster, existing.NewNodeGroups(cfg, tg.Platform.Shape.ClusterName, cs))
+		t.Cleanup(func() { assert.NoError(t, scaling.Stop(context.Background()), "restore node group sizes") })
+		e, err := engine.NewEnv(tg.Platform, scaling, tg.Charts, tg.CRDsDir)
 		require.NoError(t, err)
 		var steps []check.Step
 		for _, s := range check.Steps() {

@@ -99,7 +99,7 @@ spec:
 `), 0o644))
 	_, to, _, _ := minorAPIs(t)
 	testenv.Edit(t, root, "helm/platform-config/Chart.yaml", "version: 0.1.0\n", "version: 0.1.0\nkubeVersion: \"< "+to+".0-0\"\n")
-	testenv.Edit(t, root, "terraform/modules/eks/node_groups.tf", "  version         = aws_eks_cluster.this.version\n", "")
+	testenv.Edit(t, root, "terraform/modules/eks/node_groups.tf", "  version        = aws_eks_cluster.this.version\n", "")
 	testenv.Edit(t, root, "terraform/modules/eks/addons.tf", "  addon_version               = data.aws_eks_addon_version.this[each.value].version\n", "")
 	rs := staticRehearsal(t, root)
 

@@ -149,3 +149,28 @@ func (p *pki) writeKubeconfig(path, name, server string) error {
 	}
 	return nil
 }
+
+// loadPKI reads the files newPKI wrote in dir: a control plane restarted on the same data (an in-place upgrade)
+// keeps its CA and service-account signing key, as EKS's does, so tokens and kubeconfigs issued before still work.
+func loadPKI(dir string) (*pki, error) {
+	p := &pki{
+		CACert: filepath.Join(dir, "ca.crt"), ServerCert: filepath.Join(dir, "apiserver.crt"),
+		ServerKey: filepath.Join(dir, "apiserver.key"), AdminCert: filepath.Join(dir, "admin.crt"),
+		AdminKey: filepath.Join(dir, "admin.key"), SAKey: filepath.Join(dir, "sa.key"), SAPub: filepath.Join(dir, "sa.pub"),
+	}
+	var err error
+	for _, f := range []struct {
+		path string
+		to   *[]byte
+	}{{p.CACert, &p.caPEM}, {p.AdminCert, &p.adminCertPEM}, {p.AdminKey, &p.adminKeyPEM}} {
+		if *f.to, err = os.ReadFile(f.path); err != nil {
+			return nil, fmt.Errorf("certificates of the restarted control plane: %w", err)
+		}
+	}
+	for _, f := range []string{p.ServerCert, p.ServerKey, p.SAKey, p.SAPub} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("certificates of the restarted control plane: %w", err)
+		}
+	}
+	return p, nil
+}

@@ -68,7 +68,11 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		return c.logFile.Close()
 	})
 
-	p, err := newPKI(dir)
+	newOrLoad := newPKI
+	if c.restart {
+		newOrLoad = loadPKI
+	}
+	p, err := newOrLoad(dir)
 	if err != nil {
 		return err
 	}

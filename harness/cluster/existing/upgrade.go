@@ -48,6 +48,9 @@ func (u Upgrade) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("update cluster %s to %s: %w", u.Cluster, u.To, err)
 	}
+	if out.Update == nil {
+		return fmt.Errorf("update cluster %s to %s: EKS returned no update", u.Cluster, u.To)
+	}
 	progress("control plane of %s: update %s to %s started", u.Cluster, aws.ToString(out.Update.Id), u.To)
 	if err := u.wait(ctx, out.Update, ""); err != nil {
 		return fmt.Errorf("control plane of %s to %s: %w", u.Cluster, u.To, err)
@@ -57,6 +60,9 @@ func (u Upgrade) Run(ctx context.Context) error {
 			NodegroupName: aws.String(g), Version: aws.String(u.To), Force: u.Force})
 		if err != nil {
 			return fmt.Errorf("update node group %s to %s: %w", g, u.To, err)
+		}
+		if out.Update == nil {
+			return fmt.Errorf("update node group %s to %s: EKS returned no update", g, u.To)
 		}
 		progress("node group %s: update %s to %s started", g, aws.ToString(out.Update.Id), u.To)
 		if err := u.wait(ctx, out.Update, g); err != nil {

@@ -63,13 +63,13 @@ resource "aws_eks_node_group" "this" {
   node_role_arn   = aws_iam_role.node.arn
   # Follows the control plane: without it EKS sets the cluster's version at creation and the provider does no
   # drift detection, so after a cluster_version change nothing rolls the nodes (harness rehearse: version-pins).
-  version         = aws_eks_cluster.this.version
-  subnet_ids      = var.node_subnet_ids
-  instance_types  = each.value.instance_types
-  capacity_type   = each.value.capacity_type
-  ami_type        = each.value.ami_type
-  labels          = each.value.labels
-  tags            = var.tags
+  version        = aws_eks_cluster.this.version
+  subnet_ids     = var.node_subnet_ids
+  instance_types = each.value.instance_types
+  capacity_type  = each.value.capacity_type
+  ami_type       = each.value.ami_type
+  labels         = each.value.labels
+  tags           = var.tags
 
   scaling_config {
     min_size     = each.value.min_size
