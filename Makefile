@@ -90,11 +90,27 @@ kube-apiservers: $(foreach m,$(REHEARSE_MINORS),bin/kube-apiserver-$(m)) ## buil
 rehearse: build crds kube-apiservers ## rehearse the next EKS minor upgrade on the local environment (harness rehearse --env local --to <declared+1>)
 	./bin/harness rehearse --env local
 
+# The real Karpenter (sigs.k8s.io/karpenter at the version tools/crdgen generates its CRDs from) with its kwok
+# cloud provider, built in its own module (tools/karpenter; ~2 min cold), and the provider's KWOKNodeClass CRD.
+KARPENTER_SRC := tools/karpenter/main.go tools/karpenter/go.mod tools/karpenter/go.sum
+
+bin/karpenter: $(KARPENTER_SRC)
+	@mkdir -p bin
+	cd tools/karpenter && $(GO) build -ldflags "-s -w" -o ../../bin/karpenter .
+
+bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mod
+	rm -rf bin/karpenter-crds && mkdir -p bin/karpenter-crds
+	cp "$$(cd tools/karpenter && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/karpenter)/kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml" bin/karpenter-crds/
+	chmod -R u+w bin/karpenter-crds
+
+.PHONY: karpenter
+karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster
+
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds argocd kuberay kube-apiservers ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds argocd kuberay kube-apiservers karpenter ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $(PKGS)
 	$(GO) vet -tags aws ./test/aws/...
 	./bin/harness apply --env local
@@ -125,6 +141,7 @@ lint: ## gofmt, go vet, terraform fmt (through the Go tests of the static tier)
 	$(GO) vet -tags aws ./test/aws/...
 	cd tools/crdgen && $(GO) vet ./...
 	cd tools/kuberay && $(GO) vet ./...
+	cd tools/karpenter && $(GO) vet ./...
 
 # OpenTofu, built from its Go module source (no binary downloads on air-gapped CI): `make tools`.
 TOFU_VERSION ?= v1.10.10

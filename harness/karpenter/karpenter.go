@@ -1,0 +1,244 @@
+// Package karpenter runs the real Karpenter controller (tools/karpenter: sigs.k8s.io/karpenter with its kwok
+// cloud provider) against the embedded cluster: the instance types it may launch are generated from the harness's
+// catalog (GPUs, max pods, EKS's kube-reserved, on-demand list prices), and the platform's NodePools are handed
+// to it with their node class translated to the kwok provider's (the only change, which the caller reports).
+package karpenter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// Label keys of the AWS provider's well-known labels and the kwok provider's equivalents.
+var labelMap = map[string]string{
+	"karpenter.k8s.aws/instance-family": "karpenter.kwok.sh/instance-family",
+	"karpenter.k8s.aws/instance-size":   "karpenter.kwok.sh/instance-size",
+	"karpenter.k8s.aws/instance-cpu":    "karpenter.kwok.sh/instance-cpu",
+	"karpenter.k8s.aws/instance-memory": "karpenter.kwok.sh/instance-memory",
+}
+
+// KWOKNodeClass is the kwok provider's node class every translated NodePool refers to.
+const KWOKNodeClass = "harness"
+
+type offering struct {
+	Price        float64                          `json:"Price"`
+	Available    bool                             `json:"Available"`
+	Requirements []corev1.NodeSelectorRequirement `json:"Requirements"`
+}
+
+type instanceType struct {
+	Name             string              `json:"name"`
+	Offerings        []offering          `json:"offerings"`
+	Architecture     string              `json:"architecture"`
+	OperatingSystems []corev1.OSName     `json:"operatingSystems"`
+	Resources        corev1.ResourceList `json:"resources"`
+}
+
+// InstanceTypes is the kwok provider's instance-type document for the catalog's types: resources as an EKS node
+// of the type has them allocatable (kube-reserved subtracted, max pods from the VPC CNI's formula, nvidia.com/gpu),
+// one on-demand offering in zone at the list price (the catalog holds no spot prices: spot is not offered).
+func InstanceTypes(zone string) ([]byte, error) {
+	var out []instanceType
+	for _, t := range shape.InstanceTypes() {
+		_, alloc := shape.Resources(t, shape.DefaultDiskSizeGiB)
+		out = append(out, instanceType{Name: t.Name, Architecture: "amd64", OperatingSystems: []corev1.OSName{corev1.Linux},
+			Resources: alloc, Offerings: []offering{{Price: t.OnDemandUSDPerHour, Available: true, Requirements: []corev1.NodeSelectorRequirement{
+				{Key: "karpenter.sh/capacity-type", Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}},
+				{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{zone}},
+			}}}})
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+// families are the catalog's instance families (g4dn, t3, ...).
+func families() map[string]bool {
+	out := map[string]bool{}
+	for _, t := range shape.InstanceTypes() {
+		out[strings.SplitN(t.Name, ".", 2)[0]] = true
+	}
+	return out
+}
+
+// Translate returns the NodePool as the kwok provider runs it: nodeClassRef to the kwok node class, the AWS
+// provider's label keys in requirements as the kwok provider's. An instance family or type the catalog does not
+// know is an error naming it (the harness could not say what such a node holds).
+func Translate(np *unstructured.Unstructured) (*unstructured.Unstructured, []string, error) {
+	out := np.DeepCopy()
+	var changes []string
+	ref, _, _ := unstructured.NestedMap(out.Object, "spec", "template", "spec", "nodeClassRef")
+	changes = append(changes, fmt.Sprintf("nodeClassRef %v/%v -> KWOKNodeClass %s", ref["kind"], ref["name"], KWOKNodeClass))
+	_ = unstructured.SetNestedMap(out.Object, map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": KWOKNodeClass},
+		"spec", "template", "spec", "nodeClassRef")
+	reqs, _, _ := unstructured.NestedSlice(out.Object, "spec", "template", "spec", "requirements")
+	fams := families()
+	for i, r := range reqs {
+		m, _ := r.(map[string]any)
+		key, _ := m["key"].(string)
+		vals, _ := m["values"].([]any)
+		switch key {
+		case "karpenter.k8s.aws/instance-family":
+			for _, v := range vals {
+				if s, _ := v.(string); !fams[s] {
+					return nil, nil, fmt.Errorf("NodePool %s: instance family %q is not in the harness's instance catalog (harness/shape/catalog.go); known: %s",
+						np.GetName(), s, strings.Join(sortedKeys(fams), ", "))
+				}
+			}
+		case corev1.LabelInstanceTypeStable:
+			for _, v := range vals {
+				if s, _ := v.(string); s != "" {
+					if _, err := shape.Lookup(s); err != nil {
+						return nil, nil, fmt.Errorf("NodePool %s: %w", np.GetName(), err)
+					}
+				}
+			}
+		}
+		if to, ok := labelMap[key]; ok {
+			m["key"] = to
+			reqs[i] = m
+			changes = append(changes, key+" -> "+to)
+		}
+	}
+	if reqs != nil {
+		_ = unstructured.SetNestedSlice(out.Object, reqs, "spec", "template", "spec", "requirements")
+	}
+	return out, changes, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Config says how to run the controller.
+type Config struct {
+	// Binary is tools/karpenter's build (make karpenter: bin/karpenter).
+	Binary string
+	// Kubeconfig is the cluster's admin kubeconfig.
+	Kubeconfig string
+	// Dir holds the instance-type document and the controller's log; the caller removes it.
+	Dir string
+	// Zone is the node groups' zone (the offerings').
+	Zone string
+}
+
+// Controller is the running Karpenter.
+type Controller struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	Log    string
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts Karpenter (leader election off: one replica) and waits until its health probe answers.
+// Karpenter binds its metrics and health ports on every interface (":port" is hard-coded upstream); the harness
+// gives it free ports, so nothing else's port is taken, and says so.
+func Start(ctx context.Context, cfg Config) (*Controller, error) {
+	if _, err := os.Stat(cfg.Binary); err != nil {
+		return nil, fmt.Errorf("%s: run `make karpenter`: %w", cfg.Binary, err)
+	}
+	doc, err := InstanceTypes(cfg.Zone)
+	if err != nil {
+		return nil, err
+	}
+	types := filepath.Join(cfg.Dir, "instance-types.json")
+	if err := os.WriteFile(types, doc, 0o600); err != nil {
+		return nil, err
+	}
+	metrics, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	health, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(cfg.Dir, "karpenter.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(cfg.Binary, "--disable-leader-election", "--metrics-port", strconv.Itoa(metrics),
+		"--health-probe-port", strconv.Itoa(health), "--batch-idle-duration", "200ms", "--batch-max-duration", "2s")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cfg.Kubeconfig, "INSTANCE_TYPES_FILE_PATH="+types,
+		"SYSTEM_NAMESPACE=kube-system", "LOG_LEVEL=info")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &Controller{cmd: cmd, exited: make(chan struct{}), Log: logPath}
+	go func() { _ = cmd.Wait(); close(c.exited) }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c, nil
+			}
+		}
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("karpenter exited: %s", tail(logPath))
+		case <-ctx.Done():
+			c.Stop()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.Stop()
+			return nil, fmt.Errorf("karpenter not ready in 1m: %s", tail(logPath))
+		}
+	}
+}
+
+// Stop stops the controller (SIGTERM, SIGKILL after 10 s).
+func (c *Controller) Stop() {
+	if c == nil || c.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.exited
+	}
+}
+
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return strings.TrimSpace(string(data))
+}

@@ -1,0 +1,175 @@
+package local
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+const gpuNodePool = `apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: gpu
+spec:
+  template:
+    metadata:
+      labels:
+        node-role.mlops.io/gpu: "true"
+        nvidia.com/gpu.present: "true"
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: gpu}
+      requirements:
+        - {key: karpenter.k8s.aws/instance-family, operator: In, values: [g4dn]}
+        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+      taints:
+        - {key: nvidia.com/gpu, value: "true", effect: NoSchedule}
+  limits:
+    nvidia.com/gpu: "2"
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: 0s
+`
+
+// createOnceServed creates obj as soon as its CRD is served (a CRD is Established a moment after its creation).
+func createOnceServed(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
+	t.Helper()
+	var err error
+	require.Eventually(t, func() bool {
+		_, err = dyn.Resource(gvr).Create(t.Context(), obj.DeepCopy(), metav1.CreateOptions{})
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "create %s %s: %v", gvr.Resource, obj.GetName(), err)
+}
+
+func gpuPod(t *testing.T, cs kubernetes.Interface, name string) {
+	t.Helper()
+	q := resource.MustParse("1")
+	_, err := cs.CoreV1().Pods("default").Create(t.Context(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{"node-role.mlops.io/gpu": "true"},
+			Containers: []corev1.Container{{Name: "train", Image: "registry.k8s.io/pause:3.10",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{gpu.Resource: q}, Limits: corev1.ResourceList{gpu.Resource: q}}}}}},
+		metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+// TestKarpenterLaunchesGPUNodes runs the real Karpenter (kwok provider, instance types from the harness's
+// catalog) against an embedded cluster with no GPU node: a pending GPU pod gets a g4dn node with the NodePool's
+// taint and labels and runs; demand beyond the NodePool's GPU limit stays Pending; once the pods go, the empty
+// nodes are consolidated away.
+func TestKarpenterLaunchesGPUNodes(t *testing.T) {
+	bin := filepath.Join(testenv.Root(), "bin")
+	s := testenv.MustShape(t, "local")
+	g, _ := s.Group("gpu")
+	g.DesiredSize = 0
+	c, cs := testenv.MustEmbedded(t, s)
+	ctx := t.Context()
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	crds := []string{filepath.Join(testenv.CRDsDir(t), "nodepools.karpenter.sh.yaml"), filepath.Join(testenv.CRDsDir(t), "nodeclaims.karpenter.sh.yaml"),
+		filepath.Join(bin, "karpenter-crds", "karpenter.kwok.sh_kwoknodeclasses.yaml")}
+	var objs []deploy.Object
+	for _, f := range crds {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		o, err := deploy.Decode(f, data)
+		require.NoError(t, err)
+		objs = append(objs, o...)
+	}
+	res, err := deploy.NewResources(c.RESTConfig())
+	require.NoError(t, err)
+	for _, o := range objs {
+		cl, err := res.For(o.Unstructured)
+		require.NoError(t, err)
+		_, err = cl.Create(ctx, o.Unstructured, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	createOnceServed(t, dyn, schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"},
+		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
+			"metadata": map[string]any{"name": karpenter.KWOKNodeClass}}})
+	var np map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(gpuNodePool), &np))
+	translated, changes, err := karpenter.Translate(&unstructured.Unstructured{Object: np})
+	require.NoError(t, err)
+	t.Logf("NodePool changes for the kwok provider: %v", changes)
+	createOnceServed(t, dyn, schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}, translated)
+
+	k, err := karpenter.Start(ctx, karpenter.Config{Binary: filepath.Join(bin, "karpenter"), Kubeconfig: c.Kubeconfig(), Dir: t.TempDir(), Zone: s.Zone})
+	require.NoError(t, err)
+	defer k.Stop()
+
+	t0 := time.Now()
+	gpuPod(t, cs, "train-0")
+	_, err = testenv.WaitPod(ctx, cs, "default", "train-0", testenv.Running)
+	require.NoError(t, err, "karpenter log: %s", logTail(k.Log))
+	t.Logf("pending GPU pod -> Running on a Karpenter node in %s", time.Since(t0).Round(100*time.Millisecond))
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "karpenter.sh/nodepool=gpu"})
+	require.NoError(t, err)
+	require.Len(t, nodes.Items, 1)
+	n := nodes.Items[0]
+	assert.Equal(t, "g4dn.xlarge", n.Labels[corev1.LabelInstanceTypeStable], "the cheapest g4dn of the catalog")
+	assert.Equal(t, "true", n.Labels["node-role.mlops.io/gpu"])
+	hasTaint := false
+	for _, tt := range n.Spec.Taints {
+		hasTaint = hasTaint || (tt.Key == "nvidia.com/gpu" && tt.Effect == corev1.TaintEffectNoSchedule)
+	}
+	assert.True(t, hasTaint, "the NodePool's GPU taint is on the node: %v", n.Spec.Taints)
+
+	// Beyond the limit (2 GPUs): the third pod stays Pending.
+	gpuPod(t, cs, "train-1")
+	gpuPod(t, cs, "train-2")
+	_, err = testenv.WaitPod(ctx, cs, "default", "train-1", testenv.Running)
+	require.NoError(t, err)
+	time.Sleep(5 * time.Second)
+	p, err := cs.CoreV1().Pods("default").Get(ctx, "train-2", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, corev1.PodPending, p.Status.Phase, "demand beyond the NodePool's limit stays Pending")
+	// Karpenter says why on the pod (its own event).
+	var msgs []string
+	require.Eventually(t, func() bool {
+		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=train-2"})
+		msgs = msgs[:0]
+		for _, e := range evs.Items {
+			msgs = append(msgs, e.Message)
+		}
+		return err == nil && strings.Contains(strings.Join(msgs, "\n"), "exceed limits for nodepool")
+	}, 30*time.Second, 500*time.Millisecond, "Karpenter names the NodePool's limit: %v", msgs)
+	t.Logf("why train-2 waits: %v", msgs)
+
+	// Demand gone: the empty nodes are consolidated.
+	t1 := time.Now()
+	for _, name := range []string{"train-0", "train-1", "train-2"} {
+		require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
+	}
+	require.Eventually(t, func() bool {
+		nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "karpenter.sh/nodepool=gpu"})
+		return err == nil && len(nodes.Items) == 0
+	}, 3*time.Minute, time.Second, "empty GPU nodes consolidated; karpenter log: %s", logTail(k.Log))
+	t.Logf("empty GPU nodes consolidated %s after the pods went", time.Since(t1).Round(time.Second))
+}
+
+func logTail(p string) string {
+	data, _ := os.ReadFile(p)
+	s := string(data)
+	if len(s) > 3000 {
+		s = s[len(s)-3000:]
+	}
+	return strings.TrimSpace(s)
+}
