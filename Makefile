@@ -102,6 +102,7 @@ bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mo
 	rm -rf bin/karpenter-crds && mkdir -p bin/karpenter-crds
 	cp "$$(cd tools/karpenter && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/karpenter)/kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml" bin/karpenter-crds/
 	chmod -R u+w bin/karpenter-crds
+	echo "sigs.k8s.io/karpenter $$(cd tools/karpenter && $(GO) list -m -f '{{.Version}}' sigs.k8s.io/karpenter) kwok/apis/crds" > bin/karpenter-crds/SOURCES
 
 .PHONY: karpenter
 karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 )
 
 // Version is the Argo CD release the platform installs (README's runbook) and tools/argocd builds.
@@ -108,7 +109,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return err
 	}
-	repoPort, err := freePort()
+	repoPort, err := ports.Free()
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 			return err
 		}
 	}
-	m1, err := freePort()
+	m1, err := ports.Free()
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	if err := waitPort(ctx, repoPort, time.Minute); err != nil {
 		return fmt.Errorf("repo server: %w (log: %s)", err, filepath.Join(cfg.Dir, "repo-server.log"))
 	}
-	m2, err := freePort()
+	m2, err := ports.Free()
 	if err != nil {
 		return err
 	}
@@ -232,15 +233,6 @@ func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool
 		return err
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitPort(ctx context.Context, port int, timeout time.Duration) error {

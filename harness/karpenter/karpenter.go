@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -148,15 +148,6 @@ type Controller struct {
 	Log    string
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start starts Karpenter (leader election off: one replica) and waits until its health probe answers.
 // Karpenter binds its metrics and health ports on every interface (":port" is hard-coded upstream); the harness
 // gives it free ports, so nothing else's port is taken, and says so.
@@ -172,11 +163,11 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	if err := os.WriteFile(types, doc, 0o600); err != nil {
 		return nil, err
 	}
-	metrics, err := freePort()
+	metrics, err := ports.Free()
 	if err != nil {
 		return nil, err
 	}
-	health, err := freePort()
+	health, err := ports.Free()
 	if err != nil {
 		return nil, err
 	}

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -237,6 +239,7 @@ func applyAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) (map[
 	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i]) < rank(sorted[j]) })
 	nsDone := map[string]bool{}
 	crdsWaited := false
+	crds := &deploy.CRDSet{Dir: "the platform's objects"}
 	for _, o := range sorted {
 		if leftOut[o.GetKind()] {
 			notApplied = append(notApplied, o.GetKind()+" "+o.GetName()+" (nothing serves it here)")
@@ -244,7 +247,8 @@ func applyAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) (map[
 		}
 		if rank(o) == 2 && !crdsWaited {
 			crdsWaited = true
-			if err := waitCRDs(ctx, dyn); err != nil {
+			// The applied CRDs, waited for as every install waits: Established, names accepted, in discovery.
+			if err := deploy.InstallCRDs(ctx, cfg, crds, time.Minute); err != nil {
 				return nil, nil, err
 			}
 			rm.Reset()
@@ -266,6 +270,13 @@ func applyAll(ctx context.Context, cfg *rest.Config, objs []deploy.Object) (map[
 		}
 		k.src = o.Source
 		applied[k] = uid
+		if o.GetKind() == "CustomResourceDefinition" {
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, crd); err != nil {
+				return nil, nil, fmt.Errorf("CRD %s (%s): %w", o.GetName(), o.Source, err)
+			}
+			crds.CRDs = append(crds.CRDs, crd)
+		}
 	}
 	return applied, notApplied, nil
 }
@@ -299,28 +310,6 @@ func apply(ctx context.Context, dyn dynamic.Interface, rm meta.RESTMapper, u *un
 		return key{}, "", err
 	}
 	return key{gvr: m.Resource, ns: ns, name: obj.GetName(), kind: gvk.Kind}, out.GetUID(), nil
-}
-
-func waitCRDs(ctx context.Context, dyn dynamic.Interface) error {
-	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	var pending []string
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, nil
-		}
-		pending = pending[:0]
-		for _, c := range list.Items {
-			if !established(&c) {
-				pending = append(pending, c.GetName())
-			}
-		}
-		return len(pending) == 0, nil
-	})
-	if err != nil {
-		return fmt.Errorf("CRDs not Established: %v: %w", pending, err)
-	}
-	return nil
 }
 
 func established(c *unstructured.Unstructured) bool {

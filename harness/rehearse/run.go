@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 			prefix = fmt.Sprintf("step %d/%d %s->%s: ", i+1, len(steps), st[0], st[1])
 		}
 		progress("%srehearsing the upgrade %s -> %s", prefix, st[0], st[1])
-		_, err := step(ctx, cfg, st[0], st[1], progress, func(r result.Result) {
+		err := step(ctx, cfg, st[0], st[1], progress, func(r result.Result) {
 			if len(steps) > 1 {
 				r.Name = st[0] + "->" + st[1] + "/" + r.Name
 			}
@@ -106,11 +106,9 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	return all, nil
 }
 
-func step(ctx context.Context, cfg Config, from, to string, progress func(string, ...any), emit func(result.Result)) ([]result.Result, error) {
-	var out []result.Result
+func step(ctx context.Context, cfg Config, from, to string, progress func(string, ...any), emit func(result.Result)) error {
 	add := func(rs ...result.Result) {
 		for _, r := range rs {
-			out = append(out, r)
 			emit(r)
 		}
 	}
@@ -118,7 +116,7 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	// The static plan: blockers first.
 	e, err := engine.NewEnv(p, nil, cfg.Charts, cfg.CRDsDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	target, err := cfg.APIs(ctx, to)
 	var current *APIs
@@ -135,11 +133,11 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	// In place: the real servers of both minors on the same etcd data.
 	objs, err := inPlaceObjects(ctx, e, cfg)
 	if err != nil {
-		return out, err
+		return err
 	}
 	dir, err := os.MkdirTemp(cfg.Dir, "in-place-")
 	if err != nil {
-		return out, err
+		return err
 	}
 	add(InPlace{From: from, To: to, Servers: cfg.Servers, Args: cfg.ServerArgs, Dir: dir, Progress: progress}.Run(ctx, objs))
 	_ = os.RemoveAll(dir)
@@ -151,20 +149,20 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	nodesAt.KubernetesVersion = from
 	c, err := embedded.New(embedded.Config{Shape: nodesAt, RunDir: cfg.Dir, ControlPlaneVersion: to, Executable: cfg.Executable})
 	if err != nil {
-		return out, err
+		return err
 	}
 	if err := c.Start(ctx); err != nil {
-		return out, errors.Join(err, c.Stop(context.WithoutCancel(ctx)))
+		return errors.Join(err, c.Stop(context.WithoutCancel(ctx)))
 	}
 	defer c.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
 	progress("control plane %s (nodes at %s) ready in %s", to, from, time.Since(t0).Round(100*time.Millisecond))
 	ce, err := engine.NewEnv(p, c, cfg.Charts, cfg.CRDsDir)
 	if err != nil {
-		return out, err
+		return err
 	}
 	before, err := check.Execute(ctx, &check.Run{Env: ce}, clusterSteps(true), nil)
 	if err != nil {
-		return out, err
+		return err
 	}
 	for i := range before {
 		before[i].Name = "before-roll/" + before[i].Name
@@ -172,7 +170,7 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	add(before...)
 	cs, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
-		return out, err
+		return err
 	}
 	// The workflows' pod templates (GPU training among them) run as probe Deployments while the groups roll.
 	if _, err := ce.RunProbes(ctx, 2*time.Minute); err != nil {
@@ -187,13 +185,13 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	}
 	after, err := check.Execute(ctx, &check.Run{Env: ce}, clusterSteps(false), nil)
 	if err != nil {
-		return out, err
+		return err
 	}
 	for i := range after {
 		after[i].Name = "after/" + after[i].Name
 	}
 	add(after...)
-	return out, nil
+	return nil
 }
 
 // clusterSteps are the check steps that need a cluster: with deploy for the first run, the verdicts only for

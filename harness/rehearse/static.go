@@ -39,7 +39,7 @@ func Static(ctx context.Context, e *engine.Env, from, to string, target, current
 	if target != nil {
 		first = apis(ctx, e, to, target, current)
 	}
-	return []result.Result{first, kubeVersions(ctx, e, to), skew(e, from, to), pins(e), clusterVersion(e, to), addons(e, to)}
+	return []result.Result{first, kubeVersions(ctx, e, to), skew(from, to), pins(e), clusterVersion(e, to), addons(e, to)}
 }
 
 // clusterVersion: cluster_version's own validations (the EKS standard-support calendar) must accept the target,
@@ -220,7 +220,7 @@ func kubeVersions(ctx context.Context, e *engine.Env, to string) result.Result {
 
 // skew: before the control plane moves to `to`, every node group must be within two minors of it (EKS's rule for
 // managed node groups; Kubernetes itself allows three since 1.28). The node groups run the declared version.
-func skew(e *engine.Env, from, to string) result.Result {
+func skew(from, to string) result.Result {
 	f, err1 := Minor(from)
 	t, err2 := Minor(to)
 	if err1 != nil || err2 != nil {

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
 )
@@ -54,7 +55,7 @@ func (t *Tier) KServe(ctx context.Context) result.Result {
 	if err := os.WriteFile(script, sklearnServer, 0o644); err != nil {
 		return result.Fail(NameKServe, nil, "%v", err)
 	}
-	port, err := freePort()
+	port, err := ports.Free()
 	if err != nil {
 		return result.Fail(NameKServe, nil, "%v", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	freeport "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -138,7 +139,7 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 	ports := map[string]int{}
 	for _, k := range []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
 		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"} {
-		if ports[k], err = freePort(); err != nil {
+		if ports[k], err = freeport.Free(); err != nil {
 			return nil, err
 		}
 	}

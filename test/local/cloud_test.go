@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +58,7 @@ func createLikeTerraform(t *testing.T, ctx context.Context, cfg aws.Config, s *s
 // startMoto starts moto from the project's .venv (installed on first use) and stops it when the test ends.
 func startMoto(t *testing.T, ctx context.Context) *moto.Moto {
 	t.Helper()
-	m, err := moto.New(moto.Config{Venv: filepath.Join(testenv.Root(), ".venv"), LogFile: filepath.Join(t.TempDir(), "moto.log")})
-	require.NoError(t, err)
+	m := newMoto(t)
 	require.NoError(t, m.Start(ctx))
 	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
 	return m

@@ -49,16 +49,6 @@ spec:
     consolidateAfter: 0s
 `
 
-// createOnceServed creates obj as soon as its CRD is served (a CRD is Established a moment after its creation).
-func createOnceServed(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
-	t.Helper()
-	var err error
-	require.Eventually(t, func() bool {
-		_, err = dyn.Resource(gvr).Create(t.Context(), obj.DeepCopy(), metav1.CreateOptions{})
-		return err == nil
-	}, 30*time.Second, 100*time.Millisecond, "create %s %s: %v", gvr.Resource, obj.GetName(), err)
-}
-
 func gpuPod(t *testing.T, cs kubernetes.Interface, name string) {
 	t.Helper()
 	q := resource.MustParse("1")
@@ -83,33 +73,23 @@ func TestKarpenterLaunchesGPUNodes(t *testing.T) {
 	ctx := t.Context()
 	dyn, err := dynamic.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	crds := []string{filepath.Join(testenv.CRDsDir(t), "nodepools.karpenter.sh.yaml"), filepath.Join(testenv.CRDsDir(t), "nodeclaims.karpenter.sh.yaml"),
-		filepath.Join(bin, "karpenter-crds", "karpenter.kwok.sh_kwoknodeclasses.yaml")}
-	var objs []deploy.Object
-	for _, f := range crds {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		o, err := deploy.Decode(f, data)
-		require.NoError(t, err)
-		objs = append(objs, o...)
+	// Karpenter's NodePool/NodeClaim CRDs (generated from its Go types) and the kwok provider's node class, served.
+	for _, dir := range []string{testenv.CRDsDir(t), filepath.Join(bin, "karpenter-crds")} {
+		set, err := deploy.LoadCRDs(dir)
+		require.NoError(t, err, "make crds karpenter")
+		require.NoError(t, deploy.InstallCRDs(ctx, c.RESTConfig(), set, time.Minute))
 	}
-	res, err := deploy.NewResources(c.RESTConfig())
-	require.NoError(t, err)
-	for _, o := range objs {
-		cl, err := res.For(o.Unstructured)
-		require.NoError(t, err)
-		_, err = cl.Create(ctx, o.Unstructured, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
-	createOnceServed(t, dyn, schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"},
+	_, err = dyn.Resource(schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"}).Create(ctx,
 		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
-			"metadata": map[string]any{"name": karpenter.KWOKNodeClass}}})
+			"metadata": map[string]any{"name": karpenter.KWOKNodeClass}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	var np map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(gpuNodePool), &np))
 	translated, changes, err := karpenter.Translate(&unstructured.Unstructured{Object: np})
 	require.NoError(t, err)
 	t.Logf("NodePool changes for the kwok provider: %v", changes)
-	createOnceServed(t, dyn, schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}, translated)
+	_, err = dyn.Resource(schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}).Create(ctx, translated, metav1.CreateOptions{})
+	require.NoError(t, err)
 
 	k, err := karpenter.Start(ctx, karpenter.Config{Binary: filepath.Join(bin, "karpenter"), Kubeconfig: c.Kubeconfig(), Dir: t.TempDir(), Zone: s.Zone})
 	require.NoError(t, err)

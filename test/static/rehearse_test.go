@@ -79,6 +79,18 @@ func TestRehearsalStaticPassesOnThePlatform(t *testing.T) {
 	testenv.Edit(t, root, "terraform/versions.tf", "    \"1.35\" = \"2027-03-27T00:00:00Z\"\n", "    \"1.35\" = \"2027-03-27T00:00:00Z\"\n    \""+to+"\" = \"2099-01-01T00:00:00Z\"\n")
 	cal = staticRehearsal(t, root)[rehearse.NameCalendar]
 	assert.Equal(t, result.Passed, cal.Status, "%s %v", cal.Message, cal.Details)
+
+	// Two minors in one step: EKS refuses it; the plan must be one step per minor.
+	from, _, current, target := minorAPIs(t)
+	m, err := rehearse.Minor(from)
+	require.NoError(t, err)
+	e := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), nil, engine.Charts{Dir: testenv.ChartsDir(t)}, "")
+	for _, r := range rehearse.Static(t.Context(), e, from, "1."+strconv.Itoa(m+2), target, current) {
+		if r.Name == rehearse.NameSkew {
+			assert.Equal(t, result.Failed, r.Status)
+			assert.Contains(t, r.Message, "one minor at a time")
+		}
+	}
 }
 
 // TestRehearsalStaticNamesWhatBreaks breaks a copy four ways: a PodDisruptionBudget in policy/v1beta1 (removed in

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 )
 
 // Standalone is an etcd (in this process) and a real kube-apiserver binary of some Kubernetes minor
@@ -43,12 +45,10 @@ func NewStandalone(ctx context.Context, dir string) (*Standalone, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ports.Free()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
 	etcdURL, stop, err := startEtcd(ctx, dir, filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		return nil, err
