@@ -121,7 +121,7 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 180m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build crds argocd kuberay ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
+test-local: build crds argocd kuberay karpenter ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
 	./bin/harness check --env local --deploy argocd --workloads
 	./bin/harness run scenarios/*.yaml
 

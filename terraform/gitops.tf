@@ -9,10 +9,22 @@ locals {
     accountId       = data.aws_caller_identity.current.account_id
     clusterName     = local.name
     artifactsBucket = local.artifacts_bucket
+    # The platform's required tags (run-id and expires-at in test runs), for what the GitOps side makes AWS create
+    # (Karpenter's instances): the reaper and the leak scan find them by these.
+    tags = local.tags
     # Role ARNs from their fixed names (<cluster>-<workload>), so the map is known at plan time.
     roles = {
       for k, w in var.workload_identities :
       k => "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${local.name}-${k}"
+    }
+    # Karpenter (terraform/karpenter.tf): empty names when off. The chart's service account takes controllerRole;
+    # the EC2NodeClass takes instanceProfile and selects subnets and security groups by discovery.
+    karpenter = {
+      enabled           = var.enable_karpenter
+      controllerRole    = var.enable_karpenter ? "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${local.karpenter_controller_role}" : ""
+      instanceProfile   = var.enable_karpenter ? local.karpenter_node_role : ""
+      interruptionQueue = var.enable_karpenter ? local.karpenter_queue : ""
+      discovery         = var.enable_karpenter ? local.karpenter_discovery : ""
     }
     # Flyte metadata: RDS when enabled (master password in Secrets Manager, copied into the Kubernetes Secret
     # named by passwordSecret at deploy time: README "Deploy"), else the in-cluster PostgreSQL of platform-config.

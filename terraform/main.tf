@@ -38,6 +38,8 @@ module "vpc" {
   availability_zones = var.availability_zones
   cluster_name       = local.name
   tags               = local.tags
+  # Karpenter finds the subnet its nodes go to by this tag (terraform/karpenter.tf): only the node subnet has it.
+  node_subnet_tags = var.enable_karpenter ? { "karpenter.sh/discovery" = local.name } : {}
 }
 
 module "eks" {

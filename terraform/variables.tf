@@ -262,3 +262,14 @@ variable "artifacts_force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "enable_karpenter" {
+  description = <<-EOT
+    Karpenter for GPU capacity beside the GPU node group (terraform/karpenter.tf; helm: applications.karpenter and
+    karpenterNodePools): the controller's IRSA role, the node role and instance profile, the interruption queue and
+    its EventBridge rules, the discovery tags on the node subnet and the cluster security group. Off in dev and prod
+    until tried on AWS; on in local, where the harness runs the real Karpenter against the emulated cluster.
+  EOT
+  type        = bool
+  default     = false
+}

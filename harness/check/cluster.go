@@ -2,6 +2,8 @@ package check
 
 import (
 	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
 	"sort"
 	"strings"
 
@@ -14,13 +16,31 @@ import (
 
 // GPUIsolation checks the probes' placements: GPU workloads only on GPU node groups, nothing else there but the
 // NVIDIA device plugin. A GPU pod Pending only for want of GPUs is gpu-capacity's business.
-func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
+//
+// With Karpenter, the GPU nodes it launched count as GPU nodes, and each must carry every taint of the GPU node
+// groups: the taint is what keeps pods that do not tolerate it (system pods) off GPU nodes.
+func GPUIsolation(p *platform.Platform, ps []engine.Placement, knodes []engine.KarpenterNode) result.Result {
 	const name = "gpu-isolation"
 	gpuGroup := map[string]bool{}
+	var gpuTaints []corev1.Taint
 	for _, g := range p.Shape.Groups {
 		gpuGroup[g.Name] = g.Instance.GPU()
+		if g.Instance.GPU() {
+			gpuTaints = append(gpuTaints, g.Taints...)
+		}
 	}
 	var problems []string
+	for _, n := range knodes {
+		if n.GPUs == 0 {
+			continue
+		}
+		for _, want := range gpuTaints {
+			if !hasTaint(n.Taints, want) {
+				problems = append(problems, fmt.Sprintf("GPU node %s (%s, launched by Karpenter from NodePool %s) lacks the taint %s:%s the GPU node group carries: pods that do not tolerate it (system pods) can land on it",
+					n.Name, n.InstanceType, n.NodePool, want.Key, want.Effect))
+			}
+		}
+	}
 	placed := 0
 	for _, pl := range ps {
 		w := pl.Workload
@@ -31,10 +51,10 @@ func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
 			problems = append(problems, fmt.Sprintf("%s (%s) pod %s Pending: %s", w.Name, w.Source, pl.Pod, pl.Pending))
 		case pl.Node == "":
 			continue // system-fit reports it
-		case w.GPUs() > 0 && !gpuGroup[pl.Group]:
-			problems = append(problems, fmt.Sprintf("%s (%s) requests nvidia.com/gpu but landed on %s (group %s)", w.Name, w.Source, pl.Node, pl.Group))
-		case w.GPUs() == 0 && gpuGroup[pl.Group] && !platform.IsDevicePlugin(w):
-			problems = append(problems, fmt.Sprintf("%s (%s) requests no GPU but landed on GPU node %s (group %s)", w.Name, w.Source, pl.Node, pl.Group))
+		case w.GPUs() > 0 && !gpuGroup[pl.Group] && !pl.GPUNode:
+			problems = append(problems, fmt.Sprintf("%s (%s) requests nvidia.com/gpu but landed on %s (%s)", w.Name, w.Source, pl.Node, where(pl)))
+		case w.GPUs() == 0 && (gpuGroup[pl.Group] || pl.GPUNode) && !platform.IsDevicePlugin(w):
+			problems = append(problems, fmt.Sprintf("%s (%s) requests no GPU but landed on GPU node %s (%s)", w.Name, w.Source, pl.Node, where(pl)))
 		default:
 			placed++
 		}
@@ -48,7 +68,37 @@ func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
 			chart++
 		}
 	}
-	return result.Pass(name, "%d pods placed by kube-scheduler (%d created by installed charts, %d probes): GPU work only on GPU groups, only the device plugin beside it", placed, chart, len(ps)-chart)
+	r := result.Pass(name, "%d pods placed by kube-scheduler (%d created by installed charts, %d probes): GPU work only on GPU groups, only the device plugin beside it", placed, chart, len(ps)-chart)
+	if k := gpuNodes(knodes); k > 0 {
+		r.Message += fmt.Sprintf("; the %d GPU node(s) Karpenter launched carry the GPU group's taints", k)
+	}
+	return r
+}
+
+func where(pl engine.Placement) string {
+	if pl.NodePool != "" {
+		return "launched by Karpenter from NodePool " + pl.NodePool
+	}
+	return "group " + pl.Group
+}
+
+func hasTaint(taints []corev1.Taint, want corev1.Taint) bool {
+	for _, t := range taints {
+		if t.Key == want.Key && t.Effect == want.Effect && (want.Value == "" || t.Value == want.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+func gpuNodes(knodes []engine.KarpenterNode) int {
+	n := 0
+	for _, k := range knodes {
+		if k.GPUs > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // GPUCapacity compares the GPUs every declared workload requests with the GPU groups at desired and at max
@@ -56,7 +106,7 @@ func GPUIsolation(p *platform.Platform, ps []engine.Placement) result.Result {
 //
 // watched are the workloads the engine watched (probes and installed charts' controllers): the device plugin's
 // DaemonSet must cover every GPU node.
-func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement) result.Result {
+func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, pools []platform.NodePool, knodes []engine.KarpenterNode) result.Result {
 	var sizes []string
 	for _, g := range now.Groups {
 		sizes = append(sizes, fmt.Sprintf("%s=%d", g.Name, g.DesiredSize))
@@ -76,6 +126,30 @@ func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Worklo
 		desired += g.DesiredSize * g.Instance.GPUs
 		max += g.MaxSize * g.Instance.GPUs
 	}
+	// Karpenter (when it runs): its GPU NodePools add up to their limits; the GPUs of the nodes it launched.
+	var poolDesc []string
+	unbounded := false
+	launched := map[string]int{}
+	for _, n := range knodes {
+		launched[n.NodePool] += n.GPUs
+	}
+	for _, np := range pools {
+		if !np.GPU() {
+			continue
+		}
+		switch {
+		case np.GPULimit == nil:
+			unbounded = true
+			poolDesc = append(poolDesc, fmt.Sprintf("NodePool %s at %d GPUs (no limit)", np.Name, launched[np.Name]))
+		default:
+			max += int(*np.GPULimit)
+			poolDesc = append(poolDesc, fmt.Sprintf("NodePool %s at %d of its limit of %d GPUs", np.Name, launched[np.Name], *np.GPULimit))
+		}
+	}
+	karpenterText := ""
+	if len(poolDesc) > 0 {
+		karpenterText = " and Karpenter's " + strings.Join(poolDesc, ", ")
+	}
 	var pending []string
 	for _, pl := range ps {
 		if pl.Node == "" && pl.Workload.GPUs() > 0 {
@@ -84,15 +158,19 @@ func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Worklo
 	}
 	sort.Strings(pending)
 	lines = append(lines, pending...)
-	uncovered := devicePluginCoverage(p, now, watched, ps)
+	uncovered := devicePluginCoverage(p, now, watched, ps, knodes)
 	lines = append(lines, uncovered...)
 	switch {
 	case len(uncovered) > 0:
 		return result.Fail(name, lines, "the NVIDIA device plugin does not run on every GPU node: GPU pods there would stay Pending on EKS (no nvidia.com/gpu advertised)")
-	case demand > int64(max):
-		return result.Fail(name, lines, "declared GPU demand %d exceeds the GPU groups' %d GPUs even at max size", demand, max)
+	case demand > int64(max) && !unbounded:
+		return result.Fail(name, lines, "declared GPU demand %d exceeds the %d GPUs of the GPU groups at max size%s", demand, max, limitsText(pools))
 	case len(pending) > 0:
-		return result.Fail(name, lines, "%d GPU pod(s) Pending with the node groups at %s", len(pending), scaledTo)
+		return result.Fail(name, lines, "%d GPU pod(s) Pending with the node groups at %s%s", len(pending), scaledTo, karpenterText)
+	case len(poolDesc) > 0:
+		r := result.Pass(name, "declared GPU demand %d placed on the node groups at %s%s (within its limits; the node groups' desired size gives %d GPUs)", demand, scaledTo, karpenterText, desired)
+		r.Details = lines
+		return r
 	case demand > int64(desired):
 		r := result.Pass(name, "declared GPU demand %d needs more than the %d GPUs at desired size; all placed once the groups were scaled to %s (max %d GPUs)", demand, desired, scaledTo, max)
 		r.Details = lines
@@ -101,6 +179,20 @@ func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Worklo
 	r := result.Pass(name, "declared GPU demand %d fits the %d GPUs at desired size (max %d)", demand, desired, max)
 	r.Details = lines
 	return r
+}
+
+// limitsText names the GPU NodePools' limits that make up the maximum, for a failure message.
+func limitsText(pools []platform.NodePool) string {
+	var out []string
+	for _, np := range pools {
+		if np.GPU() && np.GPULimit != nil {
+			out = append(out, fmt.Sprintf("NodePool %s's limits.nvidia.com/gpu %d (%s)", np.Name, *np.GPULimit, np.Object.Source))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " plus " + strings.Join(out, ", ")
 }
 
 // SystemFit checks that every non-GPU workload was placed: no Pending for cpu, memory or pods.
@@ -125,10 +217,15 @@ func SystemFit(ps []engine.Placement) result.Result {
 
 // devicePluginCoverage checks that a DaemonSet of the NVIDIA device plugin has a pod on every GPU node (what
 // advertises nvidia.com/gpu on EKS), naming what keeps it off the others. Returns one line per problem.
-func devicePluginCoverage(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement) []string {
+func devicePluginCoverage(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, knodes []engine.KarpenterNode) []string {
 	var gpuNodes []string
 	for _, n := range now.Nodes() {
 		if n.Instance.GPU() {
+			gpuNodes = append(gpuNodes, n.Name)
+		}
+	}
+	for _, n := range knodes {
+		if n.GPUs > 0 {
 			gpuNodes = append(gpuNodes, n.Name)
 		}
 	}

@@ -29,6 +29,10 @@ type Run struct {
 	Workloads *workload.Config
 	// Sizes is the node layout after the probes step (groups scaled for GPUs included), read from the cluster.
 	Sizes *shape.Shape
+	// Karpenter, when set, is where the real Karpenter comes from: the karpenter step runs it on an embedded
+	// cluster when the platform declares NodePools. Launched are the nodes it launched (probes step).
+	Karpenter      *engine.KarpenterConfig
+	Launched       []engine.KarpenterNode
 
 	crds chan result.Result
 }
@@ -66,6 +70,12 @@ func Steps() []Step {
 			}
 			return r.DeployApps(ctx), nil
 		}},
+		{Names: []string{"karpenter"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result {
+			if r.Karpenter == nil {
+				return result.Skip("karpenter", "no Karpenter build given (harness check finds bin/karpenter: make karpenter)")
+			}
+			return r.StartKarpenter(ctx, *r.Karpenter)
+		})},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
 		{Names: []string{"api-acceptance"}, NeedsCluster: true, Run: apiAcceptance},
 		{Names: []string{"deploy/workflows"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
@@ -105,6 +115,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	if r.Cluster != nil && !r.Cluster.Emulated() {
 		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
 	}
+	defer r.StopKarpenter()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			add(r.awaitCRDs()...)
@@ -168,9 +179,16 @@ func probes(ctx context.Context, r *Run) ([]result.Result, error) {
 		return nil, err
 	}
 	r.Placements, r.Sizes = ps, r.Cluster.Shape()
+	var knodes []engine.KarpenterNode
+	if r.KarpenterRunning() {
+		if knodes, err = r.KarpenterNodes(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r.Launched = knodes
 	took := time.Since(t0)
 	var out []result.Result
-	for _, res := range []result.Result{GPUIsolation(r.Platform, ps), GPUCapacity(r.Platform, r.Sizes, r.Watched(), ps), SystemFit(ps)} {
+	for _, res := range []result.Result{GPUIsolation(r.Platform, ps, knodes), GPUCapacity(r.Platform, r.Sizes, r.Watched(), ps, r.NodePools(), knodes), SystemFit(ps)} {
 		res.Duration = took
 		out = append(out, res)
 	}

@@ -48,6 +48,8 @@ type Env struct {
 	renderOnce    sync.Once
 	rendered      []Rendered
 	renderSkipped []string
+	// karpenter is the Karpenter StartKarpenter started (nil: none).
+	karpenter *karpenterRun
 	// lock is the repository's chart lock file (helm/charts.lock): pulled archives must match it.
 	lock *deploy.Lock
 }

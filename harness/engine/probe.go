@@ -42,6 +42,10 @@ type Placement struct {
 	Pod      string
 	Node     string
 	Group    string
+	// NodePool is the Karpenter NodePool that launched Node (empty for node-group nodes).
+	NodePool string
+	// GPUNode is true when Node's instance type has GPUs (node group or Karpenter node alike).
+	GPUNode bool
 	// Pending holds the scheduler's reason when the pod could not be placed.
 	Pending string
 	// Real is true for a pod an installed chart's controller created; false for a probe pod.
@@ -426,9 +430,13 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 	if err != nil {
 		return nil, nil, st, err
 	}
-	group := map[string]string{}
+	group, pool, gpuNode := map[string]string{}, map[string]string{}, map[string]bool{}
 	for _, n := range nodes.Items {
 		group[n.Name] = n.Labels[shape.LabelNodeGroup]
+		pool[n.Name] = n.Labels["karpenter.sh/nodepool"]
+		if it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable]); err == nil {
+			gpuNode[n.Name] = it.GPU()
+		}
 	}
 	free, err := freeResources(ctx, cs, nodes.Items)
 	if err != nil {
@@ -478,7 +486,8 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 			}
 		}
 		count[key]++
-		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName], Real: real}
+		pl := Placement{Workload: w, Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Group: group[p.Spec.NodeName],
+			NodePool: pool[p.Spec.NodeName], GPUNode: gpuNode[p.Spec.NodeName], Real: real}
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 				pl.Pending = c.Message

@@ -10,6 +10,9 @@ import (
 // placements. The groups' sizes are the cluster's (Cluster.Shape), before and after. A cluster without a
 // Scaler is left as it is.
 func (e *Env) ScaleForGPUs(ctx context.Context, ps []Placement) ([]Placement, error) {
+	if e.karpenter != nil {
+		return e.karpenterPlaces(ctx, ps)
+	}
 	sc, ok := e.Scaler()
 	if !ok {
 		return ps, nil
@@ -38,4 +41,31 @@ func (e *Env) ScaleForGPUs(ctx context.Context, ps []Placement) ([]Placement, er
 	}
 	// New nodes: kwok readies them, the scheduler places the waiting GPU pods and the device plugin's pods.
 	return settle(ctx, e.clientset, e.tracked, time.Minute)
+}
+
+// karpenterPlaces lets Karpenter launch nodes for the pending GPU pods (the node groups keep their sizes: Karpenter
+// is the autoscaler), then re-reads the placements; a pod still Pending carries Karpenter's reason beside the
+// scheduler's.
+func (e *Env) karpenterPlaces(ctx context.Context, ps []Placement) ([]Placement, error) {
+	pending := false
+	for _, pl := range ps {
+		pending = pending || (pl.Node == "" && pl.Workload.GPUs() > 0)
+	}
+	if !pending {
+		return ps, nil
+	}
+	if err := e.waitKarpenter(ctx, 3*time.Minute); err != nil {
+		return ps, fmt.Errorf("Karpenter did not settle the pending GPU pods: %w", err)
+	}
+	ps, err := settle(ctx, e.clientset, e.tracked, time.Minute)
+	if err != nil {
+		return ps, err
+	}
+	why := e.KarpenterWhy(ctx)
+	for i, pl := range ps {
+		if pl.Node == "" && pl.Workload.GPUs() > 0 && why[pl.Pod] != "" {
+			ps[i].Pending += "; Karpenter: " + why[pl.Pod]
+		}
+	}
+	return ps, nil
 }

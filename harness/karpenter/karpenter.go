@@ -19,7 +19,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
@@ -35,6 +37,39 @@ var labelMap = map[string]string{
 
 // KWOKNodeClass is the kwok provider's node class every translated NodePool refers to.
 const KWOKNodeClass = "harness"
+
+// Version is the Karpenter tools/karpenter builds (its go.mod) and tools/crdgen generates the CRDs from: the
+// Karpenter chart the platform pins must be this version.
+const Version = "v1.15.0"
+
+// LabelNodePool is the label Karpenter puts on the nodes it launches: the NodePool's name.
+const LabelNodePool = "karpenter.sh/nodepool"
+
+// Why returns, per pod (namespace/name), the latest message Karpenter's events gave about it (why it could not
+// launch a node for it: a NodePool's limits, no compatible instance type; or the node it nominated).
+func Why(ctx context.Context, cs kubernetes.Interface) map[string]string {
+	evs, err := cs.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod"})
+	out := map[string]string{}
+	if err != nil {
+		return out
+	}
+	latest := map[string]time.Time{}
+	for _, e := range evs.Items {
+		if !strings.Contains(e.Source.Component+e.ReportingController, "karpenter") {
+			continue
+		}
+		id := e.InvolvedObject.Namespace + "/" + e.InvolvedObject.Name
+		at := e.LastTimestamp.Time
+		if e.EventTime.After(at) {
+			at = e.EventTime.Time
+		}
+		if at.Before(latest[id]) {
+			continue
+		}
+		latest[id], out[id] = at, e.Message
+	}
+	return out
+}
 
 type offering struct {
 	Price        float64                          `json:"Price"`

@@ -140,6 +140,12 @@ func (s *Scenario) validate() error {
 		if st.RollNodeGroup != nil && st.RollNodeGroup.ExpectBlockedBy != "" && !strings.Contains(st.RollNodeGroup.ExpectBlockedBy, "/") {
 			errs = append(errs, bad(st.line, field+".rollNodeGroup.expectBlockedBy", "%q: want namespace/name of a PodDisruptionBudget", st.RollNodeGroup.ExpectBlockedBy))
 		}
+		if st.Expect != nil && (st.Expect.WithinSeconds < 0 || st.Expect.WithinSeconds > 600) {
+			errs = append(errs, bad(st.line, field+".expect.withinSeconds", "%d: want 1..600 (unset: 60)", st.Expect.WithinSeconds))
+		}
+		if st.Expect != nil && len(st.Expect.NodePoolNodes) > 0 && !s.Spec.Karpenter {
+			errs = append(errs, bad(st.line, field+".expect.nodePoolNodes", "counts nodes Karpenter launched: set spec.karpenter: true"))
+		}
 		if st.NightScaleDown != nil && len(st.NightScaleDown.Namespaces) == 0 {
 			errs = append(errs, bad(st.line, field+".nightScaleDown.namespaces", "at least one namespace"))
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
 	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
@@ -36,6 +37,9 @@ type Runner struct {
 	// ArgoCD, when set, deploys through the real Argo CD (bootstrap.yaml synced) instead of Helm installs.
 	ArgoCD   *engine.ArgoCD
 	OnResult func(result.Result)
+	// Karpenter is where the real Karpenter comes from for scenarios with spec.karpenter (default: the
+	// repository's bin/).
+	Karpenter *engine.KarpenterConfig
 }
 
 // Run runs every step of s and returns one result per step. A step that cannot run on this backend (scaling
@@ -48,6 +52,21 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 		return nil, fmt.Errorf("%s: scenario is for environment %s, the run's platform is %s", s.File, s.Spec.Environment, r.Env.Platform.Env)
 	}
 	var results []result.Result
+	if s.Spec.Karpenter {
+		defer r.Env.StopKarpenter()
+		cfg := engine.KarpenterConfigAt(r.Env.Platform.Root)
+		if r.Karpenter != nil {
+			cfg = *r.Karpenter
+		}
+		res := r.Env.StartKarpenter(ctx, cfg)
+		res.Name = s.Metadata.Name + "/karpenter"
+		results = append(results, res)
+		r.OnResult(res)
+		if res.Status != result.Passed {
+			// Without the controller the steps would judge the node groups alone: none of them is run.
+			return results, nil
+		}
+	}
 	for i, st := range s.Spec.Steps {
 		name := fmt.Sprintf("%s/%d", s.Metadata.Name, i+1)
 		if st.Name != "" {
@@ -206,10 +225,11 @@ type state struct {
 	offGroup                              []string
 	pendingReasons                        []string
 	readyNodes                            map[string]int
+	nodePoolNodes                         map[string]int
 }
 
 func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (state, error) {
-	st := state{readyNodes: map[string]int{}}
+	st := state{readyNodes: map[string]int{}, nodePoolNodes: map[string]int{}}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return st, err
@@ -217,11 +237,15 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 	gpuNode := map[string]bool{}
 	for _, n := range nodes.Items {
 		g, _ := s.Group(n.Labels[shape.LabelNodeGroup])
-		gpuNode[n.Name] = g != nil && g.Instance.GPU()
-		if node.Ready(&n) {
+		it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable])
+		gpuNode[n.Name] = (g != nil && g.Instance.GPU()) || (err == nil && it.GPU())
+		if pool := n.Labels[karpenter.LabelNodePool]; pool != "" {
+			st.nodePoolNodes[pool]++
+		} else if node.Ready(&n) {
 			st.readyNodes[n.Labels[shape.LabelNodeGroup]]++
 		}
 	}
+	why := karpenter.Why(ctx, cs)
 	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return st, err
@@ -237,7 +261,11 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 			st.gpuRunning++
 		case gpu && p.Spec.NodeName == "":
 			st.gpuPending++
-			st.pendingReasons = append(st.pendingReasons, pendingMessage(&p))
+			msg := pendingMessage(&p)
+			if k := why[p.Namespace+"/"+p.Name]; k != "" {
+				msg += "; Karpenter: " + k
+			}
+			st.pendingReasons = append(st.pendingReasons, msg)
 		case !gpu && p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending:
 			st.systemPending++
 		}
@@ -262,7 +290,12 @@ func pendingMessage(p *corev1.Pod) string {
 func expect(ctx context.Context, cs kubernetes.Interface, s *shape.Shape, e Expect) (string, error) {
 	var last state
 	var unmet []string
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	within := time.Minute
+	if e.WithinSeconds > 0 {
+		within = time.Duration(e.WithinSeconds) * time.Second
+	}
+	t0 := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, within, true, func(ctx context.Context) (bool, error) {
 		st, err := observe(ctx, cs, s)
 		if err != nil {
 			return false, nil
@@ -288,12 +321,19 @@ func expect(ctx context.Context, cs kubernetes.Interface, s *shape.Shape, e Expe
 			w := n
 			cmp("readyNodes."+g, &w, st.readyNodes[g])
 		}
+		for np, n := range e.NodePoolNodes {
+			w := n
+			cmp("nodePoolNodes."+np, &w, st.nodePoolNodes[np])
+		}
 		return len(unmet) == 0, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("expectations not met after 60s: %s", strings.Join(unmet, "; "))
+		return "", fmt.Errorf("expectations not met after %s: %s", within, strings.Join(unmet, "; "))
 	}
-	got := fmt.Sprintf("GPU pods running %d, pending %d; system pods pending %d", last.gpuRunning, last.gpuPending, last.systemPending)
+	got := fmt.Sprintf("held after %s: GPU pods running %d, pending %d; system pods pending %d", time.Since(t0).Round(100*time.Millisecond), last.gpuRunning, last.gpuPending, last.systemPending)
+	if len(last.nodePoolNodes) > 0 || len(e.NodePoolNodes) > 0 {
+		got += fmt.Sprintf("; Karpenter nodes by NodePool %v", last.nodePoolNodes)
+	}
 	if len(last.pendingReasons) > 0 {
 		got += "; pending: " + last.pendingReasons[0]
 	}

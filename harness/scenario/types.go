@@ -30,8 +30,12 @@ type Spec struct {
 	// PreAdvertisedGPUs makes GPU nodes advertise nvidia.com/gpu from the start, for scenarios that deploy no
 	// NVIDIA device plugin (they apply GPU pods directly). Default off: GPUs appear only where the device
 	// plugin's DaemonSet runs, as on EKS.
-	PreAdvertisedGPUs bool   `yaml:"preAdvertisedGPUs"`
-	Steps             []Step `yaml:"steps"`
+	PreAdvertisedGPUs bool `yaml:"preAdvertisedGPUs"`
+	// Karpenter runs the real Karpenter (kwok provider) with the platform's NodePools, translated to the kwok node
+	// class, for the whole scenario (the environment must declare them: enable_karpenter). Default off: the
+	// node-group scenarios are about the node groups alone.
+	Karpenter bool   `yaml:"karpenter"`
+	Steps     []Step `yaml:"steps"`
 }
 
 // Step does exactly one action, then checks its expectations (if any).
@@ -100,8 +104,11 @@ type NightScaleDown struct {
 	Namespaces []string `yaml:"namespaces"`
 }
 
-// Expect holds counts that must all hold (within 60 s) after the step. Unset fields are not checked.
+// Expect holds counts that must all hold (within WithinSeconds, default 60) after the step. Unset fields are not
+// checked.
 type Expect struct {
+	// WithinSeconds bounds the wait for the expectations (default 60); the result says when they held.
+	WithinSeconds int `yaml:"withinSeconds"`
 	// GPUPodsRunning / GPUPodsPending count pods requesting nvidia.com/gpu.
 	GPUPodsRunning *int `yaml:"gpuPodsRunning"`
 	GPUPodsPending *int `yaml:"gpuPodsPending"`
@@ -109,8 +116,12 @@ type Expect struct {
 	SystemPodsPending *int `yaml:"systemPodsPending"`
 	// NoGPUPodsOffGPUNodes / NoSystemPodsOnGPUNodes: isolation (the device plugin excepted).
 	Isolation bool `yaml:"isolation"`
-	// PendingReason must appear in every pending GPU pod's scheduler message.
+	// PendingReason must appear in every pending GPU pod's reason: the scheduler's message, and with Karpenter its
+	// latest event on the pod (why it launched nothing for it).
 	PendingReason string `yaml:"pendingReason"`
 	// ReadyNodes per node group.
 	ReadyNodes map[string]int `yaml:"readyNodes"`
+	// NodePoolNodes counts the nodes Karpenter launched per NodePool (Ready or not: a node being consolidated
+	// away still counts until it is deleted).
+	NodePoolNodes map[string]int `yaml:"nodePoolNodes"`
 }

@@ -24,12 +24,16 @@ func TestShippedScenarios(t *testing.T) {
 		t.Run(s.Metadata.Name, func(t *testing.T) {
 			p := testenv.MustPlatform(t, testenv.Root(), s.Spec.Environment)
 			c, _ := testenv.MustEKS(t, p.Shape)
-			if s.Spec.PreAdvertisedGPUs {
+			if s.Spec.PreAdvertisedGPUs || s.Spec.Karpenter {
 				c, _ = testenv.MustEmbedded(t, p.Shape)
 			}
 			results, err := (&scenario.Runner{Env: testenv.MustEnv(t, p, c, engine.Charts{}, "")}).Run(t.Context(), s)
 			require.NoError(t, err)
-			require.Len(t, results, len(s.Spec.Steps))
+			steps := len(s.Spec.Steps)
+			if s.Spec.Karpenter {
+				steps++ // the karpenter result first
+			}
+			require.Len(t, results, steps)
 			for _, r := range results {
 				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
 			}

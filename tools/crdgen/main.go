@@ -44,7 +44,8 @@ var sources = []source{
 	{module: "github.com/argoproj/argo-cd/v3", pkg: "github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"},
 	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1", embeddedMeta: true},
 	{module: "sigs.k8s.io/karpenter", pkg: "sigs.k8s.io/karpenter/pkg/apis/v1"},
-	// KServe is not served by the module proxy; see kserve/v1beta1/doc.go.
+	// KServe and the Karpenter AWS provider are not served by the module proxy; see their doc.go.
+	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/karpenteraws/v1"},
 	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"},
 }
 

@@ -538,3 +538,7 @@ func (c *Cluster) SurgeGroup(ctx context.Context, group string, n int, kubeletVe
 func MarkOwned(dir string) error {
 	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
 }
+
+// KWOK reports that kwok manages every node of the cluster, including nodes another controller creates (the
+// kwok cloud provider of Karpenter creates Node objects that kwok then runs).
+func (c *Cluster) KWOK() bool { return true }

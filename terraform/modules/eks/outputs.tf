@@ -43,3 +43,13 @@ output "node_groups" {
     }
   }
 }
+
+output "oidc_issuer_host" {
+  description = "The OIDC issuer without https:// (the prefix of IRSA trust conditions' keys)."
+  value       = local.oidc_host
+}
+
+output "cluster_arn" {
+  description = "EKS cluster ARN."
+  value       = aws_eks_cluster.this.arn
+}

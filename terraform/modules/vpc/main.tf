@@ -43,7 +43,7 @@ resource "aws_subnet" "private" {
     Name                                        = "${var.name}-private-${var.availability_zones[count.index]}"
     "kubernetes.io/role/internal-elb"           = "1"
     "kubernetes.io/cluster/${var.cluster_name}" = "shared"
-  })
+  }, count.index == 0 ? var.node_subnet_tags : {})
 }
 
 resource "aws_eip" "nat" {

@@ -33,3 +33,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "node_subnet_tags" {
+  description = "Extra tags on the node subnet only (the first private subnet): Karpenter's discovery tag, so the nodes it launches stay in the single node zone."
+  type        = map(string)
+  default     = {}
+}

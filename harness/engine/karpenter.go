@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
+)
+
+// KarpenterConfig says where the real Karpenter comes from (make karpenter).
+type KarpenterConfig struct {
+	// Binary is bin/karpenter; KWOKCRDs bin/karpenter-crds (the kwok provider's node class); CRDsDir bin/crds
+	// (NodePool, NodeClaim and EC2NodeClass, generated).
+	Binary, KWOKCRDs, CRDsDir string
+}
+
+// KarpenterConfigAt is the configuration of the repository at root's build directory.
+func KarpenterConfigAt(root string) KarpenterConfig {
+	bin := filepath.Join(root, "bin")
+	return KarpenterConfig{Binary: filepath.Join(bin, "karpenter"), KWOKCRDs: filepath.Join(bin, "karpenter-crds"), CRDsDir: filepath.Join(bin, "crds")}
+}
+
+var (
+	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
+	nodeClaimsGVR = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+	kwokClassGVR  = schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"}
+)
+
+// karpenterRun is the Karpenter the run started.
+type karpenterRun struct {
+	ctl *karpenter.Controller
+	dir string
+	// pools are the platform's NodePools as declared (before the translation).
+	pools []platform.NodePool
+}
+
+// kwokCluster is a backend whose nodes kwok runs, including nodes another controller creates.
+type kwokCluster interface{ KWOK() bool }
+
+// KarpenterRunning reports whether StartKarpenter started the controller.
+func (e *Env) KarpenterRunning() bool { return e.karpenter != nil }
+
+// NodePools are the platform's NodePools when Karpenter runs, else nil.
+func (e *Env) NodePools() []platform.NodePool {
+	if e.karpenter == nil {
+		return nil
+	}
+	return e.karpenter.pools
+}
+
+// StartKarpenter runs the real Karpenter (kwok provider) against an embedded cluster when the platform declares
+// NodePools: the kwok provider's node class is created, every NodePool of the platform is handed to it translated
+// (node class and the AWS provider's label keys: the only change, listed in the result), replacing the one the
+// deploy created, and the controller started with instance types from the catalog. StopKarpenter stops it.
+func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) result.Result {
+	const name = "karpenter"
+	pools := e.Platform.NodePools()
+	if len(pools) == 0 {
+		return result.Skip(name, "the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)
+	}
+	if k, ok := e.Cluster.(kwokCluster); !ok || !k.KWOK() {
+		return result.Skip(name, "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances")
+	}
+	if _, err := os.Stat(cfg.Binary); err != nil {
+		return result.Skip(name, "%s not built: run `make karpenter`", cfg.Binary)
+	}
+	t0 := time.Now()
+	var set deploy.CRDSet
+	for _, dir := range []string{cfg.CRDsDir, cfg.KWOKCRDs} {
+		s, err := deploy.LoadCRDs(dir)
+		if err != nil {
+			return result.Fail(name, nil, "%v (make crds karpenter)", err)
+		}
+		for _, c := range s.CRDs {
+			if strings.HasSuffix(c.Spec.Group, "karpenter.sh") || strings.HasPrefix(c.Spec.Group, "karpenter.") {
+				set.CRDs = append(set.CRDs, c)
+			}
+		}
+	}
+	if err := deploy.InstallCRDs(ctx, e.REST(), &set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
+		return result.Fail(name, nil, "install Karpenter's CRDs: %v", err)
+	}
+	dyn, err := dynamic.NewForConfig(e.REST())
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	class := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
+		"metadata": map[string]any{"name": karpenter.KWOKNodeClass}}}
+	if _, err := dyn.Resource(kwokClassGVR).Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return result.Fail(name, nil, "create KWOKNodeClass %s: %v", karpenter.KWOKNodeClass, err)
+	}
+	var changes []string
+	for _, np := range pools {
+		translated, ch, err := karpenter.Translate(np.Object.Unstructured)
+		if err != nil {
+			return result.Fail(name, nil, "%s: %v", np.Object.Source, err)
+		}
+		// The deploy created the NodePool as declared (its node class is the AWS provider's, which does not run
+		// here); nodeClassRef cannot change in place, so it is replaced by the translated one (Argo CD has stopped).
+		if err := replace(ctx, dyn, translated); err != nil {
+			return result.Fail(name, nil, "NodePool %s: %v", np.Name, err)
+		}
+		changes = append(changes, fmt.Sprintf("NodePool %s (%s): %s", np.Name, np.Object.Source, strings.Join(ch, "; ")))
+	}
+	dir, err := os.MkdirTemp("", "harness-karpenter-")
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	ctl, err := karpenter.Start(ctx, karpenter.Config{Binary: cfg.Binary, Kubeconfig: e.Cluster.Kubeconfig(), Dir: dir, Zone: e.Platform.Shape.Zone})
+	if err != nil {
+		os.RemoveAll(dir)
+		return result.Fail(name, nil, "start Karpenter: %v", err)
+	}
+	e.karpenter = &karpenterRun{ctl: ctl, dir: dir, pools: pools}
+	r := result.Pass(name, "the real Karpenter %s (kwok cloud provider, %d instance types from the harness's catalog) runs against the cluster in place of the chart's pods, started in %s; %d NodePool(s) handed to it translated to the kwok node class (the only change)",
+		karpenter.Version, len(shape.InstanceTypes()), time.Since(t0).Round(100*time.Millisecond), len(pools))
+	r.Duration = time.Since(t0)
+	r.Details = append(changes, "metrics and health ports: free ports on every interface (Karpenter binds \":port\"; loopback cannot be chosen without patching it)")
+	return r
+}
+
+func replace(ctx context.Context, dyn dynamic.Interface, obj *unstructured.Unstructured) error {
+	c := dyn.Resource(nodePoolsGVR)
+	if err := c.Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		return fmt.Errorf("the deployed NodePool did not go away: %w", err)
+	}
+	obj = obj.DeepCopy()
+	obj.SetResourceVersion("")
+	obj.SetUID("")
+	_, err := c.Create(ctx, obj, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+	return err
+}
+
+// StopKarpenter stops the controller StartKarpenter started and removes its directory (log, instance types).
+func (e *Env) StopKarpenter() {
+	if e.karpenter == nil {
+		return
+	}
+	e.karpenter.ctl.Stop()
+	os.RemoveAll(e.karpenter.dir)
+	e.karpenter = nil
+}
+
+// KarpenterNode is a node Karpenter launched.
+type KarpenterNode struct {
+	Name, NodePool, InstanceType string
+	GPUs                         int
+	Ready                        bool
+	Taints                       []corev1.Taint
+}
+
+// KarpenterNodes lists the nodes Karpenter launched (label karpenter.sh/nodepool), with their GPUs from the catalog.
+func (e *Env) KarpenterNodes(ctx context.Context) ([]KarpenterNode, error) {
+	nodes, err := e.clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: karpenter.LabelNodePool})
+	if err != nil {
+		return nil, err
+	}
+	var out []KarpenterNode
+	for _, n := range nodes.Items {
+		k := KarpenterNode{Name: n.Name, NodePool: n.Labels[karpenter.LabelNodePool], InstanceType: n.Labels[corev1.LabelInstanceTypeStable], Taints: n.Spec.Taints}
+		if it, err := shape.Lookup(k.InstanceType); err == nil {
+			k.GPUs = it.GPUs
+		}
+		for _, c := range n.Status.Conditions {
+			k.Ready = k.Ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// waitKarpenter waits until Karpenter has acted on the pending GPU pods: none left Pending, or nothing in flight
+// (every NodeClaim launched and its node Ready) with the same pods Pending for a while (Karpenter said why on them).
+func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
+	dyn, err := dynamic.NewForConfig(e.REST())
+	if err != nil {
+		return err
+	}
+	var last string
+	var since time.Time
+	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := e.clientset.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName="})
+		if err != nil {
+			return false, nil
+		}
+		var pending []string
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && gpu.Requested(&p.Spec) > 0 {
+				pending = append(pending, p.Namespace+"/"+p.Name)
+			}
+		}
+		if len(pending) == 0 {
+			return true, nil
+		}
+		claims, err := dyn.Resource(nodeClaimsGVR).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		inflight := 0
+		for _, c := range claims.Items {
+			if !conditionTrue(&c, "Ready") || c.GetDeletionTimestamp() != nil {
+				inflight++
+			}
+		}
+		sort.Strings(pending)
+		sig := fmt.Sprintf("%d|%s", inflight, strings.Join(pending, ","))
+		if sig != last {
+			last, since = sig, time.Now()
+		}
+		// Karpenter batches pending pods (the harness runs it with a 2 s maximum batch window) and retries those
+		// it could not place; 10 s without change and nothing in flight is its answer.
+		return inflight == 0 && time.Since(since) > 10*time.Second, nil
+	})
+}
+
+func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// KarpenterWhy returns, per pending pod (namespace/name), Karpenter's latest event message on it: why it launched
+// nothing for the pod (a NodePool's limits, no compatible instance type).
+func (e *Env) KarpenterWhy(ctx context.Context) map[string]string {
+	return karpenter.Why(ctx, e.clientset)
+}
