@@ -82,11 +82,18 @@ func Checkov(ctx context.Context, p *platform.Platform, venv string, charts []Ch
 	if len(v) > 0 {
 		return result.Fail(name, v, "%d finding(s) neither fixed nor skipped with a reason: %s", len(v), v[0])
 	}
-	if len(skippedCharts) > 0 {
-		return result.Skip(name, "%d chart(s) not rendered, so not scanned: %s", len(skippedCharts), strings.Join(skippedCharts, "; "))
-	}
-	return result.Pass(name, "checkov %s: terraform %d passed; manifests %d passed; %d skipped in the code with a reason, %d upstream chart finding(s) accepted with a reason (%s); installed in %s",
+	r := result.Pass(name, "checkov %s: terraform %d passed; manifests %d passed; %d skipped in the code with a reason, %d upstream chart finding(s) accepted with a reason (%s); installed in %s",
 		checkov.Version, tf.Passed, k8s.Passed, skipped, accepted, platform.CheckovUpstreamFile, install.Round(time.Second))
+	if len(skippedCharts) > 0 {
+		// The charts that could not be rendered are the step's separate skipped result (wiring.SkippedPart).
+		var apps []string
+		for _, s := range skippedCharts {
+			app, _, _ := strings.Cut(s, ":")
+			apps = append(apps, app)
+		}
+		r.Message += fmt.Sprintf("; rendered charts only: %s not rendered, so not scanned (reported apart)", strings.Join(apps, ", "))
+	}
+	return r
 }
 
 // ChartObjects are one upstream chart's rendered objects.

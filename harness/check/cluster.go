@@ -3,9 +3,10 @@ package check
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"sort"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"

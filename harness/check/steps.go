@@ -31,8 +31,8 @@ type Run struct {
 	Sizes *shape.Shape
 	// Karpenter, when set, is where the real Karpenter comes from: the karpenter step runs it on an embedded
 	// cluster when the platform declares NodePools. Launched are the nodes it launched (probes step).
-	Karpenter      *engine.KarpenterConfig
-	Launched       []engine.KarpenterNode
+	Karpenter *engine.KarpenterConfig
+	Launched  []engine.KarpenterNode
 
 	crds chan result.Result
 }
@@ -54,15 +54,23 @@ func Steps() []Step {
 		{Names: []string{NameCode}, Run: one(func(_ context.Context, r *Run) result.Result { return WorkloadCode(r.Platform) })},
 		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
-		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args"}, Run: wiringStep},
-		{Names: []string{"policy/checkov"}, Run: one(func(ctx context.Context, r *Run) result.Result {
+		{Names: []string{NameNodePools}, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
+		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Run: wiringStep},
+		{Names: []string{"policy/checkov"}, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+			t0 := time.Now()
 			var charts []ChartObjects
 			rendered, skipped := r.RenderCharts(ctx)
 			for _, c := range rendered {
 				charts = append(charts, ChartObjects{Chart: c.App.Chart, App: c.App.Name, Objects: c.Objects})
 			}
-			return Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
-		})},
+			res := Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
+			res.Duration = time.Since(t0)
+			out := []result.Result{res}
+			if res.Status == result.Passed && len(skipped) > 0 {
+				out = append(out, wiring.SkippedPart(res.Name, skipped))
+			}
+			return out, nil
+		}},
 		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
 		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
 			if r.ArgoCD != nil {
@@ -149,7 +157,8 @@ func startCRDs(ctx context.Context, r *Run) ([]result.Result, error) {
 		return res
 	}
 	// Resolved here, before anything runs beside the deploy: which charts will be installed decides the order.
-	if r.ResolveCharts(ctx) {
+	// In-repo charts that create custom resources (Karpenter's NodePools) need the CRDs before the deploy too.
+	if r.ResolveCharts(ctx) || r.Platform.InRepoCustomResources() {
 		return []result.Result{timed()}, nil
 	}
 	r.crds = make(chan result.Result, 1)

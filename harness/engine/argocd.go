@@ -318,6 +318,11 @@ var noController = map[string]string{
 	"cert-manager.io/Certificate":   "cert-manager",
 	"cert-manager.io/Issuer":        "cert-manager",
 	"cert-manager.io/ClusterIssuer": "cert-manager",
+	// The Karpenter AWS provider resolves an EC2NodeClass (subnets, security groups, AMIs, instance profile) against
+	// EC2 and marks its NodePools ready; here the harness runs the kwok provider on the translated NodePools after
+	// the sync (the karpenter step), which judges them.
+	"karpenter.k8s.aws/EC2NodeClass": "the Karpenter AWS provider",
+	"karpenter.sh/NodePool":          "the Karpenter AWS provider",
 }
 
 // appState is what Argo CD reports about one Application.

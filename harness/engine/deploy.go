@@ -204,6 +204,15 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 			return result.Fail(name, lines, "%d values key(s) the chart %s %s does not have: %s", len(bad), a.Chart, a.TargetRevision, lines[0])
 		}
 	}
+	if !c.upstream {
+		// An in-repo chart's custom resources need their CRDs (generated: make crds; or from a chart that ships
+		// them). Kinds the cluster does not serve are a skip naming them, not a failed install.
+		if missing, err := e.unservedKinds(c.dir, a); err != nil {
+			return result.Fail(name, nil, "%v", err)
+		} else if len(missing) > 0 {
+			return result.Skip(name, "the cluster serves no %s (their CRDs are not installed: make crds, or the chart that ships them was skipped)", strings.Join(missing, ", "))
+		}
+	}
 	note := ""
 	var opts []deploy.InstallOption
 	if c.upstream && e.Cluster.Emulated() {
@@ -361,4 +370,29 @@ func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped s
 		return "", c.skip.Message
 	}
 	return c.dir, ""
+}
+
+// unservedKinds renders the in-repo chart and lists the kinds of its objects the cluster does not serve.
+func (e *Env) unservedKinds(dir string, a deploy.App) ([]string, error) {
+	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", a.Path, err)
+	}
+	res, err := deploy.NewResources(e.REST())
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range objs {
+		gvk := o.GroupVersionKind().String()
+		if seen[gvk] {
+			continue
+		}
+		seen[gvk] = true
+		if _, err := res.For(o.Unstructured); meta.IsNoMatchError(err) {
+			out = append(out, o.GetKind()+" ("+o.GetAPIVersion()+")")
+		}
+	}
+	return out, nil
 }

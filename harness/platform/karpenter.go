@@ -172,3 +172,19 @@ func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
 }
+
+// InRepoCustomResources reports whether the platform's in-repo charts create custom resources (other than Argo
+// CD's Applications): their CRDs must be served before those charts are installed.
+func (p *Platform) InRepoCustomResources() bool {
+	for _, o := range p.Objects {
+		group, _, _ := strings.Cut(o.GetAPIVersion(), "/")
+		if !strings.Contains(o.GetAPIVersion(), "/") || !strings.Contains(group, ".") || strings.HasSuffix(group, ".k8s.io") || group == "argoproj.io" {
+			continue
+		}
+		if strings.HasPrefix(o.Source, "workflows/") {
+			continue // the workflow manifests are created after the CRDs step has finished
+		}
+		return true
+	}
+	return false
+}

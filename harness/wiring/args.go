@@ -165,13 +165,10 @@ func args(in Input, _ *tfeval.Tree) result.Result {
 	if len(v) > 0 {
 		return result.Fail(name, append(v, notes...), "%d violation(s): %s", len(v), v[0])
 	}
-	if len(in.Skipped) > 0 {
-		return result.Skip(name, "%s", skippedText(in.Skipped))
-	}
 	if checked == 0 {
-		return result.Pass(name, "no component with an argument contract is enabled")
+		return verdict(name, nil, in.Skipped, "no component with an argument contract is enabled")
 	}
-	return result.Pass(name, "%d component(s)' arguments valid and covered by their RBAC; %s", checked, strings.Join(notes, "; "))
+	return verdict(name, nil, in.Skipped, "%d component(s)' arguments valid and covered by their RBAC; %s", checked, strings.Join(notes, "; "))
 }
 
 func chartAppVersion(c Chart) string {

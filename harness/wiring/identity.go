@@ -153,10 +153,11 @@ func identity(in Input, tree *tfeval.Tree) result.Result {
 			v = append(v, fmt.Sprintf("%s: %s uses the artifacts bucket (%s) as ServiceAccount %s, which no IAM role trusts: it gets no S3 credentials", u.source, u.workload, u.via, sa))
 		}
 	}
-	if len(v) == 0 && len(unverified) > 0 {
-		return result.Skip(name, "could not verify %s: %s", strings.Join(unverified, ", "), skippedText(in.Skipped))
+	r := verdict(name, v, in.Skipped, "%d IRSA role(s), %d trusted service account(s) created and annotated, %d pod template(s) using the bucket run with a role", len(roles), len(trusted)-len(unverified), len(users))
+	if r.Status == result.Passed && len(unverified) > 0 {
+		r.Message += "; not verified: " + strings.Join(unverified, ", ")
 	}
-	return verdict(name, v, in.Skipped, "%d IRSA role(s), %d trusted service account(s) created and annotated, %d pod template(s) using the bucket run with a role", len(roles), len(trusted), len(users))
+	return r
 }
 
 func (r *role) describe() string {
@@ -299,7 +300,25 @@ type instance struct {
 }
 
 // forEach evaluates a block's for_each into its instances (one, keyless, without for_each).
+//
+// A block with count has count instances (count.index bound), none when count is 0 — resources an environment
+// switches off (count = var.enable_x ? 1 : 0) do not exist there. An unknown count is one instance.
 func forEach(m *tfeval.Module, b *hclsyntax.Block) ([]instance, error) {
+	if c, ok := b.Body.Attributes["count"]; ok {
+		v, err := m.Eval(c.Expr, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot evaluate count: %v", at(c.SrcRange), err)
+		}
+		if !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
+			return []instance{{}}, nil
+		}
+		n, _ := v.AsBigFloat().Int64()
+		var out []instance
+		for i := int64(0); i < n; i++ {
+			out = append(out, instance{extra: map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(i)})}})
+		}
+		return out, nil
+	}
 	fe, ok := b.Body.Attributes["for_each"]
 	if !ok {
 		return []instance{{}}, nil

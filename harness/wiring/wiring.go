@@ -46,11 +46,14 @@ func Check(in Input) []result.Result {
 	for _, c := range []struct {
 		name string
 		run  func(Input, *tfeval.Tree) result.Result
+		// charts: the check reads the rendered upstream charts (an unrendered one leaves part of it unchecked).
+		charts bool
 	}{
-		{"wiring/identity", identity},
-		{"wiring/names", names},
-		{"wiring/database", database},
-		{"wiring/args", args},
+		{"wiring/identity", identity, true},
+		{"wiring/names", names, false},
+		{"wiring/database", database, true},
+		{"wiring/args", args, true},
+		{"wiring/karpenter", karpenterWiring, false},
 	} {
 		var r result.Result
 		if err != nil {
@@ -60,8 +63,24 @@ func Check(in Input) []result.Result {
 		}
 		r.Duration = time.Since(t0)
 		out = append(out, r)
+		// What the unrendered charts would have contributed is its own result: skipped, never part of a pass.
+		if err == nil && c.charts && r.Status == result.Passed && len(in.Skipped) > 0 {
+			out = append(out, SkippedPart(c.name, in.Skipped))
+		}
 	}
 	return out
+}
+
+// SkippedPart is the result for the part of a check that concerns charts that could not be rendered: named
+// "<check> [apps]", skipped with the reason. The check's own result then covers the rendered charts only (and
+// says so).
+func SkippedPart(check string, skipped []string) result.Result {
+	var apps []string
+	for _, s := range skipped {
+		app, _, _ := strings.Cut(s, ":")
+		apps = append(apps, app)
+	}
+	return result.Skip(fmt.Sprintf("%s [%s]", check, strings.Join(apps, ", ")), "%s", skippedText(skipped))
 }
 
 // loadTree evaluates terraform/ for the platform's environment with the account the bridge was computed for.
@@ -96,16 +115,27 @@ func (in Input) objects() []deploy.Object {
 	return out
 }
 
-// verdict turns violations into a result; skipped parts (charts that could not be rendered) make a clean run a
-// skip, never a pass.
+// verdict turns violations into a result. With charts that could not be rendered, a clean run passes for the
+// rendered ones only and says so; Check adds the skipped result for the rest (SkippedPart).
 func verdict(name string, violations []string, skipped []string, passMsg string, args ...any) result.Result {
 	if len(violations) > 0 {
 		return result.Fail(name, violations, "%d violation(s): %s", len(violations), violations[0])
 	}
+	r := result.Pass(name, passMsg, args...)
 	if len(skipped) > 0 {
-		return result.Skip(name, "%s", skippedText(skipped))
+		r.Message += "; " + scopeText(skipped)
 	}
-	return result.Pass(name, passMsg, args...)
+	return r
+}
+
+// scopeText says that a result covers the rendered charts only.
+func scopeText(skipped []string) string {
+	var apps []string
+	for _, s := range skipped {
+		app, _, _ := strings.Cut(s, ":")
+		apps = append(apps, app)
+	}
+	return fmt.Sprintf("rendered charts only: %s not rendered (its part is skipped, reported apart)", strings.Join(apps, ", "))
 }
 
 // skippedText summarises the charts that could not be rendered: which, and the first reason.

@@ -22,24 +22,29 @@ func TestUpstreamChartsInstallAndPass(t *testing.T) {
 	deployed := 0
 	for _, r := range rs {
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+		if r.Name == "deploy/karpenter" { // Karpenter's chart is in no chart directory these machines have
+			assert.Equal(t, result.Skipped, r.Status, "%s: %s", r.Name, r.Message)
+			assert.Contains(t, r.Message, "chart not fetched")
+			continue
+		}
 		if strings.HasPrefix(r.Name, "deploy/") && r.Name != "deploy/workflows" {
 			assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
 			deployed++
 		}
 	}
-	assert.Equal(t, 8, deployed, "platform-config and the seven enabled upstream charts")
+	assert.Equal(t, 9, deployed, "platform-config, karpenter-node-pools and the seven upstream charts these machines have")
 	real, plugin := 0, 0
 	for _, pl := range run.Placements {
 		if pl.Real {
 			real++
 			if pl.Workload.Name == "DaemonSet/nvidia-device-plugin/nvidia-device-plugin" {
-				assert.Equal(t, "gpu", pl.Group, "the real device plugin runs on GPU nodes")
+				assert.True(t, pl.GPUNode && (pl.Group == "gpu" || pl.NodePool == "gpu"), "the real device plugin runs on GPU nodes: %+v", pl)
 				plugin++
 			}
 		}
 	}
 	assert.Positive(t, real, "the charts' own pods are judged")
-	assert.Equal(t, 3, plugin, "the real device plugin has a pod on each of the 3 GPU nodes (scaled for the GPU demand)")
+	assert.Equal(t, 3, plugin, "the real device plugin has a pod on each of the 3 GPU nodes (the GPU group's and the two Karpenter launched for the GPU demand)")
 }
 
 // TestBrokenUpstreamWiringFails breaks what connects the platform to the real charts, in temporary copies.

@@ -43,17 +43,24 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)
 	assert.Contains(t, byName["deploy/flyte"].Message, "chart not fetched")
 
-	gpuPlaced := map[string]string{}
+	// local runs Karpenter beside the GPU node group (desired 1): one GPU workload on the group's node, the other
+	// two on the nodes Karpenter launched from NodePool gpu.
+	assert.Equal(t, result.Passed, byName["karpenter"].Status, byName["karpenter"].Message)
+	gpuPlaced := map[string]bool{}
+	where := map[string]int{}
 	for _, pl := range run.Placements {
 		if pl.Workload.GPUs() > 0 {
-			gpuPlaced[pl.Workload.Name] = pl.Group
+			gpuPlaced[pl.Workload.Name] = pl.GPUNode
+			where["group="+pl.Group+" nodepool="+pl.NodePool]++
 		}
 	}
-	assert.Equal(t, map[string]string{
-		"RayJob/ml-training/train-mlp/gpu": "gpu",
-		"RayService/models/mlp-serve/gpu":  "gpu",
-		"Application/flyte/flyte/gpu-task": "gpu",
+	assert.Equal(t, map[string]bool{
+		"RayJob/ml-training/train-mlp/gpu": true,
+		"RayService/models/mlp-serve/gpu":  true,
+		"Application/flyte/flyte/gpu-task": true,
 	}, gpuPlaced)
+	assert.Equal(t, map[string]int{"group=gpu nodepool=": 1, "group= nodepool=gpu": 2}, where)
+	assert.Len(t, run.Launched, 2, "two g4dn nodes from NodePool gpu")
 }
 
 // TestGPUWorkerWithoutTolerationRunsLikeOnEKS: the emulated API server admits like EKS's
@@ -69,7 +76,7 @@ func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 	placed := 0
 	for _, pl := range run.Placements {
 		if pl.Workload.Name == "RayJob/ml-training/train-mlp/gpu" {
-			assert.Equal(t, "gpu", pl.Group)
+			assert.True(t, pl.GPUNode && (pl.Group == "gpu" || pl.NodePool == "gpu"), "%+v", pl)
 			placed++
 		}
 	}

@@ -128,7 +128,8 @@ func MustEnv(t testing.TB, p *platform.Platform, c cluster.Cluster, charts engin
 // tests of the cluster steps do not need.
 func Check(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string) ([]result.Result, *check.Run) {
 	t.Helper()
-	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir)}
+	karp := engine.KarpenterConfigAt(Root())
+	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp}
 	var steps []check.Step
 	for _, s := range check.Steps() {
 		if len(s.Names) == 1 && s.Names[0] == "policy/checkov" {

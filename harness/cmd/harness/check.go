@@ -91,7 +91,8 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	run := &check.Run{Env: env, Budget: budget}
+	karp := engine.KarpenterConfigAt(f.root)
+	run := &check.Run{Env: env, Budget: budget, Karpenter: &karp}
 	argo, cleanup, err := argoCDFor(f, c, deployVia, static)
 	if err != nil {
 		return err

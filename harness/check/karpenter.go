@@ -1,0 +1,104 @@
+package check
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+)
+
+// NameNodePools is the static check of the platform's Karpenter NodePools.
+const NameNodePools = "karpenter/nodepools"
+
+// KarpenterNodePools checks the platform's NodePools against the GPU node group Terraform declares and against
+// what the harness can emulate: a GPU NodePool's nodes carry the group's labels (workloads and the device plugin
+// select them) and taints (system pods stay off), use its capacity type, are limited in GPUs (a spend ceiling),
+// come from instance families the catalog knows, and can be removed when empty (the night's scale-to-zero).
+func KarpenterNodePools(p *platform.Platform) result.Result {
+	pools := p.NodePools()
+	if len(pools) == 0 {
+		return result.Pass(NameNodePools, "no Karpenter NodePool declared in %s", p.Env)
+	}
+	var v []string
+	gpuPools := 0
+	for _, np := range pools {
+		at := fmt.Sprintf("%s: NodePool %s", np.Object.Source, np.Name)
+		if _, _, err := karpenter.Translate(np.Object.Unstructured); err != nil {
+			v = append(v, fmt.Sprintf("%s: %v", np.Object.Source, err))
+		}
+		if np.ConsolidateAfter == "Never" {
+			v = append(v, fmt.Sprintf("%s: disruption.consolidateAfter Never: its empty nodes are never removed (the night's scale-to-zero leaves them running)", at))
+		}
+		for i, b := range np.Budgets {
+			blocksEmpty := len(b.Reasons) == 0 || contains(b.Reasons, "Empty")
+			if b.Schedule == "" && blocksEmpty && (b.Nodes == "0" || b.Nodes == "0%") {
+				v = append(v, fmt.Sprintf("%s: disruption.budgets[%d] nodes %q at all times: empty nodes can never be removed (no nightly scale-to-zero)", at, i, b.Nodes))
+			}
+		}
+		if !np.GPU() {
+			continue
+		}
+		gpuPools++
+		if len(np.Families) == 0 && len(np.Types) == 0 {
+			v = append(v, fmt.Sprintf("%s: no karpenter.k8s.aws/instance-family or instance-type requirement: Karpenter may launch any instance type", at))
+		}
+		if np.GPULimit == nil {
+			v = append(v, fmt.Sprintf("%s: no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded", at))
+		}
+		for _, g := range p.Shape.Groups {
+			if !g.Instance.GPU() {
+				continue
+			}
+			for _, k := range sortedKeys(g.Labels) {
+				if np.Labels[k] != g.Labels[k] {
+					v = append(v, fmt.Sprintf("%s: its nodes lack the label %s=%s the GPU node group %s carries: workloads that select the GPU group (and the NVIDIA device plugin) never land on them", at, k, g.Labels[k], g.Name))
+				}
+			}
+			for _, t := range g.Taints {
+				if !hasTaint(np.Taints, t) {
+					v = append(v, fmt.Sprintf("%s: its nodes lack the taint %s=%s:%s the GPU node group %s carries: pods that do not tolerate it (system pods) land on its GPU nodes", at, t.Key, t.Value, t.Effect, g.Name))
+				}
+			}
+			if g.CapacityType == "ON_DEMAND" {
+				for _, c := range np.CapacityTypes {
+					if c != "on-demand" {
+						v = append(v, fmt.Sprintf("%s: capacity type %s, but the GPU node group %s is ON_DEMAND: %s GPU nodes can be reclaimed mid-training", at, c, g.Name, c))
+					}
+				}
+			}
+		}
+	}
+	if len(v) > 0 {
+		return result.Fail(NameNodePools, v, "%d problem(s): %s", len(v), v[0])
+	}
+	var names []string
+	for _, np := range pools {
+		lim := "no GPU limit"
+		if np.GPULimit != nil {
+			lim = fmt.Sprintf("at most %d GPUs", *np.GPULimit)
+		}
+		names = append(names, fmt.Sprintf("%s (%s, %s)", np.Name, strings.Join(append(np.Families, np.Types...), "/"), lim))
+	}
+	return result.Pass(NameNodePools, "%d NodePool(s) (%s), %d for GPUs: the GPU node group's labels, taints and capacity type, instance families the catalog knows, a GPU limit, empty nodes removable", len(pools), strings.Join(names, "; "), gpuPools)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,118 @@
+package static
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+// TestKarpenterPassesOnTheRepository: on in local (Terraform, Application, NodePools agree), off in dev and prod.
+func TestKarpenterPassesOnTheRepository(t *testing.T) {
+	t.Parallel()
+	for _, env := range envs {
+		p := testenv.MustPlatform(t, testenv.Root(), env)
+		r := check.KarpenterNodePools(p)
+		assert.Equal(t, result.Passed, r.Status, "%s: %s %v", env, r.Message, r.Details)
+		w := wiringResults(t, testenv.Root(), env)["wiring/karpenter"]
+		assert.Equal(t, result.Passed, w.Status, "%s: %s %v", env, w.Message, w.Details)
+		if env == "local" {
+			require.Len(t, p.NodePools(), 1)
+			assert.Contains(t, w.Message, "karpenter.sh/discovery=mlops-local")
+		} else {
+			assert.Empty(t, p.NodePools(), "Karpenter stays off in %s until tried on AWS", env)
+		}
+	}
+}
+
+// TestKarpenterChecksFailOnTheirDefect breaks, in copies of the repository, what the Karpenter option depends on,
+// and expects the static check that guards it to name the defect.
+func TestKarpenterChecksFailOnTheirDefect(t *testing.T) {
+	t.Parallel()
+	const values, nodepool, tf = "helm/karpenter-nodepools/values.yaml", "helm/karpenter-nodepools/templates/nodepool-gpu.yaml", "terraform/karpenter.tf"
+	tests := []struct {
+		name, check, file, old, new, want string
+	}{
+		// karpenter/nodepools: the NodePool against the GPU node group and the catalog.
+		{"GPU NodePool without the GPU taint", check.NameNodePools, values,
+			"  taints:\n    - key: nvidia.com/gpu\n      value: \"true\"\n      effect: NoSchedule\n", "  taints: []\n",
+			"its nodes lack the taint nvidia.com/gpu=true:NoSchedule the GPU node group gpu carries"},
+		{"GPU NodePool without the device plugin's label", check.NameNodePools, values,
+			"    nvidia.com/gpu.present: \"true\"\n", "",
+			"its nodes lack the label nvidia.com/gpu.present=true"},
+		{"instance family outside the catalog", check.NameNodePools, values,
+			"instanceFamilies: [g4dn]", "instanceFamilies: [g4dn, p5e]",
+			`instance family "p5e" is not in the harness's instance catalog`},
+		{"no GPU limit", check.NameNodePools, nodepool,
+			"  limits:\n    nvidia.com/gpu: {{ .Values.gpu.gpuLimit | quote }}\n", "",
+			"no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded"},
+		{"spot GPU nodes beside an on-demand group", check.NameNodePools, values,
+			"capacityTypes: [on-demand]", "capacityTypes: [on-demand, spot]",
+			"capacity type spot, but the GPU node group gpu is ON_DEMAND"},
+		{"a budget that never lets empty nodes go", check.NameNodePools, values,
+			"    - nodes: \"100%\"\n      reasons: [Empty]\n", "    - nodes: \"0\"\n",
+			`disruption.budgets[0] nodes "0" at all times: empty nodes can never be removed`},
+		{"empty nodes never consolidated", check.NameNodePools, values,
+			"consolidateAfter: 1m", "consolidateAfter: Never",
+			"disruption.consolidateAfter Never"},
+		// wiring/karpenter: Terraform, the bridge, the Application and the node class.
+		{"Terraform on, controller Application off", "wiring/karpenter", "helm/values/local.yaml",
+			"  karpenter:\n    enabled: true\n", "  karpenter:\n    enabled: false\n",
+			"enable_karpenter = true, but no Karpenter Application is enabled"},
+		{"chart at another version than the CRDs", "wiring/karpenter", "helm/platform-app/values.yaml",
+			"      targetRevision: 1.15.0\n", "      targetRevision: 1.3.3\n",
+			"pins chart karpenter 1.3.3, but the harness runs and generates the NodePool/NodeClaim CRDs from Karpenter " + karpenter.Version},
+		{"interruption queue not the bridge's", "wiring/karpenter", "helm/platform-app/values.yaml",
+			`interruptionQueue: "{{ .Values.global.aws.karpenter.interruptionQueue }}"`, `interruptionQueue: "karpenter-interruptions"`,
+			`values settings.interruptionQueue = "karpenter-interruptions", want the GitOps Bridge's karpenter.interruptionQueue`},
+		{"instance profile renamed in Terraform", "wiring/karpenter", tf,
+			"  name = local.karpenter_node_role\n  role = aws_iam_role.karpenter_node[0].name", "  name = \"${local.name}-gpu-nodes\"\n  role = aws_iam_role.karpenter_node[0].name",
+			`karpenter.instanceProfile "mlops-local-karpenter-node" names no aws_iam_instance_profile Terraform creates`},
+		{"discovery tag on every private subnet", "wiring/karpenter", "terraform/modules/vpc/main.tf",
+			"count.index == 0 ? var.node_subnet_tags : {}", "var.node_subnet_tags",
+			"a subnet in us-east-1b is tagged karpenter.sh/discovery=mlops-local: Karpenter would launch nodes outside the node zone us-east-1a"},
+		{"no spot interruption rule", "wiring/karpenter", tf,
+			"    spot-interruption     = { source = [\"aws.ec2\"], detail-type = [\"EC2 Spot Instance Interruption Warning\"] }\n", "",
+			`no aws_cloudwatch_event_rule matches "EC2 Spot Instance Interruption Warning"`},
+		{"node role cannot be passed", "wiring/karpenter", tf,
+			`actions   = ["iam:PassRole"]`, `actions   = ["iam:GetRole"]`,
+			"no IAM policy document grants iam:PassRole"},
+		{"node class without the platform's tags", "wiring/karpenter", "helm/karpenter-nodepools/templates/ec2nodeclass.yaml",
+			"  {{- with .Values.aws.tags }}", "  {{- with .Values.aws.noTags }}",
+			"does not tag its instances with the platform's cost-center, environment"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := testenv.CopyRepo(t)
+			testenv.Edit(t, root, tc.file, tc.old, tc.new)
+			var got result.Result
+			if tc.check == check.NameNodePools {
+				got = check.KarpenterNodePools(testenv.MustPlatform(t, root, "local"))
+			} else {
+				got = wiringResults(t, root, "local")[tc.check]
+			}
+			require.Equal(t, result.Failed, got.Status, "%s did not fire: %s", tc.check, got.Message)
+			assert.Contains(t, strings.Join(got.Details, "\n"), tc.want)
+		})
+	}
+}
+
+// TestKarpenterNodePoolsNeedTheBridge: NodePools on while Terraform's Karpenter is off is refused when the platform
+// loads, naming the chart, the line and the value (the node class would have no instance profile to use).
+func TestKarpenterNodePoolsNeedTheBridge(t *testing.T) {
+	t.Parallel()
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "terraform/env/local.tfvars", "enable_karpenter = true", "enable_karpenter = false")
+	_, err := platform.Load(root, "local")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "karpenter-nodepools/templates/ec2nodeclass.yaml:")
+	assert.Contains(t, err.Error(), "aws.karpenter.instanceProfile is required (enable_karpenter = true in the environment's tfvars)")
+}
