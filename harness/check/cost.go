@@ -29,6 +29,9 @@ func Cost(p *platform.Platform, b Budget) result.Result {
 			g.Instance.OnDemandUSDPerHour, float64(g.DesiredSize)*g.Instance.OnDemandUSDPerHour, g.MaxSize, float64(g.MaxSize)*g.Instance.OnDemandUSDPerHour))
 	}
 	lines = append(lines, fmt.Sprintf("EKS control plane $%.2f/h, NAT gateway $%.3f/h (data transfer not included)", shape.EKSControlPlaneUSDPerHour, shape.NATGatewayUSDPerHour))
+	if worst, desc := karpenterWorst(p); desc != "" {
+		lines = append(lines, fmt.Sprintf("Karpenter: $0/h while no GPU work waits; at most $%.4f/h (%s)", worst, desc))
+	}
 	session := hourly * b.Hours
 	if session > b.USD {
 		return result.Fail(name, lines, "$%.2f/h: a %.0f h session costs $%.2f, over the $%.2f budget", hourly, b.Hours, session, b.USD)
@@ -48,9 +51,44 @@ func CostGuard(p *platform.Platform, b Budget) error {
 		hourly += float64(g.MaxSize) * g.Instance.OnDemandUSDPerHour
 		groups = append(groups, fmt.Sprintf("%s %d x %s", g.Name, g.MaxSize, g.Instance.Name))
 	}
+	extra := ""
+	if k, desc := karpenterWorst(p); desc != "" {
+		hourly += k
+		extra = "; Karpenter: " + desc
+	}
 	if worst := hourly * b.Hours; worst > b.USD {
-		return fmt.Errorf("refusing to apply: at most $%.2f/h (node groups at max size: %s; EKS control plane, NAT gateway) for %.1f h is $%.2f, over the $%.2f budget",
-			hourly, strings.Join(groups, ", "), b.Hours, worst, b.USD)
+		return fmt.Errorf("refusing to apply: at most $%.2f/h (node groups at max size: %s%s; EKS control plane, NAT gateway) for %.1f h is $%.2f, over the $%.2f budget",
+			hourly, strings.Join(groups, ", "), extra, b.Hours, worst, b.USD)
 	}
 	return nil
+}
+
+// karpenterWorst bounds what the GPU NodePools can add per hour: each node Karpenter launches for GPU work holds at
+// least one GPU of the NodePool's limit, so at most limit nodes, each at most the dearest instance type the
+// NodePool allows with 1..limit GPUs. A NodePool without a GPU limit is unbounded (karpenter/nodepools fails it;
+// here it adds nothing and says so).
+func karpenterWorst(p *platform.Platform) (float64, string) {
+	total := 0.0
+	var desc []string
+	for _, np := range p.NodePools() {
+		if !np.GPU() {
+			continue
+		}
+		if np.GPULimit == nil {
+			desc = append(desc, fmt.Sprintf("NodePool %s has no GPU limit: unbounded", np.Name))
+			continue
+		}
+		dearest, name := 0.0, ""
+		for _, t := range shape.InstanceTypes() {
+			if np.Allows(t.Name) && t.GPUs > 0 && int64(t.GPUs) <= *np.GPULimit && t.OnDemandUSDPerHour > dearest {
+				dearest, name = t.OnDemandUSDPerHour, t.Name
+			}
+		}
+		if name == "" {
+			continue
+		}
+		total += float64(*np.GPULimit) * dearest
+		desc = append(desc, fmt.Sprintf("NodePool %s: %d x %s at most", np.Name, *np.GPULimit, name))
+	}
+	return total, strings.Join(desc, ", ")
 }

@@ -23,7 +23,7 @@ func TestShippedScenariosLoad(t *testing.T) {
 		require.NoError(t, err, f)
 		names[s.Metadata.Name] = true
 	}
-	for _, want := range []string{"gpu-isolation", "gpu-capacity", "night-scale-to-zero", "gpu-node-loss", "gpu-roll", "gpu-roll-blocked"} {
+	for _, want := range []string{"gpu-isolation", "gpu-capacity", "night-scale-to-zero", "gpu-node-loss", "gpu-roll", "gpu-roll-blocked", "karpenter-launch", "karpenter-limits", "karpenter-consolidation"} {
 		assert.True(t, names[want], "scenario %s shipped", want)
 	}
 }
@@ -43,6 +43,24 @@ spec:
 		{"wrong kind", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenarios\nmetadata: {name: x}\nspec: {environment: local, steps: [{loseNode: {node: gpu-0}}]}\n", `:2: kind: "Scenarios", want "Scenario"`},
 		{"wrong apiVersion after a comment", "# a scenario\n\napiVersion: harness.mlops.io/v1\nkind: Scenario\nmetadata: {name: x}\nspec: {environment: local, steps: [{loseNode: {node: gpu-0}}]}\n", `:3: apiVersion: "harness.mlops.io/v1", want "harness.mlops.io/v1alpha1"`},
 		{"no environment", "apiVersion: harness.mlops.io/v1alpha1\nkind: Scenario\nmetadata: {name: x}\nspec:\n  steps: [{loseNode: {node: gpu-0}}]\n", `:4: spec.environment: required`},
+		{"Karpenter nodes counted without Karpenter", `apiVersion: harness.mlops.io/v1alpha1
+kind: Scenario
+metadata: {name: x}
+spec:
+  environment: local
+  steps:
+    - loseNode: {node: gpu-0}
+    - expect: {nodePoolNodes: {gpu: 0}}
+`, ":8: spec.steps[1].expect.nodePoolNodes: counts nodes Karpenter launched: set spec.karpenter: true"},
+		{"a wait beyond ten minutes", `apiVersion: harness.mlops.io/v1alpha1
+kind: Scenario
+metadata: {name: x}
+spec:
+  environment: local
+  karpenter: true
+  steps:
+    - expect: {withinSeconds: 3600, nodePoolNodes: {gpu: 0}}
+`, ":8: spec.steps[0].expect.withinSeconds: 3600: want 1..600"},
 		{"two actions in a step", `apiVersion: harness.mlops.io/v1alpha1
 kind: Scenario
 metadata: {name: x}

@@ -20,8 +20,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -152,4 +154,41 @@ func logTail(p string) string {
 		s = s[len(s)-3000:]
 	}
 	return strings.TrimSpace(s)
+}
+
+// karpenterCheck runs `harness check --env local` (Karpenter on) on a copy of the repository with one edit.
+func karpenterCheck(t *testing.T, file, old, new string) map[string]result.Result {
+	t.Helper()
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, file, old, new)
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
+	rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, testenv.CRDsDir(t))
+	out := map[string]result.Result{}
+	for _, r := range rs {
+		out[r.Name] = r
+	}
+	require.Equal(t, result.Passed, out["karpenter"].Status, "the real Karpenter ran: %s", out["karpenter"].Message)
+	return out
+}
+
+// TestKarpenterNodePoolWithoutGPUTaintFailsIsolation: the GPU NodePool without the nvidia.com/gpu taint — the
+// nodes Karpenter launches for the GPU demand carry no taint, so system pods could land there: gpu-isolation
+// fails naming the node and the NodePool.
+func TestKarpenterNodePoolWithoutGPUTaintFailsIsolation(t *testing.T) {
+	rs := karpenterCheck(t, "helm/karpenter-nodepools/values.yaml",
+		"  taints:\n    - key: nvidia.com/gpu\n      value: \"true\"\n      effect: NoSchedule\n", "  taints: []\n")
+	got := rs["gpu-isolation"]
+	require.Equal(t, result.Failed, got.Status, got.Message)
+	assert.Contains(t, strings.Join(got.Details, "\n"), "launched by Karpenter from NodePool gpu) lacks the taint nvidia.com/gpu:NoSchedule the GPU node group carries")
+}
+
+// TestKarpenterLimitBelowDemandFailsCapacity: the GPU NodePool limited to 1 GPU while the platform declares 3
+// GPU workloads and the GPU group gives 1: one stays Pending, and gpu-capacity names the NodePool and its limit
+// with Karpenter's own reason.
+func TestKarpenterLimitBelowDemandFailsCapacity(t *testing.T) {
+	rs := karpenterCheck(t, "helm/karpenter-nodepools/values.yaml", "gpuLimit: 2", "gpuLimit: 1")
+	got := rs["gpu-capacity"]
+	require.Equal(t, result.Failed, got.Status, got.Message)
+	assert.Contains(t, got.Message, "1 GPU pod(s) Pending with the node groups at gpu=1, system=2 and Karpenter's NodePool gpu at 1 of its limit of 1 GPUs")
+	assert.Contains(t, strings.Join(got.Details, "\n"), "Karpenter: Failed to schedule pod, all available instance types exceed limits for nodepool (NodePool=gpu)")
 }

@@ -52,10 +52,30 @@ func commitUnderTest(t *testing.T, root string) string {
 // Terraform's state — Argo CD's Applications (their workloads), the workflow custom resources, Services of type
 // LoadBalancer (ELBs) and PersistentVolumeClaims (EBS volumes) — and waits until their load balancers and volumes
 // are gone, so that `terraform destroy` neither blocks on them (VPC dependencies) nor leaves them behind.
+//
+// Karpenter's instances are outside Terraform's state too: its NodePools go first, while its controller still runs
+// (before its Application is deleted), so that it terminates the instances of their NodeClaims; the NodeClaims are
+// waited for before anything else goes.
 func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, poll time.Duration) error {
 	bg := metav1.DeletePropagationForeground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
 	var errs []error
+	nodePools := schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
+	nodeClaims := schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+	if list, err := dyn.Resource(nodePools).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, o := range list.Items {
+			if err := dyn.Resource(nodePools).Delete(ctx, o.GetName(), del); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+		err := wait.PollUntilContextTimeout(ctx, poll, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+			claims, err := dyn.Resource(nodeClaims).List(ctx, metav1.ListOptions{})
+			return err == nil && len(claims.Items) == 0, nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("Karpenter's NodeClaims (EC2 instances) still there 15 minutes after their NodePools were deleted: %w", err))
+		}
+	}
 	for _, gvr := range []schema.GroupVersionResource{
 		{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"},
 		smoke.RayJobs, smoke.InferenceServices, {Group: "ray.io", Version: "v1", Resource: "rayservices"},
