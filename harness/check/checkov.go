@@ -85,7 +85,7 @@ func Checkov(ctx context.Context, p *platform.Platform, venv string, charts []Ch
 	r := result.Pass(name, "checkov %s: terraform %d passed; manifests %d passed; %d skipped in the code with a reason, %d upstream chart finding(s) accepted with a reason (%s); installed in %s",
 		checkov.Version, tf.Passed, k8s.Passed, skipped, accepted, platform.CheckovUpstreamFile, install.Round(time.Second))
 	if len(skippedCharts) > 0 {
-		// The charts that could not be rendered are the step's separate skipped result (wiring.SkippedPart).
+		// The charts that could not be rendered are the step's separate skipped result (result.SkippedPart).
 		var apps []string
 		for _, s := range skippedCharts {
 			app, _, _ := strings.Cut(s, ":")

@@ -67,7 +67,7 @@ func Steps() []Step {
 			res.Duration = time.Since(t0)
 			out := []result.Result{res}
 			if res.Status == result.Passed && len(skipped) > 0 {
-				out = append(out, wiring.SkippedPart(res.Name, skipped))
+				out = append(out, result.SkippedPart(res.Name, skipped))
 			}
 			return out, nil
 		}},

@@ -43,7 +43,7 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 		policy, file, old, new, want string
 	}{
 		{"single-az", "main.tf", "node_subnet_ids              = [module.vpc.private_subnet_ids[0]]",
-			"node_subnet_ids              = module.vpc.private_subnet_ids", "main.tf:49: node_subnet_ids = module.vpc.private_subnet_ids"},
+			"node_subnet_ids              = module.vpc.private_subnet_ids", "main.tf:51: node_subnet_ids = module.vpc.private_subnet_ids"},
 		{"gpu-node-group", "variables.tf", `        effect = "NO_SCHEDULE"`, `        effect = "PREFER_NO_SCHEDULE"`,
 			"variables.tf:151: node_groups.gpu: GPU group lacks the taint nvidia.com/gpu:NoSchedule"},
 		{"gpu-node-group", "variables.tf", "      min_size       = 0\n      max_size       = 3\n      desired_size   = 1\n      disk_size      = 100",

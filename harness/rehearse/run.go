@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -131,7 +130,7 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	add(static...)
 
 	// In place: the real servers of both minors on the same etcd data.
-	objs, err := inPlaceObjects(ctx, e, cfg)
+	objs, unrendered, err := inPlaceObjects(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
@@ -139,7 +138,12 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	if err != nil {
 		return err
 	}
-	add(InPlace{From: from, To: to, Servers: cfg.Servers, Args: cfg.ServerArgs, Dir: dir, Progress: progress}.Run(ctx, objs))
+	inPlace := InPlace{From: from, To: to, Servers: cfg.Servers, Args: cfg.ServerArgs, Dir: dir, Progress: progress}.Run(ctx, objs)
+	add(inPlace)
+	if inPlace.Status == result.Passed && len(unrendered) > 0 {
+		// The objects of charts that could not be rendered were not there: that part is reported apart, skipped.
+		add(result.SkippedPart(inPlace.Name, unrendered))
+	}
 	_ = os.RemoveAll(dir)
 
 	// The cluster once EKS has moved the control plane: the target minor, the node groups still at the current
@@ -226,7 +230,9 @@ func rank(r result.Result) int {
 // inPlaceObjects are the objects the in-place step applies: the generated CRDs (and extra CRD directories),
 // every upstream chart rendered with the project's values, the platform model's objects (Applications, in-repo
 // charts, workflows) and the bootstrap.
-func inPlaceObjects(ctx context.Context, e *engine.Env, cfg Config) ([]deploy.Object, error) {
+//
+// Charts that could not be rendered are returned apart (their objects are not among those applied).
+func inPlaceObjects(ctx context.Context, e *engine.Env, cfg Config) ([]deploy.Object, []string, error) {
 	var objs []deploy.Object
 	for _, dir := range append([]string{cfg.CRDsDir}, cfg.ExtraCRDDirs...) {
 		if dir == "" {
@@ -236,18 +242,15 @@ func inPlaceObjects(ctx context.Context, e *engine.Env, cfg Config) ([]deploy.Ob
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			os, err := deploy.Decode(f, data)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			objs = append(objs, os...)
 		}
 	}
 	all, skipped := objects(ctx, e)
-	if len(skipped) > 0 {
-		return nil, fmt.Errorf("charts that could not be rendered (the in-place step would not see their objects): %s", strings.Join(skipped, "; "))
-	}
-	return append(objs, all...), nil
+	return append(objs, all...), skipped, nil
 }

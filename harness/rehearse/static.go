@@ -39,7 +39,18 @@ func Static(ctx context.Context, e *engine.Env, from, to string, target, current
 	if target != nil {
 		first = apis(ctx, e, to, target, current)
 	}
-	return []result.Result{first, kubeVersions(ctx, e, to), skew(from, to), pins(e), clusterVersion(e, to), addons(e, to)}
+	out := []result.Result{first, kubeVersions(ctx, e, to), skew(from, to), pins(e), clusterVersion(e, to), addons(e, to)}
+	// Charts that could not be rendered: the apis and kube-version checks' part for them is reported apart, skipped.
+	if _, skipped := e.RenderCharts(ctx); len(skipped) > 0 {
+		for _, name := range []string{NameAPIs, NameKubeVersion} {
+			for _, r := range out {
+				if r.Name == name && r.Status == result.Passed {
+					out = append(out, result.SkippedPart(name, skipped))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // clusterVersion: cluster_version's own validations (the EKS standard-support calendar) must accept the target,
@@ -140,7 +151,7 @@ func apis(ctx context.Context, e *engine.Env, to string, target, current *APIs) 
 	}
 	msg := fmt.Sprintf("%d objects of built-in kinds served by Kubernetes %s (%s api/discovery)", checked, to, target.Release)
 	if len(skipped) > 0 {
-		return result.Skip(NameAPIs, "%s; not rendered, so not judged: %s", msg, strings.Join(skipped, "; "))
+		msg += "; " + result.ScopeNote(skipped)
 	}
 	return result.Pass(NameAPIs, "%s", msg)
 }
@@ -213,7 +224,7 @@ func kubeVersions(ctx context.Context, e *engine.Env, to string) result.Result {
 		return result.Fail(NameKubeVersion, bad, "%d chart(s) cannot be installed on Kubernetes %s", len(bad), to)
 	}
 	if len(skipped) > 0 {
-		return result.Skip(NameKubeVersion, "%d chart constraint(s) admit %s; not judged: %s", n, to, strings.Join(skipped, "; "))
+		return result.Pass(NameKubeVersion, "%d chart constraint(s) admit %s; %s", n, to, result.ScopeNote(skipped))
 	}
 	return result.Pass(NameKubeVersion, "every chart admits Kubernetes %s (%d declare a kubeVersion constraint)", to, n)
 }

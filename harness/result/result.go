@@ -5,6 +5,7 @@ package result
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,4 +51,27 @@ func AnyFailed(rs []Result) bool {
 		}
 	}
 	return false
+}
+
+// SkippedPart is the result for the part of a check that could not run on some inputs — charts that could not be
+// rendered, given as "<app>: <reason>" — named "<check> [apps]" and skipped with the reason. The check's own
+// result then covers the rest only, and says so (ScopeNote): what could not run never counts as passed.
+func SkippedPart(check string, skipped []string) Result {
+	apps := appsOf(skipped)
+	_, first, _ := strings.Cut(skipped[0], ": ")
+	return Skip(fmt.Sprintf("%s [%s]", check, strings.Join(apps, ", ")), "%d chart(s) not rendered, so not everything could be checked (%s): %s", len(skipped), strings.Join(apps, ", "), first)
+}
+
+// ScopeNote is what a check's message adds when SkippedPart reports part of it apart.
+func ScopeNote(skipped []string) string {
+	return fmt.Sprintf("rendered charts only: %s not rendered (its part is skipped, reported apart)", strings.Join(appsOf(skipped), ", "))
+}
+
+func appsOf(skipped []string) []string {
+	var apps []string
+	for _, s := range skipped {
+		app, _, _ := strings.Cut(s, ":")
+		apps = append(apps, app)
+	}
+	return apps
 }

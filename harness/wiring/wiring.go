@@ -65,22 +65,10 @@ func Check(in Input) []result.Result {
 		out = append(out, r)
 		// What the unrendered charts would have contributed is its own result: skipped, never part of a pass.
 		if err == nil && c.charts && r.Status == result.Passed && len(in.Skipped) > 0 {
-			out = append(out, SkippedPart(c.name, in.Skipped))
+			out = append(out, result.SkippedPart(c.name, in.Skipped))
 		}
 	}
 	return out
-}
-
-// SkippedPart is the result for the part of a check that concerns charts that could not be rendered: named
-// "<check> [apps]", skipped with the reason. The check's own result then covers the rendered charts only (and
-// says so).
-func SkippedPart(check string, skipped []string) result.Result {
-	var apps []string
-	for _, s := range skipped {
-		app, _, _ := strings.Cut(s, ":")
-		apps = append(apps, app)
-	}
-	return result.Skip(fmt.Sprintf("%s [%s]", check, strings.Join(apps, ", ")), "%s", skippedText(skipped))
 }
 
 // loadTree evaluates terraform/ for the platform's environment with the account the bridge was computed for.
@@ -123,19 +111,9 @@ func verdict(name string, violations []string, skipped []string, passMsg string,
 	}
 	r := result.Pass(name, passMsg, args...)
 	if len(skipped) > 0 {
-		r.Message += "; " + scopeText(skipped)
+		r.Message += "; " + result.ScopeNote(skipped)
 	}
 	return r
-}
-
-// scopeText says that a result covers the rendered charts only.
-func scopeText(skipped []string) string {
-	var apps []string
-	for _, s := range skipped {
-		app, _, _ := strings.Cut(s, ":")
-		apps = append(apps, app)
-	}
-	return fmt.Sprintf("rendered charts only: %s not rendered (its part is skipped, reported apart)", strings.Join(apps, ", "))
 }
 
 // skippedText summarises the charts that could not be rendered: which, and the first reason.

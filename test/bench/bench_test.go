@@ -121,3 +121,37 @@ func BenchmarkCheckLocalWithCharts(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKarpenterGPUNode: the real Karpenter (kwok provider) with local's GPU NodePool on a cluster whose GPU
+// group is at 0: seconds from a pending GPU pod to it Running on a node Karpenter launched, and from the pod's
+// deletion to the empty node consolidated away (the NodePool's consolidateAfter included).
+func BenchmarkKarpenterGPUNode(b *testing.B) {
+	for range b.N {
+		p := testenv.MustPlatform(b, testenv.Root(), "local")
+		s := testenv.MustShape(b, "local")
+		g, _ := s.Group("gpu")
+		g.DesiredSize = 0
+		c, cs, _ := start(b, s)
+		ctx := context.Background()
+		e := testenv.MustEnv(b, p, c, engine.Charts{}, "")
+		res := e.StartKarpenter(ctx, engine.KarpenterConfigAt(testenv.Root()))
+		require.Equal(b, result.Passed, res.Status, res.Message)
+		b.Cleanup(e.StopKarpenter)
+		pod := gpuPod("burst")
+		pod.Spec.NodeSelector = map[string]string{"node-role.mlops.io/gpu": "true"}
+		t0 := time.Now()
+		_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(b, err)
+		_, err = testenv.WaitPod(ctx, cs, "default", "burst", testenv.Running)
+		require.NoError(b, err)
+		running := time.Since(t0)
+		t1 := time.Now()
+		require.NoError(b, cs.CoreV1().Pods("default").Delete(ctx, "burst", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
+		require.NoError(b, wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+			nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "karpenter.sh/nodepool"})
+			return err == nil && len(nodes.Items) == 0, nil
+		}))
+		b.ReportMetric(running.Seconds(), "s-pending-to-running")
+		b.ReportMetric(time.Since(t1).Seconds(), "s-to-consolidated")
+	}
+}

@@ -53,7 +53,7 @@ func TestBrokenUpstreamWiringFails(t *testing.T) {
 	tests := []struct{ name, file, old, new, check, want string }{
 		{"GPU node group without the label the device plugin needs", "terraform/variables.tf",
 			"        \"nvidia.com/gpu.present\" = \"true\"\n", "",
-			"gpu-capacity", "DaemonSet DaemonSet/nvidia-device-plugin/nvidia-device-plugin (chart nvidia-device-plugin 0.17.1 (Application nvidia-device-plugin)) covers 0 of 3 GPU node(s)"},
+			"gpu-capacity", "DaemonSet DaemonSet/nvidia-device-plugin/nvidia-device-plugin (chart nvidia-device-plugin 0.17.1 (Application nvidia-device-plugin)) covers 2 of 3 GPU node(s), not gpu-0: node selector"}, // Karpenter's two nodes carry the NodePool's labels
 		{"values key the chart does not have (flyte-binary's storage has no type)", "helm/platform-app/values.yaml",
 			"        storage:\n          metadataContainer", "        storage:\n          type: s3\n          metadataContainer",
 			"deploy/flyte", "helm/platform-app/values.yaml:169: Application flyte: configuration.storage.type: not a value of chart flyte-binary v1.14.1"},

@@ -137,7 +137,7 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 	}{
 		{"RayJob field typo", "workflows/ray/rayjob.yaml", "shutdownAfterJobFinishes: true", "shutdownAfterJobFinished: true", 1,
 			`RayJob/ml-training/train-mlp (workflows/ray/rayjob.yaml): RayJob in version "v1" cannot be handled as a RayJob: strict decoding error: unknown field "spec.shutdownAfterJobFinished"`},
-		{"Application sync policy typo", "helm/platform-app/templates/applications.yaml", "      selfHeal: true", "      selfHealing: true", 8, // one per Application
+		{"Application sync policy typo", "helm/platform-app/templates/applications.yaml", "      selfHeal: true", "      selfHealing: true", 10, // one per Application
 			`unknown field "spec.syncPolicy.automated.selfHealing"`},
 		{"InferenceService protocol not in KServe's enum", "workflows/kserve/inferenceservice.yaml", "protocolVersion: v2", "protocolVersion: v3", 1,
 			`InferenceService/models/sklearn-iris (workflows/kserve/inferenceservice.yaml): InferenceService.serving.kserve.io "sklearn-iris" is invalid: spec.predictor.model.protocolVersion: Unsupported value: "v3"`},
