@@ -24,9 +24,9 @@ type NodePool struct {
 	// Labels and Taints are what its nodes get (spec.template).
 	Labels map[string]string
 	Taints []corev1.Taint
-	// Families and Types are the instance families / types its requirements allow (empty: not restricted);
-	// CapacityTypes the capacity types (karpenter.sh/capacity-type).
-	Families, Types, CapacityTypes []string
+	// Families, Sizes and Types are the instance families / sizes / types its requirements allow (empty: not
+	// restricted); CapacityTypes the capacity types (karpenter.sh/capacity-type).
+	Families, Sizes, Types, CapacityTypes []string
 	// GPULimit is limits["nvidia.com/gpu"]; nil when the NodePool sets none.
 	GPULimit *int64
 	// NodeClassKind/NodeClassName are spec.template.spec.nodeClassRef's.
@@ -63,8 +63,11 @@ func (np NodePool) GPU() bool {
 
 // Allows reports whether the NodePool's family/type requirements allow the instance type.
 func (np NodePool) Allows(instanceType string) bool {
-	fam, _, _ := strings.Cut(instanceType, ".")
+	fam, size, _ := strings.Cut(instanceType, ".")
 	if len(np.Families) > 0 && !contains(np.Families, fam) {
+		return false
+	}
+	if len(np.Sizes) > 0 && !contains(np.Sizes, size) {
 		return false
 	}
 	return len(np.Types) == 0 || contains(np.Types, instanceType)
@@ -137,6 +140,8 @@ func readNodePool(o deploy.Object) NodePool {
 		switch key {
 		case "karpenter.k8s.aws/instance-family", "karpenter.kwok.sh/instance-family":
 			np.Families = vals
+		case "karpenter.k8s.aws/instance-size", "karpenter.kwok.sh/instance-size":
+			np.Sizes = vals
 		case corev1.LabelInstanceTypeStable:
 			np.Types = vals
 		case "karpenter.sh/capacity-type":

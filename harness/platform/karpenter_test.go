@@ -32,6 +32,8 @@ func TestLocalDeclaresTheGPUNodePool(t *testing.T) {
 	assert.Equal(t, []platform.Budget{{Nodes: "100%", Reasons: []string{"Empty"}}, {Nodes: "1", Reasons: []string{"Drifted", "Underutilized"}}}, np.Budgets)
 	assert.True(t, np.Allows("g4dn.xlarge"))
 	assert.False(t, np.Allows("g5.xlarge"))
+	assert.False(t, np.Allows("g4dn.2xlarge"), "sized as the GPU node group")
+	assert.Equal(t, []string{"xlarge"}, np.Sizes)
 	assert.Len(t, p.NodeClasses(), 1)
 	assert.True(t, p.InRepoCustomResources())
 

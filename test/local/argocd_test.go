@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -30,6 +31,10 @@ func argoCD(t *testing.T) engine.ArgoCD {
 func TestArgoCDSyncsThePlatform(t *testing.T) {
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	env := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
+	// As `harness check` does first: the generated CRDs for the kinds no installable chart ships (Karpenter's
+	// NodePool and EC2NodeClass: its chart is not in ../shared/charts).
+	crds := env.InstallCRDs(t.Context())
+	require.Equal(t, result.Passed, crds.Status, crds.Message)
 	rs := env.DeployArgoCD(t.Context(), argoCD(t))
 	names := map[string]bool{}
 	for _, r := range rs {

@@ -158,6 +158,13 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 		if a.Progress == nil {
 			a.Progress = t.Logf
 		}
+		if tg.CRDsDir != "" {
+			// The generated CRDs for kinds no installable chart ships (the emulated flow: Karpenter's chart is not
+			// here, so its NodePool/EC2NodeClass CRDs are the generated ones; on EKS the chart brings them).
+			r := e.InstallCRDs(ctx)
+			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
+			require.NotEqual(t, result.Failed, r.Status, "%s %v", r.Message, r.Details)
+		}
 		for _, r := range e.DeployArgoCD(ctx, a) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			if a.InstallManifest == "" && testenv.ChartUnavailable(r) {
@@ -181,6 +188,9 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 			switch {
+			case strings.HasPrefix(r.Name, "wiring/") && strings.Contains(r.Name, " [") && tg.ArgoCD.InstallManifest == "" &&
+				strings.Contains(r.Message, "chart not fetched"):
+				// Emulated: the part of a wiring check that concerns a chart no directory here holds (Karpenter's).
 			case strings.HasPrefix(r.Name, "wiring/"):
 				// Every chart renders (fetched with network, unpacked without): a skipped wiring check is a broken pin.
 				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
