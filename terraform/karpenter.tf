@@ -18,7 +18,6 @@ locals {
   karpenter_queue           = "${local.name}-karpenter"
   karpenter_discovery       = local.name
   partition                 = data.aws_partition.current.partition
-  account_id                = data.aws_caller_identity.current.account_id
 }
 
 data "aws_iam_policy_document" "karpenter_trust" {
@@ -117,6 +116,11 @@ data "aws_iam_policy_document" "karpenter_controller" {
     }
     condition {
       test     = "StringEquals"
+      variable = "aws:RequestTag/eks:eks-cluster-name"
+      values   = [local.name]
+    }
+    condition {
+      test     = "StringEquals"
       variable = "ec2:CreateAction"
       values   = ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]
     }
@@ -139,6 +143,11 @@ data "aws_iam_policy_document" "karpenter_controller" {
       test     = "StringLike"
       variable = "aws:ResourceTag/karpenter.sh/nodepool"
       values   = ["*"]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:RequestTag/eks:eks-cluster-name"
+      values   = [local.name]
     }
     condition {
       test     = "ForAllValues:StringEquals"
@@ -197,8 +206,13 @@ data "aws_iam_policy_document" "karpenter_controller" {
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
-      values   = ["ec2.amazonaws.com"]
+      values   = ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]
     }
+  }
+  statement {
+    sid       = "AllowUnscopedInstanceProfileListAction"
+    actions   = ["iam:ListInstanceProfiles"]
+    resources = ["*"]
   }
   statement {
     sid       = "AllowInstanceProfileReadActions"

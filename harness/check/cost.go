@@ -51,6 +51,11 @@ func CostGuard(p *platform.Platform, b Budget) error {
 		hourly += float64(g.MaxSize) * g.Instance.OnDemandUSDPerHour
 		groups = append(groups, fmt.Sprintf("%s %d x %s", g.Name, g.MaxSize, g.Instance.Name))
 	}
+	for _, np := range p.NodePools() {
+		if np.GPU() && np.GPULimit == nil {
+			return fmt.Errorf("refusing to apply: NodePool %s (%s) sets no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded", np.Name, np.Object.Source)
+		}
+	}
 	extra := ""
 	if k, desc := karpenterWorst(p); desc != "" {
 		hourly += k

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -212,6 +213,11 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 		} else if len(missing) > 0 {
 			return result.Skip(name, "the cluster serves no %s (their CRDs are not installed: make crds, or the chart that ships them was skipped)", strings.Join(missing, ", "))
 		}
+		if wrong, err := e.wrongVersions(c.dir, a); err != nil {
+			return result.Fail(name, nil, "%v", err)
+		} else if len(wrong) > 0 {
+			return result.Fail(name, wrong, "%d object(s) of %s use an API version the cluster does not serve for their group: %s", len(wrong), a.Path, wrong[0])
+		}
 	}
 	note := ""
 	var opts []deploy.InstallOption
@@ -372,6 +378,33 @@ func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped s
 	return c.dir, ""
 }
 
+// wrongVersions renders the in-repo chart and lists its objects whose group the cluster serves at other versions
+// only (karpenter.sh/v1beta1 where Karpenter v1 serves v1): a mistake, not a missing CRD.
+func (e *Env) wrongVersions(dir string, a deploy.App) ([]string, error) {
+	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", a.Path, err)
+	}
+	groups, err := e.clientset.Discovery().ServerGroups()
+	if err != nil {
+		return nil, err
+	}
+	served := map[string][]string{}
+	for _, g := range groups.Groups {
+		for _, v := range g.Versions {
+			served[g.Name] = append(served[g.Name], v.Version)
+		}
+	}
+	var out []string
+	for _, o := range objs {
+		gv := o.GroupVersionKind()
+		if vs, ok := served[gv.Group]; ok && gv.Group != "" && !slices.Contains(vs, gv.Version) {
+			out = append(out, fmt.Sprintf("%s %s (%s): %s is served at %s only", o.GetKind(), o.GetName(), o.Source, gv.Group, strings.Join(vs, ", ")))
+		}
+	}
+	return out, nil
+}
+
 // unservedKinds renders the in-repo chart and lists the kinds of its objects the cluster does not serve.
 func (e *Env) unservedKinds(dir string, a deploy.App) ([]string, error) {
 	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
@@ -391,8 +424,20 @@ func (e *Env) unservedKinds(dir string, a deploy.App) ([]string, error) {
 		}
 		seen[gvk] = true
 		if _, err := res.For(o.Unstructured); meta.IsNoMatchError(err) {
+			if gs, err := e.clientset.Discovery().ServerGroups(); err == nil && groupServed(gs, o.GroupVersionKind().Group) {
+				continue // served at another version: wrongVersions names it
+			}
 			out = append(out, o.GetKind()+" ("+o.GetAPIVersion()+")")
 		}
 	}
 	return out, nil
+}
+
+func groupServed(gs *metav1.APIGroupList, group string) bool {
+	for _, g := range gs.Groups {
+		if g.Name == group {
+			return true
+		}
+	}
+	return false
 }

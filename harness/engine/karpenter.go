@@ -72,6 +72,7 @@ func (e *Env) NodePools() []platform.NodePool {
 // deploy created, and the controller started with instance types from the catalog. StopKarpenter stops it.
 func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) result.Result {
 	const name = "karpenter"
+	e.StopKarpenter() // a second start replaces the first controller, never leaks it
 	pools := e.Platform.NodePools()
 	if len(pools) == 0 {
 		return result.Skip(name, "the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)
@@ -203,7 +204,7 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 	}
 	var last string
 	var since time.Time
-	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		pods, err := e.clientset.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName="})
 		if err != nil {
 			return false, nil
@@ -236,6 +237,10 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 		// it could not place; 10 s without change and nothing in flight is its answer.
 		return inflight == 0 && time.Since(since) > 10*time.Second, nil
 	})
+	if err != nil {
+		return fmt.Errorf("%w (NodeClaims in flight and pending GPU pods: %s)", err, last)
+	}
+	return nil
 }
 
 func conditionTrue(u *unstructured.Unstructured, typ string) bool {

@@ -54,8 +54,10 @@ func (e *Env) karpenterPlaces(ctx context.Context, ps []Placement) ([]Placement,
 	if !pending {
 		return ps, nil
 	}
-	if err := e.waitKarpenter(ctx, 3*time.Minute); err != nil {
-		return ps, fmt.Errorf("Karpenter did not settle the pending GPU pods: %w", err)
+	// A Karpenter that does not settle is a verdict too: the pods still Pending say so (gpu-capacity fails).
+	waitErr := e.waitKarpenter(ctx, 3*time.Minute)
+	if ctx.Err() != nil {
+		return ps, ctx.Err()
 	}
 	ps, err := settle(ctx, e.clientset, e.tracked, time.Minute)
 	if err != nil {
@@ -63,8 +65,13 @@ func (e *Env) karpenterPlaces(ctx context.Context, ps []Placement) ([]Placement,
 	}
 	why := e.KarpenterWhy(ctx)
 	for i, pl := range ps {
-		if pl.Node == "" && pl.Workload.GPUs() > 0 && why[pl.Pod] != "" {
-			ps[i].Pending += "; Karpenter: " + why[pl.Pod]
+		if pl.Node == "" && pl.Workload.GPUs() > 0 {
+			if why[pl.Pod] != "" {
+				ps[i].Pending += "; Karpenter: " + why[pl.Pod]
+			}
+			if waitErr != nil {
+				ps[i].Pending += "; Karpenter had not settled after 3m: " + waitErr.Error()
+			}
 		}
 	}
 	return ps, nil

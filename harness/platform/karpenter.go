@@ -43,22 +43,18 @@ type Budget struct {
 	Schedule string
 }
 
-// GPU reports whether the NodePool launches GPU instances: every catalog type its families/types allow has GPUs
-// (and it allows at least one), or it limits nvidia.com/gpu.
+// GPU reports whether the NodePool can launch GPU instances: it limits nvidia.com/gpu, or a catalog type its
+// requirements allow has GPUs (a NodePool without instance requirements allows every type, GPU ones included).
 func (np NodePool) GPU() bool {
 	if np.GPULimit != nil {
 		return true
 	}
-	n, gpus := 0, 0
 	for _, t := range shape.InstanceTypes() {
-		if np.Allows(t.Name) {
-			n++
-			if t.GPU() {
-				gpus++
-			}
+		if np.Allows(t.Name) && t.GPU() {
+			return true
 		}
 	}
-	return n > 0 && n == gpus && (len(np.Families) > 0 || len(np.Types) > 0)
+	return false
 }
 
 // Allows reports whether the NodePool's family/type requirements allow the instance type.
@@ -87,6 +83,8 @@ func (p *Platform) NodePools() []NodePool {
 	var out []NodePool
 	for _, o := range p.Objects {
 		if o.GetKind() != "NodePool" || !strings.HasPrefix(o.GetAPIVersion(), "karpenter.sh/") {
+			// Any version of karpenter.sh counts (a v1beta1 NodePool is then refused by the API server's dry run
+			// and the deploy; Karpenter v1 serves only v1).
 			continue
 		}
 		out = append(out, readNodePool(o))

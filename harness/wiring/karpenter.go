@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -100,10 +101,18 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 		if !tf.ec2LinuxEntry {
 			v = append(v, "terraform/: no aws_eks_access_entry of type EC2_LINUX: with authentication_mode API, nodes of Karpenter's node role cannot join")
 		}
+		rn := role[strings.LastIndex(role, "/")+1:]
+		actions, passRoleTo, attached := controllerActions(tree, rn)
+		if !attached {
+			v = append(v, fmt.Sprintf("terraform/: no aws_iam_role_policy attaches a policy document to the controller role %s: Karpenter can do nothing", rn))
+		}
 		for _, a := range karpenterActions {
-			if !tf.actions[a] {
-				v = append(v, fmt.Sprintf("terraform/: no IAM policy document grants %s: the Karpenter controller needs it (Karpenter v1's controller policy)", a))
+			if attached && !actions[a] {
+				v = append(v, fmt.Sprintf("terraform/: the controller role %s's policy allows no %s: the Karpenter controller needs it (Karpenter v1's controller policy)", rn, a))
 			}
+		}
+		if nodeRole := profileRole(tree, bridge("karpenter.instanceProfile")); attached && actions["iam:PassRole"] && nodeRole != "" && !passRoleTo[nodeRole] {
+			v = append(v, fmt.Sprintf("terraform/: the controller role %s may pass no aws_iam_role.%s, the role of instance profile %s: its nodes cannot be launched", rn, nodeRole, bridge("karpenter.instanceProfile")))
 		}
 		d := bridge("karpenter.discovery")
 		if !tf.sgTags[d] {
@@ -115,6 +124,9 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 			v = append(v, fmt.Sprintf("terraform/: no subnet is tagged %s=%s: Karpenter finds no subnet to launch into", DiscoveryTag, d))
 		default:
 			for _, z := range zones {
+				if z == "" {
+					z = "an unknown zone"
+				}
 				if z != p.Shape.Zone {
 					v = append(v, fmt.Sprintf("terraform/: a subnet in %s is tagged %s=%s: Karpenter would launch nodes outside the node zone %s (single-AZ data plane)", z, DiscoveryTag, d, p.Shape.Zone))
 				}
@@ -125,6 +137,9 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 	declared := map[string]bool{}
 	for _, c := range classes {
 		declared[c.GetName()] = true
+		if r, ok, _ := unstructured.NestedString(c.Object, "spec", "role"); ok {
+			v = append(v, fmt.Sprintf("%s: EC2NodeClass %s sets role %q: Karpenter would create and manage instance profiles, which the controller policy Terraform grants does not allow; use instanceProfile (the GitOps Bridge's karpenter.instanceProfile)", c.Source, c.GetName(), r))
+		}
 		if ip, ok, _ := unstructured.NestedString(c.Object, "spec", "instanceProfile"); ok && ip != bridge("karpenter.instanceProfile") {
 			v = append(v, fmt.Sprintf("%s: EC2NodeClass %s instanceProfile %q, want the GitOps Bridge's karpenter.instanceProfile (%q)", c.Source, c.GetName(), ip, bridge("karpenter.instanceProfile")))
 		}
@@ -144,7 +159,7 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 		tags, _, _ := unstructured.NestedStringMap(c.Object, "spec", "tags")
 		var missing []string
 		for k := range leaves {
-			if t, ok := strings.CutPrefix(k, "tags."); ok && tags[t] != leaves[k] {
+			if t, ok := strings.CutPrefix(k, "tags."); ok && t != "managed-by" && tags[t] != leaves[k] {
 				missing = append(missing, t)
 			}
 		}
@@ -164,15 +179,15 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 
 // karpenterFacts is what Terraform creates for Karpenter, evaluated for the environment (count honoured).
 type karpenterFacts struct {
-	roles, profiles, queues, events, actions, sgTags map[string]bool
-	subnetZones                                      map[string][]string
-	ec2LinuxEntry                                    bool
-	errs                                             []string
+	roles, profiles, queues, events, sgTags map[string]bool
+	subnetZones                             map[string][]string
+	ec2LinuxEntry                           bool
+	errs                                    []string
 }
 
 func karpenterTerraform(tree *tfeval.Tree) karpenterFacts {
 	f := karpenterFacts{roles: map[string]bool{}, profiles: map[string]bool{}, queues: map[string]bool{}, events: map[string]bool{},
-		actions: map[string]bool{}, sgTags: map[string]bool{}, subnetZones: map[string][]string{}}
+		sgTags: map[string]bool{}, subnetZones: map[string][]string{}}
 	names := func(typ string, into map[string]bool) {
 		f.errs = append(f.errs, eachResource(tree, typ, func(m *tfeval.Module, b *hclsyntax.Block, inst instance) {
 			if n, ok := evalString(m, b, "name", inst); ok {
@@ -226,35 +241,135 @@ func karpenterTerraform(tree *tfeval.Tree) karpenterFacts {
 			}
 		}
 	})...)
-	// Actions of every policy document that exists in the environment (count honoured).
+	return f
+}
+
+// controllerActions are the Allow actions of the inline policies (aws_iam_role_policy) attached to the IAM role
+// named role, read from the aws_iam_policy_document each one's policy refers to; passRoleTo are the aws_iam_role
+// resources iam:PassRole is granted on (by reference).
+func controllerActions(tree *tfeval.Tree, role string) (actions map[string]bool, passRoleTo map[string]bool, attached bool) {
+	actions, passRoleTo = map[string]bool{}, map[string]bool{}
 	for _, m := range tree.All() {
+		labels := map[string]bool{} // aws_iam_role resources of this module with that name
 		for _, b := range m.Blocks {
-			if b.Type != "data" || len(b.Labels) != 2 || b.Labels[0] != "aws_iam_policy_document" {
+			if b.Type == "resource" && len(b.Labels) == 2 && b.Labels[0] == "aws_iam_role" {
+				insts, err := forEach(m, b)
+				if err == nil && len(insts) > 0 {
+					if n, ok := evalString(m, b, "name", insts[0]); ok && n == role {
+						labels[b.Labels[1]] = true
+					}
+				}
+			}
+		}
+		if len(labels) == 0 {
+			continue
+		}
+		docs := map[string]*hclsyntax.Block{}
+		for _, b := range m.Blocks {
+			if b.Type == "data" && len(b.Labels) == 2 && b.Labels[0] == "aws_iam_policy_document" {
+				docs[b.Labels[1]] = b
+			}
+		}
+		for _, b := range m.Blocks {
+			if b.Type != "resource" || len(b.Labels) != 2 || b.Labels[0] != "aws_iam_role_policy" {
 				continue
 			}
-			instances, err := forEach(m, b)
-			if err != nil || len(instances) == 0 {
+			if insts, err := forEach(m, b); err != nil || len(insts) == 0 {
 				continue
 			}
-			for _, st := range b.Body.Blocks {
-				if st.Type != "statement" {
+			ra, ok := b.Body.Attributes["role"]
+			if !ok || !refersTo(ra.Expr, "aws_iam_role", labels) {
+				continue
+			}
+			pa, ok := b.Body.Attributes["policy"]
+			if !ok {
+				continue
+			}
+			for _, tr := range pa.Expr.Variables() {
+				if tr.RootName() != "data" || len(tr) < 3 {
 					continue
 				}
-				a, ok := st.Body.Attributes["actions"]
-				if !ok {
+				typ, _ := tr[1].(hcl.TraverseAttr)
+				name, _ := tr[2].(hcl.TraverseAttr)
+				doc := docs[name.Name]
+				if typ.Name != "aws_iam_policy_document" || doc == nil {
 					continue
 				}
-				val, err := m.Eval(a.Expr, instances[0].extra)
-				if err != nil || !val.IsWhollyKnown() || val.IsNull() || !val.CanIterateElements() {
+				attached = true
+				insts, err := forEach(m, doc)
+				if err != nil || len(insts) == 0 {
 					continue
 				}
-				for it := val.ElementIterator(); it.Next(); {
-					if _, e := it.Element(); e.Type() == cty.String {
-						f.actions[e.AsString()] = true
+				for _, st := range doc.Body.Blocks {
+					if st.Type != "statement" {
+						continue
+					}
+					if eff, ok := st.Body.Attributes["effect"]; ok {
+						if v, err := m.Eval(eff.Expr, insts[0].extra); err == nil && v.IsKnown() && v.Type() == cty.String && v.AsString() != "Allow" {
+							continue
+						}
+					}
+					a, ok := st.Body.Attributes["actions"]
+					if !ok {
+						continue
+					}
+					val, err := m.Eval(a.Expr, insts[0].extra)
+					if err != nil || !val.IsWhollyKnown() || val.IsNull() || !val.CanIterateElements() {
+						continue
+					}
+					for it := val.ElementIterator(); it.Next(); {
+						_, e := it.Element()
+						if e.Type() != cty.String {
+							continue
+						}
+						actions[e.AsString()] = true
+						if e.AsString() == "iam:PassRole" {
+							if r, ok := st.Body.Attributes["resources"]; ok {
+								for _, tr := range r.Expr.Variables() {
+									if tr.RootName() == "aws_iam_role" && len(tr) > 1 {
+										if n, ok := tr[1].(hcl.TraverseAttr); ok {
+											passRoleTo[n.Name] = true
+										}
+									}
+								}
+							}
+						}
 					}
 				}
 			}
 		}
 	}
-	return f
+	return actions, passRoleTo, attached
+}
+
+// profileRole is the aws_iam_role resource (by name) the instance profile named profile holds, by reference.
+func profileRole(tree *tfeval.Tree, profile string) string {
+	out := ""
+	eachResource(tree, "aws_iam_instance_profile", func(m *tfeval.Module, b *hclsyntax.Block, inst instance) {
+		if n, ok := evalString(m, b, "name", inst); !ok || n != profile {
+			return
+		}
+		if ra, ok := b.Body.Attributes["role"]; ok {
+			for _, tr := range ra.Expr.Variables() {
+				if tr.RootName() == "aws_iam_role" && len(tr) > 1 {
+					if n, ok := tr[1].(hcl.TraverseAttr); ok {
+						out = n.Name
+					}
+				}
+			}
+		}
+	})
+	return out
+}
+
+// refersTo reports whether the expression refers to a resource of typ with one of the labels.
+func refersTo(e hclsyntax.Expression, typ string, labels map[string]bool) bool {
+	for _, tr := range e.Variables() {
+		if tr.RootName() == typ && len(tr) > 1 {
+			if n, ok := tr[1].(hcl.TraverseAttr); ok && labels[n.Name] {
+				return true
+			}
+		}
+	}
+	return false
 }

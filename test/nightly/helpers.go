@@ -12,9 +12,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -62,7 +64,22 @@ func releaseAWSResources(ctx context.Context, cs kubernetes.Interface, dyn dynam
 	var errs []error
 	nodePools := schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
 	nodeClaims := schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
-	if list, err := dyn.Resource(nodePools).List(ctx, metav1.ListOptions{}); err == nil {
+	applications := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+	// Argo CD first stops syncing (selfHeal would recreate the NodePools, and the evicted GPU pods would get new
+	// NodeClaims); its Applications are deleted only after Karpenter has terminated its instances.
+	if apps, err := dyn.Resource(applications).Namespace("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, a := range apps.Items {
+			patch := []byte(`{"spec":{"syncPolicy":{"automated":null}}}`)
+			if _, err := dyn.Resource(applications).Namespace(a.GetNamespace()).Patch(ctx, a.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("stop Argo CD syncing %s: %w", a.GetName(), err))
+			}
+		}
+	} else if !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("list Argo CD Applications: %w", err))
+	}
+	if list, err := dyn.Resource(nodePools).List(ctx, metav1.ListOptions{}); err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("list Karpenter NodePools: %w", err))
+	} else if err == nil {
 		for _, o := range list.Items {
 			if err := dyn.Resource(nodePools).Delete(ctx, o.GetName(), del); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, err)

@@ -83,10 +83,19 @@ func TestKarpenterChecksFailOnTheirDefect(t *testing.T) {
 			`no aws_cloudwatch_event_rule matches "EC2 Spot Instance Interruption Warning"`},
 		{"node role cannot be passed", "wiring/karpenter", tf,
 			`actions   = ["iam:PassRole"]`, `actions   = ["iam:GetRole"]`,
-			"no IAM policy document grants iam:PassRole"},
+			"the controller role mlops-local-karpenter's policy allows no iam:PassRole"},
+		{"node role passed is the controller's own", "wiring/karpenter", tf,
+			"resources = [aws_iam_role.karpenter_node[0].arn]", "resources = [aws_iam_role.karpenter_controller[0].arn]",
+			"may pass no aws_iam_role.karpenter_node, the role of instance profile mlops-local-karpenter-node"},
+		{"controller policy attached to the node role", "wiring/karpenter", tf,
+			"  role   = aws_iam_role.karpenter_controller[0].id", "  role   = aws_iam_role.karpenter_node[0].id",
+			"no aws_iam_role_policy attaches a policy document to the controller role mlops-local-karpenter"},
+		{"node class with a role instead of Terraform's instance profile", "wiring/karpenter", "helm/karpenter-nodepools/templates/ec2nodeclass.yaml",
+			"  instanceProfile: {{", "  role: {{",
+			`sets role "mlops-local-karpenter-node": Karpenter would create and manage instance profiles`},
 		{"node class without the platform's tags", "wiring/karpenter", "helm/karpenter-nodepools/templates/ec2nodeclass.yaml",
 			"  {{- with .Values.aws.tags }}", "  {{- with .Values.aws.noTags }}",
-			"does not tag its instances with the platform's cost-center, environment"},
+			"does not tag its instances with the platform's cost-center, environment, owner, project"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,13 +114,21 @@ func TestKarpenterChecksFailOnTheirDefect(t *testing.T) {
 	}
 }
 
-// TestKarpenterNodePoolsNeedTheBridge: NodePools on while Terraform's Karpenter is off is refused when the platform
-// loads, naming the chart, the line and the value (the node class would have no instance profile to use).
-func TestKarpenterNodePoolsNeedTheBridge(t *testing.T) {
+// TestKarpenterNeedsTerraformsSide: the Karpenter Applications on while Terraform's enable_karpenter is off is
+// refused when the platform loads, naming the template, the line and the value (the controller would have no role
+// and no queue, the node class no instance profile).
+func TestKarpenterNeedsTerraformsSide(t *testing.T) {
 	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "terraform/env/local.tfvars", "enable_karpenter = true", "enable_karpenter = false")
 	_, err := platform.Load(root, "local")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "platform-app/templates/applications.yaml:")
+	assert.Contains(t, err.Error(), "global.aws.karpenter.controllerRole is empty: applications.karpenter is enabled but Terraform's enable_karpenter is off")
+
+	// Without the controller, the node class still needs Terraform's instance profile.
+	testenv.Edit(t, root, "helm/values/local.yaml", "  karpenter:\n    enabled: true\n", "  karpenter:\n    enabled: false\n")
+	_, err = platform.Load(root, "local")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "karpenter-nodepools/templates/ec2nodeclass.yaml:")
 	assert.Contains(t, err.Error(), "aws.karpenter.instanceProfile is required (enable_karpenter = true in the environment's tfvars)")

@@ -250,5 +250,5 @@ func BridgeValues(t testing.TB, env string) map[string]any {
 // ChartUnavailable reports whether r is an Application's deploy skipped because its chart is in no chart
 // directory these machines have (Karpenter's: ../shared/charts does not hold it) — the one skip a deploy may have.
 func ChartUnavailable(r result.Result) bool {
-	return r.Status == result.Skipped && strings.HasPrefix(r.Name, "deploy/") && strings.HasPrefix(r.Message, "chart not fetched")
+	return r.Status == result.Skipped && r.Name == "deploy/karpenter" && strings.HasPrefix(r.Message, "chart not fetched: karpenter ")
 }
