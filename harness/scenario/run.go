@@ -107,6 +107,13 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 	switch {
 	case st.Deploy != nil:
 		installed := 0
+		// As `harness check`: the generated CRDs first, for kinds no installable chart ships (Karpenter's NodePool
+		// and EC2NodeClass when its chart is not here), so that the in-repo charts creating them can be synced.
+		if e.CRDsDir != "" {
+			if res := e.InstallCRDs(ctx); res.Status == result.Failed {
+				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
+			}
+		}
 		deployed := e.DeployApps
 		if r.ArgoCD != nil {
 			deployed = func(ctx context.Context) []result.Result { return e.DeployArgoCD(ctx, *r.ArgoCD) }

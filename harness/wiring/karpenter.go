@@ -173,7 +173,7 @@ func karpenterWiring(in Input, tree *tfeval.Tree) result.Result {
 			v = append(v, fmt.Sprintf("%s: NodePool %s refers to EC2NodeClass %s, which the platform does not declare", np.Object.Source, np.Name, np.NodeClassName))
 		}
 	}
-	return verdict(name, v, nil, "Terraform (enable_karpenter), the Karpenter Application (chart %s) and %d NodePool(s) agree: controller role, instance profile, interruption queue with its %d EventBridge rules and the EC2_LINUX access entry exist under the names the bridge publishes; the node subnet (zone %s) and the cluster security group carry %s=%s; the EC2NodeClass selects them and tags instances with the platform's tags; the controller policy's actions a hand-written list from Karpenter v1's reference policy",
+	return verdict(name, v, nil, "Terraform (enable_karpenter), the Karpenter Application (chart %s) and %d NodePool(s) agree: controller role, instance profile, interruption queue with its %d EventBridge rules and the EC2_LINUX access entry exist under the names the bridge publishes; the node subnet (zone %s) and the cluster security group carry %s=%s; the EC2NodeClass selects them with the bridge's instance profile and tags instances with the platform's tags; the policy attached to the controller role allows Karpenter's key actions and passes the instance profile's role (the action list hand-written from Karpenter v1's reference policy)",
 		karpenter.Version, len(pools), len(karpenterEvents), p.Shape.Zone, DiscoveryTag, bridge("karpenter.discovery"))
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
@@ -84,7 +85,11 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, depl
 		return nil, err
 	}
 	defer func() { stopCluster((err != nil || result.AnyFailed(rs)) && ctx.Err() == nil) }()
-	env, err := engine.NewEnv(p, c, charts, "")
+	crdsDir := ""
+	if f.backend != cluster.Existing { // a real cluster gets its CRDs from the operators' charts
+		crdsDir = filepath.Join(f.root, "bin", "crds")
+	}
+	env, err := engine.NewEnv(p, c, charts, crdsDir)
 	if err != nil {
 		return nil, err
 	}
