@@ -192,3 +192,24 @@ func TestKarpenterLimitBelowDemandFailsCapacity(t *testing.T) {
 	assert.Contains(t, got.Message, "1 GPU pod(s) Pending with the node groups at gpu=1, system=2 and Karpenter's NodePool gpu at 1 of its limit of 1 GPUs")
 	assert.Contains(t, strings.Join(got.Details, "\n"), "Karpenter: Failed to schedule pod, all available instance types exceed limits for nodepool (NodePool=gpu)")
 }
+
+// TestInRepoObjectAtAnotherVersionFails: an in-repo chart's NodePool written at karpenter.sh/v1beta1, a version
+// Karpenter v1 no longer serves, fails its deploy naming the object and the served version — a kind whose CRD is
+// missing altogether is a skip, this is a mistake.
+func TestInRepoObjectAtAnotherVersionFails(t *testing.T) {
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "helm/karpenter-nodepools/templates/nodepool-gpu.yaml", "apiVersion: karpenter.sh/v1\n", "apiVersion: karpenter.sh/v1beta1\n")
+	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
+	env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{}, testenv.CRDsDir(t))
+	crds := env.InstallCRDs(t.Context())
+	require.Equal(t, result.Passed, crds.Status, crds.Message)
+	var got result.Result
+	for _, r := range env.DeployApps(t.Context()) {
+		if r.Name == "deploy/karpenter-node-pools" {
+			got = r
+		}
+	}
+	require.Equal(t, result.Failed, got.Status, "%s: %s", got.Name, got.Message)
+	assert.Contains(t, strings.Join(got.Details, "\n"), "NodePool gpu (")
+	assert.Contains(t, strings.Join(got.Details, "\n"), "karpenter.sh is served at v1 only")
+}

@@ -133,3 +133,25 @@ func TestKarpenterNeedsTerraformsSide(t *testing.T) {
 	assert.Contains(t, err.Error(), "karpenter-nodepools/templates/ec2nodeclass.yaml:")
 	assert.Contains(t, err.Error(), "aws.karpenter.instanceProfile is required (enable_karpenter = true in the environment's tfvars)")
 }
+
+// TestCostGuardCountsKarpenter: the cost guard's worst case includes the GPU NodePool (limit x the dearest type it
+// allows); local fits the nightly's budget only because the NodePool is sized as the GPU group, and a GPU NodePool
+// without a limit is refused outright.
+func TestCostGuardCountsKarpenter(t *testing.T) {
+	t.Parallel()
+	budget := check.Budget{USD: 10, Hours: 3}
+	require.NoError(t, check.CostGuard(testenv.MustPlatform(t, testenv.Root(), "local"), budget))
+
+	bigger := testenv.CopyRepo(t)
+	testenv.Edit(t, bigger, "helm/karpenter-nodepools/values.yaml", "instanceSizes: [xlarge]", "instanceSizes: [xlarge, 8xlarge]")
+	err := check.CostGuard(testenv.MustPlatform(t, bigger, "local"), budget)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Karpenter: NodePool gpu: 2 x g4dn.8xlarge at most")
+
+	unbounded := testenv.CopyRepo(t)
+	testenv.Edit(t, unbounded, "helm/karpenter-nodepools/templates/nodepool-gpu.yaml", "  limits:\n    nvidia.com/gpu: {{ .Values.gpu.gpuLimit | quote }}\n", "")
+	err = check.CostGuard(testenv.MustPlatform(t, unbounded, "local"), budget)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "NodePool gpu (")
+	assert.Contains(t, err.Error(), "sets no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded")
+}
