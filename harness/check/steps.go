@@ -54,6 +54,7 @@ func Steps() []Step {
 		{Names: []string{NameCode}, Run: one(func(_ context.Context, r *Run) result.Result { return WorkloadCode(r.Platform) })},
 		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
+		{Names: []string{NameValues}, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return Values(ctx, r.Env), nil }},
 		{Names: []string{NameNodePools}, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
 		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Run: wiringStep},
 		{Names: []string{"policy/checkov"}, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {

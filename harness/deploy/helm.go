@@ -21,6 +21,31 @@ import (
 type Release struct {
 	Name      string
 	Namespace string
+	// KubeVersion is the Kubernetes version the chart is rendered for (.Capabilities.KubeVersion: "1.35" or
+	// "v1.35.4"), as Helm and Argo CD render against the cluster's version. Empty: Helm's compiled-in default
+	// (v1.20), which makes charts that choose an API by version pick ones EKS no longer serves.
+	KubeVersion string
+}
+
+// Capabilities are what a chart sees at render time for rel: Helm's defaults with rel's Kubernetes version.
+func Capabilities(rel Release) (*chartutil.Capabilities, error) {
+	caps := chartutil.DefaultCapabilities.Copy()
+	if rel.KubeVersion == "" {
+		return caps, nil
+	}
+	v := rel.KubeVersion
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	if strings.Count(v, ".") == 1 {
+		v += ".0"
+	}
+	kv, err := chartutil.ParseKubeVersion(v)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes version %q: %w", rel.KubeVersion, err)
+	}
+	caps.KubeVersion = *kv
+	return caps, nil
 }
 
 // Render renders the chart in dir with valueFiles merged in order over the chart's defaults, then values on top
@@ -49,7 +74,10 @@ func Render(dir string, rel Release, valueFiles []string, values map[string]any)
 	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
 		return nil, fmt.Errorf("dependencies of %s: %w", dir, err)
 	}
-	caps := chartutil.DefaultCapabilities.Copy()
+	caps, err := Capabilities(rel)
+	if err != nil {
+		return nil, err
+	}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: rel.Name, Namespace: rel.Namespace, IsInstall: true}, caps)
 	if err != nil {
 		return nil, fmt.Errorf("values for %s: %w", dir, err)

@@ -3,7 +3,9 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strings"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 
@@ -69,20 +71,29 @@ func workloadsOf(o Object) ([]Workload, error) {
 		}
 		return []Workload{{Name: name, Source: o.Source, Namespace: o.GetNamespace(), Replicas: replicas, Spec: spec, Selector: sel}}, nil
 	}
-	replicas := func(path ...string) int {
-		n, found, _ := unstructured.NestedInt64(o.Object, path...)
-		if !found {
-			return 1
-		}
-		return int(n)
-	}
 	switch o.GetKind() {
 	case "Pod":
 		return w("", 1, "spec")
 	case "Deployment", "StatefulSet", "ReplicaSet":
-		return w("", replicas("spec", "replicas"), "spec", "template", "spec")
+		n, err := IntAt(o.Object, 1, "spec", "replicas")
+		if err != nil {
+			return nil, err
+		}
+		return w("", int(n), "spec", "template", "spec")
 	case "Job":
-		return w("", replicas("spec", "parallelism"), "spec", "template", "spec")
+		// Pods running at once: parallelism (default 1), never more than completions when that is set.
+		n, err := IntAt(o.Object, 1, "spec", "parallelism")
+		if err != nil {
+			return nil, err
+		}
+		c, err := IntAt(o.Object, -1, "spec", "completions")
+		if err != nil {
+			return nil, err
+		}
+		if c >= 0 && c < n {
+			n = c
+		}
+		return w("", int(n), "spec", "template", "spec")
 	case "DaemonSet":
 		ws, err := w("", 0, "spec", "template", "spec")
 		for i := range ws {
@@ -124,13 +135,9 @@ func rayCluster(o Object, base string, path ...string) ([]Workload, error) {
 			continue
 		}
 		name, _, _ := unstructured.NestedString(gm, "groupName")
-		replicas, ok, _ := unstructured.NestedInt64(gm, "replicas")
-		if !ok {
-			replicas = 1
-		}
-		// The autoscaler never goes below minReplicas: that many pods must fit.
-		if minimum, ok, _ := unstructured.NestedInt64(gm, "minReplicas"); ok && minimum > replicas {
-			replicas = minimum
+		replicas, err := RayWorkerPods(gm)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(append(append([]string{}, path...), fmt.Sprintf("workerGroupSpecs[%d]", i)), "."), err)
 		}
 		out = append(out, Workload{Name: base + "/" + name, Source: o.Source, Namespace: o.GetNamespace(), Replicas: int(replicas), Spec: spec})
 	}
@@ -155,8 +162,13 @@ func inferenceService(o Object, base string) ([]Workload, error) {
 		c.Name = "kserve-container"
 		spec.Containers = append(spec.Containers, c)
 	}
-	replicas, ok, _ := unstructured.NestedInt64(pred, "minReplicas")
-	if !ok {
+	// KServe's default minReplicas is 1 (0 only scales to zero in Serverless mode, which this platform does not
+	// run: RawDeployment keeps at least one pod).
+	replicas, err := IntAt(pred, 1, "minReplicas")
+	if err != nil {
+		return nil, fmt.Errorf("spec.predictor.%w", err)
+	}
+	if replicas < 1 {
 		replicas = 1
 	}
 	return []Workload{{Name: base + "/predictor", Source: o.Source, Namespace: o.GetNamespace(), Replicas: int(replicas), Spec: spec}}, nil
@@ -178,4 +190,69 @@ func Convert(in any, out any) error {
 		return err
 	}
 	return json.Unmarshal(data, out)
+}
+
+// RayWorkerPods is the number of pods a Ray worker group asks for: replicas (KubeRay's CRD default 0), raised to
+// minReplicas (the autoscaler never goes below it), times numOfHosts (multi-host groups: one pod per host);
+// 0 when the group is suspended. KubeRay (ray-operator utils.GetWorkerGroupDesiredReplicas) also caps replicas at
+// maxReplicas; that cap is not applied here: replicas above maxReplicas are what the job asks for, and a demand
+// that cannot be met is reported as such rather than silently lowered (workflows/ray-bounds names the cap).
+func RayWorkerPods(group map[string]any) (int64, error) {
+	if s, _, _ := unstructured.NestedBool(group, "suspend"); s {
+		return 0, nil
+	}
+	replicas, err := IntAt(group, 0, "replicas")
+	if err != nil {
+		return 0, err
+	}
+	minimum, err := IntAt(group, 0, "minReplicas")
+	if err != nil {
+		return 0, err
+	}
+	hosts, err := IntAt(group, 1, "numOfHosts")
+	if err != nil {
+		return 0, err
+	}
+	if minimum > replicas {
+		replicas = minimum
+	}
+	if hosts < 1 {
+		hosts = 1
+	}
+	return replicas * hosts, nil
+}
+
+// IntAt reads the integer at path in a decoded YAML or JSON object, whatever type the decoder gave it (int,
+// int64, float64 from JSON, json.Number): def when the field is absent or null. A value that is not a whole
+// number (a string, a fraction) is an error naming the field: never a silent default.
+func IntAt(obj map[string]any, def int64, path ...string) (int64, error) {
+	v, found, err := unstructured.NestedFieldNoCopy(obj, path...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", strings.Join(path, "."), err)
+	}
+	if !found || v == nil {
+		return def, nil
+	}
+	switch n := v.(type) {
+	case int:
+		return int64(n), nil
+	case int32:
+		return int64(n), nil
+	case int64:
+		return n, nil
+	case uint64:
+		if n > math.MaxInt64 {
+			break
+		}
+		return int64(n), nil
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+			return int64(n), nil
+		}
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %v (%T) is not a whole number", strings.Join(path, "."), v, v)
 }

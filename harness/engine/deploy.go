@@ -189,22 +189,7 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 	if c.skip != nil {
 		return *c.skip
 	}
-	if c.upstream {
-		// Every key the platform sets must be a value of the chart it configures: a typo is otherwise ignored
-		// by Helm and the setting silently lost.
-		bad, err := deploy.UnknownValues(c.dir, a.Values)
-		if err != nil {
-			return result.Fail(name, nil, "%v", err)
-		}
-		if len(bad) > 0 {
-			var lines []string
-			for _, b := range bad {
-				key, _, _ := strings.Cut(b, ":")
-				lines = append(lines, e.Platform.ValueAt(a.Chart, strings.Split(key, "."))+": Application "+a.Name+": "+b)
-			}
-			return result.Fail(name, lines, "%d values key(s) the chart %s %s does not have: %s", len(bad), a.Chart, a.TargetRevision, lines[0])
-		}
-	}
+	// The values against the chart are judged by check.Values on every path (not here, where only Helm passes).
 	if !c.upstream {
 		// An in-repo chart's custom resources need their CRDs (generated: make crds; or from a chart that ships
 		// them). Kinds the cluster does not serve are a skip naming them, not a failed install.
@@ -225,7 +210,7 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 		note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
 		opts = append(opts, deploy.DropWebhooks)
 	}
-	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values, opts...)
+	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, a.Values, opts...)
 	if err != nil {
 		return result.Fail(name, nil, "%v", err)
 	}
@@ -263,7 +248,7 @@ func (e *Env) chartCRDs(ctx context.Context) (map[string]string, error) {
 		if c.skip != nil || !c.upstream {
 			continue
 		}
-		names, err := deploy.ChartCRDs(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, a.Values)
+		names, err := deploy.ChartCRDs(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, a.Values)
 		if err != nil {
 			return nil, fmt.Errorf("CRDs of chart %s: %w", a.Chart, err)
 		}
@@ -333,11 +318,13 @@ type Rendered struct {
 // in-repo objects the model already holds; an Application whose chart cannot be had is listed in skipped with the
 // reason.
 func (e *Env) RenderCharts(ctx context.Context) ([]Rendered, []string) {
-	e.renderOnce.Do(func() { e.rendered, e.renderSkipped = e.renderCharts(ctx) })
+	e.renderOnce.Do(func() { e.rendered, e.renderSkipped = e.RenderChartsAt(ctx, e.Platform.Shape.KubernetesVersion) })
 	return e.rendered, e.renderSkipped
 }
 
-func (e *Env) renderCharts(ctx context.Context) (out []Rendered, skipped []string) {
+// RenderChartsAt renders every upstream chart as RenderCharts does, for Kubernetes version (not cached): what
+// Argo CD renders once the cluster runs that version (the upgrade rehearsal's target).
+func (e *Env) RenderChartsAt(ctx context.Context, version string) (out []Rendered, skipped []string) {
 	for _, a := range e.Platform.Apps {
 		c := e.chart(ctx, a)
 		if c.skip != nil {
@@ -347,7 +334,7 @@ func (e *Env) renderCharts(ctx context.Context) (out []Rendered, skipped []strin
 		if !c.upstream {
 			continue
 		}
-		objs, err := deploy.Render(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+		objs, err := deploy.Render(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: version}, nil, a.Values)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s: render chart %s: %v", a.Name, a.Chart, err))
 			continue
@@ -381,7 +368,7 @@ func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped s
 // wrongVersions renders the in-repo chart and lists its objects whose group the cluster serves at other versions
 // only (karpenter.sh/v1beta1 where Karpenter v1 serves v1): a mistake, not a missing CRD.
 func (e *Env) wrongVersions(dir string, a deploy.App) ([]string, error) {
-	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, nil, a.Values)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", a.Path, err)
 	}
@@ -407,7 +394,7 @@ func (e *Env) wrongVersions(dir string, a deploy.App) ([]string, error) {
 
 // unservedKinds renders the in-repo chart and lists the kinds of its objects the cluster does not serve.
 func (e *Env) unservedKinds(dir string, a deploy.App) ([]string, error) {
-	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+	objs, err := deploy.Render(dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, nil, a.Values)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", a.Path, err)
 	}

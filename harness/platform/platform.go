@@ -122,7 +122,7 @@ func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 		if !a.InRepo(RepoURL) {
 			continue
 		}
-		rendered, err := deploy.Render(filepath.Join(root, a.Path), deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+		rendered, err := deploy.Render(filepath.Join(root, a.Path), deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: p.Shape.KubernetesVersion}, nil, a.Values)
 		if err != nil {
 			return nil, fmt.Errorf("application %s: %w", a.Name, err)
 		}

@@ -251,6 +251,6 @@ func inPlaceObjects(ctx context.Context, e *engine.Env, cfg Config) ([]deploy.Ob
 			objs = append(objs, os...)
 		}
 	}
-	all, skipped := objects(ctx, e)
+	all, skipped := objects(ctx, e, e.Platform.Shape.KubernetesVersion)
 	return append(objs, all...), skipped, nil
 }

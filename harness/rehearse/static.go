@@ -37,11 +37,12 @@ const (
 func Static(ctx context.Context, e *engine.Env, from, to string, target, current *APIs) []result.Result {
 	first := result.Skip(NameAPIs, "no API data for Kubernetes %s (the target's k8s.io/kubernetes could not be downloaded)", to)
 	if target != nil {
+		// Charts are rendered for the target, as Argo CD renders them once the cluster runs it.
 		first = apis(ctx, e, to, target, current)
 	}
 	out := []result.Result{first, kubeVersions(ctx, e, to), skew(from, to), pins(e), clusterVersion(e, to), addons(e, to)}
 	// Charts that could not be rendered: the apis and kube-version checks' part for them is reported apart, skipped.
-	if _, skipped := e.RenderCharts(ctx); len(skipped) > 0 {
+	if _, skipped := e.RenderChartsAt(ctx, to); len(skipped) > 0 {
 		for _, name := range []string{NameAPIs, NameKubeVersion} {
 			for _, r := range out {
 				if r.Name == name && r.Status == result.Passed {
@@ -69,7 +70,7 @@ func clusterVersion(e *engine.Env, to string) result.Result {
 // objects is everything that would be on the cluster, each with the file it comes from: the workflow manifests,
 // the in-repo charts rendered with their Applications' values (sources named under the chart's path), the
 // bootstrap, and every upstream chart at its pinned version.
-func objects(ctx context.Context, e *engine.Env) ([]deploy.Object, []string) {
+func objects(ctx context.Context, e *engine.Env, to string) ([]deploy.Object, []string) {
 	p := e.Platform
 	var objs []deploy.Object
 	for _, o := range p.Objects {
@@ -82,7 +83,7 @@ func objects(ctx context.Context, e *engine.Env) ([]deploy.Object, []string) {
 		if !a.InRepo(platform.RepoURL) {
 			continue
 		}
-		rendered, err := deploy.Render(filepath.Join(p.Root, a.Path), deploy.Release{Name: a.Name, Namespace: a.Namespace}, nil, a.Values)
+		rendered, err := deploy.Render(filepath.Join(p.Root, a.Path), deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: to}, nil, a.Values)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s: %v", a.Name, err))
 			continue
@@ -99,7 +100,7 @@ func objects(ctx context.Context, e *engine.Env) ([]deploy.Object, []string) {
 		}
 	}
 	objs = append(objs, p.Bootstrap...)
-	rendered, more := e.RenderCharts(ctx)
+	rendered, more := e.RenderChartsAt(ctx, to)
 	for _, r := range rendered {
 		objs = append(objs, r.Objects...)
 	}
@@ -116,7 +117,7 @@ func inRepoRendered(objs []deploy.Object, o deploy.Object) bool {
 }
 
 func apis(ctx context.Context, e *engine.Env, to string, target, current *APIs) result.Result {
-	objs, skipped := objects(ctx, e)
+	objs, skipped := objects(ctx, e, to)
 	var bad []string
 	checked := 0
 	for _, o := range objs {

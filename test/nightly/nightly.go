@@ -167,9 +167,6 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 		}
 		for _, r := range e.DeployArgoCD(ctx, a) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
-			if a.InstallManifest == "" && testenv.ChartUnavailable(r) {
-				continue // emulated: a chart no directory here holds (on EKS, Argo CD pulls every chart itself)
-			}
 			assert.Equal(t, result.Passed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 		}
 	})
@@ -188,9 +185,6 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 			switch {
-			case strings.HasPrefix(r.Name, "wiring/") && strings.HasSuffix(r.Name, " [karpenter]") && tg.ArgoCD.InstallManifest == "" &&
-				strings.Contains(r.Message, "chart not fetched: karpenter "):
-				// Emulated: the part of a wiring check that concerns a chart no directory here holds (Karpenter's).
 			case strings.HasPrefix(r.Name, "wiring/"):
 				// Every chart renders (fetched with network, unpacked without): a skipped wiring check is a broken pin.
 				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)

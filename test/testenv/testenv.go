@@ -246,9 +246,3 @@ func BridgeValues(t testing.TB, env string) map[string]any {
 	p := MustPlatform(t, Root(), env)
 	return map[string]any{"global": map[string]any{"aws": p.Bridge.Values}}
 }
-
-// ChartUnavailable reports whether r is an Application's deploy skipped because its chart is in no chart
-// directory these machines have (Karpenter's: ../shared/charts does not hold it) — the one skip a deploy may have.
-func ChartUnavailable(r result.Result) bool {
-	return r.Status == result.Skipped && r.Name == "deploy/karpenter" && strings.HasPrefix(r.Message, "chart not fetched: karpenter ")
-}
