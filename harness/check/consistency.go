@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -47,9 +48,44 @@ func Consistency(p *platform.Platform) result.Result {
 			problems = append(problems, fmt.Sprintf("%s must run on every GPU group and only there; it fits GPU groups %v and other groups %v", where, gpuGroups, otherGroups))
 		case w.GPUs() == 0 && !platform.IsDevicePlugin(w) && len(gpuGroups) > 0:
 			problems = append(problems, fmt.Sprintf("%s requests no GPU but may land on GPU group(s) %v: it tolerates the GPU taint and does not select a system group", where, gpuGroups))
-		case len(gpuGroups)+len(otherGroups) == 0:
+		case len(gpuGroups)+len(otherGroups) == 0 && !fitsNodePool(p, w):
 			problems = append(problems, fmt.Sprintf("%s fits no node group: %s", where, strings.Join(why, "; ")))
+		default:
+			if ok, why := p.Room(w); !ok {
+				problems = append(problems, fmt.Sprintf("%s %s: its pods would stay Pending on EKS", where, why))
+			}
 		}
+	}
+	// The GPUs every workload asks for at once (replicas of every kind) against what the GPU groups at max size
+	// and the GPU NodePools' limits can hold.
+	var demand int64
+	var demands []string
+	for _, w := range p.Workloads {
+		if n := w.GPUs(); n > 0 && !w.DaemonSet && w.Replicas > 0 {
+			demand += n * int64(w.Replicas)
+			demands = append(demands, fmt.Sprintf("%s (%s): %d pod(s) x %d GPU", w.Name, w.Source, w.Replicas, n))
+		}
+	}
+	supply, unbounded := int64(gpuCapacityMax), false
+	var pools []string
+	for _, np := range p.NodePools() {
+		if !np.GPU() {
+			continue
+		}
+		if np.GPULimit == nil {
+			unbounded = true
+			continue
+		}
+		supply += *np.GPULimit
+		pools = append(pools, fmt.Sprintf("NodePool %s's limit of %d", np.Name, *np.GPULimit))
+	}
+	if demand > supply && !unbounded {
+		sort.Strings(demands)
+		in := ""
+		if len(pools) > 0 {
+			in = " plus " + strings.Join(pools, ", ")
+		}
+		problems = append(problems, fmt.Sprintf("declared GPU demand %d exceeds the %d GPUs of the GPU node groups at max size%s: %s", demand, gpuCapacityMax, in, strings.Join(demands, "; ")))
 	}
 	var quota int64
 	var quotas []string
@@ -69,6 +105,11 @@ func Consistency(p *platform.Platform) result.Result {
 		len(p.Workloads), quota, gpuCapacityMax)
 	r.Details = notes
 	return r
+}
+
+// fitsNodePool reports whether some Karpenter NodePool may launch a node for w (taints and node selection).
+func fitsNodePool(p *platform.Platform, w deploy.Workload) bool {
+	return p.FitsNodePool(w)
 }
 
 func maxGPUsPerNode(p *platform.Platform) int {

@@ -27,6 +27,10 @@ func Values(ctx context.Context, e *engine.Env) []result.Result {
 	judged := 0
 	for _, a := range e.Platform.Apps {
 		dir, why := e.ChartDir(ctx, a)
+		if dir == "" && e.ChartRefused(ctx, a) {
+			bad = append(bad, fmt.Sprintf("Application %s: %s", a.Name, why))
+			continue
+		}
 		if dir == "" {
 			skipped = append(skipped, fmt.Sprintf("%s: %s", a.Name, why))
 			continue

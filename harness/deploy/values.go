@@ -190,4 +190,3 @@ func deepCopy(v any) any {
 	}
 	return v
 }
-

@@ -365,6 +365,13 @@ func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped s
 	return c.dir, ""
 }
 
+// ChartRefused reports whether the Application's chart was found but is not what it pins (another version, a
+// digest that does not match the lock): a mistake, not a chart this machine lacks.
+func (e *Env) ChartRefused(ctx context.Context, a deploy.App) bool {
+	c := e.chart(ctx, a)
+	return c.skip != nil && c.skip.Status == result.Failed
+}
+
 // wrongVersions renders the in-repo chart and lists its objects whose group the cluster serves at other versions
 // only (karpenter.sh/v1beta1 where Karpenter v1 serves v1): a mistake, not a missing CRD.
 func (e *Env) wrongVersions(dir string, a deploy.App) ([]string, error) {

@@ -95,11 +95,24 @@ func (s *Shape) node(g NodeGroup, i int) Node {
 // DefaultDiskSizeGiB is an EKS managed node group's root volume when disk_size is not set.
 const DefaultDiskSizeGiB = 20
 
+// VMMemoryOverheadPercent is the share of an instance type's nominal memory the kubelet does not see as
+// capacity (the hypervisor, firmware and kernel keep it): Karpenter's default `vmMemoryOverheadPercent` (0.075,
+// karpenter.sh's settings reference), the figure Karpenter itself launches nodes by. Measured EKS nodes report
+// 3-11% less than nominal (awslabs/amazon-eks-ami#387, aws/karpenter-provider-aws#1959).
+const VMMemoryOverheadPercent = 0.075
+
+// MemoryCapacityMiB is the memory capacity the kubelet reports for t: nominal less the VM's share.
+func MemoryCapacityMiB(t InstanceType) int64 {
+	return t.MemoryMiB - int64(float64(t.MemoryMiB)*VMMemoryOverheadPercent+0.5)
+}
+
 // Resources returns capacity and allocatable for an instance type with a root volume of diskGiB (0: EKS's
-// default). Allocatable subtracts what the EKS AMI's bootstrap reserves: kube-reserved CPU (6% of the first core,
-// 1% of the second, 0.5% of cores 3-4, 0.25% above), kube-reserved memory (255 MiB + 11 MiB per pod) and the
-// 100 MiB hard eviction threshold; for ephemeral storage, 1 GiB kube-reserved and the 10% nodefs eviction
-// threshold.
+// default), as an EKS node of that type reports them. Memory capacity is nominal less the VM's share
+// (MemoryCapacityMiB). Allocatable subtracts what the EKS AMI's bootstrap reserves (amazon-eks-ami: nodeadm's
+// kubelet config, formerly bootstrap.sh): kube-reserved CPU (6% of the first core, 1% of the second, 0.5% of
+// cores 3-4, 0.25% above), kube-reserved memory (255 MiB + 11 MiB per pod, max pods from the VPC CNI's
+// eni-max-pods) and the 100 MiB hard eviction threshold (memory.available<100Mi); for ephemeral storage, 1 GiB
+// kube-reserved and the 10% nodefs eviction threshold.
 func Resources(t InstanceType, diskGiB int) (capacity, allocatable corev1.ResourceList) {
 	if diskGiB <= 0 {
 		diskGiB = DefaultDiskSizeGiB
@@ -107,7 +120,7 @@ func Resources(t InstanceType, diskGiB int) (capacity, allocatable corev1.Resour
 	disk := int64(diskGiB) << 30
 	capacity = corev1.ResourceList{
 		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(t.VCPU)*1000, resource.DecimalSI),
-		corev1.ResourceMemory:           *resource.NewQuantity(t.MemoryMiB<<20, resource.BinarySI),
+		corev1.ResourceMemory:           *resource.NewQuantity(MemoryCapacityMiB(t)<<20, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(int64(t.MaxPods), resource.DecimalSI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(disk, resource.BinarySI),
 	}
@@ -117,7 +130,7 @@ func Resources(t InstanceType, diskGiB int) (capacity, allocatable corev1.Resour
 	allocatable = capacity.DeepCopy()
 	allocatable[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(t.VCPU)*1000-reservedMilliCPU(t.VCPU), resource.DecimalSI)
 	reservedMiB := int64(255+11*t.MaxPods) + 100
-	allocatable[corev1.ResourceMemory] = *resource.NewQuantity((t.MemoryMiB-reservedMiB)<<20, resource.BinarySI)
+	allocatable[corev1.ResourceMemory] = *resource.NewQuantity((MemoryCapacityMiB(t)-reservedMiB)<<20, resource.BinarySI)
 	allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(disk-disk/10-1<<30, resource.BinarySI)
 	return capacity, allocatable
 }

@@ -89,8 +89,9 @@ func TestNodesCarryEKSLabelsAndCapacity(t *testing.T) {
 	assert.Equal(t, "35", ptr(sys.Capacity[corev1.ResourcePods]).String())
 	_, hasGPU := sys.Capacity[nvidia.Resource]
 	assert.False(t, hasGPU)
-	// 8 GiB - (255 + 11*35 + 100) MiB.
-	assert.Equal(t, int64(8192-740)<<20, ptr(sys.Allocatable[corev1.ResourceMemory]).Value())
+	// 8 GiB less the VM's 7.5% (614 MiB), less (255 + 11*35 + 100) MiB.
+	assert.Equal(t, int64(8192-614)<<20, ptr(sys.Capacity[corev1.ResourceMemory]).Value())
+	assert.Equal(t, int64(8192-614-740)<<20, ptr(sys.Allocatable[corev1.ResourceMemory]).Value())
 	// Ephemeral storage follows each group's disk_size (GPU 100 GiB, system 50 GiB), less 1 GiB reserved and
 	// the 10% eviction threshold.
 	assert.Equal(t, "100Gi", ptr(gpu.Capacity[corev1.ResourceEphemeralStorage]).String())

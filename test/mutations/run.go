@@ -1,0 +1,201 @@
+package mutations
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+)
+
+// Config is one run of the corpus.
+type Config struct {
+	// Root is the repository the cases edit (a fresh copy per case).
+	Root string
+	Env  string
+	// Charts are the pinned upstream charts (the chart directory or cache).
+	Charts engine.Charts
+	// CRDsDir are the generated CRDs (make crds); Karpenter the real controller (make karpenter), when built.
+	CRDsDir   string
+	Karpenter *engine.KarpenterConfig
+	// Cluster runs the cluster phase (an embedded cluster shaped by the case's Terraform: CRDs, Karpenter, the
+	// probes and their verdicts, the API server's acceptance) for every case the static phase did not catch.
+	Cluster bool
+	// Checkov runs policy/checkov for every case (about 20 s each); otherwise only for the cases expecting it.
+	Checkov bool
+	Log     *slog.Logger
+}
+
+// Outcome is what the harness said about one case.
+type Outcome struct {
+	Case Case
+	// Failed are the checks that failed, with their first line.
+	Failed []Finding
+	// Unsure are checks that passed but said they could not judge part (details of skipped parts).
+	Skipped []Finding
+	// Phase is the last phase that ran: load, static, cluster.
+	Phase    string
+	Duration time.Duration
+	// Err is a run that could not reach a verdict (not a finding).
+	Err error
+}
+
+// Finding is one check's verdict on a case.
+type Finding struct {
+	Check, Message string
+}
+
+// Caught reports whether the case's mistake made a check fail (any check; Expected says whether it was one the
+// case names).
+func (o Outcome) Caught() bool { return len(o.Failed) > 0 }
+
+// Expected reports whether one of the checks the case names failed.
+func (o Outcome) Expected() bool {
+	for _, f := range o.Failed {
+		for _, e := range o.Case.Expect {
+			if f.Check == e || strings.HasPrefix(f.Check, e+" ") || (strings.HasSuffix(e, "/") && strings.HasPrefix(f.Check, e)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Correct: a mistake caught, or a harmless change passing.
+func (o Outcome) Correct() bool { return o.Err == nil && o.Case.Mistake == o.Caught() }
+
+// RunCase applies the case to a fresh copy of the repository and runs the default path's verdicts on it.
+func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
+	t0 := time.Now()
+	out = Outcome{Case: c, Phase: "load"}
+	defer func() { out.Duration = time.Since(t0) }()
+	dir, err := os.MkdirTemp("", "mutation-*")
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	defer os.RemoveAll(dir)
+	if err := c.Apply(cfg.Root, dir); err != nil {
+		out.Err = err
+		return out
+	}
+	// Loading the platform is the harness's first verdict: bad input is refused before anything starts.
+	p, err := platform.Load(dir, cfg.Env)
+	if err != nil {
+		out.Failed = append(out.Failed, Finding{Check: "load", Message: firstLine(err.Error())})
+		return out
+	}
+	e, err := engine.NewEnv(p, nil, cfg.Charts, cfg.CRDsDir)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	out.Phase = "static"
+	run := &check.Run{Env: e}
+	rs, err := check.Execute(ctx, run, staticSteps(cfg, c), nil)
+	collect(&out, rs)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	if !cfg.Cluster || (c.Mistake && out.Caught()) {
+		return out
+	}
+	out.Phase = "cluster"
+	cl, err := embedded.New(embedded.Config{Shape: p.Shape, RunDir: dir, Logger: cfg.Log})
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = cl.Start(startCtx)
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = cl.Stop(stopCtx)
+	}()
+	if err != nil {
+		out.Err = fmt.Errorf("start embedded cluster: %w", err)
+		return out
+	}
+	ce, err := engine.NewEnv(p, cl, cfg.Charts, cfg.CRDsDir)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	crun := &check.Run{Env: ce, Karpenter: cfg.Karpenter}
+	rs, err = check.Execute(ctx, crun, clusterSteps(c), nil)
+	collect(&out, rs)
+	if err != nil {
+		out.Err = err
+	}
+	return out
+}
+
+// staticSteps are `harness check`'s steps that need no cluster (the workload tier aside: it runs the Python
+// runtimes, minutes per case); policy/checkov only when asked or expected.
+func staticSteps(cfg Config, c Case) []check.Step {
+	var out []check.Step
+	for _, s := range check.Steps() {
+		switch {
+		case s.NeedsCluster, slices.Equal(s.Names, workload.Names):
+		case s.Names[0] == "policy/checkov" && !cfg.Checkov && !slices.Contains(c.Expect, "policy/checkov"):
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// clusterSteps are the steps that need a cluster, without the deploy of the upstream charts unless the case
+// expects a deploy/ verdict (the probes stand in for the charts' pods from their values; a deploy through
+// Argo CD costs a minute or more per case).
+func clusterSteps(c Case) []check.Step {
+	deploys := false
+	for _, e := range c.Expect {
+		if strings.HasPrefix(e, "deploy/") || e == "deploy" {
+			deploys = true
+		}
+	}
+	var out []check.Step
+	for _, s := range check.Steps() {
+		if !s.NeedsCluster || (s.Names[0] == "deploy" && !deploys) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func collect(out *Outcome, rs []result.Result) {
+	for _, r := range rs {
+		switch r.Status {
+		case result.Failed:
+			msg := r.Message
+			if len(r.Details) > 0 {
+				msg += " | " + r.Details[0]
+			}
+			out.Failed = append(out.Failed, Finding{Check: r.Name, Message: firstLine(msg)})
+		case result.Skipped:
+			out.Skipped = append(out.Skipped, Finding{Check: r.Name, Message: firstLine(r.Message)})
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
