@@ -100,7 +100,6 @@ func (np NodePool) instanceTypes() []shape.InstanceType {
 	return out
 }
 
-
 // poolNode is a node the NodePool would launch with instance type t: its template's labels and taints, the
 // well-known labels Karpenter sets, and t's EKS allocatable.
 func poolNode(np NodePool, t shape.InstanceType) *corev1.Node {
