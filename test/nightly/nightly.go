@@ -44,7 +44,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
 // Target is what the flow runs on.

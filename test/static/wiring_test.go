@@ -36,10 +36,12 @@ func wiringResults(t *testing.T, root, env string) map[string]result.Result {
 }
 
 // requireOnlyUnavailable: every enabled chart renders (the chart directory holds every pinned chart,
-// Karpenter's included).
+// Karpenter's included), but one a test pins at a version the directory does not hold.
 func requireOnlyUnavailable(t *testing.T, skipped []string) {
 	t.Helper()
-	require.Empty(t, skipped, "every enabled chart renders")
+	for _, s := range skipped {
+		require.Contains(t, s, "not what Argo CD would install", "every enabled chart renders: %s", s)
+	}
 }
 
 func TestWiringPassesOnTheRepository(t *testing.T) {
