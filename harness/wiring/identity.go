@@ -3,6 +3,7 @@ package wiring
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -200,7 +201,11 @@ func trustDocs(tree *tfeval.Tree) (map[string]map[string][]subject, []string) {
 					for _, c := range st.Body.Blocks {
 						va, ok := c.Body.Attributes["variable"]
 						vals, ok2 := c.Body.Attributes["values"]
-						if c.Type != "condition" || !ok || !ok2 || !strings.Contains(source(m, va.Expr), ":sub") {
+						if c.Type != "condition" || !ok || !ok2 {
+							continue
+						}
+						errs = append(errs, conditionKey(m, va, vals, inst)...)
+						if !strings.Contains(source(m, va.Expr), ":sub") {
 							continue
 						}
 						got, err := m.Eval(vals.Expr, inst.extra)
@@ -543,4 +548,49 @@ func sortedLeaves(leaves map[string]string, prefix string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+var arnRef = regexp.MustCompile(`(\.|_)arn\b[^"]*}:(sub|aud|amr)`)
+
+// conditionKey judges one condition of a web-identity trust statement as STS evaluates it: the key is the OIDC
+// issuer's host and path followed by :sub, :aud or :amr (IAM's "Available keys for OIDC federation"; neither the
+// provider's ARN nor an https:// URL: no token carries such a key, so StringEquals never matches), and the
+// audience is sts.amazonaws.com, the only audience EKS's pod identity webhook projects tokens for (IRSA's
+// documentation). A key or values that cannot be evaluated statically are not judged here.
+func conditionKey(m *tfeval.Module, va, vals *hclsyntax.Attribute, inst instance) []string {
+	text := exprText(va.Expr)
+	k := strings.Trim(text, `"`)
+	if key, err := m.Eval(va.Expr, inst.extra); err == nil && key.IsKnown() && !key.IsNull() && key.Type() == cty.String {
+		k = key.AsString()
+	} else if arnRef.MatchString(text) {
+		// Known only after an apply: what the key is built from still tells (an ARN attribute is never a key).
+		return []string{fmt.Sprintf("%s: trust condition key %s is built from an ARN; STS's keys are <issuer host/path>:sub and :aud (no token carries this key: AssumeRoleWithWebIdentity is denied)", at(va.SrcRange), text)}
+	}
+	switch {
+	case strings.HasPrefix(k, "arn:"):
+		return []string{fmt.Sprintf("%s: trust condition key %q is built from the OIDC provider's ARN; STS's keys are <issuer host/path>:sub and :aud (no token carries this key: AssumeRoleWithWebIdentity is denied)", at(va.SrcRange), k)}
+	case strings.HasPrefix(k, "https://"):
+		return []string{fmt.Sprintf("%s: trust condition key %q keeps the issuer URL's https://; STS's keys are <issuer host/path>:sub and :aud", at(va.SrcRange), k)}
+	case strings.HasSuffix(k, ":aud"):
+		got, err := m.Eval(vals.Expr, inst.extra)
+		if err != nil || !got.IsWhollyKnown() {
+			return nil
+		}
+		for _, v := range stringsOf(got) {
+			if v != "sts.amazonaws.com" {
+				return []string{fmt.Sprintf("%s: trust condition %s requires audience %q; EKS's pod identity webhook projects service account tokens for sts.amazonaws.com only: AssumeRoleWithWebIdentity is denied (InvalidIdentityToken: incorrect token audience)", at(vals.SrcRange), text, v)}
+			}
+		}
+	}
+	return nil
+}
+
+// exprText is an expression as written in its file ("" when the file cannot be read).
+func exprText(e hclsyntax.Expression) string {
+	r := e.Range()
+	data, err := os.ReadFile(r.Filename)
+	if err != nil || r.End.Byte > len(data) || r.Start.Byte > r.End.Byte {
+		return ""
+	}
+	return string(data[r.Start.Byte:r.End.Byte])
 }
