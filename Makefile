@@ -125,6 +125,11 @@ test-local: build crds argocd kuberay karpenter ## the main job: `harness check 
 	./bin/harness check --env local --deploy argocd --workloads
 	./bin/harness run scenarios/*.yaml
 
+.PHONY: mutations
+mutations: build crds karpenter ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mutations ./test/mutations/cmd
+	./bin/mutations
+
 STRESS_ROUNDS ?= 50
 
 .PHONY: stress

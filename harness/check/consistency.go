@@ -2,6 +2,8 @@ package check
 
 import (
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sort"
 	"strings"
 
@@ -94,6 +96,25 @@ func Consistency(p *platform.Platform) result.Result {
 		quotas = append(quotas, fmt.Sprintf("%s=%d", ns, q))
 	}
 	sort.Strings(quotas)
+	// Kubernetes quotas an extended resource only as requests.<name> (ResourceQuota's documentation: "Resource
+	// Quota for extended resources"); the API server accepts any domain-qualified key, but a key without the
+	// prefix is never counted: the quota does not limit GPUs at all.
+	for _, o := range p.Objects {
+		if o.GetKind() != "ResourceQuota" {
+			continue
+		}
+		hard, _, _ := unstructured.NestedMap(o.Object, "spec", "hard")
+		keys := make([]string, 0, len(hard))
+		for k := range hard {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.Contains(k, "/") && !strings.HasPrefix(k, "requests.") && !strings.HasPrefix(k, "count/") {
+				problems = append(problems, fmt.Sprintf("%s (%s): spec.hard %q is not enforced: Kubernetes quotas extended resources only as requests.%s", o, o.Source, k, strings.TrimPrefix(k, "limits.")))
+			}
+		}
+	}
 	if quota > int64(gpuCapacityMax) {
 		problems = append(problems, fmt.Sprintf("GPU ResourceQuotas allow %d nvidia.com/gpu (%s) but the GPU node groups hold at most %d at max_size",
 			quota, strings.Join(quotas, ", "), gpuCapacityMax))

@@ -48,6 +48,15 @@ func KarpenterNodePools(p *platform.Platform) result.Result {
 		if np.GPULimit == nil {
 			v = append(v, fmt.Sprintf("%s: no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded", at))
 		}
+		// Karpenter v1's default (and WhenEmptyOrUnderutilized) consolidates nodes that still run pods: a training
+		// pod is evicted mid-run. Allowed only when a budget holds Underutilized disruption at zero at all times.
+		if np.ConsolidationPolicy != "WhenEmpty" && !underutilizedBlocked(np) {
+			policy := np.ConsolidationPolicy
+			if policy == "" {
+				policy = "unset (Karpenter v1's default WhenEmptyOrUnderutilized)"
+			}
+			v = append(v, fmt.Sprintf("%s: disruption.consolidationPolicy %s on a GPU NodePool: Karpenter evicts running GPU pods (training mid-run) to consolidate underutilized nodes; WhenEmpty removes only empty ones", at, policy))
+		}
 		for _, g := range p.Shape.Groups {
 			if !g.Instance.GPU() {
 				continue
@@ -101,4 +110,14 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// underutilizedBlocked reports whether a budget holds Underutilized consolidation at zero nodes at all times.
+func underutilizedBlocked(np platform.NodePool) bool {
+	for _, b := range np.Budgets {
+		if b.Schedule == "" && (b.Nodes == "0" || b.Nodes == "0%") && (len(b.Reasons) == 0 || contains(b.Reasons, "Underutilized")) {
+			return true
+		}
+	}
+	return false
 }

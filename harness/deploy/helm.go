@@ -225,7 +225,9 @@ func UnknownValues(dir string, values map[string]any) ([]string, error) {
 		for _, k := range keys {
 			p := append(append([]string(nil), path...), k)
 			key := strings.Join(p, ".")
-			if freeForm[k] {
+			if _, declared := def[k]; freeForm[k] && (declared || k == "global") {
+				// Below a free-form key the chart takes any key; the key itself must be where the chart has it
+				// (a nodeSelector one level too high is ignored).
 				continue
 			}
 			if c != nil && len(path) == 0 {

@@ -1,0 +1,68 @@
+package mutations
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+)
+
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// TestCorpusStaticPhase runs every case's static phase (no cluster; what most mistakes need): every case
+// applies to the repository as it is, no harmless change fails, and the mistakes the static verdicts catch stay
+// caught (the floor below is the count measured when the corpus was written; `make mutations` runs the cluster
+// phase too and prints the whole table).
+func TestCorpusStaticPhase(t *testing.T) {
+	charts := os.Getenv("HARNESS_CHARTS_DIR")
+	if charts == "" {
+		if _, err := os.Stat(filepath.Join(root(), "..", "shared", "charts", "PROVENANCE.md")); err == nil {
+			charts = filepath.Join(root(), "..", "shared", "charts")
+		}
+	}
+	if charts == "" {
+		t.Skip("skipped: no chart directory (HARNESS_CHARTS_DIR or ../shared/charts): the values and wiring verdicts need the pinned charts")
+	}
+	cases, err := Load(filepath.Join(root(), "test", "mutations", "cases"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(cases), 50)
+	cfg := Config{Root: root(), Env: "local", Charts: engine.Charts{Dir: charts}}
+	var outs []Outcome
+	for _, c := range cases {
+		o := RunCase(context.Background(), cfg, c)
+		require.NoError(t, o.Err, c.ID)
+		if !c.Mistake {
+			assert.Empty(t, o.Failed, "harmless change %s failed (%s)", c.ID, c.Source)
+		}
+		outs = append(outs, o)
+	}
+	s := Summarize(outs)
+	t.Log(s)
+	assert.GreaterOrEqual(t, s.Caught, 34, "mistakes caught without a cluster")
+}
+
+// A case whose edit no longer applies is an error naming the case file, line and case.
+func TestCaseThatNoLongerAppliesIsAnError(t *testing.T) {
+	c := Case{ID: "gone", File: "cases/x.yaml", Line: 3, Edits: []Edit{{File: "workflows/ray/rayjob.yaml", Old: "no such text", New: "x"}}}
+	err := c.Apply(root(), t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cases/x.yaml:3: case gone: edits[0]: the old text occurs 0 times in workflows/ray/rayjob.yaml")
+}
+
+// A case without a public source is refused when the corpus is loaded, naming file and line.
+func TestCaseWithoutSourceIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("- id: x\n  title: t\n  mistake: true\n  expect: [values]\n  edits: [{file: a, old: b, new: c}]\n"), 0o644))
+	_, err := Load(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a.yaml:1: source: \"\" is not owner/repo#number")
+}
