@@ -246,3 +246,13 @@ func BridgeValues(t testing.TB, env string) map[string]any {
 	p := MustPlatform(t, Root(), env)
 	return map[string]any{"global": map[string]any{"aws": p.Bridge.Values}}
 }
+
+// KubernetesModuleVersion is the k8s.io/kubernetes version the harness module requires (go.mod).
+func KubernetesModuleVersion(t testing.TB) string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes")
+	cmd.Dir = Root()
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}

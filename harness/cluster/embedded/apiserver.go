@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/k8sversion"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	"net"
 	"time"
 
@@ -26,6 +28,14 @@ import (
 func componentRegistry(emulate string) (basecompatibility.ComponentGlobalsRegistry, error) {
 	fg := utilfeature.DefaultMutableFeatureGate.DeepCopy()
 	ev := utilcompatibility.DefaultBuildEffectiveVersion()
+	if k8sversion.Placeholder() {
+		// Built without -ldflags (go build, go install): the binary version from the build's module information,
+		// and /version reports it (Helm and Argo CD judge charts' kubeVersion constraints by it).
+		if v, err := version.ParseSemantic(k8sversion.FromBuildInfo()); err == nil {
+			floor := v.WithPatch(0).SubtractMinor(3)
+			ev = builtVersion{basecompatibility.NewEffectiveVersion(v, false, floor, floor), v.String()}
+		}
+	}
 	if emulate != "" {
 		v, err := version.ParseMajorMinor(emulate)
 		if err != nil {
@@ -143,4 +153,19 @@ func runAPIServer(ctx context.Context, s *options.ServerRunOptions, admin *rest.
 		return errCh, fmt.Errorf("wait for kube-apiserver /readyz (last: %v): %w", last, err)
 	}
 	return errCh, nil
+}
+
+// builtVersion is the effective version of a binary built without -ldflags: its Info carries the release the
+// build's module information names instead of component-base's placeholder.
+type builtVersion struct {
+	basecompatibility.MutableEffectiveVersion
+	git string
+}
+
+func (b builtVersion) Info() *apimachineryversion.Info {
+	info := b.MutableEffectiveVersion.Info()
+	if info != nil {
+		info.GitVersion = b.git
+	}
+	return info
 }

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/k8sversion"
 	"runtime/debug"
 
-	"k8s.io/component-base/version"
 )
 
 func runVersion(context.Context, []string) error {
-	fmt.Printf("kubernetes components: %s\n", version.Get().GitVersion)
+	fmt.Printf("kubernetes components: %s\n", k8sversion.Get())
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		fmt.Printf("go: %s\n", bi.GoVersion)
 		for _, d := range bi.Deps {
