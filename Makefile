@@ -122,7 +122,7 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 
 .PHONY: test-local
 test-local: build crds argocd kuberay karpenter ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
-	./bin/harness check --env local --deploy argocd --workloads
+	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 	./bin/harness run scenarios/*.yaml
 
 .PHONY: mutations

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Config struct {
 	Cluster bool
 	// Checkov runs policy/checkov for every case (about 20 s each); otherwise only for the cases expecting it.
 	Checkov bool
+	// ArgoCD, when set (bin/argocd built), deploys the cases that expect a deploy verdict through the real Argo
+	// CD, as `harness check`'s default path does; Dir is filled per case.
+	ArgoCD *engine.ArgoCD
 	Log     *slog.Logger
 }
 
@@ -141,6 +145,15 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 		return out
 	}
 	crun := &check.Run{Env: ce, Karpenter: cfg.Karpenter}
+	if deploys(c) && cfg.ArgoCD != nil {
+		a := *cfg.ArgoCD
+		a.Dir = filepath.Join(dir, "argocd")
+		if err := os.MkdirAll(a.Dir, 0o755); err != nil {
+			out.Err = err
+			return out
+		}
+		crun.ArgoCD = &a
+	}
 	rs, err = check.Execute(ctx, crun, clusterSteps(c), nil)
 	collect(&out, rs)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -22,12 +24,41 @@ import (
 // errChecksFailed makes the command exit 1 without repeating what the report already said.
 var errChecksFailed = errors.New("checks failed")
 
+// errIncomplete makes the command exit 3: nothing failed, but part of the platform was not judged.
+var errIncomplete = errors.New("incomplete")
+
+// notJudged lists the Applications whose upstream chart could not be had (a deploy or a check's part skipped
+// with "chart not fetched"): the run did not judge them.
+func notJudged(rs []result.Result) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rs {
+		if r.Status != result.Skipped || !strings.Contains(r.Message, "chart not fetched") {
+			continue
+		}
+		name := r.Name
+		if i := strings.Index(name, " ["); i >= 0 {
+			name = strings.TrimSuffix(name[i+2:], "]")
+		} else {
+			name = strings.TrimPrefix(name, "deploy/")
+		}
+		for _, n := range strings.Split(name, ", ") {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func runCheck(ctx context.Context, args []string) (err error) {
 	var f clusterFlags
 	var crdsDir, reportDir string
 	var charts engine.Charts
 	var budget check.Budget
-	var static, apply bool
+	var static, apply, partial bool
 	var deployVia string
 	var workloads bool
 	var af awsFlags
@@ -43,6 +74,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.Float64Var(&budget.USD, "budget", check.DefaultBudget.USD, "budget in USD for one session")
 	fs.Float64Var(&budget.Hours, "hours", check.DefaultBudget.Hours, "length of one session in hours")
 	fs.BoolVar(&static, "static", false, "run only the checks that need no cluster")
+	fs.BoolVar(&partial, "partial", false, "accept a run in which Applications whose charts are not available are not judged (otherwise it exits 3, incomplete)")
 	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
 	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
 	if err := parse(fs, args); err != nil {
@@ -130,6 +162,16 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fmt.Printf("report: %s\njunit: %s\n", filepath.Join(reportDir, "report.md"), filepath.Join(reportDir, "junit.xml"))
 	if result.AnyFailed(rs) {
 		return errChecksFailed
+	}
+	if missing := notJudged(rs); len(missing) > 0 {
+		if partial {
+			fmt.Printf("partial run (--partial): not judged: %s (their charts were not available)\n", strings.Join(missing, ", "))
+			return nil
+		}
+		fmt.Printf("INCOMPLETE: nothing failed, but %d Application(s) were not judged, their charts not available: %s.\n"+
+			"Give the pinned charts (--charts-dir or HARNESS_CHARTS_DIR, `harness charts pull`, or --fetch-charts with network), or accept a partial run with --partial.\n",
+			len(missing), strings.Join(missing, ", "))
+		return errIncomplete
 	}
 	return nil
 }

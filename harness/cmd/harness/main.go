@@ -7,7 +7,9 @@
 //	harness rehearse [--env local] [--to 1.NN] [--charts-dir DIR]
 //	harness apply [--env local] [--aws moto|localstack|endpoint|aws] [--binary tofu] [--cli-config FILE]
 //
-// Exit status: 0 passed, 1 failed, 2 bad usage or input, 130/143 interrupted by SIGINT/SIGTERM (after cleanup).
+// Exit status: 0 passed, 1 failed, 2 bad usage or input, 3 incomplete (nothing failed, but part of the platform
+// was not judged: upstream charts not available; `harness check --partial` accepts that), 130/143 interrupted by
+// SIGINT/SIGTERM (after cleanup).
 package main
 
 import (
@@ -106,6 +108,8 @@ func run(ctx context.Context, args []string) int {
 				return 0
 			case errors.Is(err, errChecksFailed):
 				return 1
+			case errors.Is(err, errIncomplete):
+				return 3
 			case errors.Is(err, errUsage):
 				fmt.Fprintf(os.Stderr, "harness %s: %v\n", c.name, err)
 				return 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -103,4 +105,21 @@ func TestChartsPullRecordsAndVerifiesDigests(t *testing.T) {
 		assert.Equal(t, 1, run(t.Context(), []string{"charts", "pull", "--root", root, "--env", "local", "--charts-cache", t.TempDir()}))
 	})
 	assert.Contains(t, stderr, "py-kube-downscaler")
+}
+
+// A run in which upstream charts were not available is incomplete: the Applications not judged are named, from
+// their deploy results and from the parts of checks reported apart.
+func TestNotJudgedNamesTheApplicationsWithoutCharts(t *testing.T) {
+	rs := []result.Result{
+		{Name: "deploy/flyte", Status: result.Skipped, Message: "chart not fetched: flyte-binary v1.14.1 from https://x (not in /c nor the chart cache)"},
+		{Name: "values [karpenter, kserve]", Status: result.Skipped, Message: "2 chart(s) not rendered, so not everything could be checked (karpenter, kserve): chart not fetched: karpenter"},
+		{Name: "workload/kfp", Status: result.Skipped, Message: "the workload tier is off"},
+		{Name: "consistency", Status: result.Passed},
+	}
+	if got := notJudged(rs); strings.Join(got, ",") != "flyte,karpenter,kserve" {
+		t.Fatalf("notJudged = %v", got)
+	}
+	if got := notJudged(rs[2:]); len(got) != 0 {
+		t.Fatalf("a run with every chart is complete: %v", got)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/k8sversion"
 	"runtime/debug"
-
 )
 
 func runVersion(context.Context, []string) error {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
+	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -62,6 +63,10 @@ func run() error {
 	cfg.CRDsDir = filepath.Join(cfg.Root, "bin", "crds")
 	if _, err := os.Stat(filepath.Join(cfg.CRDsDir, "SOURCES")); err != nil {
 		cfg.CRDsDir = ""
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Root, "bin", "argocd")); err == nil {
+		bin := filepath.Join(cfg.Root, "bin")
+		cfg.ArgoCD = &engine.ArgoCD{Binary: filepath.Join(bin, "argocd"), HelmDir: bin, CRDsDir: filepath.Join(bin, "argocd-crds"), Timeout: 3 * time.Minute}
 	}
 	karp := engine.KarpenterConfigAt(cfg.Root)
 	cfg.Karpenter = &karp
