@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/kubernetes/pkg/apis/scheduling"
 	"sort"
 	"strings"
 
@@ -68,8 +69,12 @@ func Consistency(p *platform.Platform) result.Result {
 			demands = append(demands, fmt.Sprintf("%s (%s): %d pod(s) x %d GPU", w.Name, w.Source, w.Replicas, n))
 		}
 	}
-	supply, unbounded := int64(gpuCapacityMax), false
+	// With Karpenter, Karpenter is the autoscaler: the node groups stay at their desired size (no Cluster
+	// Autoscaler runs) and GPU demand beyond it must fit the GPU NodePools' limits, as gpu-capacity judges on the
+	// cluster; without it the GPU groups may be scaled up to their max size.
 	var pools []string
+	unbounded := false
+	var limits int64
 	for _, np := range p.NodePools() {
 		if !np.GPU() {
 			continue
@@ -78,16 +83,23 @@ func Consistency(p *platform.Platform) result.Result {
 			unbounded = true
 			continue
 		}
-		supply += *np.GPULimit
+		limits += *np.GPULimit
 		pools = append(pools, fmt.Sprintf("NodePool %s's limit of %d", np.Name, *np.GPULimit))
 	}
-	if demand > supply && !unbounded {
+	groups, at := int64(gpuCapacityMax), "max size"
+	if len(pools) > 0 || unbounded {
+		groups, at = 0, "desired size (Karpenter scales beyond it, not the node groups)"
+		for _, g := range p.Shape.Groups {
+			groups += int64(g.DesiredSize * g.Instance.GPUs)
+		}
+	}
+	if supply := groups + limits; demand > supply && !unbounded {
 		sort.Strings(demands)
 		in := ""
 		if len(pools) > 0 {
 			in = " plus " + strings.Join(pools, ", ")
 		}
-		problems = append(problems, fmt.Sprintf("declared GPU demand %d exceeds the %d GPUs of the GPU node groups at max size%s: %s", demand, gpuCapacityMax, in, strings.Join(demands, "; ")))
+		problems = append(problems, fmt.Sprintf("declared GPU demand %d exceeds the %d GPUs of the GPU node groups at %s%s: %s", demand, groups, at, in, strings.Join(demands, "; ")))
 	}
 	var quota int64
 	var quotas []string
@@ -96,6 +108,21 @@ func Consistency(p *platform.Platform) result.Result {
 		quotas = append(quotas, fmt.Sprintf("%s=%d", ns, q))
 	}
 	sort.Strings(quotas)
+	// The API server refuses a user-defined PriorityClass above scheduling.HighestUserDefinablePriority (values
+	// above are reserved for system-* classes): the chart's sync fails and every pod naming the class is refused.
+	for _, o := range p.Objects {
+		if o.GetKind() != "PriorityClass" || strings.HasPrefix(o.GetName(), "system-") {
+			continue
+		}
+		v, err := deploy.IntAt(o.Object, 0, "value")
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			continue
+		}
+		if v > int64(scheduling.HighestUserDefinablePriority) {
+			problems = append(problems, fmt.Sprintf("%s (%s): value %d is above %d, the highest a user-defined PriorityClass may have: the API server refuses it, and every pod naming it", o, o.Source, v, scheduling.HighestUserDefinablePriority))
+		}
+	}
 	// Kubernetes quotas an extended resource only as requests.<name> (ResourceQuota's documentation: "Resource
 	// Quota for extended resources"); the API server accepts any domain-qualified key, but a key without the
 	// prefix is never counted: the quota does not limit GPUs at all.

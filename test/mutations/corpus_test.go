@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,12 +43,15 @@ func TestCorpusStaticPhase(t *testing.T) {
 		require.NoError(t, o.Err, c.ID)
 		if !c.Mistake {
 			assert.Empty(t, o.Failed, "harmless change %s failed (%s)", c.ID, c.Source)
+		} else if static(c) {
+			// Each static check's breaking cases: a mistake it is expected to catch fails it (or another check).
+			assert.NotEmpty(t, o.Failed, "mistake %s (%s) expected to fail %v without a cluster passed", c.ID, c.Source, c.Expect)
 		}
 		outs = append(outs, o)
 	}
 	s := Summarize(outs)
 	t.Log(s)
-	assert.GreaterOrEqual(t, s.Caught, 34, "mistakes caught without a cluster")
+	assert.GreaterOrEqual(t, s.Caught, 36, "mistakes caught without a cluster")
 }
 
 // A case whose edit no longer applies is an error naming the case file, line and case.
@@ -65,4 +69,16 @@ func TestCaseWithoutSourceIsRefused(t *testing.T) {
 	_, err := Load(dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "a.yaml:1: source: \"\" is not owner/repo#number")
+}
+
+// static reports whether the case expects a check that needs no cluster.
+func static(c Case) bool {
+	for _, e := range c.Expect {
+		switch {
+		case e == "consistency", e == "values", e == "cost", e == "load", e == "karpenter/nodepools",
+			strings.HasPrefix(e, "wiring/"), strings.HasPrefix(e, "policy/") && e != "policy/checkov":
+			return true
+		}
+	}
+	return false
 }
