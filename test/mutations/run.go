@@ -36,7 +36,7 @@ type Config struct {
 	// ArgoCD, when set (bin/argocd built), deploys the cases that expect a deploy verdict through the real Argo
 	// CD, as `harness check`'s default path does; Dir is filled per case.
 	ArgoCD *engine.ArgoCD
-	Log     *slog.Logger
+	Log    *slog.Logger
 }
 
 // Outcome is what the harness said about one case.
