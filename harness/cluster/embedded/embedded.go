@@ -542,3 +542,62 @@ func MarkOwned(dir string) error {
 // KWOK reports that kwok manages every node of the cluster, including nodes another controller creates (the
 // kwok cloud provider of Karpenter creates Node objects that kwok then runs).
 func (c *Cluster) KWOK() bool { return true }
+
+// KeptRunDirs lists the run directories under parent (default the system temp dir) kept on purpose (a failed
+// run, --keep) whose owner process has exited, newest first.
+func KeptRunDirs(parent string) ([]string, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dirs, err := filepath.Glob(filepath.Join(parent, "harness-*"))
+	if err != nil {
+		return nil, err
+	}
+	type kept struct {
+		dir string
+		at  time.Time
+	}
+	var ks []kept
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(d, keptFile))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 && processAlive(pid) {
+			continue
+		}
+		ks = append(ks, kept{d, st.ModTime()})
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].at.After(ks[j].at) })
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.dir
+	}
+	return out, nil
+}
+
+// MaxKeptRunDirs is how many kept run directories a new run leaves in place (75-150 MB each): older ones go.
+const MaxKeptRunDirs = 3
+
+// PruneKept removes the kept run directories under parent beyond the newest keep ones (0: all of them; `harness
+// clean`) and returns what it removed.
+func PruneKept(parent string, keep int) ([]string, error) {
+	dirs, err := KeptRunDirs(parent)
+	if err != nil || len(dirs) <= keep {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, d := range dirs[keep:] {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, d)
+	}
+	return removed, errors.Join(errs...)
+}

@@ -45,6 +45,7 @@ func commands() []command {
 		{"reap", "delete resources whose expires-at tag has passed (--older-than D, --dry-run), or scan one run's leaks (--run-id)", runReap},
 		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},
 		{"version", "print the versions the harness is built with", runVersion},
+		{"clean", "remove the run directories failed runs kept (--run-dir; a new run keeps only the newest few)", runClean},
 	}
 }
 
@@ -144,4 +145,21 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	return nil
+}
+
+func runClean(_ context.Context, args []string) error {
+	var runDir string
+	fs := pflag.NewFlagSet("clean", pflag.ContinueOnError)
+	fs.StringVar(&runDir, "run-dir", "", "parent directory for run state (default: the system temp dir)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	removed, err := embedded.PruneKept(runDir, 0)
+	for _, d := range removed {
+		fmt.Printf("removed %s\n", d)
+	}
+	if len(removed) == 0 && err == nil {
+		fmt.Println("no kept run directories")
+	}
+	return err
 }

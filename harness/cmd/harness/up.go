@@ -56,6 +56,13 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "harness: sweeping stale run directories: %v\n", err)
 		}
+		pruned, err := embedded.PruneKept(f.runDir, embedded.MaxKeptRunDirs)
+		for _, d := range pruned {
+			fmt.Printf("removed %s: a kept run directory beyond the newest %d (harness clean removes them all)\n", d, embedded.MaxKeptRunDirs)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "harness: pruning kept run directories: %v\n", err)
+		}
 	}
 	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep,
 		PreAdvertisedGPUs: f.preAdvertisedGPUs})
