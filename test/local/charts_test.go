@@ -51,10 +51,10 @@ func TestBrokenUpstreamWiringFails(t *testing.T) {
 			"gpu-capacity", "DaemonSet DaemonSet/nvidia-device-plugin/nvidia-device-plugin (chart nvidia-device-plugin 0.17.1 (Application nvidia-device-plugin)) covers 2 of 3 GPU node(s), not gpu-0: node selector"}, // Karpenter's two nodes carry the NodePool's labels
 		{"values key the chart does not have (flyte-binary's storage has no type)", "helm/platform-app/values.yaml",
 			"        storage:\n          metadataContainer", "        storage:\n          type: s3\n          metadataContainer",
-			"deploy/flyte", "helm/platform-app/values.yaml:169: Application flyte: configuration.storage.type: not a value of chart flyte-binary v1.14.1"},
+			"values", "helm/platform-app/values.yaml:169: Application flyte: configuration.storage.type: not a value of chart flyte-binary v1.14.1"},
 		{"values map where the chart has a list", "helm/platform-app/values.yaml",
 			"      arguments:\n        - --interval=60", "      arguments:\n        interval: 60\n      argumentz:\n        - --interval=60",
-			"deploy/kube-downscaler", "Application kube-downscaler: arguments: chart py-kube-downscaler 0.3.2 has a list here, the values give a map"},
+			"values", "Application kube-downscaler: arguments: chart py-kube-downscaler 0.3.2 has a list here, the values give a map"},
 		{"chart version other than the Application's targetRevision", "helm/platform-app/values.yaml",
 			"targetRevision: 0.3.2", "targetRevision: 0.3.3",
 			"deploy/kube-downscaler", "chart py-kube-downscaler in " + charts + "/py-kube-downscaler is version 0.3.2, but the Application pins targetRevision 0.3.3"},
