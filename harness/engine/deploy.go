@@ -179,7 +179,7 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	// An OCI registry is asked for the tag as written (Argo CD and helm pull resolve no semver there): a "v"
 	// the chart's version does not carry names a tag that does not exist.
 	oci := !strings.Contains(a.RepoURL, "://") || strings.HasPrefix(a.RepoURL, "oci://")
-	if oci && v != a.TargetRevision {
+	if oci && v != a.TargetRevision && strings.TrimPrefix(v, "v") == strings.TrimPrefix(a.TargetRevision, "v") {
 		r := result.Fail(name, nil, "chart %s from the OCI registry %s is published as version (tag) %s; targetRevision %s names a tag the registry does not have: Argo CD cannot pull it", a.Chart, a.RepoURL, v, a.TargetRevision)
 		return chart{skip: &r, dir: dir, otherVersion: true}
 	}

@@ -33,7 +33,7 @@ func componentRegistry(emulate string) (basecompatibility.ComponentGlobalsRegist
 		// and /version reports it (Helm and Argo CD judge charts' kubeVersion constraints by it).
 		if v, err := version.ParseSemantic(k8sversion.FromBuildInfo()); err == nil {
 			floor := v.WithPatch(0).SubtractMinor(3)
-			ev = builtVersion{basecompatibility.NewEffectiveVersion(v, false, floor, floor), v.String()}
+			ev = builtVersion{basecompatibility.NewEffectiveVersion(v, false, floor, floor), "v" + v.String()}
 		}
 	}
 	if emulate != "" {
