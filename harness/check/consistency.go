@@ -2,11 +2,11 @@ package check
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
-	"sort"
-	"strings"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
@@ -51,7 +51,7 @@ func Consistency(p *platform.Platform) result.Result {
 			problems = append(problems, fmt.Sprintf("%s must run on every GPU group and only there; it fits GPU groups %v and other groups %v", where, gpuGroups, otherGroups))
 		case w.GPUs() == 0 && !platform.IsDevicePlugin(w) && len(gpuGroups) > 0:
 			problems = append(problems, fmt.Sprintf("%s requests no GPU but may land on GPU group(s) %v: it tolerates the GPU taint and does not select a system group", where, gpuGroups))
-		case len(gpuGroups)+len(otherGroups) == 0 && !fitsNodePool(p, w):
+		case len(gpuGroups)+len(otherGroups) == 0 && !p.FitsNodePool(w):
 			problems = append(problems, fmt.Sprintf("%s fits no node group: %s", where, strings.Join(why, "; ")))
 		default:
 			if ok, why := p.Room(w); !ok {
@@ -59,8 +59,8 @@ func Consistency(p *platform.Platform) result.Result {
 			}
 		}
 	}
-	// The GPUs every workload asks for at once (replicas of every kind) against what the GPU groups at max size
-	// and the GPU NodePools' limits can hold.
+	// The GPUs every workload asks for at once (replicas of every kind) against what the GPU groups and the GPU
+	// NodePools' limits can hold.
 	var demand int64
 	var demands []string
 	for _, w := range p.Workloads {
@@ -153,11 +153,6 @@ func Consistency(p *platform.Platform) result.Result {
 		len(p.Workloads), quota, gpuCapacityMax)
 	r.Details = notes
 	return r
-}
-
-// fitsNodePool reports whether some Karpenter NodePool may launch a node for w (taints and node selection).
-func fitsNodePool(p *platform.Platform, w deploy.Workload) bool {
-	return p.FitsNodePool(w)
 }
 
 func maxGPUsPerNode(p *platform.Platform) int {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"helm.sh/helm/v3/pkg/chart/loader"
 )
 
 // ValueProblem is one key of an Application's values the chart does not take.
@@ -30,9 +28,6 @@ func UnusedValues(dir string, rel Release, values map[string]any) (bad []ValuePr
 	}
 	if len(candidates) == 0 {
 		return nil, nil, nil
-	}
-	if _, err := loader.Load(dir); err != nil {
-		return nil, nil, fmt.Errorf("load chart %s: %w", dir, err)
 	}
 	render := func(v map[string]any) (string, error) {
 		objs, err := Render(dir, rel, nil, v)

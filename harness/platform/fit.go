@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
-	"k8s.io/klog/v2"
 	v1helper "k8s.io/kubernetes/pkg/apis/core/v1/helper"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
@@ -20,11 +18,7 @@ import (
 // scheduler's own helpers, and why not.
 func (p *Platform) Fit(w deploy.Workload, g shape.NodeGroup) (bool, string) {
 	node := groupNode(p.Shape, g)
-	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, AdmittedTolerations(w.Spec),
-		func(t *corev1.Taint) bool {
-			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-		}, false)
-	if untolerated {
+	if taint, untolerated := untoleratedTaint(w, node); untolerated {
 		return false, fmt.Sprintf("does not tolerate taint %s=%s:%s of group %s", taint.Key, taint.Value, taint.Effect, g.Name)
 	}
 	pod := &corev1.Pod{Spec: w.Spec}

@@ -59,25 +59,22 @@ func (p *Platform) Room(w deploy.Workload) (fits bool, why string) {
 			places = append(places, fmt.Sprintf("node group %s (%s): %s", g.Name, g.Instance.Name, short))
 		}
 	}
-	for _, np := range p.NodePools() {
+	pools := p.poolNodes(w)
+	names := make([]string, 0, len(pools))
+	for name := range pools {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		var best string
-		for _, t := range np.instanceTypes() {
-			node := poolNode(np, t)
-			if !tolerates(w, node) {
-				break // the NodePool's taints are the same for every type
-			}
-			if ok, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: w.Spec}).Match(node); err != nil || !ok {
-				continue
-			}
+		for _, node := range pools[name] {
 			short := shortOf(req, node.Status.Allocatable)
 			if short == "" {
 				return true, ""
 			}
-			best = fmt.Sprintf("NodePool %s (largest allowed: %s): %s", np.Name, t.Name, short)
+			best = fmt.Sprintf("NodePool %s (largest allowed: %s): %s", name, node.Labels[corev1.LabelInstanceTypeStable], short)
 		}
-		if best != "" {
-			places = append(places, best)
-		}
+		places = append(places, best)
 	}
 	if len(places) == 0 {
 		return true, "" // where it may land at all is Fit's verdict
@@ -117,12 +114,31 @@ func poolNode(np NodePool, t shape.InstanceType) *corev1.Node {
 		Spec: corev1.NodeSpec{Taints: np.Taints}, Status: corev1.NodeStatus{Capacity: capacity, Allocatable: alloc}}
 }
 
-func tolerates(w deploy.Workload, node *corev1.Node) bool {
-	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, AdmittedTolerations(w.Spec),
+// untoleratedTaint is the first NoSchedule/NoExecute taint of node w's pods do not tolerate (as admitted on EKS),
+// found with the scheduler's helper.
+func untoleratedTaint(w deploy.Workload, node *corev1.Node) (corev1.Taint, bool) {
+	return corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, AdmittedTolerations(w.Spec),
 		func(t *corev1.Taint) bool {
 			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 		}, false)
-	return !untolerated
+}
+
+// poolNodes are, per NodePool whose taints w tolerates, the nodes of the instance types it may launch that w's
+// node selection matches (smallest memory first).
+func (p *Platform) poolNodes(w deploy.Workload) map[string][]*corev1.Node {
+	out := map[string][]*corev1.Node{}
+	for _, np := range p.NodePools() {
+		for _, t := range np.instanceTypes() {
+			node := poolNode(np, t)
+			if _, untolerated := untoleratedTaint(w, node); untolerated {
+				break // the NodePool's taints are the same for every type
+			}
+			if ok, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: w.Spec}).Match(node); err == nil && ok {
+				out[np.Name] = append(out[np.Name], node)
+			}
+		}
+	}
+	return out
 }
 
 // shortOf names the resources req asks more of than alloc has ("" when it fits).
@@ -161,17 +177,4 @@ func qty(name corev1.ResourceName, q resource.Quantity) string {
 
 // FitsNodePool reports whether some NodePool may launch a node w's pods land on (its taints tolerated, its
 // labels and an allowed instance type matching the pod's node selection).
-func (p *Platform) FitsNodePool(w deploy.Workload) bool {
-	for _, np := range p.NodePools() {
-		for _, t := range np.instanceTypes() {
-			node := poolNode(np, t)
-			if !tolerates(w, node) {
-				break
-			}
-			if ok, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: w.Spec}).Match(node); err == nil && ok {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (p *Platform) FitsNodePool(w deploy.Workload) bool { return len(p.poolNodes(w)) > 0 }

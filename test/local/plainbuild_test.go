@@ -1,16 +1,13 @@
 package local
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
@@ -28,19 +25,7 @@ func TestPlainBuildReportsItsKubernetesVersion(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	c, err := embedded.New(embedded.Config{Shape: testenv.MustShape(t, "local"), RunDir: t.TempDir(), Executable: bin})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	err = c.Start(ctx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		assert.NoError(t, c.Stop(ctx))
-	})
-	require.NoError(t, err)
-	cs, err := kubernetes.NewForConfig(c.RESTConfig())
-	require.NoError(t, err)
+	c, cs := testenv.MustStart(t, embedded.Config{Shape: testenv.MustShape(t, "local"), Executable: bin})
 	v, err := cs.Discovery().ServerVersion()
 	require.NoError(t, err)
 	want := testenv.KubernetesModuleVersion(t)
@@ -50,6 +35,6 @@ func TestPlainBuildReportsItsKubernetesVersion(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(chart, "templates"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(chart, "Chart.yaml"), []byte("apiVersion: v2\nname: constrained\nversion: 0.1.0\nkubeVersion: \">= 1.30.0-0\"\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(chart, "templates", "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: constrained\ndata: {a: b}\n"), 0o644))
-	_, err = deploy.Install(ctx, c.Kubeconfig(), chart, deploy.Release{Name: "constrained", Namespace: "default"}, nil)
+	_, err = deploy.Install(t.Context(), c.Kubeconfig(), chart, deploy.Release{Name: "constrained", Namespace: "default"}, nil)
 	require.NoError(t, err, "a chart with a kubeVersion constraint installs on the plain build's control plane")
 }

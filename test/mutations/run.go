@@ -43,11 +43,7 @@ type Config struct {
 type Outcome struct {
 	Case Case
 	// Failed are the checks that failed, with their first line.
-	Failed []Finding
-	// Unsure are checks that passed but said they could not judge part (details of skipped parts).
-	Skipped []Finding
-	// Phase is the last phase that ran: load, static, cluster.
-	Phase    string
+	Failed   []Finding
 	Duration time.Duration
 	// Err is a run that could not reach a verdict (not a finding).
 	Err error
@@ -80,7 +76,7 @@ func (o Outcome) Correct() bool { return o.Err == nil && o.Case.Mistake == o.Cau
 // RunCase applies the case to a fresh copy of the repository and runs the default path's verdicts on it.
 func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 	t0 := time.Now()
-	out = Outcome{Case: c, Phase: "load"}
+	out = Outcome{Case: c}
 	defer func() { out.Duration = time.Since(t0) }()
 	dir, err := os.MkdirTemp("", "mutation-*")
 	if err != nil {
@@ -103,7 +99,6 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 		out.Err = err
 		return out
 	}
-	out.Phase = "static"
 	run := &check.Run{Env: e}
 	rs, err := check.Execute(ctx, run, staticSteps(cfg, c), nil)
 	collect(&out, rs)
@@ -114,7 +109,6 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 	if !cfg.Cluster || (c.Mistake && out.Caught()) {
 		return out
 	}
-	out.Phase = "cluster"
 	cl, err := embedded.New(embedded.Config{Shape: p.Shape, RunDir: dir, Logger: cfg.Log})
 	if err != nil {
 		out.Err = err
@@ -202,18 +196,14 @@ func deploys(c Case) bool {
 
 func collect(out *Outcome, rs []result.Result) {
 	for _, r := range rs {
-		switch r.Status {
-		case result.Failed:
-			msg := r.Message
-			if len(r.Details) > 0 {
-				msg += " | " + r.Details[0]
-			}
-			out.Failed = append(out.Failed, Finding{Check: r.Name, Message: firstLine(msg)})
-		case result.Skipped:
-			if !strings.HasPrefix(r.Message, "chart not fetched") {
-				out.Skipped = append(out.Skipped, Finding{Check: r.Name, Message: firstLine(r.Message)})
-			}
+		if r.Status != result.Failed {
+			continue
 		}
+		msg := r.Message
+		if len(r.Details) > 0 {
+			msg += " | " + r.Details[0]
+		}
+		out.Failed = append(out.Failed, Finding{Check: r.Name, Message: firstLine(msg)})
 	}
 }
 

@@ -156,6 +156,16 @@ func MustEKS(t testing.TB, s *shape.Shape) (*embedded.Cluster, kubernetes.Interf
 	return mustEmbedded(t, embedded.Config{Shape: s, RunDir: t.TempDir()})
 }
 
+// MustStart starts an embedded cluster from cfg (RunDir defaults to the test's temporary directory) and stops it
+// when the test ends.
+func MustStart(t testing.TB, cfg embedded.Config) (*embedded.Cluster, kubernetes.Interface) {
+	t.Helper()
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
+	return mustEmbedded(t, cfg)
+}
+
 func mustEmbedded(t testing.TB, cfg embedded.Config) (*embedded.Cluster, kubernetes.Interface) {
 	t.Helper()
 	c, err := embedded.New(cfg)

@@ -443,10 +443,7 @@ func (c *Cluster) Emulated() bool { return true }
 // behind when it was killed before it could clean up: those whose owner process is gone, unless they were kept
 // on purpose (--keep). It returns the directories it removed.
 func Sweep(parent string) ([]string, error) {
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	dirs, err := filepath.Glob(filepath.Join(parent, "harness-*"))
+	dirs, err := runDirs(parent)
 	if err != nil {
 		return nil, err
 	}
@@ -546,10 +543,7 @@ func (c *Cluster) KWOK() bool { return true }
 // KeptRunDirs lists the run directories under parent (default the system temp dir) kept on purpose (a failed
 // run, --keep) whose owner process has exited, newest first.
 func KeptRunDirs(parent string) ([]string, error) {
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	dirs, err := filepath.Glob(filepath.Join(parent, "harness-*"))
+	dirs, err := runDirs(parent)
 	if err != nil {
 		return nil, err
 	}
@@ -600,4 +594,12 @@ func PruneKept(parent string, keep int) ([]string, error) {
 		removed = append(removed, d)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// runDirs are the harness run directories under parent (default the system temp dir).
+func runDirs(parent string) ([]string, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	return filepath.Glob(filepath.Join(parent, "harness-*"))
 }
