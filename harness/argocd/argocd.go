@@ -10,17 +10,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // Version is the Argo CD release the platform installs (README's runbook) and tools/argocd builds.
@@ -62,7 +62,7 @@ type Server struct {
 	dir   string
 	redis *miniredis.Miniredis
 	mu    sync.Mutex
-	procs []*exec.Cmd
+	procs []*proc.Process
 	// Started is how long the start took (CRDs, settings, both processes listening).
 	Started time.Duration
 }
@@ -133,46 +133,36 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	if err != nil {
 		return err
 	}
-	if err := s.run(cfg, env, "repo-server", "--port", strconv.Itoa(repoPort), "--address", "127.0.0.1",
+	if err := s.run(ctx, cfg, env, repoPort, "repo-server", "--port", strconv.Itoa(repoPort), "--address", "127.0.0.1",
 		"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(m1), "--redis", s.redis.Addr(), "--disable-tls", "--client-ca-path", "",
 		"--loglevel", "warn"); err != nil {
 		return err
-	}
-	if err := waitPort(ctx, repoPort, time.Minute); err != nil {
-		return fmt.Errorf("repo server: %w (log: %s)", err, filepath.Join(cfg.Dir, "repo-server.log"))
 	}
 	m2, err := ports.Free()
 	if err != nil {
 		return err
 	}
-	if err := s.run(cfg, env, "application-controller", "--kubeconfig", cfg.Kubeconfig, "--namespace", Namespace,
+	if err := s.run(ctx, cfg, env, m2, "application-controller", "--kubeconfig", cfg.Kubeconfig, "--namespace", Namespace,
 		"--repo-server", "127.0.0.1:"+strconv.Itoa(repoPort), "--repo-server-plaintext", "--redis", s.redis.Addr(),
 		"--metrics-port", strconv.Itoa(m2), "--status-processors", "4", "--operation-processors", "4",
 		"--app-resync", "3", "--self-heal-timeout-seconds", "2", "--persist-resource-health", "--loglevel", "warn"); err != nil {
 		return err
 	}
-	if err := waitPort(ctx, m2, time.Minute); err != nil {
-		return fmt.Errorf("application controller: %w (log: %s)", err, filepath.Join(cfg.Dir, "application-controller.log"))
-	}
 	s.Started = time.Since(t0)
 	return nil
 }
 
-func (s *Server) run(cfg Config, env []string, component string, args ...string) error {
-	logf, err := os.Create(filepath.Join(cfg.Dir, component+".log"))
+// run starts one Argo CD component, supervised (internal/proc: a component that dies during the run ends it,
+// named), and waits until it listens on port.
+func (s *Server) run(ctx context.Context, cfg Config, env []string, port int, component string, args ...string) error {
+	p, err := proc.Start(ctx, proc.Spec{Name: "argocd " + component, Path: cfg.Binary, Args: append([]string{component}, args...),
+		Env: env, Dir: cfg.Dir, Log: filepath.Join(cfg.Dir, component+".log"), PollInterval: 200 * time.Millisecond,
+		Ready: func(context.Context) error { return listening(port) }})
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(cfg.Binary, append([]string{component}, args...)...)
-	cmd.Env, cmd.Dir = env, cfg.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start argocd %s: %w", component, err)
-	}
 	s.mu.Lock()
-	s.procs = append(s.procs, cmd)
+	s.procs = append(s.procs, p)
 	s.mu.Unlock()
 	return nil
 }
@@ -183,22 +173,15 @@ func (s *Server) Stop() error {
 	procs := s.procs
 	s.procs = nil
 	s.mu.Unlock()
+	var errs []error
 	for _, p := range procs {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		errs = append(errs, p.Stop())
 	}
 	if s.redis != nil {
 		s.redis.Close()
 		s.redis = nil
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // settings creates the argocd namespace, argocd-cm and argocd-secret (what an install's manifests create).
@@ -235,23 +218,13 @@ func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool
 	return nil
 }
 
-func waitPort(ctx context.Context, port int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening on 127.0.0.1:%d after %s", port, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+// listening is nil once something accepts connections on 127.0.0.1:port.
+func listening(port int) error {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err != nil {
+		return fmt.Errorf("%w: not listening on 127.0.0.1:%d", proc.ErrNotYet, port)
 	}
+	return c.Close()
 }
 
 // RegisterCluster registers the cluster of rc as an Argo CD cluster (a cluster Secret with its address and

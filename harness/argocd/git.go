@@ -2,6 +2,7 @@ package argocd
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // GitRepo is a snapshot of the repository under test served over Git's smart HTTP protocol on 127.0.0.1 (git
@@ -23,12 +26,12 @@ type GitRepo struct {
 
 // ServeGit commits the directories dirs of root (the working tree as it is: uncommitted changes included) into a
 // fresh repository under dir and serves it until Close.
-func ServeGit(root string, dirs []string, dir string) (*GitRepo, error) {
+func ServeGit(ctx context.Context, root string, dirs []string, dir string) (*GitRepo, error) {
 	git, err := exec.LookPath("git")
 	if err != nil {
 		return nil, fmt.Errorf("git is needed to serve the repository to Argo CD: %w", err)
 	}
-	backend, err := httpBackend(git)
+	backend, err := httpBackend(ctx, git)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +51,7 @@ func ServeGit(root string, dirs []string, dir string) (*GitRepo, error) {
 	})
 	run := func(dir string, args ...string) (string, error) {
 		var out bytes.Buffer
-		cmd := exec.Command(git, args...)
+		cmd := proc.Command(ctx, git, args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
 			"GIT_AUTHOR_NAME=harness", "GIT_AUTHOR_EMAIL=harness@localhost", "GIT_COMMITTER_NAME=harness", "GIT_COMMITTER_EMAIL=harness@localhost")
@@ -85,8 +88,8 @@ func ServeGit(root string, dirs []string, dir string) (*GitRepo, error) {
 func (r *GitRepo) Close() error { return r.srv.Close() }
 
 // httpBackend finds git-http-backend beside the git the PATH has.
-func httpBackend(git string) (string, error) {
-	out, err := exec.Command(git, "--exec-path").Output()
+func httpBackend(ctx context.Context, git string) (string, error) {
+	out, err := proc.Command(ctx, git, "--exec-path").Output()
 	if err != nil {
 		return "", fmt.Errorf("git --exec-path: %w", err)
 	}

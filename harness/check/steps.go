@@ -2,9 +2,11 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/wiring"
@@ -125,8 +127,12 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
 	}
 	defer r.StopKarpenter()
-	for _, s := range steps {
+	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
+			if d, ok := proc.DeathOf(ctx); ok {
+				r.drainCRDs()
+				return died(out, d, steps[i:], onResult), nil
+			}
 			add(r.awaitCRDs()...)
 			return out, context.Cause(ctx)
 		}
@@ -137,6 +143,11 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 			continue
 		}
 		rs, err := s.Run(ctx, r)
+		if d, ok := proc.DeathOf(ctx); ok {
+			// What the step saw after the process died are its consequences, not verdicts.
+			r.drainCRDs()
+			return died(out, d, steps[i:], onResult), nil
+		}
 		add(rs...)
 		if err != nil {
 			add(r.awaitCRDs()...) // a step that failed must not leave the CRD install running, nor lose its result
@@ -146,6 +157,33 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	add(r.awaitCRDs()...)
 	return out, nil
 }
+
+// NameProcess is the result of a supervised process (control plane, Argo CD, Karpenter, KubeRay, Ray, moto, a
+// model server) that died during the run.
+const NameProcess = "process"
+
+// died is the run's results when a supervised process died: first a failed result naming the process, its exit
+// status and its log's last lines, then what ran before, then every step not reached (the one that was running
+// included) skipped with the death as reason — no result blames the death's consequences on the platform.
+func died(before []result.Result, d *proc.Death, rest []Step, onResult func(result.Result)) []result.Result {
+	first := result.Fail(NameProcess, d.Tail, "%s: the run stopped at once (last lines of %s in the details)", d.Error(), d.Log)
+	news := []result.Result{first}
+	reason := fmt.Sprintf("not judged: %s died", d.Name)
+	for _, s := range rest {
+		for _, n := range s.Names {
+			news = append(news, result.Skip(n, "%s", reason))
+		}
+	}
+	if onResult != nil {
+		for _, res := range news {
+			onResult(res)
+		}
+	}
+	return append(append([]result.Result{first}, before...), news[1:]...)
+}
+
+// drainCRDs waits for a background CRD install and drops its result.
+func (r *Run) drainCRDs() { _ = r.awaitCRDs() }
 
 // startCRDs installs the generated CRDs. Only api-acceptance needs them, so the install (seconds of API-server
 // work) runs beside the deploy and the probes — unless upstream charts are installed, which may bring the same

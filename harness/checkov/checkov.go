@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // Version is the checkov release the harness runs.
@@ -55,7 +57,7 @@ func Install(ctx context.Context, venv string) (string, error) {
 		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", "checkov==" + Version},
 	} {
 		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd := proc.Command(ctx, args[0], args[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
 			return "", fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out.String())
@@ -83,7 +85,7 @@ type Report struct {
 // Scan runs checkov with one framework ("terraform", "kubernetes") over dir, offline (--skip-download: no
 // platform, no policy download).
 func Scan(ctx context.Context, bin, dir, framework string) (Report, error) {
-	cmd := exec.CommandContext(ctx, bin, "-d", dir, "--framework", framework, "--skip-download", "--quiet", "--compact", "-o", "json")
+	cmd := proc.Command(ctx, bin, "-d", dir, "--framework", framework, "--skip-download", "--quiet", "--compact", "-o", "json")
 	cmd.Env = append(os.Environ(), "BC_SKIP_MAPPING=TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false", "LOG_LEVEL=ERROR")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -86,7 +86,7 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 	if err != nil {
 		return fail("register the cluster with Argo CD: %v", err)
 	}
-	git, err := argocd.ServeGit(p.Root, []string{"helm", "workflows"}, filepath.Join(cfg.Dir, "git"))
+	git, err := argocd.ServeGit(ctx, p.Root, []string{"helm", "workflows"}, filepath.Join(cfg.Dir, "git"))
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -10,12 +10,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -178,9 +177,8 @@ type Config struct {
 
 // Controller is the running Karpenter.
 type Controller struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	Log    string
+	proc *proc.Process
+	Log  string
 }
 
 // Start starts Karpenter (leader election off: one replica) and waits until its health probe answers.
@@ -207,64 +205,38 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(cfg.Dir, "karpenter.log")
-	log, err := os.Create(logPath)
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
+	p, err := proc.Start(ctx, proc.Spec{Name: "karpenter", Path: cfg.Binary,
+		Args: []string{"--disable-leader-election", "--metrics-port", strconv.Itoa(metrics),
+			"--health-probe-port", strconv.Itoa(health), "--batch-idle-duration", "200ms", "--batch-max-duration", "2s"},
+		Env: append(os.Environ(), "KUBECONFIG="+cfg.Kubeconfig, "INSTANCE_TYPES_FILE_PATH="+types,
+			"SYSTEM_NAMESPACE=kube-system", "LOG_LEVEL=info"),
+		Log: logPath, PollInterval: 200 * time.Millisecond,
+		Ready: func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("%w: %v", proc.ErrNotYet, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%w: /readyz %d", proc.ErrNotYet, resp.StatusCode)
+			}
+			return nil
+		}})
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	cmd := exec.Command(cfg.Binary, "--disable-leader-election", "--metrics-port", strconv.Itoa(metrics),
-		"--health-probe-port", strconv.Itoa(health), "--batch-idle-duration", "200ms", "--batch-max-duration", "2s")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cfg.Kubeconfig, "INSTANCE_TYPES_FILE_PATH="+types,
-		"SYSTEM_NAMESPACE=kube-system", "LOG_LEVEL=info")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &Controller{cmd: cmd, exited: make(chan struct{}), Log: logPath}
-	go func() { _ = cmd.Wait(); close(c.exited) }()
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c, nil
-			}
-		}
-		select {
-		case <-c.exited:
-			return nil, fmt.Errorf("karpenter exited: %s", tail(logPath))
-		case <-ctx.Done():
-			c.Stop()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			c.Stop()
-			return nil, fmt.Errorf("karpenter not ready in 1m: %s", tail(logPath))
-		}
-	}
+	return &Controller{proc: p, Log: logPath}, nil
 }
 
 // Stop stops the controller (SIGTERM, SIGKILL after 10 s).
 func (c *Controller) Stop() {
-	if c == nil || c.cmd == nil {
+	if c == nil || c.proc == nil {
 		return
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.exited
-	}
-}
-
-func tail(path string) string {
-	data, _ := os.ReadFile(path)
-	if len(data) > 2000 {
-		data = data[len(data)-2000:]
-	}
-	return strings.TrimSpace(string(data))
+	_ = c.proc.Stop()
 }

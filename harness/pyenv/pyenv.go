@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // ErrNoPython is returned when no python3 is installed.
@@ -110,7 +112,7 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 	}
 	// The lock's wheels are for the Python it was compiled with: another python3 could not install them.
 	if want := lockPython(data); want != "" {
-		out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
+		out, err := proc.Command(ctx, "python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
 		if got := strings.TrimSpace(string(out)); err == nil && got != want {
 			return env, fmt.Errorf("%w: %s is compiled for Python %s, python3 is %s", ErrWrongPython, lock, want, got)
 		}
@@ -155,12 +157,9 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 		{env.Bin("pip"), "install", "--quiet", "--disable-pip-version-check", "--no-input", "--require-hashes", "--no-deps", "-r", lock},
 	} {
 		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		// pip's build subprocesses go with it (its process group) when the run is cancelled.
+		cmd := proc.Command(ctx, args[0], args[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
-		// pip's build subprocesses go with it when the run is cancelled.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Run(); err != nil {
 			_ = os.RemoveAll(venv)
 			return env, &InstallError{Command: strings.Join(args, " "), Err: err, Output: tail(out.String(), 20)}

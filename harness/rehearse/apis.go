@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // APIs are the group-versions and kinds a Kubernetes release serves, read from the release's own discovery
@@ -100,7 +102,7 @@ func FetchAPIs(ctx context.Context, minor string) (*APIs, error) {
 		return nil, ErrNoGoCommand
 	}
 	run := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, goBin, args...)
+		cmd := proc.Command(ctx, goBin, args...)
 		cmd.Dir = os.TempDir() // outside any module
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
 		var stderr bytes.Buffer

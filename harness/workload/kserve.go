@@ -62,30 +62,29 @@ func (t *Tier) KServe(ctx context.Context) result.Result {
 	name := isvc.GetName()
 	t.progress("workload/kserve: KServe ModelServer for %s from %s on 127.0.0.1:%d", name, uri, port)
 	t0 := time.Now()
-	p, err := t.start("kserve model server", dir, filepath.Join(dir, "server.log"),
-		env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"))...),
-		env.Bin("python"), script, "--model_name", name, "--model_dir", uri, "--http_port", fmt.Sprint(port))
-	if err != nil {
-		return result.Fail(NameKServe, nil, "%v", err)
-	}
-	defer p.stop()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	hc := &http.Client{Timeout: 5 * time.Second}
-	if err := waitFor(ctx, p, 2*time.Minute, func() bool {
-		ok, _ := smoke.ModelReadyURL(ctx, hc, base, name)
-		return ok
-	}); err != nil {
-		return result.Fail(NameKServe, p.tail(15), "model server for %s never became ready (%v): the runtime could not load %s", name, err, uri)
+	log := filepath.Join(dir, "server.log")
+	p, err := t.start(ctx, "kserve model server", dir, log,
+		env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"))...),
+		func(ctx context.Context) bool { ok, _ := smoke.ModelReadyURL(ctx, hc, base, name); return ok }, 2*time.Minute,
+		env.Bin("python"), script, "--model_name", name, "--model_dir", uri, "--http_port", fmt.Sprint(port))
+	if err != nil {
+		if ctx.Err() != nil {
+			return result.Fail(NameKServe, nil, "%v", err)
+		}
+		return result.Fail(NameKServe, tailFile(log, 15), "model server for %s never became ready (%v): the runtime could not load %s", name, firstLine(err), uri)
 	}
+	defer p.Stop() //nolint:errcheck
 	ready := time.Since(t0)
 	t1 := time.Now()
 	preds, err := smoke.InferV2URL(ctx, hc, base, name, smoke.SampleRows)
 	if err != nil {
-		return result.Fail(NameKServe, p.tail(10), "%v", err)
+		return result.Fail(NameKServe, p.Tail(10), "%v", err)
 	}
 	labels, err := smoke.ClassLabels(preds)
 	if err != nil {
-		return result.Fail(NameKServe, p.tail(10), "%v", err)
+		return result.Fail(NameKServe, p.Tail(10), "%v", err)
 	}
 	return result.Pass(NameKServe, "KServe ModelServer (kserve at the chart's version; a stand-in for the sklearn runtime, which PyPI does not publish, loading the model as it does) loaded %s: ready in %s, v2 infer of %d rows answered %v in %s",
 		uri, ready.Round(100*time.Millisecond), len(smoke.SampleRows), labels, time.Since(t1).Round(time.Millisecond))

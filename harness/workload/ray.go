@@ -29,6 +29,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	freeport "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -48,7 +49,7 @@ const (
 // rayHead is the local Ray head KubeRay's dashboard and Serve proxy clients are pointed at.
 type rayHead struct {
 	env       pyenv.Env
-	proc      *proc
+	proc      *proc.Process
 	gcs       string // 127.0.0.1:port
 	dashboard string // http://127.0.0.1:port
 	serve     int    // Serve's HTTP proxy port (once started)
@@ -116,14 +117,13 @@ func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
 	}
 	t.progress("workload/ray: starting the KubeRay operator (%s) against the cluster, dashboard client at %s", t.cfg.KubeRay, h.dashboard)
 	dir := filepath.Join(t.cfg.Dir, "ray")
-	op, err := t.start("kuberay", dir, filepath.Join(dir, "kuberay.log"), os.Environ(), t.cfg.KubeRay,
+	// Ready once it has run half a second without exiting (its manager has no probe port here).
+	t1 := time.Now()
+	op, err := t.start(ctx, "kuberay", dir, filepath.Join(dir, "kuberay.log"), os.Environ(),
+		func(context.Context) bool { return time.Since(t1) > 500*time.Millisecond }, time.Minute, t.cfg.KubeRay,
 		"--kubeconfig", t.cfg.Kubeconfig, "--dashboard-url", h.dashboard, "--serve-host", "127.0.0.1", "--serve-port", fmt.Sprint(h.serve))
 	if err != nil {
-		return nil, err
-	}
-	time.Sleep(500 * time.Millisecond)
-	if !op.running() {
-		return nil, fmt.Errorf("KubeRay operator exited: %s", strings.Join(op.tail(10), "\n"))
+		return nil, fmt.Errorf("KubeRay operator: %w", err)
 	}
 	t.kuberay = op
 	return h, nil
@@ -160,22 +160,23 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 		"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0")...)
 	t.progress("workload/ray: starting a Ray head (ray %s) on 127.0.0.1, dashboard %s", "start --head", h.dashboard)
 	t0 := time.Now()
-	p, err := t.start("ray head", dir, filepath.Join(dir, "head.log"), procEnv, env.Bin("ray"), args...)
-	if err != nil {
-		return nil, err
-	}
-	h.proc = p
 	hc := &http.Client{Timeout: 2 * time.Second}
-	if err := waitFor(ctx, p, 2*time.Minute, func() bool {
-		resp, err := hc.Get(h.dashboard + "/api/version")
+	p, err := t.start(ctx, "ray head", dir, filepath.Join(dir, "head.log"), procEnv, func(ctx context.Context) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.dashboard+"/api/version", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}); err != nil {
-		return nil, fmt.Errorf("Ray head not up (%v):\n%s", err, strings.Join(p.tail(15), "\n"))
+	}, 2*time.Minute, env.Bin("ray"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("Ray head not up: %w", err)
 	}
+	h.proc = p
 	// Serve's proxy on loopback and a free port, before any application is deployed (Serve would otherwise start
 	// it on 0.0.0.0:8000).
 	serveLog := filepath.Join(dir, "serve-start.log")
@@ -358,7 +359,7 @@ func (t *Tier) RayTrain(ctx context.Context) result.Result {
 			err = cause
 		}
 		if err != nil {
-			return result.Fail(NameRayTrain, append(t.jobLogTail(ctx, dyn, h, ns, name, 20), t.kuberay.tail(5)...), "%v", err)
+			return result.Fail(NameRayTrain, append(t.jobLogTail(ctx, dyn, h, ns, name, 20), t.kuberay.Tail(5)...), "%v", err)
 		}
 		details = append(details, fmt.Sprintf("RayJob %s/%s SUCCEEDED in %s; pods: %s", ns, name, time.Since(t0).Round(100*time.Millisecond), strings.Join(<-placed, ", ")))
 		if uri, _ := env["env_vars"].(map[string]any)["MODEL_URI"].(string); uri != "" {
@@ -517,7 +518,7 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 			return result.Fail(NameRayServe, nil, "%v", err)
 		}
 		if err := smoke.WaitRayService(ctx, dyn, ns, name, 5*time.Minute, time.Second); err != nil {
-			return result.Fail(NameRayServe, append(t.serveStatus(h), t.kuberay.tail(8)...), "%v", err)
+			return result.Fail(NameRayServe, append(t.serveStatus(h), t.kuberay.Tail(8)...), "%v", err)
 		}
 		ready := time.Since(t0)
 		for _, a := range apps {

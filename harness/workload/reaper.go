@@ -2,16 +2,16 @@ package workload
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // markerVar names the environment variable every process of a tier carries (inherited by everything Ray, pyflyte
@@ -34,11 +34,7 @@ rm -rf "$@"
 `
 
 // reaper is the watcher process of one tier.
-type reaper struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan struct{}
-}
+type reaper struct{ p *proc.Process }
 
 func newMarker() string {
 	b := make([]byte, 8)
@@ -46,34 +42,21 @@ func newMarker() string {
 	return markerVar + "=" + hex.EncodeToString(b)
 }
 
-// startReaper starts the reaper in its own process group (a Ctrl-C to the harness's group does not reach it, so
-// it outlives the harness to clean up), removing dirs at the end.
+// startReaper starts the reaper in its own process group (a Ctrl-C to the harness's group does not reach it) and
+// detached (no parent-death signal: it outlives the harness to clean up), removing dirs at the end.
 func startReaper(marker string, dirs ...string) (*reaper, error) {
-	cmd := exec.Command("sh", append([]string{"-c", reaperScript, "reaper"}, dirs...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MARK=" + marker}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	in, err := cmd.StdinPipe()
+	p, err := proc.Start(context.Background(), proc.Spec{Name: "workload reaper", Path: "sh",
+		Args: append([]string{"-c", reaperScript, "reaper"}, dirs...),
+		Env:  []string{"PATH=" + os.Getenv("PATH"), "MARK=" + marker}, Detached: true, StopByStdin: true,
+		StopTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start reaper: %w", err)
-	}
-	r := &reaper{cmd: cmd, stdin: in, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(r.done) }()
-	return r, nil
+	return &reaper{p: p}, nil
 }
 
-// finish tells the reaper to do its work now and waits for it.
-func (r *reaper) finish() {
-	_ = r.stdin.Close()
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+// finish tells the reaper to do its work now (EOF on its stdin) and waits for it.
+func (r *reaper) finish() { _ = r.p.Stop() }
 
 // killMarked kills every process whose environment holds marker (KEY=VALUE) and reports how many.
 func killMarked(marker string) int {

@@ -12,17 +12,13 @@
 package workload
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 )
@@ -91,12 +88,12 @@ type Tier struct {
 	rayTmp string
 
 	mu    sync.Mutex
-	procs []*proc
+	procs []*proc.Process
 
 	rayOnce sync.Once
 	ray     *rayHead
 	rayErr  error
-	kuberay *proc
+	kuberay *proc.Process
 
 	// published is set when Flyte published the model (KServe serves it).
 	published bool
@@ -156,7 +153,7 @@ func (t *Tier) Stop() {
 	t.procs = nil
 	t.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].stop()
+		_ = procs[i].Stop()
 	}
 	if t.moto != nil {
 		_ = t.moto.Stop(context.Background())
@@ -254,62 +251,30 @@ func (t *Tier) scratch(name string) (string, error) {
 	return dir, nil
 }
 
-// proc is a long-running child process in its own process group.
-type proc struct {
-	name     string
-	cmd      *exec.Cmd
-	log      string
-	exited   chan struct{}
-	stopOnce sync.Once
-}
-
-// start starts a long-running process whose output goes to log; it is stopped by Tier.Stop.
-func (t *Tier) start(name, dir, log string, env []string, bin string, args ...string) (*proc, error) {
-	f, err := os.Create(log)
+// start starts a long-running process whose output goes to log, supervised (internal/proc), and waits until
+// ready answers true (timeout; a process that exits first fails the start, with its log's last lines); it is
+// stopped by Tier.Stop. A nil ready: started is ready.
+func (t *Tier) start(ctx context.Context, name, dir, log string, env []string, ready func(context.Context) bool, timeout time.Duration,
+	bin string, args ...string) (*proc.Process, error) {
+	spec := proc.Spec{Name: name, Path: bin, Args: args, Dir: dir, Env: append(env, t.marker), Log: log,
+		StartTimeout: timeout, PollInterval: 200 * time.Millisecond}
+	if ready != nil {
+		spec.Ready = func(ctx context.Context) error {
+			if !ready(ctx) {
+				return proc.ErrNotYet
+			}
+			return nil
+		}
+	}
+	p, err := proc.Start(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, append(env, t.marker), f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: log, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.mu.Lock()
 	t.procs = append(t.procs, p)
 	t.mu.Unlock()
 	return p, nil
 }
-
-// stop terminates the process group: SIGTERM, then SIGKILL after 10 s. Once: a second call must not signal a
-// process group whose id may have been reused.
-func (p *proc) stop() {
-	p.stopOnce.Do(func() {
-		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL) // children that outlived their parent (the group id is still ours: its members keep it)
-		<-p.exited
-	})
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// tail is the last n lines of the process's log.
-func (p *proc) tail(n int) []string { return tailFile(p.log, n) }
 
 // run runs a command to completion in its own process group (killed with the context), output to log.
 func (t *Tier) run(ctx context.Context, dir, log string, env []string, bin string, args ...string) error {
@@ -322,61 +287,21 @@ func run(ctx context.Context, dir, log string, env []string, bin string, args ..
 		return err
 	}
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := proc.Command(ctx, bin, args...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 	return cmd.Run()
 }
 
-func tailFile(path string, n int) []string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := strings.TrimRight(sc.Text(), " ")
-		if strings.TrimSpace(l) == "" {
-			continue
-		}
-		if len(l) > 400 {
-			l = l[:400] + " …"
-		}
-		lines = append(lines, l)
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
-
-// waitFor polls f every 200 ms until it returns true, p exits, or timeout.
-func waitFor(ctx context.Context, p *proc, timeout time.Duration, f func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if f() {
-			return nil
-		}
-		if p != nil && !p.running() {
-			return fmt.Errorf("%s exited", p.name)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
+func tailFile(path string, n int) []string { return proc.TailFile(path, n) }
 
 // skipError is a reason a step cannot run here (a runtime that cannot be installed, no cluster): the step is
 // skipped with it, never passed. Any other error fails the step.
 type skipError struct{ error }
 
 func skip(format string, args ...any) error { return skipError{fmt.Errorf(format, args...)} }
+
+// firstLine is an error's first line (a failed start's error carries the log's last lines after it).
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

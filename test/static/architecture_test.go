@@ -65,3 +65,36 @@ func TestTerraformIsReadOnlyByThePlatformModel(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// TestProcessesStartOnlyThroughTheSupervisor: no package of the harness starts a process itself; every long-running
+// process goes through proc.Start (supervised: its death ends the run, named) and every command run to completion
+// through proc.Command (its process group dies with the harness and with its context). What third-party libraries
+// start inside themselves (kind's docker calls, net/http/cgi's git-http-backend) is theirs.
+func TestProcessesStartOnlyThroughTheSupervisor(t *testing.T) {
+	root := testenv.Root()
+	starts := []string{"exec.Command(", "exec.CommandContext(", "os.StartProcess(", "syscall.ForkExec(", "syscall.Exec(", "exec.Cmd{"}
+	var seen int
+	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, call := range starts {
+			if !strings.Contains(string(data), call) {
+				continue
+			}
+			if strings.HasPrefix(rel, "harness/internal/proc/") {
+				seen++
+				continue
+			}
+			t.Errorf("%s calls %s: start processes with proc.Start (long-running, supervised) or proc.Command (run to completion)", rel, call)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.NotZero(t, seen, "harness/internal/proc starts no process: the scan looks in the wrong place")
+}

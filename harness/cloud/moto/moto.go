@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // Version is the moto release installed when the virtualenv lacks moto_server.
@@ -40,8 +40,7 @@ type Config struct {
 type Moto struct {
 	cfg      Config
 	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *proc.Process
 	endpoint string
 }
 
@@ -69,7 +68,7 @@ func Install(ctx context.Context, venv string) (string, error) {
 		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "moto[server]==" + Version},
 	} {
 		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd := proc.Command(ctx, args[0], args[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
 			return "", fmt.Errorf("%v: %w\n%s", args, err, out.String())
@@ -82,7 +81,7 @@ func Install(ctx context.Context, venv string) (string, error) {
 func (m *Moto) Start(ctx context.Context) (err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd != nil {
+	if m.proc != nil {
 		return errors.New("moto: already started")
 	}
 	bin, err := Install(ctx, m.cfg.Venv)
@@ -95,45 +94,23 @@ func (m *Moto) Start(ctx context.Context) (err error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if m.cfg.LogFile != "" {
-		f, err := os.Create(m.cfg.LogFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cmd.Stdout, cmd.Stderr = f, f
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start moto_server: %w", err)
-	}
-	m.cmd, m.exited = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(m.exited) }()
-	defer func() {
-		if err != nil {
-			_ = m.stopLocked()
-		}
-	}()
 	m.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(m.endpoint + "/moto-api/")
-		if err == nil {
+	// SIGTERM when the harness dies: moto_server stops cleanly.
+	m.proc, err = proc.Start(ctx, proc.Spec{Name: "moto_server", Path: bin, Args: []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)},
+		Log: m.cfg.LogFile, ParentDeath: syscall.SIGTERM, StartTimeout: 30 * time.Second,
+		Ready: func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.endpoint+"/moto-api/", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("%w: %v", proc.ErrNotYet, err)
+			}
 			resp.Body.Close()
 			return nil
-		}
-		select {
-		case <-m.exited:
-			return fmt.Errorf("moto_server exited during start")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("moto_server did not answer on %s within 30s", m.endpoint)
-		}
-	}
+		}})
+	return err
 }
 
 // Stop terminates moto_server. Safe to call twice.
@@ -144,18 +121,12 @@ func (m *Moto) Stop(context.Context) error {
 }
 
 func (m *Moto) stopLocked() error {
-	if m.cmd == nil {
+	if m.proc == nil {
 		return nil
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(10 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-	m.cmd = nil
-	return nil
+	err := m.proc.Stop()
+	m.proc = nil
+	return err
 }
 
 // Endpoint is moto's URL.

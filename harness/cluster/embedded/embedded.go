@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -24,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -62,14 +61,9 @@ type Cluster struct {
 	kubeconfig string
 	rest       *rest.Config
 	client     kubernetes.Interface
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
+	proc       *proc.Process
 	// restarts counts control-plane restarts (UpgradeControlPlane): a restarted child adopts the nodes it finds.
 	restarts int
-	exited   chan struct{}
-	exitErr  error
-	// exitReported: Start already returned the child's exit as its error.
-	exitReported bool
 	// used node names: a replacement node never reuses a lost node's name.
 	used map[string]bool
 }
@@ -150,43 +144,37 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	return c.launchLocked(ctx)
 }
 
-// launchLocked starts the control-plane child on the run directory and waits until it is ready; the clients
-// are (re)built from the kubeconfig it writes.
+// launchLocked starts the control-plane child on the run directory, supervised (internal/proc: its death
+// after the start cancels a supervised run's context), and waits until it is ready; the clients are (re)built
+// from the kubeconfig it writes.
 func (c *Cluster) launchLocked(ctx context.Context) (err error) {
-	out, err := os.OpenFile(filepath.Join(c.runDir, outFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("create control-plane output: %w", err)
-	}
-	defer out.Close()
-	cmd := exec.Command(c.cfg.Executable)
-	cmd.Env = append(os.Environ(), envRunDir+"="+c.runDir)
+	env := append(os.Environ(), envRunDir+"="+c.runDir)
 	if c.cfg.KeepRunDir {
-		cmd.Env = append(cmd.Env, envKeepDir+"=1")
+		env = append(env, envKeepDir+"=1")
 	}
 	if c.cfg.PreAdvertisedGPUs {
-		cmd.Env = append(cmd.Env, envPreAdvertisedGPUs+"=1")
+		env = append(env, envPreAdvertisedGPUs+"=1")
 	}
 	if c.cfg.ControlPlaneVersion != "" {
-		cmd.Env = append(cmd.Env, envControlPlaneVersion+"="+c.cfg.ControlPlaneVersion)
+		env = append(env, envControlPlaneVersion+"="+c.cfg.ControlPlaneVersion)
 	}
 	if c.restarts > 0 {
-		cmd.Env = append(cmd.Env, envRestart+"=1")
+		env = append(env, envRestart+"=1")
 	}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group: Ctrl-C reaches the harness, which stops the child in order. Pdeathsig covers a
-	// harness that dies without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		return fmt.Errorf("control-plane stdin: %w", err)
-	}
+	ready := filepath.Join(c.runDir, readyFile)
 	c.log.Debug("start control plane", "exe", c.cfg.Executable, "dir", c.runDir)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start control-plane process %s: %w", c.cfg.Executable, err)
-	}
-	c.cmd, c.exited = cmd, make(chan struct{})
-	go func() { c.exitErr = cmd.Wait(); close(c.exited) }()
-
-	if err := c.waitReady(ctx); err != nil {
+	// Its own process group: Ctrl-C reaches the harness, which stops the child in order; the parent-death signal
+	// (SIGTERM: an orderly stop) covers a harness that dies without stopping it. The child watches its stdin too.
+	c.proc, err = proc.Start(ctx, proc.Spec{Name: "control plane", Path: c.cfg.Executable, Env: env,
+		Log: filepath.Join(c.runDir, outFile), Append: true, Stdin: true, ParentDeath: syscall.SIGTERM,
+		StartTimeout: 5 * time.Minute, StopTimeout: c.cfg.StopTimeout, PollInterval: 20 * time.Millisecond,
+		Ready: func(context.Context) error {
+			if _, err := os.Stat(ready); err != nil {
+				return proc.ErrNotYet
+			}
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
 	c.kubeconfig = filepath.Join(c.runDir, "kubeconfig")
@@ -196,38 +184,6 @@ func (c *Cluster) launchLocked(ctx context.Context) (err error) {
 	c.rest.QPS, c.rest.Burst = 1000, 2000
 	c.client, err = kubernetes.NewForConfig(c.rest)
 	return err
-}
-
-// waitReady waits for the child's ready file, its exit or ctx.
-func (c *Cluster) waitReady(ctx context.Context) error {
-	ready := filepath.Join(c.runDir, readyFile)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			return nil
-		}
-		select {
-		case <-c.exited:
-			c.exitReported = true
-			return fmt.Errorf("control plane exited (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000))
-		case <-ctx.Done():
-			return fmt.Errorf("wait for control plane: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-// tail returns the last n bytes of a file, for error messages.
-func tail(path string, n int64) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	if int64(len(data)) > n {
-		data = data[int64(len(data))-n:]
-	}
-	return strings.TrimSpace(string(data))
 }
 
 // Stop stops the control-plane process (SIGTERM, then SIGKILL after StopTimeout) and removes the run
@@ -253,38 +209,14 @@ func (c *Cluster) stopLocked(ctx context.Context) error {
 }
 
 // stopProcessLocked stops the control-plane child (SIGTERM, then SIGKILL after StopTimeout); the run directory
-// stays.
-func (c *Cluster) stopProcessLocked(ctx context.Context) error {
-	var errs []error
-	if c.cmd != nil {
-		// An exit before we asked for one is news, unless Start already reported it.
-		crashed := false
-		select {
-		case <-c.exited:
-			crashed = !c.exitReported
-		default:
-		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		timer := time.NewTimer(c.cfg.StopTimeout)
-		select {
-		case <-c.exited:
-		case <-timer.C:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-			errs = append(errs, fmt.Errorf("control plane did not stop within %s; killed", c.cfg.StopTimeout))
-		case <-ctx.Done():
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-			errs = append(errs, fmt.Errorf("stop control plane: %w", ctx.Err()))
-		}
-		timer.Stop()
-		_ = c.stdin.Close()
-		if crashed && c.exitErr != nil {
-			errs = append(errs, fmt.Errorf("control plane exit (%v): %s", c.exitErr, tail(filepath.Join(c.runDir, outFile), 2000)))
-		}
-		c.cmd = nil
+// stays. A child that had exited on its own is reported with its status and log.
+func (c *Cluster) stopProcessLocked(context.Context) error {
+	if c.proc == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	err := c.proc.Stop()
+	c.proc = nil
+	return err
 }
 
 // UpgradeControlPlane upgrades the control plane in place to minor version ("1.36"), as EKS's
@@ -295,7 +227,7 @@ func (c *Cluster) stopProcessLocked(ctx context.Context) error {
 func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil {
+	if c.proc == nil {
 		return errors.New("embedded: cluster not started")
 	}
 	cur := c.cfg.ControlPlaneVersion
@@ -311,7 +243,6 @@ func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string) error
 	_ = os.Remove(filepath.Join(c.runDir, readyFile))
 	c.cfg.ControlPlaneVersion = version
 	c.restarts++
-	c.exitReported = false
 	if err := c.launchLocked(ctx); err != nil {
 		return fmt.Errorf("start the %s control plane on %s's data: %w", version, cur, err)
 	}
@@ -338,10 +269,10 @@ func nextMinor(from, to string) bool {
 func (c *Cluster) PeakRSSBytes() (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil {
+	if c.proc == nil {
 		return 0, errors.New("control plane not running")
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.proc.Pid()))
 	if err != nil {
 		return 0, err
 	}

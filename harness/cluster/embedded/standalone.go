@@ -5,20 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // Standalone is an etcd (in this process) and a real kube-apiserver binary of some Kubernetes minor
@@ -32,9 +29,8 @@ type Standalone struct {
 	rest                     *rest.Config
 	stopEtcd                 func()
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *os.File
+	mu   sync.Mutex
+	proc *proc.Process
 	// Binary is the running server's binary.
 	Binary string
 }
@@ -78,7 +74,7 @@ func (s *Standalone) EtcdURL() string { return s.etcdURL }
 func (s *Standalone) StartAPIServer(ctx context.Context, binary string, extra ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return errors.New("a kube-apiserver is already running")
 	}
 	p := s.pki
@@ -92,40 +88,24 @@ func (s *Standalone) StartAPIServer(ctx context.Context, binary string, extra ..
 		"--enable-priority-and-fairness=false",
 	}
 	args = append(args, extra...)
-	log, err := os.Create(filepath.Join(s.dir, "kube-apiserver-"+filepath.Base(binary)+".log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own process group, killed with the harness (no server outlives a SIGKILLed run).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = log.Close()
-		return fmt.Errorf("start %s: %w", binary, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	s.cmd, s.log, s.Binary = cmd, log, binary
 	cs, err := kubernetes.NewForConfig(s.rest)
 	if err != nil {
 		return err
 	}
-	var last error
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return false, fmt.Errorf("%s exited: %v (log %s)", binary, err, log.Name())
-		default:
-		}
-		status := 0
-		last = cs.CoreV1().RESTClient().Get().AbsPath("/readyz").Do(ctx).StatusCode(&status).Error()
-		return status == 200, nil
-	})
+	// Its own process group, killed with the harness (no server outlives a SIGKILLed run); supervised.
+	s.proc, err = proc.Start(ctx, proc.Spec{Name: "kube-apiserver " + filepath.Base(binary), Path: binary, Args: args,
+		Log: filepath.Join(s.dir, "kube-apiserver-"+filepath.Base(binary)+".log"), StartTimeout: 2 * time.Minute,
+		StopTimeout: 20 * time.Second, Ready: func(ctx context.Context) error {
+			status := 0
+			if err := cs.CoreV1().RESTClient().Get().AbsPath("/readyz").Do(ctx).StatusCode(&status).Error(); err != nil || status != 200 {
+				return fmt.Errorf("%w: /readyz %d %v", proc.ErrNotYet, status, err)
+			}
+			return nil
+		}})
 	if err != nil {
-		return errors.Join(fmt.Errorf("%s not ready (last: %v): %w", binary, last, err), s.stopLocked())
+		return err
 	}
+	s.Binary = binary
 	return nil
 }
 
@@ -138,21 +118,11 @@ func (s *Standalone) StopAPIServer() error {
 }
 
 func (s *Standalone) stopLocked() error {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
 	}
-	cmd := s.cmd
-	s.cmd = nil
-	defer s.log.Close()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = s.proc.Stop() // killed after 20 s is not an error here: the port's release is what matters
+	s.proc = nil
 	for i := 0; i < 200; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
 		if err == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
 // errUsage marks errors caused by a bad command line; they exit with status 2.
@@ -95,16 +96,24 @@ func run(ctx context.Context, args []string) int {
 		usage()
 		return 0
 	}
+	// Every process the command starts is supervised: one that dies cancels ctx with its death as the cause, and
+	// the command ends at once, naming it (internal/proc).
+	ctx, cancel := proc.Supervise(ctx)
+	defer cancel()
 	for _, c := range commands() {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:])
 			var intr interrupted
+			death, died := proc.DeathOf(ctx)
 			switch {
 			case err == nil:
 				return 0
 			case errors.As(context.Cause(ctx), &intr):
 				fmt.Fprintf(os.Stderr, "harness %s: interrupted\n", c.name)
 				return exitInterrupted(intr)
+			case died && !errors.Is(err, errChecksFailed):
+				fmt.Fprintf(os.Stderr, "harness %s: %s\n", c.name, death.Detail())
+				return 1
 			case errors.Is(err, pflag.ErrHelp):
 				return 0
 			case errors.Is(err, errChecksFailed):
