@@ -95,12 +95,16 @@ func TestDeathOfASupervisedProcessEndsTheRun(t *testing.T) {
 			var mu sync.Mutex
 			var out strings.Builder
 			syncing := make(chan struct{})
+			var named time.Time // when the death's result was printed
 			go func() {
 				sc := bufio.NewScanner(stdout)
 				once := sync.Once{}
 				for sc.Scan() {
 					mu.Lock()
 					out.WriteString(sc.Text() + "\n")
+					if named.IsZero() && strings.Contains(sc.Text(), "✗ process") {
+						named = time.Now()
+					}
 					mu.Unlock()
 					if strings.Contains(sc.Text(), "Argo CD") && strings.Contains(sc.Text(), "started in") {
 						once.Do(func() { close(syncing) })
@@ -132,8 +136,15 @@ func TestDeathOfASupervisedProcessEndsTheRun(t *testing.T) {
 				t.Fatalf("the run did not end after %s died:\n%s", tc.name, text())
 			}
 			took := time.Since(t0)
-			t.Logf("%s killed: the run ended %s later\n%s\n%s", tc.name, took.Round(10*time.Millisecond), text(), stderr.String())
-			assert.Less(t, took, 5*time.Second, "the run must end within 5 s of the death")
+			mu.Lock()
+			verdict := named.Sub(t0)
+			mu.Unlock()
+			t.Logf("%s killed: its result printed %s later, the harness exited %s later\n%s\n%s", tc.name,
+				verdict.Round(10*time.Millisecond), took.Round(10*time.Millisecond), text(), stderr.String())
+			require.False(t, named.IsZero(), "no result named the death")
+			assert.Less(t, verdict, 5*time.Second, "the run must end, naming the death, within 5 s")
+			// Cleanup after that (Argo CD, the cluster) takes well under a second on an idle machine; allow for a busy one.
+			assert.Less(t, took, 20*time.Second, "the harness must exit soon after")
 			var ee *exec.ExitError
 			require.True(t, errors.As(werr, &ee), "exit: %v", werr)
 			assert.Equal(t, 1, ee.ExitCode())
