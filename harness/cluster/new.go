@@ -17,20 +17,21 @@ const (
 	Existing = "existing"
 )
 
-// Backends lists the backend names, default first.
-var Backends = []string{Embedded, Kind, Existing}
-
 var (
 	_ Cluster = (*embedded.Cluster)(nil)
 	_ Scaler  = (*embedded.Cluster)(nil)
 	_ Cluster = (*kind.Cluster)(nil)
 	_ Cluster = (*existing.Cluster)(nil)
 	_ Scaler  = (*existing.Scaling)(nil)
+
+	_ Keeper     = (*embedded.Cluster)(nil)
+	_ NodeRoller = (*embedded.Cluster)(nil)
+	_ Upgrader   = (*embedded.Cluster)(nil)
 )
 
 // Config is what any backend needs.
 type Config struct {
-	// Backend is one of Backends; empty means Embedded.
+	// Backend is the name of one of Backends; empty means Embedded.
 	Backend string
 	Shape   *shape.Shape
 	// RunDir is the parent of the run directory (embedded, kind); default the system temp dir.
@@ -50,6 +51,17 @@ var ErrUnknownBackend = fmt.Errorf("unknown cluster backend")
 // New builds the backend cfg names, not started. kind checks for a Docker engine first and refuses at once
 // without one.
 func New(ctx context.Context, cfg Config) (Cluster, error) {
+	c, err := build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if m := missing(c); len(m) > 0 {
+		return nil, fmt.Errorf("cluster backend %q declares capabilities it does not implement: %v", cfg.Backend, m)
+	}
+	return c, nil
+}
+
+func build(ctx context.Context, cfg Config) (Cluster, error) {
 	switch cfg.Backend {
 	case Embedded, "":
 		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep, PreAdvertisedGPUs: cfg.PreAdvertisedGPUs})
@@ -61,5 +73,9 @@ func New(ctx context.Context, cfg Config) (Cluster, error) {
 	case Existing:
 		return existing.New(existing.Config{Shape: cfg.Shape, Kubeconfig: cfg.Kubeconfig})
 	}
-	return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownBackend, cfg.Backend, Backends)
+	var names []string
+	for _, b := range Backends {
+		names = append(names, b.Name)
+	}
+	return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownBackend, cfg.Backend, names)
 }

@@ -93,6 +93,5 @@ func (e *Env) Clientset() kubernetes.Interface { return e.clientset }
 
 // Scaler is the cluster's Scaler, when its backend has one.
 func (e *Env) Scaler() (cluster.Scaler, bool) {
-	sc, ok := e.Cluster.(cluster.Scaler)
-	return sc, ok
+	return cluster.AsScaler(e.Cluster)
 }

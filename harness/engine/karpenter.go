@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
@@ -52,9 +53,6 @@ type karpenterRun struct {
 	pools []platform.NodePool
 }
 
-// kwokCluster is a backend whose nodes kwok runs, including nodes another controller creates.
-type kwokCluster interface{ KWOK() bool }
-
 // KarpenterRunning reports whether StartKarpenter started the controller.
 func (e *Env) KarpenterRunning() bool { return e.karpenter != nil }
 
@@ -77,7 +75,7 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) result.Re
 	if len(pools) == 0 {
 		return result.Skip(name, "the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)
 	}
-	if k, ok := e.Cluster.(kwokCluster); !ok || !k.KWOK() {
+	if !cluster.Of(e.Cluster).KWOK {
 		return result.Skip(name, "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances")
 	}
 	if _, err := os.Stat(cfg.Binary); err != nil {

@@ -350,7 +350,7 @@ func expect(ctx context.Context, cs kubernetes.Interface, s *shape.Shape, e Expe
 // rollNodeGroup rolls a group through harness/rollout; with ExpectBlockedBy, the roll must fail naming that
 // PodDisruptionBudget.
 func rollNodeGroup(ctx context.Context, e *engine.Env, st RollNodeGroup) (string, string, error) {
-	nodes, ok := e.Cluster.(rollout.Nodes)
+	nodes, ok := cluster.AsNodeRoller(e.Cluster)
 	if !ok {
 		return "", "this backend cannot surge nodes (an EKS roll is rehearsed on the embedded cluster)", nil
 	}
@@ -358,7 +358,7 @@ func rollNodeGroup(ctx context.Context, e *engine.Env, st RollNodeGroup) (string
 	if version == "" {
 		// The control plane's minor (after upgradeControlPlane, the new one): kubelets never newer than it.
 		v := e.Platform.Shape.KubernetesVersion
-		if u, ok := e.Cluster.(upgrader); ok {
+		if u, ok := cluster.AsUpgrader(e.Cluster); ok {
 			v = u.ControlPlaneVersion()
 		}
 		version = "v" + v + ".0"
@@ -389,14 +389,8 @@ func nextMinor(v string) (string, error) {
 	return "1." + strconv.Itoa(n+1), nil
 }
 
-// upgrader is a backend whose control plane can be upgraded in place (embedded).
-type upgrader interface {
-	UpgradeControlPlane(ctx context.Context, version string) error
-	ControlPlaneVersion() string
-}
-
 func upgradeControlPlane(ctx context.Context, e *engine.Env, st UpgradeControlPlane) (string, string, error) {
-	u, ok := e.Cluster.(upgrader)
+	u, ok := cluster.AsUpgrader(e.Cluster)
 	if !ok {
 		return "", "this backend's control plane cannot be upgraded by the harness (the nightly's -upgrade-to does it on EKS)", nil
 	}

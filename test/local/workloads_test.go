@@ -143,6 +143,7 @@ func TestModelTheRuntimeCannotLoadFailsKServe(t *testing.T) {
 	flyte := tier.Flyte(ctx)
 	require.Equal(t, result.Passed, flyte.Status, "%s %v", flyte.Message, flyte.Details)
 	assert.Contains(t, flyte.Message, "model.bin")
+	assert.NoDirExists(t, filepath.Join(root, "model"), "the pipeline writes its model in the task's working directory, never into the repository")
 	r := tier.KServe(ctx)
 	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
 	assert.Contains(t, r.Message, "never became ready")

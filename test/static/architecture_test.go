@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -97,4 +98,32 @@ func TestProcessesStartOnlyThroughTheSupervisor(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.NotZero(t, seen, "harness/internal/proc starts no process: the scan looks in the wrong place")
+}
+
+// TestNoBranchingOnBackendNames: outside harness/cluster nothing compares a backend's name or type-asserts a
+// capability; what a backend can do is asked of cluster.Of and the cluster.As* accessors (its declaration).
+func TestNoBranchingOnBackendNames(t *testing.T) {
+	root := testenv.Root()
+	bad := regexp.MustCompile(`(==|!=)\s*cluster\.(Embedded|Kind|Existing)\b|case\s+cluster\.(Embedded|Kind|Existing)\b|` +
+		`(==|!=)\s*"(embedded|kind|existing)"|\.\(\s*(cluster\.(Scaler|Keeper|NodeRoller|Upgrader)|rollout\.Nodes|interface\s*\{)`)
+	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(rel, "harness/cluster/") {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if bad.MatchString(line) {
+				t.Errorf("%s:%d branches on a backend's name or asserts a capability: %s (ask cluster.Of / cluster.As*)", rel, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
 }

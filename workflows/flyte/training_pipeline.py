@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import joblib
 import numpy as np
-from flytekit import PodTemplate, Resources, task, workflow
+from flytekit import PodTemplate, Resources, current_context, task, workflow
 from flytekit.types.directory import FlyteDirectory
 from kubernetes.client import V1PodSpec, V1Toleration
 
@@ -86,7 +86,8 @@ def train(features: np.ndarray, labels: np.ndarray, max_iter: int) -> FlyteDirec
     n_train = int(len(labels) * 0.8)
     model = LogisticRegression(max_iter=max_iter)
     model.fit(features[:n_train], labels[:n_train])
-    out = os.path.join(os.getcwd(), "model")
+    # The task's own working directory (a sandbox per execution), never the directory the run was started from.
+    out = os.path.join(current_context().working_directory, "model")
     os.makedirs(out, exist_ok=True)
     joblib.dump(model, os.path.join(out, "model.joblib"))
     return FlyteDirectory(path=out)

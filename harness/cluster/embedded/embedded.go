@@ -467,10 +467,6 @@ func MarkOwned(dir string) error {
 	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
 }
 
-// KWOK reports that kwok manages every node of the cluster, including nodes another controller creates (the
-// kwok cloud provider of Karpenter creates Node objects that kwok then runs).
-func (c *Cluster) KWOK() bool { return true }
-
 // KeptRunDirs lists the run directories under parent (default the system temp dir) kept on purpose (a failed
 // run, --keep) whose owner process has exited, newest first.
 func KeptRunDirs(parent string) ([]string, error) {

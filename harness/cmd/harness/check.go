@@ -108,7 +108,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		return err
 	}
-	if crdsDir == "" && f.backend != cluster.Existing { // a real cluster gets its CRDs from the operators' charts
+	if b, _ := cluster.Lookup(f.backend); crdsDir == "" && b.Capabilities.Creates { // a given cluster gets its CRDs from the operators' charts
 		crdsDir = filepath.Join(f.root, "bin", "crds")
 	}
 	var c cluster.Cluster
@@ -226,7 +226,7 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 		return nil, noop, fmt.Errorf("--deploy %q: want argocd, helm or auto", via)
 	}
 	parent := ""
-	if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
+	if c != nil && cluster.Of(c).RunDir {
 		parent = filepath.Dir(c.Kubeconfig())
 	}
 	dir, err := os.MkdirTemp(parent, "argocd-")
@@ -249,7 +249,7 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 // when there is one (removed on every exit path), else in a temporary directory the cleanup removes.
 func workloadsFor(f clusterFlags, c cluster.Cluster) (*workload.Config, func(), error) {
 	parent := ""
-	if c != nil && (f.backend == cluster.Embedded || f.backend == "") {
+	if c != nil && cluster.Of(c).RunDir {
 		parent = filepath.Dir(c.Kubeconfig())
 	}
 	dir, err := os.MkdirTemp(parent, "wl-")

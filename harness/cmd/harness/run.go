@@ -86,7 +86,7 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, depl
 	}
 	defer func() { stopCluster((err != nil || result.AnyFailed(rs)) && ctx.Err() == nil) }()
 	crdsDir := ""
-	if f.backend != cluster.Existing { // a real cluster gets its CRDs from the operators' charts
+	if cluster.Of(c).Creates { // a given cluster gets its CRDs from the operators' charts
 		crdsDir = filepath.Join(f.root, "bin", "crds")
 	}
 	env, err := engine.NewEnv(p, c, charts, crdsDir)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,7 +32,7 @@ type clusterFlags struct {
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.env, "env", "local", "environment: terraform/env/<env>.tfvars shapes the cluster")
-	fs.StringVar(&f.backend, "backend", cluster.Embedded, "cluster backend: embedded, kind or existing")
+	fs.StringVar(&f.backend, "backend", cluster.Embedded, "cluster backend: "+backendNames())
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "existing backend: the cluster's kubeconfig; others: also write the admin kubeconfig here")
 	fs.StringVar(&f.root, "root", ".", "repository root: terraform/, helm/ and workflows/ are read from here, once")
 	fs.StringVar(&f.runDir, "run-dir", "", "parent directory for run state (default: the system temp dir)")
@@ -48,7 +49,7 @@ func (f *clusterFlags) load(env string) (*platform.Platform, error) {
 // returning how long the start took and a stop function that prints its own line. A failed start has already
 // undone itself. stop(failed) keeps the run directory when the run failed (or --keep) and prints its path.
 func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster.Cluster, time.Duration, func(failed bool), error) {
-	if f.backend == cluster.Embedded {
+	if b, _ := cluster.Lookup(f.backend); b.Capabilities.RunDir {
 		removed, err := embedded.Sweep(f.runDir)
 		for _, d := range removed {
 			fmt.Printf("removed %s: left by a harness that was killed (its owner process is gone)\n", d)
@@ -80,7 +81,7 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 	}
 	stop := func(failed bool) {
 		kept := ""
-		if k, ok := c.(interface{ Keep() string }); ok && (failed || f.keep) {
+		if k, ok := cluster.AsKeeper(c); ok && (failed || f.keep) {
 			kept = k.Keep()
 		}
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -121,7 +122,7 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer stopCluster(false)
 	kubeconfig := c.Kubeconfig()
-	if f.kubeconfig != "" && f.backend != cluster.Existing {
+	if f.kubeconfig != "" && cluster.Of(c).Creates {
 		if err := copyFile(kubeconfig, f.kubeconfig); err != nil {
 			return err
 		}
@@ -134,7 +135,7 @@ func runUp(ctx context.Context, args []string) error {
 	defer os.Remove(statePath(f.env))
 	fmt.Printf("all %d nodes Ready in %.1fs\nkubeconfig: %s\n  kubectl --kubeconfig %s get nodes -L %s\nCtrl-C (or `harness down --env %s`) stops it.\n",
 		len(c.Shape().Nodes()), took.Seconds(), kubeconfig, kubeconfig, shape.LabelNodeGroup, f.env)
-	if f.backend == cluster.Embedded && !f.preAdvertisedGPUs {
+	if cluster.Of(c).DevicePluginGPUs && !f.preAdvertisedGPUs {
 		fmt.Println("GPU nodes advertise nvidia.com/gpu once an NVIDIA device plugin pod runs on them, as on EKS (--pre-advertise-gpus: from the start).")
 	}
 	<-ctx.Done()
@@ -210,4 +211,13 @@ func runDown(ctx context.Context, args []string) error {
 			return step.End(fmt.Errorf("still running after 2m"))
 		}
 	}
+}
+
+// backendNames lists the backends for --backend's help.
+func backendNames() string {
+	var names []string
+	for _, b := range cluster.Backends {
+		names = append(names, b.Name)
+	}
+	return strings.Join(names, ", ")
 }
