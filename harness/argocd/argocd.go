@@ -34,7 +34,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
-// Version is the Argo CD release the platform installs (README's runbook) and tools/argocd builds.
+// Version is the Argo CD release the platform installs (docs/runbook.md) and tools/argocd builds.
 const Version = "v3.6.1"
 
 // Namespace is where Argo CD runs and the platform's Applications live.
