@@ -1,7 +1,8 @@
 // Package argocd runs the real Argo CD — its application controller and repo server, built unmodified from the
 // argo-cd/v3 module at the version the platform installs (tools/argocd) — as processes against a cluster, with
-// Redis served in-process by miniredis (what Argo CD's own tests use). Loopback only, free ports; Stop ends every
-// process and the Redis server, and the processes die with the harness (parent-death signal).
+// Redis served in-process by miniredis (what Argo CD's own tests use). Loopback only, free ports; the processes
+// are supervised by internal/proc (a component that dies ends the run, named); Stop ends every process and the
+// Redis server, and the processes die with the harness (parent-death signal).
 package argocd
 
 import (

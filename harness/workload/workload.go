@@ -6,8 +6,9 @@
 // the reason, never passed.
 //
 // Every process binds 127.0.0.1 on a free port (Ray's in its single-machine mode; KServe's REST server, which
-// hard-codes 0.0.0.0, is given loopback by the stand-in script), runs in its own process group with a parent-death
-// signal, carries the tier's marker (a reaper kills every marked process if the harness dies), and is stopped on
+// hard-codes 0.0.0.0, is given loopback by the stand-in script), is started and supervised by internal/proc (its
+// own process group, a parent-death signal, a readiness check; one that dies during the run ends it, named),
+// carries the tier's marker (a reaper kills every marked process if the harness dies), and is stopped on
 // every exit path; temporary files live under the run's directory.
 package workload
 
