@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -39,27 +40,90 @@ type Run struct {
 	crds chan result.Result
 }
 
+// Phase is the part of a run a step belongs to. Every runner (harness check, the rehearsal, the nightly, the
+// corpus, the tests) chooses its steps by phase (Select), never by a step's name.
+type Phase string
+
+// The phases, in the order Steps runs them.
+const (
+	// PhaseStatic judges the platform model alone (no cluster, no external program).
+	PhaseStatic Phase = "static"
+	// PhaseScan runs an external scanner over the model (checkov: tens of seconds of Python).
+	PhaseScan Phase = "scan"
+	// PhaseCRDs installs the CRDs generated from upstream Go types.
+	PhaseCRDs Phase = "crds"
+	// PhaseDeploy puts the charts on the cluster (Helm, or the real Argo CD syncing bootstrap.yaml).
+	PhaseDeploy Phase = "deploy"
+	// PhaseControllers starts the controllers the harness runs beside the cluster (Karpenter).
+	PhaseControllers Phase = "controllers"
+	// PhasePlacement places a probe for every workload with the real scheduler and judges where they went.
+	PhasePlacement Phase = "placement"
+	// PhaseAcceptance asks the API server to accept every custom resource the platform creates.
+	PhaseAcceptance Phase = "acceptance"
+	// PhaseWorkflows creates the workflow manifests on the cluster.
+	PhaseWorkflows Phase = "workflows"
+	// PhaseWorkload runs the project's workflow code with the real runtimes (the workload tier).
+	PhaseWorkload Phase = "workload"
+)
+
+// NeedsCluster reports whether a step of phase p needs a cluster (it is skipped, "no cluster", without one).
+func (p Phase) NeedsCluster() bool {
+	switch p {
+	case PhaseStatic, PhaseScan, PhaseWorkload: // the workload tier says itself what it needs
+		return false
+	}
+	return true
+}
+
 // Step is one named step of a run. A step that needs a cluster is reported as skipped ("no cluster") under
 // each of its Names when the run has none.
 type Step struct {
 	// Names are the results the step reports when it cannot run.
-	Names        []string
-	NeedsCluster bool
-	Run          func(ctx context.Context, r *Run) ([]result.Result, error)
+	Names []string
+	Phase Phase
+	Run   func(ctx context.Context, r *Run) ([]result.Result, error)
 }
+
+// NeedsCluster reports whether the step needs a cluster (by its phase).
+func (s Step) NeedsCluster() bool { return s.Phase.NeedsCluster() }
+
+// Select is the steps of the given phases, in their order.
+func Select(steps []Step, phases ...Phase) []Step {
+	var out []Step
+	for _, s := range steps {
+		if slices.Contains(phases, s.Phase) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Except is the steps of every phase but the given ones, in their order.
+func Except(steps []Step, phases ...Phase) []Step {
+	var out []Step
+	for _, s := range steps {
+		if !slices.Contains(phases, s.Phase) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ClusterPhases are the phases that need a cluster.
+var ClusterPhases = []Phase{PhaseCRDs, PhaseDeploy, PhaseControllers, PhasePlacement, PhaseAcceptance, PhaseWorkflows}
 
 // Steps is `harness check`, in order: the static verdicts, then the CRDs, the deploy, the probes and their
 // verdicts, the API server's acceptance and the workflow manifests.
 func Steps() []Step {
 	return []Step{
-		{Names: []string{"consistency"}, Run: one(func(_ context.Context, r *Run) result.Result { return Consistency(r.Platform) })},
-		{Names: []string{NameCode}, Run: one(func(_ context.Context, r *Run) result.Result { return WorkloadCode(r.Platform) })},
-		{Names: []string{"cost"}, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
-		{Names: []string{"policy"}, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
-		{Names: []string{NameValues}, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return Values(ctx, r.Env), nil }},
-		{Names: []string{NameNodePools}, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
-		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Run: wiringStep},
-		{Names: []string{"policy/checkov"}, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+		{Names: []string{"consistency"}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return Consistency(r.Platform) })},
+		{Names: []string{NameCode}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return WorkloadCode(r.Platform) })},
+		{Names: []string{"cost"}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
+		{Names: []string{"policy"}, Phase: PhaseStatic, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
+		{Names: []string{NameValues}, Phase: PhaseStatic, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return Values(ctx, r.Env), nil }},
+		{Names: []string{NameNodePools}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
+		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Phase: PhaseStatic, Run: wiringStep},
+		{Names: []string{"policy/checkov"}, Phase: PhaseScan, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
 			t0 := time.Now()
 			var charts []ChartObjects
 			rendered, skipped := r.RenderCharts(ctx)
@@ -74,23 +138,23 @@ func Steps() []Step {
 			}
 			return out, nil
 		}},
-		{Names: []string{"crds"}, NeedsCluster: true, Run: startCRDs},
-		{Names: []string{"deploy"}, NeedsCluster: true, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
+		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
 			if r.ArgoCD != nil {
 				return r.DeployArgoCD(ctx, *r.ArgoCD), nil
 			}
 			return r.DeployApps(ctx), nil
 		}},
-		{Names: []string{"karpenter"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result {
+		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(ctx context.Context, r *Run) result.Result {
 			if r.Karpenter == nil {
 				return result.Skip("karpenter", "no Karpenter build given (harness check finds bin/karpenter: make karpenter)")
 			}
 			return r.StartKarpenter(ctx, *r.Karpenter)
 		})},
-		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, NeedsCluster: true, Run: probes},
-		{Names: []string{"api-acceptance"}, NeedsCluster: true, Run: apiAcceptance},
-		{Names: []string{"deploy/workflows"}, NeedsCluster: true, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
-		{Names: workload.Names, Run: workloads},
+		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, Phase: PhasePlacement, Run: probes},
+		{Names: []string{"api-acceptance"}, Phase: PhaseAcceptance, Run: apiAcceptance},
+		{Names: []string{"deploy/workflows"}, Phase: PhaseWorkflows, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
+		{Names: workload.Names, Phase: PhaseWorkload, Run: workloads},
 	}
 }
 
@@ -136,7 +200,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 			add(r.awaitCRDs()...)
 			return out, context.Cause(ctx)
 		}
-		if s.NeedsCluster && r.Cluster == nil {
+		if s.NeedsCluster() && r.Cluster == nil {
 			for _, n := range s.Names {
 				add(result.Skip(n, "no cluster"))
 			}

@@ -201,20 +201,10 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 // clusterSteps are the check steps that need a cluster: with deploy for the first run, the verdicts only for
 // the run after the roll (the platform stays deployed).
 func clusterSteps(withDeploy bool) []check.Step {
-	var out []check.Step
-	for _, s := range check.Steps() {
-		if !s.NeedsCluster {
-			continue
-		}
-		switch s.Names[0] {
-		case "crds", "deploy", "deploy/workflows":
-			if !withDeploy {
-				continue
-			}
-		}
-		out = append(out, s)
+	if withDeploy {
+		return check.Select(check.Steps(), check.ClusterPhases...)
 	}
-	return out
+	return check.Select(check.Steps(), check.PhaseControllers, check.PhasePlacement, check.PhaseAcceptance)
 }
 
 func rank(r result.Result) int {

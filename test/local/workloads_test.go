@@ -31,14 +31,7 @@ func workloadConfig(t *testing.T) workload.Config {
 // workloadSteps are the steps the workload tier needs on a cluster: the CRDs, the in-repo charts (namespaces,
 // service accounts, priority classes), the workflow manifests, and the tier.
 func workloadSteps() []check.Step {
-	var steps []check.Step
-	for _, s := range check.Steps() {
-		switch s.Names[0] {
-		case "crds", "deploy", "deploy/workflows", workload.NameFlyte:
-			steps = append(steps, s)
-		}
-	}
-	return steps
+	return check.Select(check.Steps(), check.PhaseCRDs, check.PhaseDeploy, check.PhaseWorkflows, check.PhaseWorkload)
 }
 
 func byName(rs []result.Result) map[string]result.Result {

@@ -15,7 +15,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 )
 
 // Config is one run of the corpus.
@@ -159,29 +158,18 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 // staticSteps are `harness check`'s steps that need no cluster (the workload tier aside: it runs the Python
 // runtimes, minutes per case); policy/checkov only when asked or expected.
 func staticSteps(cfg Config, c Case) []check.Step {
-	var out []check.Step
-	for _, s := range check.Steps() {
-		switch {
-		case s.NeedsCluster, slices.Equal(s.Names, workload.Names):
-		case s.Names[0] == "policy/checkov" && !cfg.Checkov && !slices.Contains(c.Expect, "policy/checkov"):
-		default:
-			out = append(out, s)
-		}
+	phases := []check.Phase{check.PhaseStatic}
+	if cfg.Checkov || slices.Contains(c.Expect, "policy/checkov") {
+		phases = append(phases, check.PhaseScan)
 	}
-	return out
+	return check.Select(check.Steps(), phases...)
 }
 
 // clusterSteps are the steps that need a cluster, without the deploy of the upstream charts unless the case
 // expects a deploy/ verdict (the probes stand in for the charts' pods from their values; a deploy through
 // Argo CD costs a minute or more per case).
-func clusterSteps(c Case) []check.Step {
-	var out []check.Step
-	for _, s := range check.Steps() {
-		if s.NeedsCluster {
-			out = append(out, s)
-		}
-	}
-	return out
+func clusterSteps(Case) []check.Step {
+	return check.Select(check.Steps(), check.ClusterPhases...)
 }
 
 // deploys reports whether the case expects a verdict of the upstream charts' deploy.

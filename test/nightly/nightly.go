@@ -172,12 +172,7 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 
 	t.Run("harness check", func(t *testing.T) {
 		// Argo CD deployed the platform: the check judges what it synced (no second deploy with Helm).
-		var steps []check.Step
-		for _, s := range check.Steps() {
-			if s.Names[0] != "deploy" {
-				steps = append(steps, s)
-			}
-		}
+		steps := check.Except(check.Steps(), check.PhaseDeploy)
 		rs, err := check.Execute(ctx, &check.Run{Env: e, Workloads: tg.Workloads}, steps, nil)
 		require.NoError(t, err)
 		for _, r := range rs {
@@ -323,12 +318,7 @@ func Upgrade(t *testing.T, ctx context.Context, tg Target, to string) {
 		t.Cleanup(func() { assert.NoError(t, scaling.Stop(context.Background()), "restore node group sizes") })
 		e, err := engine.NewEnv(tg.Platform, scaling, tg.Charts, tg.CRDsDir)
 		require.NoError(t, err)
-		var steps []check.Step
-		for _, s := range check.Steps() {
-			if s.Names[0] != "deploy" && s.Names[0] != "crds" {
-				steps = append(steps, s)
-			}
-		}
+		steps := check.Except(check.Steps(), check.PhaseDeploy, check.PhaseCRDs)
 		rs, err := check.Execute(ctx, &check.Run{Env: e}, steps, nil)
 		require.NoError(t, err)
 		for _, r := range rs {

@@ -127,3 +127,32 @@ func TestNoBranchingOnBackendNames(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// TestRunnersSelectStepsByPhase: no runner outside harness/check picks `harness check`'s steps by their names;
+// they select by phase (check.Select / check.Except).
+func TestRunnersSelectStepsByPhase(t *testing.T) {
+	root := testenv.Root()
+	bad := regexp.MustCompile(`\.Names\[0\]|slices\.Equal\(\w+\.Names`)
+	for _, top := range []string{"harness", "test"} {
+		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if strings.HasPrefix(rel, "harness/check/") || rel == "test/static/architecture_test.go" {
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for i, line := range strings.Split(string(data), "\n") {
+				if bad.MatchString(line) {
+					t.Errorf("%s:%d selects steps by name: %s (use check.Select / check.Except with a phase)", rel, i+1, strings.TrimSpace(line))
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+}
