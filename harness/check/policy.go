@@ -3,7 +3,7 @@ package check
 import (
 	"time"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/policy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -12,7 +12,7 @@ import (
 // policy.
 func Policies(p *platform.Platform, now time.Time) []result.Result {
 	t0 := time.Now()
-	fs, err := infra.Policies(p, now)
+	fs, err := policy.Policies(p, now)
 	if err != nil {
 		return []result.Result{result.Fail("policy", nil, "%v", err)}
 	}

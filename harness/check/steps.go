@@ -6,11 +6,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/wiring"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/wiring"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
 )
 
@@ -140,10 +140,7 @@ func Steps() []Step {
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
-			if r.ArgoCD != nil {
-				return r.DeployArgoCD(ctx, *r.ArgoCD), nil
-			}
-			return r.DeployApps(ctx), nil
+			return r.Deploy(ctx, r.ArgoCD), nil
 		}},
 		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(ctx context.Context, r *Run) result.Result {
 			if r.Karpenter == nil {

@@ -54,6 +54,16 @@ func (e *Env) InstallCRDs(ctx context.Context) result.Result {
 	return r
 }
 
+// Deploy puts the platform's charts on the cluster the way the run asks: through the real Argo CD syncing
+// helm/bootstrap.yaml when argo is set (DeployArgoCD), else each chart installed with Helm (DeployApps). The one
+// deploy sequence `harness check` and the scenarios share; the CRDs come before it (InstallCRDs).
+func (e *Env) Deploy(ctx context.Context, argo *ArgoCD) []result.Result {
+	if argo != nil {
+		return e.DeployArgoCD(ctx, *argo)
+	}
+	return e.DeployApps(ctx)
+}
+
 // DeployApps installs every Application's chart that is here (in-repo, or from the chart sources), in sync-wave
 // order; the others are skipped with the reason. One result per Application, named deploy/<app>.
 //

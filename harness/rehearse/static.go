@@ -12,9 +12,9 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/yaml"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/policy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -57,7 +57,7 @@ func Static(ctx context.Context, e *engine.Env, from, to string, target, current
 // clusterVersion: cluster_version's own validations (the EKS standard-support calendar) must accept the target,
 // or the upgrade's `terraform plan` refuses it.
 func clusterVersion(e *engine.Env, to string) result.Result {
-	msg, err := infra.TargetRefused(e.Platform, to, time.Now())
+	msg, err := policy.TargetRefused(e.Platform, to, time.Now())
 	switch {
 	case err != nil:
 		return result.Fail(NameCalendar, nil, "%v", err)
@@ -245,7 +245,7 @@ func skew(from, to string) result.Result {
 }
 
 func pins(e *engine.Env) result.Result {
-	found, err := infra.UpgradePins(e.Platform)
+	found, err := policy.UpgradePins(e.Platform)
 	if err != nil {
 		return result.Fail(NamePins, nil, "%v", err)
 	}
@@ -256,7 +256,7 @@ func pins(e *engine.Env) result.Result {
 }
 
 func addons(e *engine.Env, to string) result.Result {
-	list, err := infra.Addons(e.Platform)
+	list, err := policy.Addons(e.Platform)
 	if err != nil {
 		return result.Fail(NameAddons, nil, "%v", err)
 	}

@@ -114,11 +114,7 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}
 		}
-		deployed := e.DeployApps
-		if r.ArgoCD != nil {
-			deployed = func(ctx context.Context) []result.Result { return e.DeployArgoCD(ctx, *r.ArgoCD) }
-		}
-		for _, res := range deployed(ctx) {
+		for _, res := range e.Deploy(ctx, r.ArgoCD) {
 			if res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}

@@ -156,3 +156,57 @@ func TestRunnersSelectStepsByPhase(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// verdictsOutsideCheck are the packages outside harness/check that still construct pass/fail/skip results, with
+// how many constructions each has: the verdicts on their own actions (the engine's deploy, CRD install and
+// Karpenter start; the workload tier's runs; the rehearsal's plan and in-place upgrade; a node-group roll; the
+// apply tier; a scenario step's expectation; the CLI's step error) that have not moved into check yet. The list
+// may only shrink: a new package, or more constructions in a listed one, fails the test.
+var verdictsOutsideCheck = map[string]int{
+	"harness/engine":      48,
+	"harness/workload":    48,
+	"harness/rehearse":    34,
+	"harness/rollout":     12,
+	"harness/infra":       4,
+	"harness/scenario":    1,
+	"harness/cmd/harness": 2,
+}
+
+// TestVerdictsLiveInCheck: results are constructed in harness/check (policy and wiring beneath it) and, for now,
+// only in the packages of verdictsOutsideCheck, no more often than listed there.
+func TestVerdictsLiveInCheck(t *testing.T) {
+	root := testenv.Root()
+	construct := regexp.MustCompile(`result\.(Pass|Fail|Skip|SkippedPart)\(|result\.Result\{`)
+	got := map[string]int{}
+	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		pkg := filepath.Dir(rel)
+		if pkg == "harness/check" || strings.HasPrefix(pkg, "harness/check/") || pkg == "harness/result" {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		got[pkg] += len(construct.FindAll(data, -1))
+		return nil
+	})
+	require.NoError(t, err)
+	for pkg, n := range got {
+		if n == 0 {
+			continue
+		}
+		allowed, listed := verdictsOutsideCheck[pkg]
+		switch {
+		case !listed:
+			t.Errorf("%s constructs %d result(s): verdicts live in harness/check (let the package return what it saw, and judge it there)", pkg, n)
+		case n > allowed:
+			t.Errorf("%s constructs %d results, more than the %d it is allowed while its verdicts move to harness/check", pkg, n, allowed)
+		case n < allowed:
+			t.Logf("%s constructs %d results, fewer than the %d listed: lower verdictsOutsideCheck", pkg, n, allowed)
+		}
+	}
+}

@@ -143,7 +143,7 @@ func args(in Input, _ *tfeval.Tree) result.Result {
 			where := in.Platform.ValueAt(c.App.Chart, []string{val.valuesKey})
 			appVersion := chartAppVersion(c)
 			if appVersion != "" && appVersion != val.appVersion {
-				return result.Skip(name, "%s appVersion %s: the argument contract is written down for %s only; add the new version's (harness/wiring/args.go)", val.chart, appVersion, val.appVersion)
+				return result.Skip(name, "%s appVersion %s: the argument contract is written down for %s only; add the new version's (harness/check/wiring/args.go)", val.chart, appVersion, val.appVersion)
 			}
 			raw, _ := c.Values[val.valuesKey].([]any)
 			var list []string
