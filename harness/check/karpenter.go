@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )

@@ -19,10 +19,10 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	nvidia "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/karpenter"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/kuberay"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	freeport "github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
@@ -117,14 +118,14 @@ func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
 	}
 	t.progress("workload/ray: starting the KubeRay operator (%s) against the cluster, dashboard client at %s", t.cfg.KubeRay, h.dashboard)
 	dir := filepath.Join(t.cfg.Dir, "ray")
-	// Ready once it has run half a second without exiting (its manager has no probe port here).
-	t1 := time.Now()
-	op, err := t.start(ctx, "kuberay", dir, filepath.Join(dir, "kuberay.log"), os.Environ(),
-		func(context.Context) bool { return time.Since(t1) > 500*time.Millisecond }, time.Minute, t.cfg.KubeRay,
-		"--kubeconfig", t.cfg.Kubeconfig, "--dashboard-url", h.dashboard, "--serve-host", "127.0.0.1", "--serve-port", fmt.Sprint(h.serve))
+	op, err := kuberay.Start(ctx, kuberay.Config{Binary: t.cfg.KubeRay, Kubeconfig: t.cfg.Kubeconfig, DashboardURL: h.dashboard,
+		ServePort: h.serve, Dir: dir, Env: append(os.Environ(), t.marker)})
 	if err != nil {
 		return nil, fmt.Errorf("KubeRay operator: %w", err)
 	}
+	t.mu.Lock()
+	t.procs = append(t.procs, op)
+	t.mu.Unlock()
 	t.kuberay = op
 	return h, nil
 }

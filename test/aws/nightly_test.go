@@ -14,11 +14,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/argocd"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/real"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/argocd"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"

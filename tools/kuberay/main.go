@@ -25,6 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	k8szap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -61,6 +62,7 @@ func main() {
 	dashboard := flag.String("dashboard-url", "http://127.0.0.1:8265", "the local Ray head's dashboard")
 	serveHost := flag.String("serve-host", "127.0.0.1", "the local Ray head's Serve proxy host")
 	servePort := flag.Int("serve-port", 8000, "the local Ray head's Serve proxy port")
+	probe := flag.String("health-probe-address", "0", "where /readyz answers once the manager's caches have synced (127.0.0.1:PORT; 0: off)")
 	flag.Parse()
 	ctrl.SetLogger(k8szap.New(k8szap.UseDevMode(false)))
 	log := ctrl.Log.WithName("kuberay")
@@ -81,10 +83,18 @@ func main() {
 		Scheme:                 scheme,
 		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: labels.NewSelector().Add(*created)}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+		HealthProbeBindAddress: *probe,
 		LeaderElection:         false,
 	})
 	exitOnError(err, "manager")
+	// Ready once the informers' caches have synced: the reconcilers then see every Ray object.
+	exitOnError(mgr.AddHealthzCheck("ping", healthz.Ping), "healthz")
+	exitOnError(mgr.AddReadyzCheck("caches", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	}), "readyz")
 
 	provider := loopback{dashboardURL: *dashboard, serveHost: *serveHost, servePort: *servePort}
 	ctx := ctrl.SetupSignalHandler()
