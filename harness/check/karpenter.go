@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -120,4 +122,22 @@ func underutilizedBlocked(np platform.NodePool) bool {
 		}
 	}
 	return false
+}
+
+// NameKarpenter is the result of Karpenter's start.
+const NameKarpenter = "karpenter"
+
+// KarpenterStarted judges what engine.StartKarpenter did: skipped with its reason, failed with the start's error,
+// or passed naming the controller, its instance types and every change made to the NodePools handed to it.
+func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
+	switch {
+	case err != nil:
+		return result.Fail(NameKarpenter, nil, "%v", err)
+	case st.Skipped != "":
+		return result.Skip(NameKarpenter, "%s", st.Skipped)
+	}
+	r := result.Pass(NameKarpenter, "the real Karpenter %s (kwok cloud provider, %d instance types from the harness's catalog) runs against the cluster in place of the chart's pods, started in %s; %d NodePool(s) handed to it translated to the kwok node class (the only change)",
+		karpenter.Version, st.InstanceTypes, st.Took.Round(100*time.Millisecond), st.Pools)
+	r.Details = append(append([]string(nil), st.Changes...), "metrics and health ports: free ports on every interface (Karpenter binds \":port\"; loopback cannot be chosen without patching it)")
+	return r
 }

@@ -144,9 +144,10 @@ func Steps() []Step {
 		}},
 		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(ctx context.Context, r *Run) result.Result {
 			if r.Karpenter == nil {
-				return result.Skip("karpenter", "no Karpenter build given (harness check finds bin/karpenter: make karpenter)")
+				return result.Skip(NameKarpenter, "no Karpenter build given (harness check finds bin/karpenter: make karpenter)")
 			}
-			return r.StartKarpenter(ctx, *r.Karpenter)
+			st, err := r.StartKarpenter(ctx, *r.Karpenter)
+			return KarpenterStarted(st, err)
 		})},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, Phase: PhasePlacement, Run: probes},
 		{Names: []string{"api-acceptance"}, Phase: PhaseAcceptance, Run: apiAcceptance},

@@ -1,10 +1,14 @@
 package check
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 // TestStepsDeclareTheirPhaseInOrder: every step belongs to a known phase, and Steps runs the phases in order.
@@ -26,4 +30,13 @@ func TestStepsDeclareTheirPhaseInOrder(t *testing.T) {
 	for _, s := range Select(Steps(), ClusterPhases...) {
 		assert.True(t, s.NeedsCluster(), "%v", s.Names)
 	}
+}
+
+// TestKarpenterStartJudged: the engine reports what it did; the verdict is check's.
+func TestKarpenterStartJudged(t *testing.T) {
+	assert.Equal(t, result.Failed, KarpenterStarted(engine.KarpenterStart{}, errors.New("start Karpenter: exited")).Status)
+	assert.Equal(t, result.Skipped, KarpenterStarted(engine.KarpenterStart{Skipped: "no NodePool"}, nil).Status)
+	r := KarpenterStarted(engine.KarpenterStart{Pools: 1, Changes: []string{"NodePool gpu: nodeClassRef -> KWOKNodeClass"}, InstanceTypes: 9}, nil)
+	assert.Equal(t, result.Passed, r.Status)
+	assert.Contains(t, r.Details, "NodePool gpu: nodeClassRef -> KWOKNodeClass")
 }

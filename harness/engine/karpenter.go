@@ -22,7 +22,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -64,29 +63,42 @@ func (e *Env) NodePools() []platform.NodePool {
 	return e.karpenter.pools
 }
 
+// KarpenterStart is what StartKarpenter did: why it did not run Karpenter (Skipped), or the NodePools it handed
+// over and the changes made to each, the instance types offered and how long the start took.
+type KarpenterStart struct {
+	// Skipped says why Karpenter was not started here (empty when it runs).
+	Skipped string
+	// Pools is how many NodePools were handed over; Changes the translation of each (the only change).
+	Pools   int
+	Changes []string
+	// InstanceTypes is how many instance types the harness's catalog offers it.
+	InstanceTypes int
+	Took          time.Duration
+}
+
 // StartKarpenter runs the real Karpenter (kwok provider) against an embedded cluster when the platform declares
 // NodePools: the kwok provider's node class is created, every NodePool of the platform is handed to it translated
-// (node class and the AWS provider's label keys: the only change, listed in the result), replacing the one the
-// deploy created, and the controller started with instance types from the catalog. StopKarpenter stops it.
-func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) result.Result {
-	const name = "karpenter"
+// (node class and the AWS provider's label keys: the only change, listed in what it returns), replacing the one
+// the deploy created, and the controller started with instance types from the catalog. StopKarpenter stops it.
+// It acts and reports what it did; an error is a start that failed (check judges both).
+func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (KarpenterStart, error) {
 	e.StopKarpenter() // a second start replaces the first controller, never leaks it
 	pools := e.Platform.NodePools()
 	if len(pools) == 0 {
-		return result.Skip(name, "the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)
+		return KarpenterStart{Skipped: fmt.Sprintf("the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)}, nil
 	}
 	if !cluster.Of(e.Cluster).KWOK {
-		return result.Skip(name, "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances")
+		return KarpenterStart{Skipped: "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances"}, nil
 	}
 	if _, err := os.Stat(cfg.Binary); err != nil {
-		return result.Skip(name, "%s not built: run `make karpenter`", cfg.Binary)
+		return KarpenterStart{Skipped: fmt.Sprintf("%s not built: run `make karpenter`", cfg.Binary)}, nil
 	}
 	t0 := time.Now()
 	var set deploy.CRDSet
 	for _, dir := range []string{cfg.CRDsDir, cfg.KWOKCRDs} {
 		s, err := deploy.LoadCRDs(dir)
 		if err != nil {
-			return result.Fail(name, nil, "%v (make crds karpenter)", err)
+			return KarpenterStart{}, fmt.Errorf("%v (make crds karpenter)", err)
 		}
 		for _, c := range s.CRDs {
 			if strings.HasSuffix(c.Spec.Group, "karpenter.sh") || strings.HasPrefix(c.Spec.Group, "karpenter.") {
@@ -95,45 +107,41 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) result.Re
 		}
 	}
 	if err := deploy.InstallCRDs(ctx, e.REST(), &set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
-		return result.Fail(name, nil, "install Karpenter's CRDs: %v", err)
+		return KarpenterStart{}, fmt.Errorf("install Karpenter's CRDs: %w", err)
 	}
 	dyn, err := dynamic.NewForConfig(e.REST())
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+		return KarpenterStart{}, err
 	}
 	class := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
 		"metadata": map[string]any{"name": karpenter.KWOKNodeClass}}}
 	if _, err := dyn.Resource(kwokClassGVR).Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return result.Fail(name, nil, "create KWOKNodeClass %s: %v", karpenter.KWOKNodeClass, err)
+		return KarpenterStart{}, fmt.Errorf("create KWOKNodeClass %s: %w", karpenter.KWOKNodeClass, err)
 	}
 	var changes []string
 	for _, np := range pools {
 		translated, ch, err := karpenter.Translate(np.Object.Unstructured)
 		if err != nil {
-			return result.Fail(name, nil, "%s: %v", np.Object.Source, err)
+			return KarpenterStart{}, fmt.Errorf("%s: %w", np.Object.Source, err)
 		}
 		// The deploy created the NodePool as declared (its node class is the AWS provider's, which does not run
 		// here); nodeClassRef cannot change in place, so it is replaced by the translated one (Argo CD has stopped).
 		if err := replace(ctx, dyn, translated); err != nil {
-			return result.Fail(name, nil, "NodePool %s: %v", np.Name, err)
+			return KarpenterStart{}, fmt.Errorf("NodePool %s: %w", np.Name, err)
 		}
 		changes = append(changes, fmt.Sprintf("NodePool %s (%s): %s", np.Name, np.Object.Source, strings.Join(ch, "; ")))
 	}
 	dir, err := os.MkdirTemp("", "harness-karpenter-")
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+		return KarpenterStart{}, err
 	}
 	ctl, err := karpenter.Start(ctx, karpenter.Config{Binary: cfg.Binary, Kubeconfig: e.Cluster.Kubeconfig(), Dir: dir, Zone: e.Platform.Shape.Zone})
 	if err != nil {
 		os.RemoveAll(dir)
-		return result.Fail(name, nil, "start Karpenter: %v", err)
+		return KarpenterStart{}, fmt.Errorf("start Karpenter: %w", err)
 	}
 	e.karpenter = &karpenterRun{ctl: ctl, dir: dir, pools: pools}
-	r := result.Pass(name, "the real Karpenter %s (kwok cloud provider, %d instance types from the harness's catalog) runs against the cluster in place of the chart's pods, started in %s; %d NodePool(s) handed to it translated to the kwok node class (the only change)",
-		karpenter.Version, len(shape.InstanceTypes()), time.Since(t0).Round(100*time.Millisecond), len(pools))
-	r.Duration = time.Since(t0)
-	r.Details = append(changes, "metrics and health ports: free ports on every interface (Karpenter binds \":port\"; loopback cannot be chosen without patching it)")
-	return r
+	return KarpenterStart{Pools: len(pools), Changes: changes, InstanceTypes: len(shape.InstanceTypes()), Took: time.Since(t0)}, nil
 }
 
 func replace(ctx context.Context, dyn dynamic.Interface, obj *unstructured.Unstructured) error {

@@ -58,8 +58,11 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 		if r.Karpenter != nil {
 			cfg = *r.Karpenter
 		}
-		res := r.Env.StartKarpenter(ctx, cfg)
-		res.Name = s.Metadata.Name + "/karpenter"
+		t0 := time.Now()
+		st, err := r.Env.StartKarpenter(ctx, cfg)
+		res := outcome(s.Metadata.Name+"/karpenter", fmt.Sprintf("the real Karpenter runs, %d NodePool(s) handed to it: %s",
+			st.Pools, strings.Join(st.Changes, "; ")), st.Skipped, err)
+		res.Duration = time.Since(t0)
 		results = append(results, res)
 		r.OnResult(res)
 		if res.Status != result.Passed {
@@ -73,23 +76,15 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 			name += " " + st.Name
 		}
 		t0 := time.Now()
-		res := result.Result{Name: name, Status: result.Passed}
 		msg, skipped, err := r.act(ctx, st)
-		switch {
-		case err != nil:
-			res.Status, res.Message = result.Failed, err.Error()
-		case skipped != "":
-			res.Status, res.Message = result.Skipped, skipped
-		default:
-			res.Message = msg
-			if st.Expect != nil {
-				if got, err := expect(ctx, r.Env.Clientset(), r.Env.Platform.Shape, *st.Expect); err != nil {
-					res.Status, res.Message = result.Failed, err.Error()
-				} else {
-					res.Message = strings.TrimPrefix(msg+"; "+got, "; ")
-				}
+		if err == nil && skipped == "" && st.Expect != nil {
+			if got, e := expect(ctx, r.Env.Clientset(), r.Env.Platform.Shape, *st.Expect); e != nil {
+				err = e
+			} else {
+				msg = strings.TrimPrefix(msg+"; "+got, "; ")
 			}
 		}
+		res := outcome(name, msg, skipped, err)
 		res.Duration = time.Since(t0)
 		results = append(results, res)
 		r.OnResult(res)
@@ -98,6 +93,17 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 		}
 	}
 	return results, nil
+}
+
+// outcome is a step's result: failed with its error, skipped with its reason, or passed with what it did.
+func outcome(name, msg, skipped string, err error) result.Result {
+	switch {
+	case err != nil:
+		return result.Result{Name: name, Status: result.Failed, Message: err.Error()}
+	case skipped != "":
+		return result.Result{Name: name, Status: result.Skipped, Message: skipped}
+	}
+	return result.Result{Name: name, Status: result.Passed, Message: msg}
 }
 
 func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err error) {
