@@ -1,6 +1,7 @@
 package static
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,79 +68,28 @@ func TestTerraformIsReadOnlyByThePlatformModel(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestProcessesStartOnlyThroughTheSupervisor: no package of the harness starts a process itself; every long-running
-// process goes through proc.Start (supervised: its death ends the run, named) and every command run to completion
-// through proc.Command (its process group dies with the harness and with its context). What third-party libraries
-// start inside themselves (kind's docker calls, net/http/cgi's git-http-backend) is theirs.
-func TestProcessesStartOnlyThroughTheSupervisor(t *testing.T) {
-	root := testenv.Root()
-	starts := []string{"exec.Command(", "exec.CommandContext(", "os.StartProcess(", "syscall.ForkExec(", "syscall.Exec(", "exec.Cmd{"}
-	var seen int
-	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for _, call := range starts {
-			if !strings.Contains(string(data), call) {
-				continue
-			}
-			if strings.HasPrefix(rel, "harness/internal/proc/") {
-				seen++
-				continue
-			}
-			t.Errorf("%s calls %s: start processes with proc.Start (long-running, supervised) or proc.Command (run to completion)", rel, call)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	assert.NotZero(t, seen, "harness/internal/proc starts no process: the scan looks in the wrong place")
+// finding is one line of Go source a rule forbids.
+type finding struct {
+	rel  string
+	line int
+	text string
 }
 
-// TestNoBranchingOnBackendNames: outside harness/cluster nothing compares a backend's name or type-asserts a
-// capability; what a backend can do is asked of cluster.Of and the cluster.As* accessors (its declaration).
-func TestNoBranchingOnBackendNames(t *testing.T) {
-	root := testenv.Root()
-	bad := regexp.MustCompile(`(==|!=)\s*cluster\.(Embedded|Kind|Existing)\b|case\s+cluster\.(Embedded|Kind|Existing)\b|` +
-		`(==|!=)\s*"(embedded|kind|existing)"|\.\(\s*(cluster\.(Scaler|Keeper|NodeRoller|Upgrader)|rollout\.Nodes|interface\s*\{)`)
-	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if strings.HasPrefix(rel, "harness/cluster/") {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for i, line := range strings.Split(string(data), "\n") {
-			if bad.MatchString(line) {
-				t.Errorf("%s:%d branches on a backend's name or asserts a capability: %s (ask cluster.Of / cluster.As*)", rel, i+1, strings.TrimSpace(line))
+// scan returns every line matching re in the non-test Go files under root's dirs, except in files whose path
+// (relative to root) skip accepts.
+func scan(t *testing.T, root string, dirs []string, re *regexp.Regexp, skip func(rel string) bool) []finding {
+	t.Helper()
+	var out []finding
+	for _, dir := range dirs {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if os.IsNotExist(err) {
+				return filepath.SkipDir
 			}
-		}
-		return nil
-	})
-	require.NoError(t, err)
-}
-
-// TestRunnersSelectStepsByPhase: no runner outside harness/check picks `harness check`'s steps by their names;
-// they select by phase (check.Select / check.Except).
-func TestRunnersSelectStepsByPhase(t *testing.T) {
-	root := testenv.Root()
-	bad := regexp.MustCompile(`\.Names\[0\]|slices\.Equal\(\w+\.Names`)
-	for _, top := range []string{"harness", "test"} {
-		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 				return err
 			}
 			rel, _ := filepath.Rel(root, p)
-			if strings.HasPrefix(rel, "harness/check/") || rel == "test/static/architecture_test.go" {
+			if skip(rel) {
 				return nil
 			}
 			data, err := os.ReadFile(p)
@@ -147,21 +97,83 @@ func TestRunnersSelectStepsByPhase(t *testing.T) {
 				return err
 			}
 			for i, line := range strings.Split(string(data), "\n") {
-				if bad.MatchString(line) {
-					t.Errorf("%s:%d selects steps by name: %s (use check.Select / check.Except with a phase)", rel, i+1, strings.TrimSpace(line))
+				if re.MatchString(line) {
+					out = append(out, finding{rel: rel, line: i + 1, text: strings.TrimSpace(line)})
 				}
 			}
 			return nil
 		})
 		require.NoError(t, err)
 	}
+	return out
+}
+
+// planted is a temporary tree holding one Go file at rel with body: the breaking case of a rule.
+func planted(t *testing.T, rel, body string) string {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, rel), []byte(body), 0o644))
+	return root
+}
+
+var (
+	processStart = regexp.MustCompile(`exec\.Command\(|exec\.CommandContext\(|os\.StartProcess\(|syscall\.ForkExec\(|syscall\.Exec\(|exec\.Cmd\{`)
+	notProc      = func(rel string) bool { return strings.HasPrefix(rel, "harness/internal/proc/") }
+)
+
+// TestProcessesStartOnlyThroughTheSupervisor: no package of the harness starts a process itself; every long-running
+// process goes through proc.Start (supervised: its death ends the run, named) and every command run to completion
+// through proc.Command (its process group dies with the harness and with its context). What third-party libraries
+// start inside themselves (kind's docker calls, net/http/cgi's git-http-backend) is theirs.
+func TestProcessesStartOnlyThroughTheSupervisor(t *testing.T) {
+	for _, f := range scan(t, testenv.Root(), []string{"harness"}, processStart, notProc) {
+		t.Errorf("%s:%d starts a process: %s (use proc.Start for a long-running one, proc.Command for one run to completion)", f.rel, f.line, f.text)
+	}
+	assert.NotEmpty(t, scan(t, testenv.Root(), []string{"harness/internal/proc"}, processStart, func(string) bool { return false }),
+		"harness/internal/proc starts no process: the scan looks in the wrong place")
+	// Breaking case: a package starting a process of its own is found.
+	root := planted(t, "harness/engine/x.go", "package engine\n\nfunc f() { _ = exec.Command(\"git\", \"status\") }\n")
+	assert.Len(t, scan(t, root, []string{"harness"}, processStart, notProc), 1)
+}
+
+var (
+	backendBranch = regexp.MustCompile(`(==|!=)\s*cluster\.(Embedded|Kind|Existing)\b|case\s+cluster\.(Embedded|Kind|Existing)\b|` +
+		`(==|!=)\s*"(embedded|kind|existing)"|\.\(\s*(cluster\.(Scaler|Keeper|NodeRoller|Upgrader)|rollout\.Nodes|interface\s*\{)`)
+	notCluster = func(rel string) bool { return strings.HasPrefix(rel, "harness/cluster/") }
+)
+
+// TestNoBranchingOnBackendNames: outside harness/cluster nothing compares a backend's name or type-asserts a
+// capability; what a backend can do is asked of cluster.Of and the cluster.As* accessors (its declaration).
+func TestNoBranchingOnBackendNames(t *testing.T) {
+	for _, f := range scan(t, testenv.Root(), []string{"harness"}, backendBranch, notCluster) {
+		t.Errorf("%s:%d branches on a backend's name or asserts a capability: %s (ask cluster.Of / cluster.As*)", f.rel, f.line, f.text)
+	}
+	for _, body := range []string{
+		"package main\n\nfunc f(b string) bool { return b == cluster.Embedded }\n",
+		"package main\n\nfunc f(c cluster.Cluster) { k, ok := c.(interface{ Keep() string }) }\n",
+	} {
+		assert.Len(t, scan(t, planted(t, "harness/cmd/harness/x.go", body), []string{"harness"}, backendBranch, notCluster), 1, "%s", body)
+	}
+}
+
+var stepByName = regexp.MustCompile(`\.Names\[0\]|slices\.Equal\(\w+\.Names`)
+
+// TestRunnersSelectStepsByPhase: no runner outside harness/check picks `harness check`'s steps by their names;
+// they select by phase (check.Select / check.Except).
+func TestRunnersSelectStepsByPhase(t *testing.T) {
+	notCheck := func(rel string) bool { return strings.HasPrefix(rel, "harness/check/") }
+	for _, f := range scan(t, testenv.Root(), []string{"harness", "test"}, stepByName, notCheck) {
+		t.Errorf("%s:%d selects steps by name: %s (use check.Select / check.Except with a phase)", f.rel, f.line, f.text)
+	}
+	root := planted(t, "test/nightly/x.go", "package nightly\n\nfunc f(s check.Step) bool { return s.Names[0] != \"deploy\" }\n")
+	assert.Len(t, scan(t, root, []string{"harness", "test"}, stepByName, notCheck), 1)
 }
 
 // verdictsOutsideCheck are the packages outside harness/check that still construct pass/fail/skip results, with
-// how many constructions each has: the verdicts on their own actions (the engine's deploy, CRD install and
-// Karpenter start; the workload tier's runs; the rehearsal's plan and in-place upgrade; a node-group roll; the
-// apply tier; a scenario step's expectation; the CLI's step error) that have not moved into check yet. The list
-// may only shrink: a new package, or more constructions in a listed one, fails the test.
+// how many constructions each has: the verdicts on their own actions (the engine's deploy and CRD install; the
+// workload tier's runs; the rehearsal's plan and in-place upgrade; a node-group roll; the apply tier; a scenario
+// step's expectation; the CLI's step error) that have not moved into check yet. The list may only shrink: a new
+// package, or more constructions in a listed one, fails the test.
 var verdictsOutsideCheck = map[string]int{
 	"harness/engine":      36,
 	"harness/workload":    48,
@@ -172,41 +184,40 @@ var verdictsOutsideCheck = map[string]int{
 	"harness/cmd/harness": 2,
 }
 
+var constructsResult = regexp.MustCompile(`result\.(Pass|Fail|Skip|SkippedPart)\(|result\.Result\{`)
+
+// verdictsOutside counts result constructions per package outside harness/check (and harness/result itself).
+func verdictsOutside(t *testing.T, root string) map[string]int {
+	inCheck := func(rel string) bool {
+		return strings.HasPrefix(rel, "harness/check/") || strings.HasPrefix(rel, "harness/result/")
+	}
+	got := map[string]int{}
+	for _, f := range scan(t, root, []string{"harness"}, constructsResult, inCheck) {
+		got[filepath.Dir(f.rel)] += len(constructsResult.FindAllString(f.text, -1))
+	}
+	return got
+}
+
 // TestVerdictsLiveInCheck: results are constructed in harness/check (policy and wiring beneath it) and, for now,
 // only in the packages of verdictsOutsideCheck, no more often than listed there.
 func TestVerdictsLiveInCheck(t *testing.T) {
-	root := testenv.Root()
-	construct := regexp.MustCompile(`result\.(Pass|Fail|Skip|SkippedPart)\(|result\.Result\{`)
-	got := map[string]int{}
-	err := filepath.WalkDir(filepath.Join(root, "harness"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return err
+	judge := func(got map[string]int) (errs []string) {
+		for pkg, n := range got {
+			allowed, listed := verdictsOutsideCheck[pkg]
+			switch {
+			case !listed:
+				errs = append(errs, fmt.Sprintf("%s constructs %d result(s): verdicts live in harness/check (let the package return what it saw, and judge it there)", pkg, n))
+			case n > allowed:
+				errs = append(errs, fmt.Sprintf("%s constructs %d results, more than the %d it is allowed while its verdicts move to harness/check", pkg, n, allowed))
+			case n < allowed:
+				t.Logf("%s constructs %d results, fewer than the %d listed: lower verdictsOutsideCheck", pkg, n, allowed)
+			}
 		}
-		rel, _ := filepath.Rel(root, p)
-		pkg := filepath.Dir(rel)
-		if pkg == "harness/check" || strings.HasPrefix(pkg, "harness/check/") || pkg == "harness/result" {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		got[pkg] += len(construct.FindAll(data, -1))
-		return nil
-	})
-	require.NoError(t, err)
-	for pkg, n := range got {
-		if n == 0 {
-			continue
-		}
-		allowed, listed := verdictsOutsideCheck[pkg]
-		switch {
-		case !listed:
-			t.Errorf("%s constructs %d result(s): verdicts live in harness/check (let the package return what it saw, and judge it there)", pkg, n)
-		case n > allowed:
-			t.Errorf("%s constructs %d results, more than the %d it is allowed while its verdicts move to harness/check", pkg, n, allowed)
-		case n < allowed:
-			t.Logf("%s constructs %d results, fewer than the %d listed: lower verdictsOutsideCheck", pkg, n, allowed)
-		}
+		return errs
 	}
+	for _, e := range judge(verdictsOutside(t, testenv.Root())) {
+		t.Error(e)
+	}
+	root := planted(t, "harness/smoke/x.go", "package smoke\n\nfunc f() { _ = result.Fail(\"x\", nil, \"y\") }\n")
+	assert.Len(t, judge(verdictsOutside(t, root)), 1, "a new package constructing a result is caught")
 }
