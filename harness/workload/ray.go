@@ -157,8 +157,11 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 	// replaces --node-ip-address 127.0.0.1 by the host's address and every server — GCS, raylet, workers,
 	// dashboard, agents, metrics — binds all interfaces (ray-project/ray#55484 changed that after 2.41). In this
 	// mode all of them bind loopback.
+	// RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S: Serve's controller gives its HTTP proxy 5 s to report ready; on a busy
+	// 2-core machine it misses that, and the retry trips a race in the controller that fails `serve start`
+	// (ray-project/ray#60651, seen here with Go builds beside the run). 60 s: a proxy that starts is waited for.
 	procEnv := env.Environ(append(t.awsEnv(), "HOME="+dir, "TMPDIR="+filepath.Join(dir, "tmp"), "RAY_USAGE_STATS_ENABLED=0",
-		"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0")...)
+		"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0", "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S=60")...)
 	t.progress("workload/ray: starting a Ray head (ray %s) on 127.0.0.1, dashboard %s", "start --head", h.dashboard)
 	t0 := time.Now()
 	hc := &http.Client{Timeout: 2 * time.Second}
