@@ -137,12 +137,16 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 		return nil, err
 	}
 	tmp := t.rayTmp
+	// Ten distinct ports at once: ports chosen one by one may repeat (Ray refuses a port given to two components).
+	keys := []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"}
+	free, err := freeport.FreeN(len(keys))
+	if err != nil {
+		return nil, err
+	}
 	ports := map[string]int{}
-	for _, k := range []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"} {
-		if ports[k], err = freeport.Free(); err != nil {
-			return nil, err
-		}
+	for i, k := range keys {
+		ports[k] = free[i]
 	}
 	h := &rayHead{env: env, tmp: tmp, gcs: fmt.Sprintf("127.0.0.1:%d", ports["port"]),
 		dashboard: fmt.Sprintf("http://127.0.0.1:%d", ports["dashboard-port"]), serve: ports["serve"]}

@@ -5,10 +5,30 @@ import "net"
 
 // Free is a TCP port free on 127.0.0.1 at the time of the call.
 func Free() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := FreeN(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ps[0], nil
+}
+
+// FreeN is n distinct TCP ports free on 127.0.0.1 at the time of the call: every listener is held until all n are
+// chosen, so the kernel cannot hand the same port out twice (as n calls of Free may).
+func FreeN(n int) ([]int, error) {
+	out := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
 }

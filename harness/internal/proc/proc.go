@@ -50,7 +50,8 @@ type Spec struct {
 	// (then errors and deaths carry no log lines).
 	Log    string
 	Append bool
-	// Stdin, when set, gives the process a pipe as its standard input (Process.Stdin), closed by Stop.
+	// Stdin, when set, gives the process a pipe as its standard input (Process.Stdin), closed by Stop once the
+	// process has exited.
 	// StopByStdin makes Stop only close it and wait (StopTimeout) for the process to finish on its own before
 	// SIGKILL: for a process whose job starts at EOF (the workload tier's reaper).
 	Stdin       bool
@@ -173,8 +174,8 @@ func (p *Process) waitReady(ctx context.Context) error {
 	}
 }
 
-// Stop stops the process: SIGTERM to its process group (and the close of its stdin), SIGKILL to the group
-// after the stop timeout. Safe to call twice and on a process that already exited; never hangs. The error says
+// Stop stops the process: SIGTERM to its process group, SIGKILL to the group after the stop timeout, then the
+// close of its stdin. Safe to call twice and on a process that already exited; never hangs. The error says
 // when the process had to be killed, or when it had exited on its own before Stop (with its status and log).
 func (p *Process) Stop() error {
 	if p == nil {
@@ -189,16 +190,18 @@ func (p *Process) Stop() error {
 			p.stopping.Store(true)
 			// Its children may still hold the group.
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			if p.stdin != nil {
+				_ = p.stdin.Close()
+			}
 			return
 		default:
 		}
 		p.stopping.Store(true)
 		pgid := p.cmd.Process.Pid
-		if !p.spec.StopByStdin {
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		}
-		if p.stdin != nil {
+		if p.spec.StopByStdin {
 			_ = p.stdin.Close()
+		} else {
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		}
 		timer := time.NewTimer(p.spec.StopTimeout)
 		defer timer.Stop()
@@ -211,6 +214,11 @@ func (p *Process) Stop() error {
 		}
 		// Children that outlived the leader still carry its group id.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		// Only now: a process that watches its stdin reads EOF as its parent's death (the embedded control plane
+		// then removes its run directory, which an in-place upgrade restarts on).
+		if p.stdin != nil {
+			_ = p.stdin.Close()
+		}
 	})
 	return p.stopErr
 }

@@ -125,3 +125,29 @@ func TestCommandKillsItsGroupWithTheContext(t *testing.T) {
 	assert.Less(t, time.Since(t0), 6*time.Second)
 	assert.True(t, groupGone(cmd.Process.Pid), "process group still has members")
 }
+
+// TestStdinClosesOnlyAfterTheExit: a process that reads EOF on stdin as its parent's death (the embedded control
+// plane) must not see it while it stops on SIGTERM — it would clean up as if orphaned.
+func TestStdinClosesOnlyAfterTheExit(t *testing.T) {
+	dir := t.TempDir()
+	s := sh(t, "watcher", "trap 'sleep 0.3; [ -e "+dir+"/eof ] && echo eof-before-exit > "+dir+"/verdict || echo ok > "+dir+"/verdict; exit 0' TERM; exec 3<&0; (trap '' TERM; cat <&3 >/dev/null; touch "+dir+"/eof) & while :; do sleep 0.05; done")
+	s.Stdin = true
+	p, err := Start(t.Context(), s)
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, p.Stop())
+	got, err := os.ReadFile(filepath.Join(dir, "verdict"))
+	require.NoError(t, err)
+	assert.Equal(t, "ok\n", string(got))
+}
+
+// TestStopByStdinLetsTheProcessFinish: the reaper's way to stop, EOF first and no SIGTERM.
+func TestStopByStdinLetsTheProcessFinish(t *testing.T) {
+	dir := t.TempDir()
+	s := sh(t, "reaper", "trap '' TERM; cat >/dev/null; sleep 0.2; touch "+dir+"/done")
+	s.StopByStdin, s.StopTimeout = true, 5*time.Second
+	p, err := Start(t.Context(), s)
+	require.NoError(t, err)
+	require.NoError(t, p.Stop())
+	assert.FileExists(t, filepath.Join(dir, "done"))
+}
