@@ -31,7 +31,7 @@ func findings(t *testing.T, dir, env string) map[string][]string {
 func TestPoliciesPassOnTheRealTerraform(t *testing.T) {
 	t.Parallel()
 	for _, env := range []string{"local", "dev", "prod"} {
-		for name, v := range findings(t, "../../terraform", env) {
+		for name, v := range findings(t, "../../../terraform", env) {
 			assert.Empty(t, v, "%s/%s", env, name)
 		}
 	}
@@ -93,7 +93,7 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 		t.Run(tc.policy+" "+tc.file, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "terraform")
-			require.NoError(t, os.CopyFS(dir, os.DirFS("../../terraform")))
+			require.NoError(t, os.CopyFS(dir, os.DirFS("../../../terraform")))
 			p := filepath.Join(dir, tc.file)
 			data, err := os.ReadFile(p)
 			require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 func TestNodeIAMFailsOnTheOriginalAddons(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "terraform")
-	require.NoError(t, os.CopyFS(dir, os.DirFS("../../terraform")))
+	require.NoError(t, os.CopyFS(dir, os.DirFS("../../../terraform")))
 	original := `resource "aws_eks_addon" "this" {
   for_each = toset(["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"])
 
