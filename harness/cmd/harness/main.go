@@ -106,14 +106,14 @@ func run(ctx context.Context, args []string) int {
 			var intr interrupted
 			death, died := proc.DeathOf(ctx)
 			switch {
+			case died && !errors.Is(err, errChecksFailed): // `harness up` returns nil when its context ends
+				fmt.Fprintf(os.Stderr, "harness %s: %s\n", c.name, death.Detail())
+				return 1
 			case err == nil:
 				return 0
 			case errors.As(context.Cause(ctx), &intr):
 				fmt.Fprintf(os.Stderr, "harness %s: interrupted\n", c.name)
 				return exitInterrupted(intr)
-			case died && !errors.Is(err, errChecksFailed):
-				fmt.Fprintf(os.Stderr, "harness %s: %s\n", c.name, death.Detail())
-				return 1
 			case errors.Is(err, pflag.ErrHelp):
 				return 0
 			case errors.Is(err, errChecksFailed):
