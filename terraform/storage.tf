@@ -52,7 +52,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
   rule {
     id     = "expire-noncurrent-versions"
     status = "Enabled"
-    filter {}
+    # The whole bucket: an explicit empty prefix (an empty `filter {}` warns "Invalid Attribute Combination" with
+    # provider >= 5.90 and is to become an error: hashicorp/terraform-provider-aws#42112).
+    filter {
+      prefix = ""
+    }
 
     noncurrent_version_expiration {
       noncurrent_days = 30

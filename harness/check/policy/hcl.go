@@ -51,6 +51,8 @@ type module struct {
 	files []platform.File
 	// vars are the root module's variables for the environment (tfvars over defaults).
 	vars map[string]cty.Value
+	// networkPolicies are the NetworkPolicies the platform's charts render ("namespace/name"), for network-policy.
+	networkPolicies []string
 }
 
 // readTerraform parses the Terraform sources the platform model holds (read once from terraform/). A file that

@@ -38,6 +38,7 @@ var policies = []policy{
 	{"tags", "every taggable resource carries tags, and the tags hold project, environment, owner, cost-center", tags},
 	{"cluster-version", "cluster version inside EKS standard support (terraform's own calendar, local.eks_standard_support_ends), the variable's validation refusing every version outside it, upgrade_policy STANDARD", clusterVersion},
 	{"node-iam", "node roles carry the managed policies EKS requires, and the VPC CNI has AmazonEKS_CNI_Policy (node role, or its add-on's own role created before the nodes); a hand-written rule from AWS's documentation: nothing here runs EKS's node bootstrap", nodeIAM},
+	{"network-policy", "the VPC CNI add-on enforces the NetworkPolicies the platform's charts ship (configuration_values enableNetworkPolicy \"true\"; EKS leaves its network policy agent off otherwise)", networkPolicy},
 	{"fmt", "every .tf and .tfvars file formatted as terraform fmt would", formatted},
 	{"variables", "every variable's validations hold for the environment's values (tfvars over defaults), as terraform plan checks first", variableValidations},
 }
@@ -50,6 +51,11 @@ func Policies(p *platform.Platform, now time.Time) ([]Finding, error) {
 		return nil, err
 	}
 	m.vars = p.Vars
+	for _, o := range p.Objects {
+		if o.GetKind() == "NetworkPolicy" {
+			m.networkPolicies = append(m.networkPolicies, o.GetNamespace()+"/"+o.GetName())
+		}
+	}
 	s := p.Shape
 	out := make([]Finding, 0, len(policies))
 	for _, p := range policies {
@@ -338,4 +344,28 @@ func localTagKeys(m *module) (map[string]bool, string, error) {
 		return nil, "", err
 	}
 	return keys, at(attr.SrcRange), nil
+}
+
+// enablesNetworkPolicy matches the VPC CNI add-on's setting in configuration_values, as jsonencode({...}) or a
+// JSON string writes it.
+var enablesNetworkPolicy = regexp.MustCompile(`"?enableNetworkPolicy"?\s*[=:]\s*"true"`)
+
+// networkPolicy: NetworkPolicies the platform ships are only objects in the API unless the VPC CNI's network
+// policy agent enforces them; the managed add-on runs it only when configured (EKS user guide, "Limit pod traffic
+// with Kubernetes network policies"). A cluster whose CNI is not the managed add-on is not judged here.
+func networkPolicy(m *module, _ *shape.Shape, _ time.Time) []string {
+	if len(m.networkPolicies) == 0 {
+		return nil
+	}
+	var v []string
+	for _, a := range m.resources("aws_eks_addon") {
+		if name, _ := a.attr("addon_name"); name != `"vpc-cni"` {
+			continue
+		}
+		cv, attr := a.attr("configuration_values")
+		if attr == nil || !enablesNetworkPolicy.MatchString(cv) {
+			v = append(v, fmt.Sprintf("%s: the vpc-cni add-on does not set enableNetworkPolicy \"true\" in configuration_values: the platform's %d NetworkPolicies (%s, ...) would not be enforced", at(a.DefRange()), len(m.networkPolicies), m.networkPolicies[0]))
+		}
+	}
+	return v
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 )
 
@@ -55,7 +58,7 @@ func TestEachPolicyFailsWithFileAndLine(t *testing.T) {
 		{"encryption", "modules/eks/node_groups.tf", "      encrypted             = true", "      encrypted             = false",
 			"node_groups.tf:42: encrypted = false, want true (EBS)"},
 		{"encryption", "modules/eks/main.tf", `    resources = ["secrets"]`, `    resources = []`,
-			"main.tf:49: EKS cluster without encryption_config for secrets"},
+			"main.tf:59: EKS cluster without encryption_config for secrets"},
 		{"s3-public-access", "storage.tf", "  restrict_public_buckets = true", "  restrict_public_buckets = false",
 			"storage.tf:36: restrict_public_buckets = false, want true"},
 		{"tags", "modules/vpc/main.tf", "  vpc_id = aws_vpc.this.id\n  tags   = merge(var.tags, { Name = var.name })\n", "  vpc_id = aws_vpc.this.id\n",
@@ -132,4 +135,41 @@ func TestNodeIAMFailsOnTheOriginalAddons(t *testing.T) {
 	require.NoError(t, os.WriteFile(ng, []byte(strings.Replace(string(data), ", aws_eks_addon.vpc_cni]", "]", 1)), 0o644))
 	got := strings.Join(findings(t, dir, "local")["node-iam"], "\n")
 	assert.Contains(t, got, "modules/eks/addons.tf:1: the vpc-cni add-on has no role of its own (service_account_role_arn = each.value == \"aws-ebs-csi-driver\" ? aws_iam_role.ebs_csi.arn : null) and the node role lacks AmazonEKS_CNI_Policy")
+}
+
+// TestNetworkPolicyNeedsTheCNIAgent: with NetworkPolicies among the platform's objects, a vpc-cni add-on without
+// enableNetworkPolicy fails naming file, line and a policy; with it (the real Terraform) it passes; without
+// NetworkPolicies nothing is asked.
+func TestNetworkPolicyNeedsTheCNIAgent(t *testing.T) {
+	t.Parallel()
+	np := deploy.Object{Source: "helm/platform-config/templates/networkpolicies.yaml", Unstructured: &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": map[string]any{"name": "default-deny", "namespace": "ml-training"}}}}
+	judge := func(dir string, objs ...deploy.Object) []string {
+		p, err := platform.LoadTerraform(dir, "local")
+		require.NoError(t, err)
+		p.Objects = objs
+		fs, err := Policies(p, today)
+		require.NoError(t, err)
+		for _, f := range fs {
+			if f.Policy == "network-policy" {
+				return f.Violations
+			}
+		}
+		t.Fatal("no network-policy finding")
+		return nil
+	}
+	assert.Empty(t, judge("../../../terraform", np), "the real add-on enables the agent")
+	dir := filepath.Join(t.TempDir(), "terraform")
+	require.NoError(t, os.CopyFS(dir, os.DirFS("../../../terraform")))
+	f := filepath.Join(dir, "modules/eks/addons.tf")
+	data, err := os.ReadFile(f)
+	require.NoError(t, err)
+	line := "  configuration_values = jsonencode({ enableNetworkPolicy = \"true\" })\n"
+	require.Contains(t, string(data), line, "the test's anchor moved")
+	require.NoError(t, os.WriteFile(f, []byte(strings.Replace(string(data), line, "", 1)), 0o644))
+	got := judge(dir, np)
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], "modules/eks/addons.tf:13: the vpc-cni add-on does not set enableNetworkPolicy")
+	assert.Contains(t, got[0], "ml-training/default-deny")
+	assert.Empty(t, judge(dir), "no NetworkPolicies shipped: nothing to enforce")
 }

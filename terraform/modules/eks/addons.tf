@@ -18,6 +18,10 @@ resource "aws_eks_addon" "vpc_cni" {
   resolve_conflicts_on_update = "PRESERVE"
   service_account_role_arn    = aws_iam_role.vpc_cni.arn
   tags                        = var.tags
+  # The platform's default-deny NetworkPolicies (helm/platform-config) are enforced only when the VPC CNI runs its
+  # network policy agent; the add-on leaves it off unless configured (EKS user guide, "Limit pod traffic with
+  # Kubernetes network policies").
+  configuration_values = jsonencode({ enableNetworkPolicy = "true" })
 
   depends_on = [aws_iam_role_policy_attachment.vpc_cni]
 }

@@ -46,6 +46,16 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
+# The control plane's log group, in Terraform's state: EKS would otherwise create /aws/eks/<cluster>/cluster itself
+# on first log, with no retention and none of the run's tags, and `terraform destroy` would leave it behind.
+resource "aws_cloudwatch_log_group" "cluster" {
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts log data at rest with its own keys; a customer key would add a key policy for the logs service and its cost to a cost-bound platform.
+  #checkov:skip=CKV_AWS_338:control-plane logs are kept var.cluster_log_retention_days (30 by default) to bound ingestion and storage cost; raise it in prod.tfvars when an audit trail must be kept longer.
+  name              = "/aws/eks/${var.cluster_name}/cluster"
+  retention_in_days = var.cluster_log_retention_days
+  tags              = var.tags
+}
+
 resource "aws_eks_cluster" "this" {
   #checkov:skip=CKV_AWS_37:api, audit and authenticator logs are on; controllerManager and scheduler logs are off to keep CloudWatch ingestion (billed per GB) down on a cost-bound platform. Turn them on for an incident.
   #checkov:skip=CKV_AWS_38:the public endpoint's CIDRs are var.endpoint_public_access_cidrs: open by default so the runbook and the nightly can reach the API (IAM authenticates every call), narrowed in prod.tfvars.
@@ -81,7 +91,7 @@ resource "aws_eks_cluster" "this" {
     support_type = "STANDARD"
   }
 
-  depends_on = [aws_iam_role_policy_attachment.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
 }
 
 resource "aws_eks_access_entry" "admin" {

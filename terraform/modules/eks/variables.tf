@@ -74,3 +74,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cluster_log_retention_days" {
+  description = "Days CloudWatch keeps the control plane's logs (api, audit, authenticator)."
+  type        = number
+  default     = 30
+}
