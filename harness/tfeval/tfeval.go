@@ -209,6 +209,7 @@ func (m *Module) functions() map[string]function.Function {
 		"can":           canFunc,
 		"cidrhost":      cidrHost,
 		"cidrnetmask":   cidrNetmask,
+		"cidrsubnet":    cidrSubnet,
 		"coalesce":      stdlib.CoalesceFunc,
 		"concat":        stdlib.ConcatFunc,
 		"contains":      stdlib.ContainsFunc,
@@ -394,6 +395,37 @@ var cidrHost = function.New(&function.Spec{
 		b := addr.FillBytes(make([]byte, len(p.Addr().AsSlice())))
 		out, _ := netip.AddrFromSlice(b)
 		return cty.StringVal(out.String()), nil
+	},
+})
+
+// cidrSubnet is Terraform's cidrsubnet(prefix, newbits, netnum): the netnum-th subnet of the prefix extended by
+// newbits bits; an error when the subnet does not fit.
+var cidrSubnet = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "prefix", Type: cty.String}, {Name: "newbits", Type: cty.Number}, {Name: "netnum", Type: cty.Number}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		p, err := netip.ParsePrefix(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("invalid CIDR expression: %w", err)
+		}
+		newbits, acc1 := args[1].AsBigFloat().Int64()
+		netnum, acc2 := args[2].AsBigFloat().Int64()
+		if acc1 != big.Exact || acc2 != big.Exact {
+			return cty.NilVal, fmt.Errorf("newbits and netnum must be whole numbers")
+		}
+		p = p.Masked()
+		bits := p.Bits() + int(newbits)
+		if newbits < 0 || bits > p.Addr().BitLen() {
+			return cty.NilVal, fmt.Errorf("insufficient address space to extend prefix of %d by %d", p.Bits(), newbits)
+		}
+		if netnum < 0 || big.NewInt(netnum).Cmp(new(big.Int).Lsh(big.NewInt(1), uint(newbits))) >= 0 {
+			return cty.NilVal, fmt.Errorf("prefix extension of %d does not accommodate a subnet numbered %d", newbits, netnum)
+		}
+		addr := new(big.Int).SetBytes(p.Addr().AsSlice())
+		addr.Add(addr, new(big.Int).Lsh(big.NewInt(netnum), uint(p.Addr().BitLen()-bits)))
+		b := addr.FillBytes(make([]byte, len(p.Addr().AsSlice())))
+		out, _ := netip.AddrFromSlice(b)
+		return cty.StringVal(netip.PrefixFrom(out, bits).String()), nil
 	},
 })
 

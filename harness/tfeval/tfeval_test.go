@@ -83,13 +83,19 @@ func TestSelfReferenceAndUnknownFunctionAreErrors(t *testing.T) {
 
 func TestCIDRFunctions(t *testing.T) {
 	for expr, want := range map[string]string{
-		`cidrhost("10.0.0.0/16", 0)`:      "10.0.0.0",
-		`cidrhost("10.0.0.0/16", 258)`:    "10.0.1.2",
-		`cidrhost("10.0.0.0/16", -1)`:     "10.0.255.255",
-		`cidrnetmask("10.0.0.0/20")`:      "255.255.240.0",
-		`can(cidrhost("10.0.0.0/33", 0))`: "false",
-		`can(cidrhost("10.0.0.0/30", 9))`: "false",
-		`can(cidrhost("0.0.0.0/0", 0))`:   "true",
+		`cidrhost("10.0.0.0/16", 0)`:   "10.0.0.0",
+		`cidrhost("10.0.0.0/16", 258)`: "10.0.1.2",
+		`cidrhost("10.0.0.0/16", -1)`:  "10.0.255.255",
+		`cidrnetmask("10.0.0.0/20")`:   "255.255.240.0",
+		// Terraform's documented examples of cidrsubnet, and the platform's subnets.
+		`cidrsubnet("172.16.0.0/12", 4, 2)`:     "172.18.0.0/16",
+		`cidrsubnet("10.1.2.0/24", 4, 15)`:      "10.1.2.240/28",
+		`cidrsubnet("10.40.0.0/16", 4, 9)`:      "10.40.144.0/20",
+		`can(cidrsubnet("10.0.0.0/30", 4, 0))`:  "false",
+		`can(cidrsubnet("10.0.0.0/16", 4, 16))`: "false",
+		`can(cidrhost("10.0.0.0/33", 0))`:       "false",
+		`can(cidrhost("10.0.0.0/30", 9))`:       "false",
+		`can(cidrhost("0.0.0.0/0", 0))`:         "true",
 	} {
 		e, diags := hclsyntax.ParseExpression([]byte(expr), "t.tf", hcl.InitialPos)
 		require.False(t, diags.HasErrors(), expr)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
@@ -106,20 +108,45 @@ func TestNightlyFlowOnEmbeddedAndMoto(t *testing.T) {
 }
 
 // TestNightlyLeakScanFailsTheRun: a resource the run made outside its Terraform state (here a bucket tagged with
-// the run's id) survives destroy, and the teardown fails naming it; the resources of the emulated apply are gone.
+// the run's id) survives destroy, and the teardown fails naming it; the resources of the emulated apply — what
+// terraform/ declares, KMS key, log group, queue, rules and the nodes' root volumes among them — are gone or on
+// their way out: the KMS key is still listed after destroy (PendingDeletion, its 7-day window) and a deleted
+// volume the Tagging API still lists are not leaks, judged by their own state.
 func TestNightlyLeakScanFailsTheRun(t *testing.T) {
 	ctx := t.Context()
 	p := testenv.MustPlatform(t, testenv.Root(), "local")
 	m := newMoto(t)
 	require.NoError(t, m.Start(ctx))
 	runID := fmt.Sprintf("nightly-leak-%d", time.Now().UnixNano())
-	up, err := nightly.EmulateApply(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil)
+	up, em, err := nightly.Emulate(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), os.Stdout)
 	require.NoError(t, err)
+	assert.Contains(t, em.Created, "module.eks.aws_kms_key.secrets")
+	assert.Contains(t, em.Created, "module.eks.aws_cloudwatch_log_group.cluster")
+	assert.Contains(t, strings.Join(em.NotCreated, "\n"), "module.eks.aws_eks_addon.vpc_cni: moto's EKS implements no add-ons")
 	cfg, err := m.Config(ctx)
 	require.NoError(t, err)
 	before, err := reap.Leaks(ctx, cfg, runID)
 	require.NoError(t, err)
-	assert.NotEmpty(t, before, "the emulated apply tags what it creates with the run's id")
+	types := map[string]bool{}
+	for _, r := range before {
+		types[r.Type] = true
+	}
+	for _, want := range []string{"kms:key", "logs:log-group", "ec2:volume", "ec2:vpc", "ec2:subnet", "ec2:natgateway", "sqs:queue", "s3:bucket"} {
+		// (EventBridge rules are created and destroyed too, but moto's Tagging API lists only event buses.)
+		assert.True(t, types[want], "the emulated apply creates a tagged %s (listed: %v)", want, before)
+	}
+
+	// A volume deleted but still listed (as the Tagging API lists deleted volumes for a while) is not a leak.
+	ec := ec2.NewFromConfig(cfg)
+	vol, err := ec.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String("us-east-1a"), Size: aws.Int32(20)})
+	require.NoError(t, err)
+	_, err = ec.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: vol.VolumeId})
+	require.NoError(t, err)
+	stale := reap.FromARN("arn:aws:ec2:us-east-1:123456789012:volume/" + aws.ToString(vol.VolumeId))
+	require.Equal(t, "ec2:volume", stale.Type)
+	live, err := reap.Live(ctx, cfg, []reap.Resource{stale})
+	require.NoError(t, err)
+	assert.Empty(t, live, "a deleted volume is not a leak")
 
 	sc := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	_, err = sc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mlops-nightly-side-bucket")})
@@ -128,8 +155,15 @@ func TestNightlyLeakScanFailsTheRun(t *testing.T) {
 		Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String(runID)}}}})
 	require.NoError(t, err)
 
-	var scanned []string
+	var scanned, listed []string
 	up.Teardown.AfterDestroy("leak scan", func(ctx context.Context) error {
+		all, err := reap.Tagged(ctx, cfg, map[string][]string{reap.TagRunID: {runID}})
+		for _, r := range all {
+			listed = append(listed, r.Type)
+		}
+		if err != nil {
+			return err
+		}
 		leaks, err := reap.Leaks(ctx, cfg, runID)
 		for _, l := range leaks {
 			scanned = append(scanned, l.Type+" "+l.ID)
@@ -143,5 +177,6 @@ func TestNightlyLeakScanFailsTheRun(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "1 resource(s) left after destroy")
 	assert.Contains(t, err.Error(), "mlops-nightly-side-bucket")
-	assert.Equal(t, []string{"s3:bucket mlops-nightly-side-bucket"}, scanned, "the cluster, node groups and artifacts bucket were destroyed")
+	assert.Contains(t, listed, "kms:key", "the destroyed KMS key is still listed (PendingDeletion)")
+	assert.Equal(t, []string{"s3:bucket mlops-nightly-side-bucket"}, scanned, "everything the emulated apply created was destroyed or is pending deletion")
 }

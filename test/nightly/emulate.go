@@ -5,45 +5,178 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
 var awsEffects = map[string]ekstypes.TaintEffect{"NoSchedule": ekstypes.TaintEffectNoSchedule, "NoExecute": ekstypes.TaintEffectNoExecute, "PreferNoSchedule": ekstypes.TaintEffectPreferNoSchedule}
 
-// EmulateApply creates on an emulator (c, started) what the nightly's `terraform apply` creates and the flow
-// reads — the EKS cluster and its managed node groups as the platform's Terraform declares them, the artifacts
-// bucket of the GitOps Bridge (versioned, KMS-encrypted, public access blocked) — every resource tagged with
-// run-id and expires-at as terraform/main.tf tags them. Used where the Terraform AWS provider cannot be installed
-// (make test here): the flow after apply then runs for real on what exists. The Up's Teardown deletes exactly
-// what was created (as `terraform destroy` deletes its state) and stops c.
+// mapping is what the emulated apply does with one Terraform resource type: create it on the emulator through
+// the SDK, or say why it is not created.
+type mapping struct {
+	// rank orders creation (what a resource refers to comes first); destroy deletes in the reverse of the
+	// reaper's dependency order.
+	rank   int
+	create func(a *applier, ctx context.Context, i Instance) error
+	// why, when create is nil: why the emulated apply does not create it.
+	why string
+}
+
+// mappings is one entry per resource type the platform's Terraform declares (a test lists them against
+// terraform/): the types that hold money or data, that the leak scan and the reaper meet, or that the flow
+// reads are created; the rest are named with the reason.
+var mappings = map[string]mapping{
+	"aws_kms_key":               {rank: 0, create: (*applier).kmsKey},
+	"aws_cloudwatch_log_group":  {rank: 0, create: (*applier).logGroup},
+	"aws_iam_role":              {rank: 0, create: (*applier).role},
+	"aws_vpc":                   {rank: 0, create: (*applier).vpc},
+	"aws_s3_bucket":             {rank: 0, create: (*applier).artifactsBucket},
+	"aws_sqs_queue":             {rank: 0, create: (*applier).queue},
+	"aws_iam_instance_profile":  {rank: 1, create: (*applier).instanceProfile},
+	"aws_subnet":                {rank: 1, create: (*applier).subnet},
+	"aws_internet_gateway":      {rank: 1, create: (*applier).internetGateway},
+	"aws_eip":                   {rank: 1, create: (*applier).eip},
+	"aws_route_table":           {rank: 1, create: (*applier).routeTable},
+	"aws_security_group":        {rank: 1, create: (*applier).securityGroup},
+	"aws_launch_template":       {rank: 1, create: (*applier).launchTemplate},
+	"aws_cloudwatch_event_rule": {rank: 1, create: (*applier).eventRule},
+	"aws_s3_bucket_versioning":  {rank: 1, create: (*applier).bucketVersioning},
+	"aws_s3_bucket_server_side_encryption_configuration": {rank: 1, create: (*applier).bucketEncryption},
+	"aws_s3_bucket_public_access_block":                  {rank: 1, create: (*applier).bucketPublicAccessBlock},
+	"aws_s3_bucket_ownership_controls":                   {rank: 1, create: (*applier).bucketOwnership},
+	"aws_s3_bucket_lifecycle_configuration":              {rank: 1, create: (*applier).bucketLifecycle},
+	"aws_nat_gateway":                                    {rank: 2, create: (*applier).natGateway},
+	"aws_cloudwatch_event_target":                        {rank: 2, create: (*applier).eventTarget},
+	"aws_eks_cluster":                                    {rank: 3, create: (*applier).cluster},
+	"aws_eks_node_group":                                 {rank: 4, create: (*applier).nodeGroup},
+
+	"aws_iam_role_policy":               {why: "permissions: the emulator does not enforce IAM; node-iam, wiring/identity and wiring/karpenter judge them statically"},
+	"aws_iam_role_policy_attachment":    {why: "permissions: the emulator does not enforce IAM; node-iam judges them statically"},
+	"aws_iam_openid_connect_provider":   {why: "its URL is the EKS cluster's OIDC issuer, which moto's EKS does not serve; wiring/identity judges the trust statically"},
+	"aws_eks_addon":                     {why: "moto's EKS implements no add-ons; the embedded cluster runs none"},
+	"aws_eks_access_entry":              {why: "moto's EKS implements no access entries; the embedded cluster authorizes the harness as admin"},
+	"aws_eks_access_policy_association": {why: "moto's EKS implements no access entries"},
+	"aws_ec2_tag":                       {why: "it tags the cluster security group EKS creates, which moto's EKS does not create"},
+	"aws_default_security_group":        {why: "configuration of the VPC's default security group (its rules removed): nothing to create"},
+	"aws_route_table_association":       {why: "routing: nothing on the emulator routes packets"},
+	"aws_vpc_endpoint":                  {why: "routing to S3 inside the VPC: nothing on the emulator routes packets"},
+	"aws_sqs_queue_policy":              {why: "permissions: the emulator does not enforce queue policies"},
+	"aws_db_subnet_group":               {why: "RDS is optional (enable_rds) and nothing in the emulated flow reads it"},
+	"aws_db_instance":                   {why: "RDS is optional (enable_rds) and nothing in the emulated flow reads it"},
+}
+
+// Emulated is what the emulated apply did with Terraform's declared resources.
+type Emulated struct {
+	// Created are the addresses created on the emulator; NotCreated "address: why".
+	Created, NotCreated []string
+}
+
+// applier creates instances on the emulator and remembers what it created, by address, for the references.
+type applier struct {
+	cfg    aws.Config
+	s      *shape.Shape
+	bucket string
+	tags   map[string]string
+	record func(arn string)
+	ids    map[string]string // address -> id (vpc-..., subnet-..., role name, ...)
+	arns   map[string]string // address -> ARN
+	ec2    *ec2.Client
+	// volumeTags are the launch templates' volume tag_specifications, by node group (their for_each key).
+	volumeTags map[string]map[string]string
+}
+
+// one is the id of the only created instance of a type (by address prefix), or "".
+func (a *applier) one(prefix string) string {
+	for _, k := range slices.Sorted(maps.Keys(a.ids)) {
+		if strings.HasPrefix(k, prefix) {
+			return a.ids[k]
+		}
+	}
+	return ""
+}
+
+// tagsOf are the instance's tags with the run's tags over them (they are in var.tags for every resource, but a
+// tags expression known only after an apply still gets them).
+func (a *applier) tagsOf(i Instance, typ string) map[string]string {
+	t := i.Tags(typ)
+	maps.Copy(t, a.tags)
+	return t
+}
+
+func ec2Tags(typ ec2types.ResourceType, tags map[string]string) []ec2types.TagSpecification {
+	var ts []ec2types.Tag
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return []ec2types.TagSpecification{{ResourceType: typ, Tags: ts}}
+}
+
+func (a *applier) ec2ARN(kind, id string) string {
+	return fmt.Sprintf("arn:aws:ec2:%s:%s:%s/%s", a.cfg.Region, platform.EmulatorAccount, kind, id)
+}
+
+// EmulateApply creates on an emulator (c, started) what the nightly's `terraform apply` creates: every resource
+// instance the platform's Terraform declares for the environment (count and for_each expanded, names and tags
+// evaluated as Terraform would), one mapping per resource type, the node groups' root volumes with them (EC2
+// creates one per instance, tagged by the launch template); what cannot or need not be created is listed in the
+// returned Emulated with the reason. Every resource carries run-id and expires-at as terraform/main.tf tags
+// them. Used where the Terraform AWS provider cannot be installed (make test here): the flow after apply then
+// runs on what exists. The Up's Teardown deletes exactly what was created (as `terraform destroy` deletes its
+// state) and stops c.
 func EmulateApply(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, error) {
+	up, _, err := Emulate(ctx, p, c, runID, expiresAt, progress)
+	return up, err
+}
+
+// Emulate is EmulateApply, also returning what it created and what it did not.
+func Emulate(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, *Emulated, error) {
 	if c.Name() == "aws" {
-		return nil, errors.New("EmulateApply creates resources through the SDK: only on an emulator")
+		return nil, nil, errors.New("EmulateApply creates resources through the SDK: only on an emulator")
 	}
 	cfg, err := c.Config(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := p.Static.Clone()
 	bucket := p.Bridge.Leaves["artifactsBucket"]
 	if bucket == "" || strings.Contains(bucket, "known-after-apply") {
-		return nil, fmt.Errorf("the GitOps Bridge of %s has no artifacts bucket name (%q)", p.Env, bucket)
+		return nil, nil, fmt.Errorf("the GitOps Bridge of %s has no artifacts bucket name (%q)", p.Env, bucket)
 	}
-	tags := map[string]string{reap.TagRunID: runID, reap.TagExpiresAt: expiresAt, "Project": s.ClusterName}
+	insts, err := Declared(p, map[string]cty.Value{"run_id": cty.StringVal(runID), "expires_at": cty.StringVal(expiresAt)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("evaluate terraform/: %w", err)
+	}
 	var created []reap.Resource
 	var mu sync.Mutex
 	record := func(arn string) {
@@ -63,67 +196,522 @@ func EmulateApply(ctx context.Context, p *platform.Platform, c cloud.Cloud, runI
 	}, nil, c, progress)
 	up := &infra.Up{Shape: s, Bridge: p.Bridge, Cloud: c, Teardown: td, Outputs: map[string]any{
 		"cluster_name": s.ClusterName, "artifacts_bucket": bucket}}
+	a := &applier{cfg: cfg, s: s, bucket: bucket, record: record, ids: map[string]string{}, arns: map[string]string{}, ec2: ec2.NewFromConfig(cfg), volumeTags: map[string]map[string]string{},
+		tags: map[string]string{reap.TagRunID: runID, reap.TagExpiresAt: expiresAt}}
+	sort.SliceStable(insts, func(i, j int) bool { return mappings[insts[i].Type].rank < mappings[insts[j].Type].rank })
+	em := &Emulated{}
+	for _, i := range insts {
+		m, ok := mappings[i.Type]
+		switch {
+		case !ok:
+			em.NotCreated = append(em.NotCreated, i.Address+": no mapping for "+i.Type+" (the emulated apply does not know it: add one to test/nightly's mappings)")
+			continue
+		case m.create == nil:
+			em.NotCreated = append(em.NotCreated, i.Address+": "+m.why)
+			continue
+		case i.Key == "?":
+			em.NotCreated = append(em.NotCreated, i.Address+": its count or for_each is known only after an apply")
+			continue
+		}
+		if err := m.create(a, ctx, i); err != nil {
+			return up, em, fmt.Errorf("create %s: %w", i.Address, err)
+		}
+		em.Created = append(em.Created, i.Address)
+	}
+	up.Outputs["cluster_endpoint"] = a.ids["cluster_endpoint"]
+	if progress != nil {
+		fmt.Fprintf(progress, "emulated apply: %d resource instances created, %d not created:\n", len(em.Created), len(em.NotCreated))
+		for _, n := range em.NotCreated {
+			fmt.Fprintf(progress, "  %s\n", n)
+		}
+	}
+	return up, em, nil
+}
 
-	e := eks.NewFromConfig(cfg)
-	cl, err := e.CreateCluster(ctx, &eks.CreateClusterInput{Name: aws.String(s.ClusterName), Version: aws.String(s.KubernetesVersion),
-		RoleArn:            aws.String("arn:aws:iam::123456789012:role/" + s.ClusterName + "-cluster"),
-		ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: []string{"subnet-a", "subnet-b"}}, Tags: tags})
+func (a *applier) kmsKey(ctx context.Context, i Instance) error {
+	var tags []kmstypes.Tag
+	for k, v := range a.tagsOf(i, "") {
+		tags = append(tags, kmstypes.Tag{TagKey: aws.String(k), TagValue: aws.String(v)})
+	}
+	out, err := kms.NewFromConfig(a.cfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(i.String("description")), Tags: tags})
 	if err != nil {
-		return up, fmt.Errorf("create cluster %s: %w", s.ClusterName, err)
+		return err
 	}
-	record(aws.ToString(cl.Cluster.Arn))
-	up.Outputs["cluster_endpoint"] = aws.ToString(cl.Cluster.Endpoint)
-	for _, g := range s.Groups {
-		var taints []ekstypes.Taint
-		for _, tt := range g.Taints {
-			taints = append(taints, ekstypes.Taint{Key: aws.String(tt.Key), Value: aws.String(tt.Value), Effect: awsEffects[string(tt.Effect)]})
+	a.ids[i.Address], a.arns[i.Address] = aws.ToString(out.KeyMetadata.KeyId), aws.ToString(out.KeyMetadata.Arn)
+	a.record(a.arns[i.Address])
+	return nil
+}
+
+func (a *applier) logGroup(ctx context.Context, i Instance) error {
+	name := i.String("name")
+	if name == "" {
+		return errors.New("name not known before apply")
+	}
+	l := cloudwatchlogs.NewFromConfig(a.cfg)
+	if _, err := l.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(name), Tags: a.tagsOf(i, "")}); err != nil {
+		return err
+	}
+	if v := i.Value("retention_in_days"); v.IsKnown() && !v.IsNull() && v.Type() == cty.Number {
+		days, _ := v.AsBigFloat().Int64()
+		if _, err := l.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{LogGroupName: aws.String(name), RetentionInDays: aws.Int32(int32(days))}); err != nil {
+			return err
 		}
-		ng, err := e.CreateNodegroup(ctx, &eks.CreateNodegroupInput{ClusterName: aws.String(s.ClusterName), NodegroupName: aws.String(g.Name),
-			NodeRole: aws.String("arn:aws:iam::123456789012:role/" + s.ClusterName + "-node"), Subnets: []string{"subnet-a"},
-			InstanceTypes: g.InstanceTypes, CapacityType: ekstypes.CapacityTypes(g.CapacityType), Labels: g.Labels, Taints: taints, Tags: tags,
-			ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(int32(g.MinSize)), MaxSize: aws.Int32(int32(g.MaxSize)), DesiredSize: aws.Int32(int32(g.DesiredSize))}})
-		if err != nil {
-			return up, fmt.Errorf("create node group %s: %w", g.Name, err)
+	}
+	a.ids[i.Address] = name
+	a.record(fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", a.cfg.Region, platform.EmulatorAccount, name))
+	return nil
+}
+
+// roleName is name, or name_prefix with the instance's key (Terraform appends a unique suffix).
+func roleName(i Instance) string {
+	if n := i.String("name"); n != "" {
+		return n
+	}
+	return i.String("name_prefix") + "emulated" + strings.ReplaceAll(i.Key, "_", "")
+}
+
+func (a *applier) role(ctx context.Context, i Instance) error {
+	trust := i.String("assume_role_policy")
+	if trust == "" { // built from a policy document or a resource known only after apply
+		trust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	}
+	var tags []iamtypes.Tag
+	for k, v := range a.tagsOf(i, "") {
+		tags = append(tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	name := roleName(i)
+	out, err := iam.NewFromConfig(a.cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust), Tags: tags})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address], a.arns[i.Address] = name, aws.ToString(out.Role.Arn)
+	a.record(a.arns[i.Address])
+	return nil
+}
+
+func (a *applier) instanceProfile(ctx context.Context, i Instance) error {
+	name := i.String("name")
+	if name == "" {
+		return errors.New("name not known before apply")
+	}
+	var tags []iamtypes.Tag
+	for k, v := range a.tagsOf(i, "") {
+		tags = append(tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	c := iam.NewFromConfig(a.cfg)
+	out, err := c.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String(name), Tags: tags})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = name
+	a.record(aws.ToString(out.InstanceProfile.Arn))
+	// The role is named by reference (aws_iam_role.<x>[0].name): the one created under that address.
+	if ref := refAddress(i, "role"); ref != "" && a.ids[ref] != "" {
+		if _, err := c.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String(name), RoleName: aws.String(a.ids[ref])}); err != nil {
+			return err
 		}
-		record(aws.ToString(ng.Nodegroup.NodegroupArn))
 	}
-	sc := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := sc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return up, fmt.Errorf("create bucket %s: %w", bucket, err)
+	return nil
+}
+
+// refAddress is the address an attribute's first reference names, in the instance's module
+// (aws_iam_role.karpenter_node[0].name -> aws_iam_role.karpenter_node[0]).
+func refAddress(i Instance, attr string) string {
+	at, ok := i.b.Body.Attributes[attr]
+	if !ok {
+		return ""
 	}
-	record("arn:aws:s3:::" + bucket)
+	vars := at.Expr.Variables()
+	if len(vars) == 0 || len(vars[0]) < 2 {
+		return ""
+	}
+	tr := vars[0]
+	name, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		return ""
+	}
+	prefix, _, _ := strings.Cut(i.Address, i.Type+".")
+	out := prefix + tr.RootName() + "." + name.Name
+	// resource.x[each.key] / [count.index]: an index expression, not part of the traversal.
+	if ix, ok := at.Expr.(*hclsyntax.RelativeTraversalExpr); ok {
+		if ie, ok := ix.Source.(*hclsyntax.IndexExpr); ok {
+			if k, err := i.m.Eval(ie.Key, i.extra); err == nil && k.IsKnown() && !k.IsNull() {
+				if k.Type() == cty.String {
+					return out + fmt.Sprintf("[%q]", k.AsString())
+				}
+				n, _ := k.AsBigFloat().Int64()
+				return out + fmt.Sprintf("[%d]", n)
+			}
+		}
+	}
+	if len(tr) > 2 {
+		if idx, ok := tr[2].(hcl.TraverseIndex); ok {
+			if idx.Key.Type() == cty.String {
+				out += fmt.Sprintf("[%q]", idx.Key.AsString())
+			} else {
+				n, _ := idx.Key.AsBigFloat().Int64()
+				out += fmt.Sprintf("[%d]", n)
+			}
+		}
+	}
+	return out
+}
+
+func (a *applier) vpc(ctx context.Context, i Instance) error {
+	if i.String("cidr_block") == "" {
+		return errors.New("cidr_block not known before apply")
+	}
+	out, err := a.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(i.String("cidr_block")), TagSpecifications: ec2Tags(ec2types.ResourceTypeVpc, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.Vpc.VpcId)
+	a.record(a.ec2ARN("vpc", a.ids[i.Address]))
+	return nil
+}
+
+// vpcID is the VPC of the instance's module (the platform has one).
+func (a *applier) vpcID() (string, error) {
+	for k, v := range a.ids {
+		if strings.HasSuffix(k, "aws_vpc.this") || strings.Contains(k, "aws_vpc.") {
+			return v, nil
+		}
+	}
+	return "", errors.New("no VPC created")
+}
+
+func (a *applier) subnet(ctx context.Context, i Instance) error {
+	vpc, err := a.vpcID()
+	if err != nil {
+		return err
+	}
+	if i.String("cidr_block") == "" || i.String("availability_zone") == "" {
+		return errors.New("cidr_block or availability_zone not known before apply")
+	}
+	out, err := a.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String(i.String("cidr_block")),
+		AvailabilityZone: aws.String(i.String("availability_zone")), TagSpecifications: ec2Tags(ec2types.ResourceTypeSubnet, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.Subnet.SubnetId)
+	a.record(a.ec2ARN("subnet", a.ids[i.Address]))
+	return nil
+}
+
+func (a *applier) internetGateway(ctx context.Context, i Instance) error {
+	vpc, err := a.vpcID()
+	if err != nil {
+		return err
+	}
+	out, err := a.ec2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: ec2Tags(ec2types.ResourceTypeInternetGateway, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	id := aws.ToString(out.InternetGateway.InternetGatewayId)
+	if _, err := a.ec2.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: aws.String(id), VpcId: aws.String(vpc)}); err != nil {
+		return err
+	}
+	a.ids[i.Address] = id
+	a.record(a.ec2ARN("internet-gateway", id))
+	return nil
+}
+
+func (a *applier) eip(ctx context.Context, i Instance) error {
+	out, err := a.ec2.AllocateAddress(ctx, &ec2.AllocateAddressInput{Domain: ec2types.DomainTypeVpc, TagSpecifications: ec2Tags(ec2types.ResourceTypeElasticIp, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.AllocationId)
+	a.record(a.ec2ARN("elastic-ip", a.ids[i.Address]))
+	return nil
+}
+
+func (a *applier) natGateway(ctx context.Context, i Instance) error {
+	subnet, eip := a.ids[refAddress(i, "subnet_id")], a.ids[refAddress(i, "allocation_id")]
+	if subnet == "" || eip == "" {
+		return fmt.Errorf("its subnet (%s) or address (%s) was not created", refAddress(i, "subnet_id"), refAddress(i, "allocation_id"))
+	}
+	out, err := a.ec2.CreateNatGateway(ctx, &ec2.CreateNatGatewayInput{SubnetId: aws.String(subnet), AllocationId: aws.String(eip),
+		TagSpecifications: ec2Tags(ec2types.ResourceTypeNatgateway, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.NatGateway.NatGatewayId)
+	a.record(a.ec2ARN("natgateway", a.ids[i.Address]))
+	return nil
+}
+
+func (a *applier) routeTable(ctx context.Context, i Instance) error {
+	vpc, err := a.vpcID()
+	if err != nil {
+		return err
+	}
+	out, err := a.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(vpc), TagSpecifications: ec2Tags(ec2types.ResourceTypeRouteTable, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.RouteTable.RouteTableId)
+	a.record(a.ec2ARN("route-table", a.ids[i.Address]))
+	return nil
+}
+
+func (a *applier) securityGroup(ctx context.Context, i Instance) error {
+	vpc, err := a.vpcID()
+	if err != nil {
+		return err
+	}
+	name := i.String("name")
+	if name == "" {
+		name = i.String("name_prefix") + "emulated"
+	}
+	desc := i.String("description")
+	if desc == "" {
+		desc = "Managed by Terraform"
+	}
+	out, err := a.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(desc), VpcId: aws.String(vpc),
+		TagSpecifications: ec2Tags(ec2types.ResourceTypeSecurityGroup, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.GroupId)
+	a.record(a.ec2ARN("security-group", a.ids[i.Address]))
+	return nil
+}
+
+func (a *applier) launchTemplate(ctx context.Context, i Instance) error {
+	name := i.String("name")
+	if name == "" {
+		name = i.String("name_prefix") + "emulated"
+	}
+	out, err := a.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{},
+		TagSpecifications: ec2Tags(ec2types.ResourceTypeLaunchTemplate, a.tagsOf(i, ""))})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address] = aws.ToString(out.LaunchTemplate.LaunchTemplateId)
+	a.record(a.ec2ARN("launch-template", a.ids[i.Address]))
+	a.volumeTags[i.Key] = a.tagsOf(i, "volume")
+	return nil
+}
+
+func (a *applier) queue(ctx context.Context, i Instance) error {
+	name := i.String("name")
+	if name == "" {
+		return errors.New("name not known before apply")
+	}
+	c := sqs.NewFromConfig(a.cfg)
+	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Tags: a.tagsOf(i, "")})
+	if err != nil {
+		return err
+	}
+	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address], a.arns[i.Address] = name, attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	a.record(a.arns[i.Address])
+	return nil
+}
+
+func (a *applier) eventRule(ctx context.Context, i Instance) error {
+	name := i.String("name")
+	if name == "" {
+		return errors.New("name not known before apply")
+	}
+	var tags []ebtypes.Tag
+	for k, v := range a.tagsOf(i, "") {
+		tags = append(tags, ebtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	out, err := eventbridge.NewFromConfig(a.cfg).PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventPattern: aws.String(i.String("event_pattern")), Tags: tags})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address], a.arns[i.Address] = name, aws.ToString(out.RuleArn)
+	a.record(a.arns[i.Address])
+	return nil
+}
+
+// eventTarget sends a rule's events to the queue it names: deleted with its rule.
+func (a *applier) eventTarget(ctx context.Context, i Instance) error {
+	rule, target := a.ids[refAddress(i, "rule")], a.arns[refAddress(i, "arn")]
+	if rule == "" || target == "" {
+		return fmt.Errorf("its rule (%s) or target (%s) was not created", refAddress(i, "rule"), refAddress(i, "arn"))
+	}
+	_, err := eventbridge.NewFromConfig(a.cfg).PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule),
+		Targets: []ebtypes.Target{{Id: aws.String(i.String("target_id")), Arn: aws.String(target)}}})
+	return err
+}
+
+func (a *applier) s3() *s3.Client {
+	return s3.NewFromConfig(a.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+// bucket is the artifacts bucket under the name the GitOps Bridge computed (local.artifacts_bucket).
+func (a *applier) artifactsBucket(ctx context.Context, i Instance) error {
+	name := i.String("bucket")
+	if name == "" {
+		name = a.bucket
+	}
+	sc := a.s3()
+	if _, err := sc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return err
+	}
+	a.ids[i.Address] = name
+	a.record("arn:aws:s3:::" + name)
 	var ts []s3types.Tag
-	for k, v := range tags {
-		ts = append(ts, s3types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	tags := a.tagsOf(i, "")
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		ts = append(ts, s3types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
-	for what, call := range map[string]func() error{
-		"tags": func() error {
-			_, err := sc.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(bucket), Tagging: &s3types.Tagging{TagSet: ts}})
-			return err
-		},
-		"versioning": func() error {
-			_, err := sc.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
-				VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
-			return err
-		},
-		"encryption": func() error {
-			_, err := sc.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(bucket),
-				ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
-					ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAwsKms}}}}})
-			return err
-		},
-		"public access block": func() error {
-			_, err := sc.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket),
-				PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{BlockPublicAcls: aws.Bool(true),
-					BlockPublicPolicy: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}})
-			return err
-		},
-	} {
-		if err := call(); err != nil {
-			return up, fmt.Errorf("bucket %s %s: %w", bucket, what, err)
+	_, err := sc.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(name), Tagging: &s3types.Tagging{TagSet: ts}})
+	return err
+}
+
+// bucketOf is the bucket a bucket configuration names (bucket = aws_s3_bucket.x.id).
+func (a *applier) bucketOf(i Instance) (string, error) {
+	if b := a.ids[refAddress(i, "bucket")]; b != "" {
+		return b, nil
+	}
+	return "", fmt.Errorf("its bucket (%s) was not created", refAddress(i, "bucket"))
+}
+
+func (a *applier) bucketVersioning(ctx context.Context, i Instance) error {
+	b, err := a.bucketOf(i)
+	if err != nil {
+		return err
+	}
+	_, err = a.s3().PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}})
+	return err
+}
+
+func (a *applier) bucketEncryption(ctx context.Context, i Instance) error {
+	b, err := a.bucketOf(i)
+	if err != nil {
+		return err
+	}
+	_, err = a.s3().PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(b),
+		ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
+			ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAwsKms}}}}})
+	return err
+}
+
+func (a *applier) bucketPublicAccessBlock(ctx context.Context, i Instance) error {
+	b, err := a.bucketOf(i)
+	if err != nil {
+		return err
+	}
+	flag := func(n string) *bool {
+		v := i.Value(n)
+		return aws.Bool(v.IsKnown() && !v.IsNull() && v.Type() == cty.Bool && v.True())
+	}
+	_, err = a.s3().PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(b),
+		PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{BlockPublicAcls: flag("block_public_acls"),
+			BlockPublicPolicy: flag("block_public_policy"), IgnorePublicAcls: flag("ignore_public_acls"), RestrictPublicBuckets: flag("restrict_public_buckets")}})
+	return err
+}
+
+func (a *applier) bucketOwnership(ctx context.Context, i Instance) error {
+	b, err := a.bucketOf(i)
+	if err != nil {
+		return err
+	}
+	_, err = a.s3().PutBucketOwnershipControls(ctx, &s3.PutBucketOwnershipControlsInput{Bucket: aws.String(b),
+		OwnershipControls: &s3types.OwnershipControls{Rules: []s3types.OwnershipControlsRule{{ObjectOwnership: s3types.ObjectOwnershipBucketOwnerEnforced}}}})
+	return err
+}
+
+func (a *applier) bucketLifecycle(ctx context.Context, i Instance) error {
+	b, err := a.bucketOf(i)
+	if err != nil {
+		return err
+	}
+	_, err = a.s3().PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(b),
+		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{{
+			ID: aws.String("expire-noncurrent-versions"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("")},
+			NoncurrentVersionExpiration:    &s3types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(30)},
+			AbortIncompleteMultipartUpload: &s3types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(7)}}}}})
+	return err
+}
+
+// subnetsOf are the created subnets a list attribute names through a module output (the node and
+// control-plane subnets: module.vpc.private_subnet_ids), by the VPC module's private subnets.
+func (a *applier) privateSubnets() []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(a.ids)) {
+		if strings.Contains(k, "aws_subnet.private[") {
+			out = append(out, a.ids[k])
 		}
 	}
-	return up, nil
+	return out
+}
+
+func (a *applier) cluster(ctx context.Context, i Instance) error {
+	s := a.s
+	subnets := a.privateSubnets()
+	role := a.arns[refAddress(i, "role_arn")]
+	if role == "" || len(subnets) == 0 {
+		return fmt.Errorf("its role (%s) or subnets were not created", refAddress(i, "role_arn"))
+	}
+	cl, err := eks.NewFromConfig(a.cfg).CreateCluster(ctx, &eks.CreateClusterInput{Name: aws.String(s.ClusterName), Version: aws.String(s.KubernetesVersion),
+		RoleArn: aws.String(role), ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: subnets}, Tags: a.tagsOf(i, "")})
+	if err != nil {
+		return err
+	}
+	a.ids[i.Address], a.ids["cluster_endpoint"] = s.ClusterName, aws.ToString(cl.Cluster.Endpoint)
+	a.record(aws.ToString(cl.Cluster.Arn))
+	return nil
+}
+
+// nodeGroup creates the node group as the shape holds it (the shape is read from the same node_groups variable)
+// and the root volume EC2 gives each of its desired instances, tagged by the launch template (deleted with the
+// instances on EKS, with the node group here).
+func (a *applier) nodeGroup(ctx context.Context, i Instance) error {
+	s := a.s
+	var g *shape.NodeGroup
+	for k := range s.Groups {
+		if s.Groups[k].Name == i.Key {
+			g = &s.Groups[k]
+		}
+	}
+	if g == nil {
+		return fmt.Errorf("no node group %q in the shape", i.Key)
+	}
+	subnets := a.privateSubnets()
+	role := a.arns[refAddress(i, "node_role_arn")]
+	if role == "" || len(subnets) == 0 {
+		return fmt.Errorf("its role (%s) or subnets were not created", refAddress(i, "node_role_arn"))
+	}
+	var taints []ekstypes.Taint
+	for _, tt := range g.Taints {
+		taints = append(taints, ekstypes.Taint{Key: aws.String(tt.Key), Value: aws.String(tt.Value), Effect: awsEffects[string(tt.Effect)]})
+	}
+	ng, err := eks.NewFromConfig(a.cfg).CreateNodegroup(ctx, &eks.CreateNodegroupInput{ClusterName: aws.String(s.ClusterName), NodegroupName: aws.String(g.Name),
+		NodeRole: aws.String(role), Subnets: subnets[:1],
+		InstanceTypes: g.InstanceTypes, CapacityType: ekstypes.CapacityTypes(g.CapacityType), Labels: g.Labels, Taints: taints, Tags: a.tagsOf(i, ""),
+		ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(int32(g.MinSize)), MaxSize: aws.Int32(int32(g.MaxSize)), DesiredSize: aws.Int32(int32(g.DesiredSize))}})
+	if err != nil {
+		return err
+	}
+	a.record(aws.ToString(ng.Nodegroup.NodegroupArn))
+	sn, err := a.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnets[:1]})
+	if err != nil || len(sn.Subnets) == 0 {
+		return fmt.Errorf("node subnet %s: %v", subnets[0], err)
+	}
+	tags := a.volumeTags[g.Name]
+	if tags == nil {
+		tags = a.tags
+	}
+	size := int32(max(g.DiskSizeGiB, shape.DefaultDiskSizeGiB))
+	for range g.DesiredSize {
+		v, err := a.ec2.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: sn.Subnets[0].AvailabilityZone, Size: aws.Int32(size), VolumeType: ec2types.VolumeTypeGp3,
+			Encrypted: aws.Bool(true), TagSpecifications: ec2Tags(ec2types.ResourceTypeVolume, tags)})
+		if err != nil {
+			return fmt.Errorf("root volume: %w", err)
+		}
+		a.record(a.ec2ARN("volume", aws.ToString(v.VolumeId)))
+	}
+	return nil
 }
 
 // FollowNodeGroups plays EKS's managed node group controller for an emulated cluster until the returned stop is

@@ -14,13 +14,20 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 )
 
 // Tags the runs set (terraform/main.tf's local.tags).
@@ -84,15 +91,22 @@ func kindOf(s string) (string, string) {
 	if a.Service == "s3" && !strings.Contains(a.Resource, "/") {
 		return "s3:bucket", a.Resource
 	}
-	typ, id, ok := strings.Cut(a.Resource, "/")
-	if !ok {
-		typ, id, _ = strings.Cut(a.Resource, ":")
+	if a.Service == "sqs" { // arn:aws:sqs:r:a:queue-name
+		return "sqs:queue", a.Resource
 	}
-	return a.Service + ":" + typ, id
+	// The resource part is type/id or type:id (arn:aws:logs:r:a:log-group:/aws/eks/x/cluster): the first
+	// separator ends the type.
+	i := strings.IndexAny(a.Resource, "/:")
+	if i < 0 {
+		return a.Service + ":" + a.Resource, ""
+	}
+	return a.Service + ":" + a.Resource[:i], a.Resource[i+1:]
 }
 
-// Leaks are the resources still tagged with the run's id (after its destroy: each one is a leak). Resources EC2
-// keeps listing for a while after they are gone (terminated instances, deleted NAT gateways) are not leaks.
+// Leaks are the resources still tagged with the run's id (after its destroy: each one is a leak), judged by
+// each resource's own state: the Tagging API keeps listing some resources for a while after they are gone or
+// going (terminated instances, deleted NAT gateways and volumes, log groups), and a KMS key is never deleted at
+// once (it waits in PendingDeletion for its window, 7-30 days). Those are not leaks.
 func Leaks(ctx context.Context, cfg aws.Config, runID string) ([]Resource, error) {
 	if runID == "" {
 		return nil, errors.New("leak scan: empty run id")
@@ -101,52 +115,120 @@ func Leaks(ctx context.Context, cfg aws.Config, runID string) ([]Resource, error
 	if err != nil {
 		return nil, err
 	}
-	return live(ctx, ec2.NewFromConfig(cfg), rs)
+	return Live(ctx, cfg, rs)
 }
 
-// live drops what is listed but already gone.
-func live(ctx context.Context, client *ec2.Client, rs []Resource) ([]Resource, error) {
-	gone := map[string]bool{}
-	var instances, nats []string
-	for _, r := range rs {
-		switch r.Type {
-		case "ec2:instance":
-			instances = append(instances, r.ID)
-		case "ec2:natgateway":
-			nats = append(nats, r.ID)
-		}
-	}
-	if len(instances) > 0 {
-		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: instances})
-		if err != nil {
-			return nil, fmt.Errorf("describe instances: %w", err)
-		}
-		for _, res := range out.Reservations {
-			for _, i := range res.Instances {
-				if i.State != nil && (i.State.Name == ec2types.InstanceStateNameTerminated || i.State.Name == ec2types.InstanceStateNameShuttingDown) {
-					gone[aws.ToString(i.InstanceId)] = true
-				}
-			}
-		}
-	}
-	if len(nats) > 0 {
-		out, err := client.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{NatGatewayIds: nats})
-		if err != nil {
-			return nil, fmt.Errorf("describe NAT gateways: %w", err)
-		}
-		for _, n := range out.NatGateways {
-			if n.State == ec2types.NatGatewayStateDeleted || n.State == ec2types.NatGatewayStateDeleting {
-				gone[aws.ToString(n.NatGatewayId)] = true
-			}
-		}
-	}
+// Live keeps the resources of rs that still exist and cost money or hold data, asking each one's service for its
+// state (DescribeInstances, DescribeNatGateways, DescribeVolumes, KMS DescribeKey, CloudWatch Logs
+// DescribeLogGroups). A type no state is read for is live while it is listed.
+func Live(ctx context.Context, cfg aws.Config, rs []Resource) ([]Resource, error) {
+	st := states{ec2: ec2.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg)}
 	var out []Resource
 	for _, r := range rs {
-		if !gone[r.ID] {
+		gone, err := st.gone(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("state of %s: %w", r.ARN, err)
+		}
+		if !gone {
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+type states struct {
+	ec2  *ec2.Client
+	kms  *kms.Client
+	logs *cloudwatchlogs.Client
+}
+
+// notFound is an error saying the resource does not exist (any service's NotFound code).
+func notFound(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (strings.Contains(ae.ErrorCode(), "NotFound") || ae.ErrorCode() == "ResourceNotFoundException")
+}
+
+// gone reports whether a listed resource no longer exists or is on its way out by itself.
+func (s states) gone(ctx context.Context, r Resource) (bool, error) {
+	switch r.Type {
+	case "ec2:instance":
+		out, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{r.ID}})
+		if notFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, res := range out.Reservations {
+			for _, i := range res.Instances {
+				if i.State != nil && i.State.Name != ec2types.InstanceStateNameTerminated && i.State.Name != ec2types.InstanceStateNameShuttingDown {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	case "ec2:natgateway":
+		out, err := s.ec2.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{NatGatewayIds: []string{r.ID}})
+		if notFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, n := range out.NatGateways {
+			if n.State != ec2types.NatGatewayStateDeleted && n.State != ec2types.NatGatewayStateDeleting {
+				return false, nil
+			}
+		}
+		return true, nil
+	case "ec2:volume":
+		// A node's root volume is deleted with its instance (DeleteOnTermination); the Tagging API lists it a
+		// while longer.
+		out, err := s.ec2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{r.ID}})
+		if notFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, v := range out.Volumes {
+			if v.State != ec2types.VolumeStateDeleted && v.State != ec2types.VolumeStateDeleting {
+				return false, nil
+			}
+		}
+		return true, nil
+	case "kms:key":
+		// Terraform's destroy schedules the key's deletion (deletion_window_in_days); the key is listed, and
+		// tagged, until the window ends. Pending deletion costs nothing and cannot be used.
+		out, err := s.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(r.ARN)})
+		if notFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch out.KeyMetadata.KeyState {
+		case kmstypes.KeyStatePendingDeletion, kmstypes.KeyStatePendingReplicaDeletion:
+			return true, nil
+		}
+		return false, nil
+	case "logs:log-group":
+		name := strings.TrimSuffix(r.ID, ":*")
+		out, err := s.logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(name)})
+		if notFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, g := range out.LogGroups {
+			if aws.ToString(g.LogGroupName) == name {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // RetryInterval is the pause between deletion passes: deletes that AWS completes asynchronously (node groups,
@@ -202,7 +284,8 @@ func Delete(ctx context.Context, cfg aws.Config, rs []Resource) (Outcome, error)
 	var out Outcome
 	expired := append([]Resource(nil), rs...)
 	sort.SliceStable(expired, func(i, j int) bool { return order(expired[i].Type) < order(expired[j].Type) })
-	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
+	d := deleters{ec2: ec2.NewFromConfig(cfg), eks: eks.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		kms: kms.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), events: eventbridge.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg)}
 	// Passes in dependency order until everything is gone or a pass deletes nothing: what depends on a resource
 	// still being deleted fails in one pass and goes in a later one.
 	remaining, last := expired, map[string]error{}
@@ -251,20 +334,29 @@ func order(typ string) int {
 		return 1
 	case "ec2:instance", "ec2:natgateway":
 		return 2
+	case "ec2:volume": // after the instances that had them attached
+		return 3
 	case "ec2:elastic-ip", "ec2:internet-gateway":
 		return 3
 	case "ec2:subnet", "ec2:security-group", "ec2:route-table":
 		return 4
-	case "ec2:vpc":
+	case "iam:instance-profile":
 		return 5
+	case "ec2:vpc", "iam:role":
+		return 6
 	}
-	return 6
+	return 7
 }
 
 type deleters struct {
-	ec2 *ec2.Client
-	eks *eks.Client
-	s3  *s3.Client
+	ec2    *ec2.Client
+	eks    *eks.Client
+	s3     *s3.Client
+	kms    *kms.Client
+	logs   *cloudwatchlogs.Client
+	sqs    *sqs.Client
+	events *eventbridge.Client
+	iam    *iam.Client
 }
 
 func (d deleters) delete(ctx context.Context, r Resource) error {
@@ -315,6 +407,74 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 		return err
 	case "eks:cluster":
 		_, err := d.eks.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(r.ID)})
+		return err
+	case "ec2:launch-template":
+		_, err := d.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(r.ID)})
+		return err
+	case "iam:instance-profile": // its roles removed first: a profile holding a role cannot be deleted
+		p, err := d.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(r.ID)})
+		if err != nil {
+			return err
+		}
+		for _, role := range p.InstanceProfile.Roles {
+			if _, err := d.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: aws.String(r.ID), RoleName: role.RoleName}); err != nil {
+				return err
+			}
+		}
+		_, err = d.iam.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: aws.String(r.ID)})
+		return err
+	case "iam:role": // detached from its managed policies, its inline policies deleted, then deleted
+		attached, err := d.iam.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(r.ID)})
+		if err != nil {
+			return err
+		}
+		for _, p := range attached.AttachedPolicies {
+			if _, err := d.iam.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.ID), PolicyArn: p.PolicyArn}); err != nil {
+				return err
+			}
+		}
+		inline, err := d.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(r.ID)})
+		if err != nil {
+			return err
+		}
+		for _, n := range inline.PolicyNames {
+			if _, err := d.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(r.ID), PolicyName: aws.String(n)}); err != nil {
+				return err
+			}
+		}
+		_, err = d.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(r.ID)})
+		return err
+	case "ec2:volume":
+		_, err := d.ec2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(r.ID)})
+		return err
+	case "kms:key": // the shortest window KMS allows; the leak scan counts PendingDeletion as gone
+		_, err := d.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(r.ID), PendingWindowInDays: aws.Int32(7)})
+		return err
+	case "logs:log-group":
+		_, err := d.logs.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String(strings.TrimSuffix(r.ID, ":*"))})
+		return err
+	case "sqs:queue":
+		u, err := d.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(r.ID)})
+		if err != nil {
+			return err
+		}
+		_, err = d.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl})
+		return err
+	case "events:rule": // its targets first: a rule with targets cannot be deleted
+		ts, err := d.events.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.ID)})
+		if err != nil {
+			return err
+		}
+		if len(ts.Targets) > 0 {
+			var ids []string
+			for _, t := range ts.Targets {
+				ids = append(ids, aws.ToString(t.Id))
+			}
+			if _, err := d.events.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(r.ID), Ids: ids}); err != nil {
+				return err
+			}
+		}
+		_, err = d.events.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(r.ID)})
 		return err
 	}
 	return permanent{fmt.Errorf("no deleter for %s: delete it by hand", r.Type)}
