@@ -121,6 +121,7 @@ func Steps() []Step {
 		{Names: []string{"cost"}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return Cost(r.Platform, r.Budget) })},
 		{Names: []string{"policy"}, Phase: PhaseStatic, Run: func(_ context.Context, r *Run) ([]result.Result, error) { return Policies(r.Platform, r.Now), nil }},
 		{Names: []string{NameValues}, Phase: PhaseStatic, Run: func(ctx context.Context, r *Run) ([]result.Result, error) { return Values(ctx, r.Env), nil }},
+		{Names: []string{NameArgoCDSync}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return ArgoCDSync(r.Platform) })},
 		{Names: []string{NameNodePools}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
 		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Phase: PhaseStatic, Run: wiringStep},
 		{Names: []string{"policy/checkov"}, Phase: PhaseScan, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {

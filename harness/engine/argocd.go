@@ -76,7 +76,8 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 	}
 	t0 := time.Now()
 	srv, err := argocd.Start(ctx, e.REST(), argocd.Config{Binary: cfg.Binary, HelmDir: cfg.HelmDir, CRDsDir: cfg.CRDsDir,
-		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated()})
+		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated(),
+		Settings: p.ArgoCDSettings})
 	if err != nil {
 		return fail("start Argo CD %s: %v", argocd.Version, err)
 	}
@@ -110,7 +111,7 @@ func (e *Env) deployArgoCDInCluster(ctx context.Context, cfg ArgoCD, progress fu
 		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
 	}
 	t0 := time.Now()
-	if err := argocd.Install(ctx, e.REST(), cfg.InstallManifest); err != nil {
+	if err := argocd.Install(ctx, e.REST(), cfg.InstallManifest, e.Platform.ArgoCDSettings); err != nil {
 		return fail("install Argo CD from %s: %v", cfg.InstallManifest, err)
 	}
 	installed := time.Since(t0)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
@@ -68,6 +70,9 @@ type Platform struct {
 	// Bootstrap are helm/bootstrap.yaml's objects (the AppProject and the root Application the runbook applies).
 	Bootstrap     []deploy.Object
 	BootstrapFile string
+	// ArgoCDSettings are the argocd-cm entries the platform relies on (ArgoCDSettingsFile: applied after Argo CD's
+	// install by the runbook, and by the harness to its own Argo CD); nil when the file is absent.
+	ArgoCDSettings map[string]string
 	// ChartLock is helm/charts.lock: the sha256 of every pinned upstream chart's archive (`harness charts pull`).
 	ChartLock *deploy.Lock
 }
@@ -85,6 +90,9 @@ type File struct {
 	Path string
 	Data []byte
 }
+
+// ArgoCDSettingsFile holds the argocd-cm entries the platform relies on.
+var ArgoCDSettingsFile = filepath.Join("helm", "argocd", "argocd-cm.yaml")
 
 // TerraformDir is the Terraform root module of the repository at root.
 func TerraformDir(root string) string { return filepath.Join(root, "terraform") }
@@ -172,6 +180,20 @@ func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 		if p.Bootstrap, err = deploy.Decode(p.BootstrapFile, data); err != nil {
 			return nil, err
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if data, err := os.ReadFile(filepath.Join(root, ArgoCDSettingsFile)); err == nil {
+		objs, err := deploy.Decode(ArgoCDSettingsFile, data)
+		if err != nil {
+			return nil, err
+		}
+		if len(objs) != 1 || objs[0].GetKind() != "ConfigMap" || objs[0].GetName() != "argocd-cm" {
+			return nil, fmt.Errorf("%s: want one ConfigMap argocd-cm", ArgoCDSettingsFile)
+		}
+		p.ArgoCDSettings = map[string]string{}
+		data, _, _ := unstructured.NestedStringMap(objs[0].Object, "data")
+		maps.Copy(p.ArgoCDSettings, data)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}

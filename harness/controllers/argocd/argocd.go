@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -56,6 +57,9 @@ type Config struct {
 	// ExcludeWebhooks keeps admission webhook configurations and APIServices out of every sync (Argo CD's own
 	// resource.exclusions setting): on an emulated cluster nothing runs to answer them.
 	ExcludeWebhooks bool
+	// Settings are argocd-cm entries the platform relies on (helm/argocd/argocd-cm.yaml, what the runbook
+	// applies after the install manifest).
+	Settings map[string]string
 }
 
 // Server is a running Argo CD.
@@ -101,7 +105,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	if err != nil {
 		return err
 	}
-	if err := settings(ctx, cs, cfg.ExcludeWebhooks); err != nil {
+	if err := settings(ctx, cs, cfg.ExcludeWebhooks, cfg.Settings); err != nil {
 		return err
 	}
 	if s.redis, err = miniredis.Run(); err != nil {
@@ -186,13 +190,14 @@ func (s *Server) Stop() error {
 }
 
 // settings creates the argocd namespace, argocd-cm and argocd-secret (what an install's manifests create).
-func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool) error {
+func settings(ctx context.Context, cs kubernetes.Interface, excludeWebhooks bool, platform map[string]string) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
 	data := map[string]string{"timeout.reconciliation": "3s"}
+	maps.Copy(data, platform)
 	if excludeWebhooks {
 		data["resource.exclusions"] = strings.TrimSpace(`
 - apiGroups: ["admissionregistration.k8s.io"]
@@ -304,7 +309,7 @@ const ReleaseManifest = "https://raw.githubusercontent.com/argoproj/argo-cd/" + 
 
 // Install applies Argo CD's release manifest (kubectl apply -n argocd -f URL, server-side) into the cluster of rc
 // and waits until its application controller and repo server are ready.
-func Install(ctx context.Context, rc *rest.Config, url string) error {
+func Install(ctx context.Context, rc *rest.Config, url string, settings map[string]string) error {
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
@@ -347,6 +352,20 @@ func Install(ctx context.Context, rc *rest.Config, url string) error {
 		}
 		if _, err := ri.Apply(ctx, o.GetName(), o.Unstructured, metav1.ApplyOptions{FieldManager: "harness", Force: true}); err != nil {
 			return fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	// The platform's settings over the manifest's empty argocd-cm, as the runbook's step 3 applies them.
+	if len(settings) > 0 {
+		cm, err := cs.CoreV1().ConfigMaps(Namespace).Get(ctx, "argocd-cm", metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("argocd-cm: %w", err)
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		maps.Copy(cm.Data, settings)
+		if _, err := cs.CoreV1().ConfigMaps(Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("argocd-cm: %w", err)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Minute)
