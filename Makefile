@@ -118,7 +118,7 @@ test: build crds argocd kuberay kube-apiservers karpenter ## run every test that
 
 .PHONY: test-aws
 test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=<id> make test-aws; always destroys
-	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 180m -v ./test/aws/...
+	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 240m -v ./test/aws/...
 
 .PHONY: test-local
 test-local: build crds argocd kuberay karpenter ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters

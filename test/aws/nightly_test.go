@@ -44,11 +44,11 @@ func TestNightlyRealEKS(t *testing.T) {
 	harnessBin, err := filepath.Abs(filepath.Join(root, "bin", "harness"))
 	require.NoError(t, err)
 	require.FileExists(t, harnessBin, "run `make build` first: the kubeconfig's token command is bin/harness eks-token")
-	// Leave destroy its time: the run's own work stops 45 minutes before go test's deadline, and destroy runs
-	// on a context of its own.
-	deadline := time.Now().Add(120 * time.Minute)
+	// Leave destroy its time: the run's own work stops the teardown's hour and 15 minutes before go test's
+	// deadline (make test-aws: -timeout 240m), and destroy runs on a context of its own.
+	deadline := time.Now().Add(165 * time.Minute)
 	if d, ok := t.Deadline(); ok {
-		deadline = d.Add(-45 * time.Minute)
+		deadline = nightly.WorkDeadline(d)
 	}
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
@@ -59,8 +59,14 @@ func TestNightlyRealEKS(t *testing.T) {
 	// take must fit HARNESS_BUDGET (USD).
 	budget, err := strconv.ParseFloat(getenv("HARNESS_BUDGET", "10"), 64)
 	require.NoError(t, err, "HARNESS_BUDGET")
-	require.NoError(t, check.CostGuard(p, check.Budget{USD: budget, Hours: time.Until(deadline).Hours() + 0.75}))
+	require.NoError(t, check.CostGuard(p, check.Budget{USD: budget, Hours: time.Until(deadline).Hours() + nightly.TeardownBudget.Hours()}))
 	backend, err := real.New(real.Config{Account: account, Region: region})
+	require.NoError(t, err)
+	// Preflight, before anything is created: zones from EC2 (EKS-supported, the nodes' zone offering the node
+	// types), the vCPU quotas the plan may use, the commit Argo CD will fetch pushed to the repository it fetches.
+	awsCfg, err := backend.Config(ctx)
+	require.NoError(t, err)
+	zones, err := nightly.Preflight(ctx, awsCfg, p, root, platform.RepoURL, nightly.CommitUnderTest(t, root))
 	require.NoError(t, err)
 	runID := fmt.Sprintf("nightly-%d", time.Now().Unix())
 	// The apply tier, as `harness apply --aws aws` runs it: a temporary copy (outside t.TempDir, so its state
@@ -70,7 +76,7 @@ func TestNightlyRealEKS(t *testing.T) {
 		Vars: map[string]any{
 			"project":            "mlops-nightly",
 			"region":             region,
-			"availability_zones": []string{region + "a", region + "b"},
+			"availability_zones": zones,
 			"run_id":             runID,
 			"expires_at":         time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
 		}})

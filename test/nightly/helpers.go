@@ -36,9 +36,9 @@ func workflow(p *platform.Platform, kind, name string) (*unstructured.Unstructur
 	return nil, fmt.Errorf("no %s %s in the workflows", kind, name)
 }
 
-// commitUnderTest is the commit the root Application tracks: HARNESS_COMMIT (CI sets it to the pushed commit), or
+// CommitUnderTest is the commit the root Application tracks: HARNESS_COMMIT (CI sets it to the pushed commit), or
 // the repository's HEAD.
-func commitUnderTest(t *testing.T, root string) string {
+func CommitUnderTest(t *testing.T, root string) string {
 	t.Helper()
 	if c := os.Getenv("HARNESS_COMMIT"); c != "" {
 		return c

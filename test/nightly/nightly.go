@@ -86,7 +86,7 @@ func Teardown(t *testing.T, td *infra.Teardown, c cloud.Cloud, runID string) {
 			}
 			return LeakScan(ctx, cfg, runID)
 		})
-		assert.NoError(t, td.Run(time.Hour), "destroy and leak scan (DESTROY FAILED means resources may still cost money)")
+		assert.NoError(t, td.Run(TeardownBudget), "destroy and leak scan (DESTROY FAILED means resources may still cost money)")
 	})
 }
 
@@ -152,7 +152,7 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 		// Healthy, or named with Argo CD's message.
 		a := tg.ArgoCD
 		if a.InstallManifest != "" && a.Revision == "" {
-			a.Revision = commitUnderTest(t, root)
+			a.Revision = CommitUnderTest(t, root)
 		}
 		if a.Progress == nil {
 			a.Progress = t.Logf
