@@ -65,3 +65,12 @@ func TestDeclaredExpandsCountAndForEach(t *testing.T) {
 	assert.Equal(t, "module.vpc.aws_subnet.public[0]", refAddress(byAddr["module.vpc.aws_nat_gateway.this"], "subnet_id"))
 	assert.Equal(t, `aws_cloudwatch_event_rule.karpenter["spot-interruption"]`, refAddress(byAddr[`aws_cloudwatch_event_target.karpenter["spot-interruption"]`], "rule"))
 }
+
+// TestSkippedSmokeIsIncomplete: a nightly on EKS whose Flyte smoke could not run (no image) and whose KServe
+// smoke then had no model is incomplete, naming both, unless they are declared off.
+func TestSkippedSmokeIsIncomplete(t *testing.T) {
+	assert.Equal(t, []string{"flyte", "kserve"}, Incomplete([]string{"flyte", "kserve"}, ""))
+	assert.Equal(t, []string{"kserve"}, Incomplete([]string{"flyte", "kserve"}, "flyte"))
+	assert.Empty(t, Incomplete([]string{"flyte", "kserve"}, "flyte, kserve"))
+	assert.Empty(t, Incomplete(nil, ""))
+}
