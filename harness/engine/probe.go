@@ -108,10 +108,15 @@ func ProbeName(w deploy.Workload) string {
 
 // podSpec keeps what decides placement (resources of containers and init containers, tolerations, node
 // selection and affinity, topology spread, priority) and drops what would need the real application (images,
-// volumes, service accounts, the RuntimeClass whose overhead admission would add).
-func podSpec(w deploy.Workload) corev1.PodSpec {
+// volumes, service accounts, the RuntimeClass whose overhead admission would add). On a real cluster (EKS) the
+// priority class is dropped: a probe of an ml-* workload must not preempt the platform's running pods of lower
+// priority (its placement is then judged without preemption, which only makes it stricter).
+func podSpec(w deploy.Workload, emulated bool) corev1.PodSpec {
 	s := corev1.PodSpec{NodeSelector: w.Spec.NodeSelector, Affinity: w.Spec.Affinity, Tolerations: w.Spec.Tolerations,
-		PriorityClassName: w.Spec.PriorityClassName, TopologySpreadConstraints: w.Spec.TopologySpreadConstraints}
+		TopologySpreadConstraints: w.Spec.TopologySpreadConstraints}
+	if emulated {
+		s.PriorityClassName = w.Spec.PriorityClassName
+	}
 	for i, c := range w.Spec.InitContainers { // an init container's requests count when they exceed the containers'
 		s.InitContainers = append(s.InitContainers, corev1.Container{Name: fmt.Sprintf("i%d", i), Image: "probe", Resources: c.Resources, RestartPolicy: c.RestartPolicy})
 	}
@@ -144,7 +149,7 @@ func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement
 		}
 		labels := map[string]string{LabelProbe: name}
 		meta := metav1.ObjectMeta{Name: name, Namespace: w.Namespace, Labels: labels, Annotations: map[string]string{annotationWorkload: w.Name}}
-		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: meta.Annotations}, Spec: podSpec(w)}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: meta.Annotations}, Spec: podSpec(w, e.Cluster.Emulated())}
 		var err error
 		if w.DaemonSet {
 			_, err = cs.AppsV1().DaemonSets(w.Namespace).Create(ctx, &appsv1.DaemonSet{ObjectMeta: meta,
