@@ -54,7 +54,7 @@ func GPUIsolation(p *platform.Platform, ps []engine.Placement, knodes []engine.K
 			continue // system-fit reports it
 		case w.GPUs() > 0 && !gpuGroup[pl.Group] && !pl.GPUNode:
 			problems = append(problems, fmt.Sprintf("%s (%s) requests nvidia.com/gpu but landed on %s (%s)", w.Name, w.Source, pl.Node, where(pl)))
-		case w.GPUs() == 0 && (gpuGroup[pl.Group] || pl.GPUNode) && !platform.IsDevicePlugin(w):
+		case w.GPUs() == 0 && (gpuGroup[pl.Group] || pl.GPUNode) && !platform.IsNodeAgent(w):
 			problems = append(problems, fmt.Sprintf("%s (%s) requests no GPU but landed on GPU node %s (%s)", w.Name, w.Source, pl.Node, where(pl)))
 		default:
 			placed++

@@ -49,7 +49,7 @@ func Consistency(p *platform.Platform) result.Result {
 			problems = append(problems, fmt.Sprintf("%s requests %d nvidia.com/gpu per pod; the largest GPU node has %d", where, w.GPUs(), maxGPUsPerNode(p)))
 		case platform.IsDevicePlugin(w) && (len(gpuGroups) == 0 || len(otherGroups) > 0):
 			problems = append(problems, fmt.Sprintf("%s must run on every GPU group and only there; it fits GPU groups %v and other groups %v", where, gpuGroups, otherGroups))
-		case w.GPUs() == 0 && !platform.IsDevicePlugin(w) && len(gpuGroups) > 0:
+		case w.GPUs() == 0 && !platform.IsNodeAgent(w) && len(gpuGroups) > 0:
 			problems = append(problems, fmt.Sprintf("%s requests no GPU but may land on GPU group(s) %v: it tolerates the GPU taint and does not select a system group", where, gpuGroups))
 		case len(gpuGroups)+len(otherGroups) == 0 && !p.FitsNodePool(w):
 			problems = append(problems, fmt.Sprintf("%s fits no node group: %s", where, strings.Join(why, "; ")))

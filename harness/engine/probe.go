@@ -26,6 +26,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
@@ -141,6 +142,9 @@ func (e *Env) RunProbes(ctx context.Context, timeout time.Duration) ([]Placement
 	for _, w := range e.Platform.Workloads {
 		if w.App != "" && e.installed[w.App] != nil {
 			continue // the chart itself is installed: its real pods are judged instead
+		}
+		if platform.IsEKSAddon(w) && !e.Cluster.Emulated() {
+			continue // EKS runs the add-on itself: a probe would count its pods twice
 		}
 		name := ProbeName(w)
 		t.probes[name] = w

@@ -42,3 +42,13 @@ func Requested(spec *corev1.PodSpec) int64 {
 
 // IsDevicePlugin reports whether a workload or pod name belongs to the NVIDIA device plugin.
 func IsDevicePlugin(name string) bool { return strings.Contains(name, DevicePlugin) }
+
+// AddonMarker is in the name of every workload the platform model derives from an EKS add-on
+// (EKSAddon/kube-system/<name>), and so in its probe's and pods' names.
+const AddonMarker = "eksaddon"
+
+// IsNodeAgent reports whether a workload or pod name belongs to a per-node agent allowed beside GPU work: the
+// device plugin, or a DaemonSet of an EKS add-on (the caller knows it is a DaemonSet).
+func IsNodeAgent(name string) bool {
+	return IsDevicePlugin(name) || strings.Contains(strings.ToLower(name), AddonMarker)
+}

@@ -169,6 +169,11 @@ func LoadWith(root, env string, bridge *Bridge) (*Platform, error) {
 			p.Workloads = append(p.Workloads, ws...)
 		}
 	}
+	addons, err := eksAddonWorkloads(p.Terraform)
+	if err != nil {
+		return nil, err
+	}
+	p.Workloads = append(p.Workloads, addons...)
 	if p.GitOps, err = readGitOps(root, env, apps); err != nil {
 		return nil, err
 	}

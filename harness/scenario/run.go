@@ -278,7 +278,7 @@ func observe(ctx context.Context, cs kubernetes.Interface, s *shape.Shape) (stat
 		case !gpu && p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending:
 			st.systemPending++
 		}
-		if p.Spec.NodeName != "" && gpu != gpuNode[p.Spec.NodeName] && !nvidia.IsDevicePlugin(p.Name) {
+		if p.Spec.NodeName != "" && gpu != gpuNode[p.Spec.NodeName] && !nvidia.IsNodeAgent(p.Name) {
 			st.offGroup = append(st.offGroup, fmt.Sprintf("%s/%s on %s", p.Namespace, p.Name, p.Spec.NodeName))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -70,7 +71,15 @@ func (n *NodeGroups) ScaleGroup(ctx context.Context, group string, size int) err
 			return err
 		}
 	}
-	return n.waitReady(ctx, group, size)
+	// A GPU node is of use only once the NVIDIA device plugin has pulled its image and registered nvidia.com/gpu
+	// with the kubelet (30-90 s and more after Ready): the wait includes it.
+	var gpus int64
+	if len(ng.Nodegroup.InstanceTypes) > 0 {
+		if t, err := shape.Lookup(ng.Nodegroup.InstanceTypes[0]); err == nil {
+			gpus = int64(t.GPUs)
+		}
+	}
+	return n.waitReady(ctx, group, size, gpus)
 }
 
 // update sets the desired size and waits until the node group is ACTIVE again (EKS refuses a second update
@@ -96,8 +105,8 @@ func (n *NodeGroups) update(ctx context.Context, group string, size int32, sc *e
 }
 
 // waitReady waits until exactly size nodes of the group exist and all are Ready (scale-in: until the removed
-// ones are gone).
-func (n *NodeGroups) waitReady(ctx context.Context, group string, size int) error {
+// ones are gone), and, for an instance type with gpus GPUs, each advertises them as allocatable nvidia.com/gpu.
+func (n *NodeGroups) waitReady(ctx context.Context, group string, size int, gpus int64) error {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, n.Poll, n.Timeout, true, func(ctx context.Context) (bool, error) {
 		nodes, err := n.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: LabelNodegroup + "=" + group})
@@ -105,15 +114,22 @@ func (n *NodeGroups) waitReady(ctx context.Context, group string, size int) erro
 			last = err.Error()
 			return false, nil
 		}
-		ready := 0
+		ready, advertising := 0, 0
 		for _, node := range nodes.Items {
 			for _, c := range node.Status.Conditions {
 				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
 					ready++
+					if q, ok := node.Status.Allocatable[gpu.Resource]; gpus > 0 && ok && q.Value() >= gpus {
+						advertising++
+					}
 				}
 			}
 		}
 		last = fmt.Sprintf("%d node(s), %d Ready", len(nodes.Items), ready)
+		if gpus > 0 {
+			last += fmt.Sprintf(", %d advertising %d nvidia.com/gpu (the NVIDIA device plugin registers them after the node is Ready)", advertising, gpus)
+			return len(nodes.Items) == size && advertising == size, nil
+		}
 		return len(nodes.Items) == size && ready == size, nil
 	})
 	if err != nil {
