@@ -26,8 +26,8 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
