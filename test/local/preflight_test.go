@@ -58,7 +58,7 @@ func TestNightlyPreflight(t *testing.T) {
 		}
 	}
 	require.NotNil(t, g, "the GPU node group needs the G and VT quota: %+v", needs)
-	assert.GreaterOrEqual(t, g.Need, 12, "3 × g4dn.xlarge at max size at least")
+	assert.Equal(t, 20, g.Need, "3 × g4dn.xlarge at max size and Karpenter's 2 GPUs as g4dn.xlarge: %v", g.From)
 
 	problems, err := nightly.CheckQuotas(ctx, fakeQuotas(t, map[string]float64{"L-1216C47A": 640, "L-DB2E81BA": 8}), needs)
 	require.NoError(t, err)

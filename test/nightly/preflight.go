@@ -59,8 +59,9 @@ func quotaOf(instanceType string) int {
 }
 
 // Needs are the vCPU quotas the platform may use at once: every on-demand node group at its max size (gpu-capacity
-// scales GPU groups up to it), and every Karpenter NodePool with a GPU limit at that limit, in the instance type of
-// its allowed ones with the most vCPUs per GPU (the worst case).
+// scales GPU groups up to it), and every Karpenter NodePool with a GPU limit at that limit, as the cheapest GPU
+// instance type it allows per GPU (what Karpenter launches for the platform's one-GPU pods: the cheapest type
+// that fits). Not the largest type's vCPUs: that worst case would refuse accounts the run fits in.
 func Needs(p *platform.Platform) []Quota {
 	need := make([]Quota, len(vcpuQuotas))
 	for i, q := range vcpuQuotas {
@@ -81,7 +82,7 @@ func Needs(p *platform.Platform) []Quota {
 		}
 		var worst shape.InstanceType
 		for _, t := range shape.InstanceTypes() {
-			if t.GPUs > 0 && np.Allows(t.Name) && (worst.Name == "" || t.VCPU/t.GPUs > worst.VCPU/worst.GPUs) {
+			if t.GPUs > 0 && np.Allows(t.Name) && (worst.Name == "" || t.OnDemandUSDPerHour/float64(t.GPUs) < worst.OnDemandUSDPerHour/float64(worst.GPUs)) {
 				worst = t
 			}
 		}
