@@ -199,7 +199,21 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 				argocd.Version, waves[name], len(st.unjudged), strings.Join(st.unjudged, "; "))
 		}
 		if !st.done() {
-			r = result.Fail("deploy/"+name, st.details(), "Argo CD %s (wave %d): %s", argocd.Version, waves[name], st.summary())
+			msg := st.summary()
+			// Never created behind an earlier wave that is not Healthy: the app-of-apps' waves gate (the platform's
+			// Application health check), so that Application is what holds it back.
+			if !st.found {
+				var held []string
+				for _, other := range want {
+					if o := states[other]; o.found && !o.done() && waves[other] < waves[name] {
+						held = append(held, fmt.Sprintf("%s (wave %d)", other, waves[other]))
+					}
+				}
+				if len(held) > 0 {
+					msg = "the Application was never created: the app-of-apps' sync waits for an earlier wave that is not Healthy: " + strings.Join(held, ", ")
+				}
+			}
+			r = result.Fail("deploy/"+name, st.details(), "Argo CD %s (wave %d): %s", argocd.Version, waves[name], msg)
 		}
 		if name == "platform-app" {
 			r.Message += fmt.Sprintf("; all Applications Synced and Healthy %s after kubectl apply -f %s (Argo CD start %s); source rewrite: %s",
