@@ -343,11 +343,12 @@ var noController = map[string]string{
 // notJudged starts the health message the emulated Argo CD gives resources of noController kinds.
 const notJudged = "not judged: its controller does not run on the emulated cluster"
 
-// argoSettings are the platform's argocd-cm settings (helm/argocd/argocd-cm.yaml, as the runbook applies them)
-// and, on an emulated cluster, a health check for each noController kind that reports it Healthy with the message
-// notJudged: otherwise a sync wave holding one (the GPU EC2NodeClass, kserve's Certificate) would never become
-// Healthy here and the waves after it would never sync, although on EKS its controller makes it Healthy. The
-// results still list those resources as not judged.
+// argoSettings are the platform's argocd-cm settings (helm/argocd/argocd-cm.yaml, as the runbook applies them),
+// on an emulated cluster without the Application health check: with it the app-of-apps' waves gate, and a wave
+// holding a resource that cannot become Healthy here (a StatefulSet's pod, an EC2NodeClass, a Certificate whose
+// controller does not run) would hide every later wave's verdict; the gating itself is judged statically
+// (argocd-sync) and happens on EKS. Resources of noController kinds get a fixed Healthy there, and the results list
+// them as not judged.
 func (e *Env) argoSettings() map[string]string {
 	out := map[string]string{}
 	for k, v := range e.Platform.ArgoCDSettings {
@@ -356,6 +357,7 @@ func (e *Env) argoSettings() map[string]string {
 	if !e.Cluster.Emulated() {
 		return out
 	}
+	delete(out, "resource.customizations.health.argoproj.io_Application")
 	for gk := range noController {
 		group, kind, _ := strings.Cut(gk, "/")
 		out["resource.customizations.health."+group+"_"+kind] = fmt.Sprintf("hs = {status = \"Healthy\", message = %q}\nreturn hs\n", notJudged)
