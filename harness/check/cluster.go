@@ -106,8 +106,9 @@ func gpuNodes(knodes []engine.KarpenterNode) int {
 // size, listing pods the scheduler left Pending. now is the cluster's layout after scaling.
 //
 // watched are the workloads the engine watched (probes and installed charts' controllers): the device plugin's
-// DaemonSet must cover every GPU node.
-func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, pools []platform.NodePool, knodes []engine.KarpenterNode) result.Result {
+// DaemonSet must cover every GPU node. gpuNodes are the names of the cluster's GPU nodes as it reports them (node
+// groups' and Karpenter's alike; a rolled or real node group's nodes are not named after the shape).
+func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, pools []platform.NodePool, knodes []engine.KarpenterNode, gpuNodes []string) result.Result {
 	var sizes []string
 	for _, g := range now.Groups {
 		sizes = append(sizes, fmt.Sprintf("%s=%d", g.Name, g.DesiredSize))
@@ -159,7 +160,7 @@ func GPUCapacity(p *platform.Platform, now *shape.Shape, watched []deploy.Worklo
 	}
 	sort.Strings(pending)
 	lines = append(lines, pending...)
-	uncovered := devicePluginCoverage(p, now, watched, ps, knodes)
+	uncovered := devicePluginCoverage(p, now, watched, ps, gpuNodes)
 	lines = append(lines, uncovered...)
 	switch {
 	case len(uncovered) > 0:
@@ -218,18 +219,7 @@ func SystemFit(ps []engine.Placement) result.Result {
 
 // devicePluginCoverage checks that a DaemonSet of the NVIDIA device plugin has a pod on every GPU node (what
 // advertises nvidia.com/gpu on EKS), naming what keeps it off the others. Returns one line per problem.
-func devicePluginCoverage(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, knodes []engine.KarpenterNode) []string {
-	var gpuNodes []string
-	for _, n := range now.Nodes() {
-		if n.Instance.GPU() {
-			gpuNodes = append(gpuNodes, n.Name)
-		}
-	}
-	for _, n := range knodes {
-		if n.GPUs > 0 {
-			gpuNodes = append(gpuNodes, n.Name)
-		}
-	}
+func devicePluginCoverage(p *platform.Platform, now *shape.Shape, watched []deploy.Workload, ps []engine.Placement, gpuNodes []string) []string {
 	if len(gpuNodes) == 0 {
 		return nil
 	}

@@ -297,9 +297,13 @@ func probes(ctx context.Context, r *Run) ([]result.Result, error) {
 		}
 	}
 	r.Launched = knodes
+	gpuNodes, err := r.GPUNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	took := time.Since(t0)
 	var out []result.Result
-	for _, res := range []result.Result{GPUIsolation(r.Platform, ps, knodes), GPUCapacity(r.Platform, r.Sizes, r.Watched(), ps, r.NodePools(), knodes), SystemFit(ps)} {
+	for _, res := range []result.Result{GPUIsolation(r.Platform, ps, knodes), GPUCapacity(r.Platform, r.Sizes, r.Watched(), ps, r.NodePools(), knodes, gpuNodes), SystemFit(ps)} {
 		res.Duration = took
 		out = append(out, res)
 	}

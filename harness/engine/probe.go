@@ -507,6 +507,26 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 	return out, count, st, nil
 }
 
+// GPUNodes names the cluster's nodes whose instance type has GPUs, as the API server lists them (node groups'
+// nodes, rolled ones and Karpenter's alike), leaving out nodes being deleted.
+func (e *Env) GPUNodes(ctx context.Context) ([]string, error) {
+	nodes, err := e.clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		if n.DeletionTimestamp != nil {
+			continue
+		}
+		if it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable]); err == nil && it.GPU() {
+			out = append(out, n.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // freeResources is each node's allocatable minus the requests of the pods bound to it (and one pod slot each).
 func freeResources(ctx context.Context, cs kubernetes.Interface, nodes []corev1.Node) (map[string]corev1.ResourceList, error) {
 	free := map[string]corev1.ResourceList{}
