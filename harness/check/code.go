@@ -2,6 +2,7 @@ package check
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,6 +90,7 @@ func WorkloadCode(p *platform.Platform) result.Result {
 				continue
 			}
 			envs = append(envs, env)
+			problems = append(problems, entrypointPlacement(where, o.Unstructured)...)
 			entry, _, _ := unstructured.NestedString(o.Object, "spec", "entrypoint")
 			if file := entrypointFile(entry); file != "" {
 				checked = append(checked, fmt.Sprintf("%s entrypoint %s", where, file))
@@ -103,6 +105,11 @@ func WorkloadCode(p *platform.Platform) result.Result {
 			for _, a := range apps {
 				env, _ := a["runtime_env"].(map[string]any)
 				envs = append(envs, env)
+				for _, d := range workload.ServeDeployments(a) {
+					if denv, ok, _ := unstructured.NestedMap(d, "ray_actor_options", "runtime_env"); ok {
+						envs = append(envs, denv)
+					}
+				}
 				imp, _ := a["import_path"].(string)
 				module, _, _ := strings.Cut(imp, ":")
 				if module == "" {
@@ -246,3 +253,66 @@ func splitImage(img string) (repo, tag, digest string) {
 
 // atVersion reports whether an image tag is the release v (v itself, or a variant such as v-py311-gpu).
 func atVersion(tag, v string) bool { return tag == v || strings.HasPrefix(tag, v+"-") }
+
+// entrypointPlacement checks that the resources a RayJob reserves for its driver (entrypointResources,
+// entrypointNumGpus) are offered by one group of its RayCluster: otherwise Ray never places the driver and the job
+// stays PENDING until its deadline.
+func entrypointPlacement(where string, u *unstructured.Unstructured) []string {
+	custom, _, _ := unstructured.NestedString(u.Object, "spec", "entrypointResources")
+	gpus, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "entrypointNumGpus")
+	var wantGPUs float64
+	if gpus != nil {
+		_, _ = fmt.Sscan(fmt.Sprint(gpus), &wantGPUs)
+	}
+	if strings.TrimSpace(custom) == "" && wantGPUs == 0 {
+		return nil
+	}
+	want := map[string]float64{}
+	if strings.TrimSpace(custom) != "" {
+		if err := json.Unmarshal([]byte(custom), &want); err != nil {
+			return []string{fmt.Sprintf("%s: spec.entrypointResources %q is not a JSON object of numbers (Ray refuses the submission): %v", where, custom, err)}
+		}
+	}
+	groups, err := workload.RayGroups(u)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: %v", where, err)}
+	}
+	var offers []string
+	for _, g := range groups {
+		fits := g.GPUs >= wantGPUs
+		for k, v := range want {
+			if g.Custom[k] < v {
+				fits = false
+			}
+		}
+		if fits {
+			return nil
+		}
+		offers = append(offers, fmt.Sprintf("%s offers %s", g.Name, offerText(g)))
+	}
+	asked := []string{}
+	for k, v := range want {
+		asked = append(asked, fmt.Sprintf("%s=%g", k, v))
+	}
+	if wantGPUs > 0 {
+		asked = append(asked, fmt.Sprintf("GPU=%g", wantGPUs))
+	}
+	sort.Strings(asked)
+	return []string{fmt.Sprintf("%s: the driver reserves %s (spec.entrypointResources/entrypointNumGpus), which no group of its RayCluster offers (%s): Ray never starts the driver, the job stays PENDING until its deadline",
+		where, strings.Join(asked, ", "), strings.Join(offers, "; "))}
+}
+
+func offerText(g workload.RayGroup) string {
+	var parts []string
+	for k, v := range g.Custom {
+		parts = append(parts, fmt.Sprintf("%s=%g", k, v))
+	}
+	sort.Strings(parts)
+	if g.GPUs > 0 {
+		parts = append(parts, fmt.Sprintf("GPU=%g", g.GPUs))
+	}
+	if len(parts) == 0 {
+		return "no custom resource or GPU"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -157,6 +157,10 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port"} {
 		args = append(args, "--"+k, fmt.Sprint(ports[k]))
 	}
+	if custom := localResources(t.cfg.Platform); len(custom) > 0 {
+		js, _ := json.Marshal(custom)
+		args = append(args, "--resources", string(js))
+	}
 	// RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is Ray's single-machine mode (its default on macOS): otherwise `ray start`
 	// replaces --node-ip-address 127.0.0.1 by the host's address and every server — GCS, raylet, workers,
 	// dashboard, agents, metrics — binds all interfaces (ray-project/ray#55484 changed that after 2.41). In this
@@ -516,6 +520,18 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 			setEnvVar(env, serveGPUs, "0")
 			delete(env, "pip")
 			a["runtime_env"] = env
+			for _, d := range ServeDeployments(a) {
+				opts, _ := d["ray_actor_options"].(map[string]any)
+				if opts == nil {
+					continue
+				}
+				if _, ok := opts["num_gpus"]; ok {
+					opts["num_gpus"] = 0
+				}
+				if denv, _ := opts["runtime_env"].(map[string]any); denv != nil {
+					delete(denv, "pip")
+				}
+			}
 		}
 		cfg, _ := yaml.Marshal(map[string]any{"applications": apps})
 		_ = unstructured.SetNestedField(svc.Object, string(cfg), "spec", "serveConfigV2")
@@ -541,7 +557,7 @@ func (t *Tier) RayServe(ctx context.Context) result.Result {
 		// The Serve application holds the head's CPUs and the RayCluster the GPU node: remove it.
 		_ = dyn.Resource(RayServices).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
 	}
-	r := result.Pass(NameRayServe, "%d RayService(s) Ready through the real KubeRay operator, the Serve application on a local Ray head answering over HTTP (changes: replicas on CPU, %s=0; runtime_env pip dropped as for the RayJob)", len(svcs), serveGPUs)
+	r := result.Pass(NameRayServe, "%d RayService(s) Ready through the real KubeRay operator, the Serve application on a local Ray head answering over HTTP (changes: replicas on CPU, %s=0 and the deployments' num_gpus 0; runtime_env pip dropped as for the RayJob, the deployments' too)", len(svcs), serveGPUs)
 	r.Details = details
 	return r
 }
@@ -591,4 +607,116 @@ func skipOrFail(name string, err error) result.Result {
 		return result.Skip(name, "%v", s.error)
 	}
 	return result.Fail(name, nil, "%v", err)
+}
+
+// RayGroup is what one group of a RayCluster spec offers Ray's scheduler: its custom resources (the group's
+// `resources` map, which KubeRay passes over rayStartParams' `resources`) and its GPUs.
+type RayGroup struct {
+	Name   string
+	Custom map[string]float64
+	GPUs   float64
+}
+
+// RayGroups reads the head and worker groups of a RayJob's spec.rayClusterSpec or a RayService's
+// spec.rayClusterConfig.
+func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
+	spec := "rayClusterSpec"
+	if u.GetKind() == "RayService" {
+		spec = "rayClusterConfig"
+	}
+	var specs []map[string]any
+	if head, ok, _ := unstructured.NestedMap(u.Object, "spec", spec, "headGroupSpec"); ok {
+		head["groupName"] = "head"
+		specs = append(specs, head)
+	}
+	workers, _, _ := unstructured.NestedSlice(u.Object, "spec", spec, "workerGroupSpecs")
+	for _, w := range workers {
+		if m, ok := w.(map[string]any); ok {
+			specs = append(specs, m)
+		}
+	}
+	var out []RayGroup
+	for _, g := range specs {
+		name, _ := g["groupName"].(string)
+		rg := RayGroup{Name: name, Custom: map[string]float64{}}
+		params, _ := g["rayStartParams"].(map[string]any)
+		if s, ok := params["resources"].(string); ok && strings.TrimSpace(s) != "" {
+			// KubeRay passes the value to `ray start --resources` as written: a JSON object, usually quoted
+			// ('"{\"driver\": 1}"').
+			js := strings.Trim(strings.TrimSpace(s), `'"`)
+			js = strings.ReplaceAll(js, `\"`, `"`)
+			var m map[string]float64
+			if err := json.Unmarshal([]byte(js), &m); err != nil {
+				return nil, fmt.Errorf("group %s: rayStartParams.resources %q is not a JSON object of numbers: %v", name, s, err)
+			}
+			for k, v := range m {
+				rg.Custom[k] = v
+			}
+		}
+		res, _ := g["resources"].(map[string]any)
+		for k, v := range res {
+			var f float64
+			if _, err := fmt.Sscan(fmt.Sprint(v), &f); err != nil {
+				return nil, fmt.Errorf("group %s: resources.%s %v is not a number", name, k, v)
+			}
+			if k == "GPU" {
+				rg.GPUs = f
+				continue
+			}
+			if k == "CPU" || k == "memory" {
+				continue
+			}
+			rg.Custom[k] = f // the group's map overrides rayStartParams (KubeRay's rule)
+		}
+		if s, ok := params["num-gpus"].(string); ok {
+			_, _ = fmt.Sscan(s, &rg.GPUs)
+		} else if rg.GPUs == 0 {
+			containers, _, _ := unstructured.NestedSlice(g, "template", "spec", "containers")
+			for _, c := range containers {
+				cm, _ := c.(map[string]any)
+				for _, kind := range []string{"limits", "requests"} {
+					if q, ok, _ := unstructured.NestedFieldNoCopy(cm, "resources", kind, "nvidia.com/gpu"); ok && rg.GPUs == 0 {
+						_, _ = fmt.Sscan(fmt.Sprint(q), &rg.GPUs)
+					}
+				}
+			}
+		}
+		out = append(out, rg)
+	}
+	return out, nil
+}
+
+// ServeDeployments are the `deployments` entries of a Serve application (their options replace the code's).
+func ServeDeployments(app map[string]any) []map[string]any {
+	list, _ := app["deployments"].([]any)
+	var out []map[string]any
+	for _, d := range list {
+		if m, ok := d.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// localResources are the custom resources the local Ray head offers: for each one any Ray workload's group
+// declares, the most a group offers (the one head stands in for every group, so a driver or actor placed by a
+// custom resource — entrypointResources — starts here as it would on its group).
+func localResources(p *platform.Platform) map[string]float64 {
+	out := map[string]float64{}
+	for _, kind := range []string{"RayJob", "RayService"} {
+		for _, o := range rayWorkloads(p, kind) {
+			groups, err := RayGroups(o.Unstructured)
+			if err != nil {
+				continue // consistency/code reports it
+			}
+			for _, g := range groups {
+				for k, v := range g.Custom {
+					if v > out[k] {
+						out[k] = v
+					}
+				}
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,49 @@
+package workload
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Custom resources come from a group's `resources` map and from rayStartParams' resources as KubeRay's samples
+// spell it (a quoted, escaped JSON object); GPUs from num-gpus or the container's nvidia.com/gpu.
+func TestRayGroupsReadsEverySpelling(t *testing.T) {
+	t.Parallel()
+	doc := `
+apiVersion: ray.io/v1
+kind: RayService
+spec:
+  rayClusterConfig:
+    headGroupSpec:
+      rayStartParams:
+        num-gpus: "0"
+        resources: '"{\"Custom1\": 1, \"Custom2\": 5}"'
+      template: {spec: {containers: [{name: ray-head}]}}
+    workerGroupSpecs:
+      - groupName: gpu
+        resources: {driver: "1", Custom2: "2"}
+        rayStartParams:
+          resources: '{"Custom2": 7}'
+        template:
+          spec:
+            containers:
+              - name: w
+                resources: {limits: {nvidia.com/gpu: 1}}
+`
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+	groups, err := RayGroups(u)
+	require.NoError(t, err)
+	require.Len(t, groups, 2)
+	assert.Equal(t, RayGroup{Name: "head", Custom: map[string]float64{"Custom1": 1, "Custom2": 5}}, groups[0])
+	assert.Equal(t, RayGroup{Name: "gpu", Custom: map[string]float64{"driver": 1, "Custom2": 2}, GPUs: 1}, groups[1])
+
+	// Breaking: a value Ray would refuse is an error naming the group.
+	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"resources": "Custom1=1"}, "spec", "rayClusterConfig", "headGroupSpec", "rayStartParams"))
+	_, err = RayGroups(u)
+	assert.ErrorContains(t, err, "group head: rayStartParams.resources \"Custom1=1\" is not a JSON object")
+}
