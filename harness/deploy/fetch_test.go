@@ -84,11 +84,13 @@ func TestDropWebhooksPostRenderer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, objs, 2)
 	in := &bytes.Buffer{}
-	in.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: validate\n")
-	out, err := dropKinds{"ValidatingWebhookConfiguration"}.Run(in)
+	in.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: validate\nwebhooks:\n  - name: v.example.io\n    clientConfig:\n      service: {namespace: x, name: demo-webhook}\n")
+	var dropped []string
+	out, err := (&dropKinds{kinds: []string{"ValidatingWebhookConfiguration"}, dropped: &dropped}).Run(in)
 	require.NoError(t, err)
 	left, err := Decode("out", out.Bytes())
 	require.NoError(t, err)
 	require.Len(t, left, 1)
 	assert.Equal(t, "ConfigMap", left[0].GetKind())
+	assert.Equal(t, []string{"ValidatingWebhookConfiguration validate (served by Service x/demo-webhook)"}, dropped, "what was left out is named with its server")
 }

@@ -223,13 +223,18 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 	}
 	note := ""
 	var opts []deploy.InstallOption
+	var dropped []string
 	if c.upstream && e.Cluster.Emulated() {
-		note = " (admission webhooks and APIServices left out: nothing serves them on an emulated cluster)"
-		opts = append(opts, deploy.DropWebhooks)
+		opts = append(opts, deploy.DropWebhooksInto(&dropped))
 	}
 	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, a.Values, opts...)
 	if err != nil {
 		return result.Fail(name, nil, "%v", err)
+	}
+	if len(dropped) > 0 {
+		// Their servers are pods of the chart, which kwok emulates: no process would answer the API server, and
+		// every request they match would fail (failurePolicy Fail) or wait out its timeout.
+		note = fmt.Sprintf(" (%d admission webhook/APIService object(s) left out: their servers are the chart's own pods, which nothing runs on an emulated cluster)", len(dropped))
 	}
 	// The next sync wave may create custom resources of kinds this chart defines in its templates.
 	if err := deploy.WaitCRDs(ctx, e.REST(), objs, time.Minute); err != nil {
@@ -254,7 +259,11 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 		e.chartsMu.Unlock()
 		note += fmt.Sprintf("; %d workload(s) whose real pods are judged", len(ws))
 	}
-	return result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
+	r := result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
+	for _, d := range dropped {
+		r.Details = append(r.Details, "left out: "+d)
+	}
+	return r
 }
 
 // chartCRDs maps each CRD that an installable upstream chart ships to that chart: the chart owns it.

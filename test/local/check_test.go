@@ -210,7 +210,8 @@ webhooks:
 	}
 	assert.Equal(t, result.Failed, byName["wiring/args"].Status, "the stub chart grants no RBAC for what the arguments scale")
 	assert.Equal(t, result.Passed, byName["deploy/kube-downscaler"].Status, byName["deploy/kube-downscaler"].Message)
-	assert.Contains(t, byName["deploy/kube-downscaler"].Message, "admission webhooks and APIServices left out")
+	assert.Contains(t, byName["deploy/kube-downscaler"].Message, "1 admission webhook/APIService object(s) left out: their servers are the chart's own pods")
+	assert.Contains(t, byName["deploy/kube-downscaler"].Details, "left out: ValidatingWebhookConfiguration kube-downscaler-validate (served by Service kube-downscaler/nobody-serves-this)", "named with the server it would call")
 	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)
 	assert.Contains(t, byName["deploy/flyte"].Message, "chart not fetched: pull flyte-binary")
 
