@@ -14,7 +14,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // NameCode is the result of WorkloadCode.

@@ -11,7 +11,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // Run is the state one run of the steps shares: the environment, the run's settings, and what earlier steps

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // workloads is the workload tier (harness/workload): the project's Flyte, KServe, Ray and KFP code run with the

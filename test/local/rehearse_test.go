@@ -21,7 +21,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rehearse"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"

@@ -13,7 +13,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 

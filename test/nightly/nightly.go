@@ -43,7 +43,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // Target is what the flow runs on.

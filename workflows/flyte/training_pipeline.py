@@ -10,7 +10,7 @@ Run on the cluster:  ARTIFACTS_BUCKET=$(terraform -chdir=terraform output -raw a
                      (flyte-tasks carries the IRSA role that reads and writes the artifacts bucket)
 Run locally:         pyflyte run workflows/flyte/training_pipeline.py training_pipeline --n_samples 2000
                      (the harness's workload/flyte step runs exactly this, with raw data and the published model in
-                     the S3 emulator: see harness/workload)
+                     the S3 emulator: see harness/check/workload)
 
 The task image is workflows/flyte/Dockerfile (the pinned, hashed workflows/requirements/flyte.txt); pass it to
 `pyflyte run --remote --image`.

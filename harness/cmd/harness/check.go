@@ -18,7 +18,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // errChecksFailed makes the command exit 1 without repeating what the report already said.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rehearse"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
