@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/wiring"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // Run is the state one run of the steps shares: the environment, the run's settings, and what earlier steps
@@ -327,4 +327,10 @@ func wiringStep(ctx context.Context, r *Run) ([]result.Result, error) {
 		in.Charts = append(in.Charts, wiring.Chart{App: c.App, Objects: c.Objects, Values: c.Values})
 	}
 	return wiring.Check(in), nil
+}
+
+// Unfinished is the verdict on a run that stopped before its steps reached one (what was being waited for, in
+// err): a failed result named "harness", written to the report and JUnit like any other.
+func Unfinished(what string, err error) result.Result {
+	return result.Fail("harness", []string{err.Error()}, "%s could not finish: %v", what, err)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 // workloads is the workload tier (harness/workload): the project's Flyte, KServe, Ray and KFP code run with the

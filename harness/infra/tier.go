@@ -73,7 +73,8 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 				err = errors.Join(err, fmt.Errorf("apply tier: %w", derr))
 			}
 			if err != nil {
-				res, applied = result.Result{}, nil
+				var none result.Result // no verdict: the error is the outcome
+				res, applied = none, nil
 			} else {
 				res.Duration = time.Since(t0) // destroy included
 			}
@@ -155,7 +156,8 @@ func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result
 		return &Up{Outputs: out.Outputs, Shape: applied, Bridge: bridge, Cloud: o.Cloud, Dir: ws.Dir(), Teardown: td}, nil
 	}()
 	if err := step.End(err); err != nil {
-		return nil, td, result.Result{}, fmt.Errorf("apply tier: %w", err)
+		var none result.Result
+		return nil, td, none, fmt.Errorf("apply tier: %w", err)
 	}
 	return up, td, res, nil
 }

@@ -18,10 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/rollout"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"

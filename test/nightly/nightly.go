@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
@@ -43,7 +44,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/smoke"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // Target is what the flow runs on.

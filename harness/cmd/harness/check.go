@@ -14,11 +14,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 )
 
 // errChecksFailed makes the command exit 1 without repeating what the report already said.
@@ -147,7 +147,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		if ctx.Err() != nil {
 			return runErr
 		}
-		r := result.Fail("harness", []string{runErr.Error()}, "a step could not finish: %v", runErr)
+		r := check.Unfinished("a step", runErr)
 		report.Progress(os.Stdout, r)
 		rs = append(rs, r)
 	}

@@ -9,9 +9,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -88,7 +89,7 @@ func runRehearse(ctx context.Context, args []string) error {
 		if ctx.Err() != nil {
 			return runErr
 		}
-		r := result.Fail("harness", []string{runErr.Error()}, "the rehearsal could not finish: %v", runErr)
+		r := check.Unfinished("the rehearsal", runErr)
 		report.Progress(os.Stdout, r)
 		rs = append(rs, r)
 	}
