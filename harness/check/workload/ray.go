@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -609,6 +611,9 @@ func skipOrFail(name string, err error) result.Result {
 	return result.Fail(name, nil, "%v", err)
 }
 
+// migSlice is an NVIDIA MIG slice resource (nvidia.com/mig-2g.32gb), which KubeRay counts as GPUs.
+var migSlice = regexp.MustCompile(`nvidia\.com/mig-\d+g\.\d+gb$`)
+
 // RayGroup is what one group of a RayCluster spec offers Ray's scheduler: its custom resources (the group's
 // `resources` map, which KubeRay passes over rayStartParams' `resources`) and its GPUs.
 type RayGroup struct {
@@ -653,24 +658,33 @@ func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
 				rg.Custom[k] = v
 			}
 		}
+		// The group's map, as KubeRay 1.5 applies it (updateRayStartParamsResources): quantities; cpu, memory and
+		// keys ending in "gpu" (or NVIDIA MIG slices) become num-cpus, memory and num-gpus; the others replace
+		// rayStartParams' resources wholesale.
 		res, _ := g["resources"].(map[string]any)
+		custom, groupGPUs := map[string]float64{}, -1.0
 		for k, v := range res {
-			var f float64
-			if _, err := fmt.Sscan(fmt.Sprint(v), &f); err != nil {
-				return nil, fmt.Errorf("group %s: resources.%s %v is not a number", name, k, v)
+			q, err := apiresource.ParseQuantity(fmt.Sprint(v))
+			if err != nil {
+				return nil, fmt.Errorf("group %s: resources.%s %q is not a quantity: %v", name, k, fmt.Sprint(v), err)
 			}
-			if k == "GPU" {
-				rg.GPUs = f
-				continue
+			switch n := strings.ToLower(k); {
+			case n == "cpu" || n == "memory":
+			case strings.HasSuffix(n, "gpu") || migSlice.MatchString(n):
+				groupGPUs = float64(q.Value())
+			default:
+				custom[k] = q.AsApproximateFloat64()
 			}
-			if k == "CPU" || k == "memory" {
-				continue
-			}
-			rg.Custom[k] = f // the group's map overrides rayStartParams (KubeRay's rule)
+		}
+		if len(custom) > 0 {
+			rg.Custom = custom
 		}
 		if s, ok := params["num-gpus"].(string); ok {
 			_, _ = fmt.Sscan(s, &rg.GPUs)
-		} else if rg.GPUs == 0 {
+		}
+		if groupGPUs >= 0 {
+			rg.GPUs = groupGPUs
+		} else if _, ok := params["num-gpus"]; !ok {
 			containers, _, _ := unstructured.NestedSlice(g, "template", "spec", "containers")
 			for _, c := range containers {
 				cm, _ := c.(map[string]any)

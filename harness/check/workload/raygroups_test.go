@@ -27,20 +27,28 @@ spec:
       - groupName: gpu
         resources: {driver: "1", Custom2: "2"}
         rayStartParams:
-          resources: '{"Custom2": 7}'
+          resources: '{"Custom2": 7, "Custom3": 1}'
         template:
           spec:
             containers:
               - name: w
                 resources: {limits: {nvidia.com/gpu: 1}}
+      - groupName: mig
+        resources: {nvidia.com/mig-1g.5gb: "2", cpu: "4", memory: 8Gi}
+        rayStartParams:
+          resources: '{"Custom3": 1}'
+        template: {spec: {containers: [{name: w}]}}
 `
 	u := &unstructured.Unstructured{}
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
 	groups, err := RayGroups(u)
 	require.NoError(t, err)
-	require.Len(t, groups, 2)
+	require.Len(t, groups, 3)
 	assert.Equal(t, RayGroup{Name: "head", Custom: map[string]float64{"Custom1": 1, "Custom2": 5}}, groups[0])
+	// KubeRay's rule: custom resources in the group's map replace rayStartParams' wholesale (Custom3 is gone).
 	assert.Equal(t, RayGroup{Name: "gpu", Custom: map[string]float64{"driver": 1, "Custom2": 2}, GPUs: 1}, groups[1])
+	// cpu, memory and GPU keys (MIG slices included) are not custom resources: rayStartParams' stay.
+	assert.Equal(t, RayGroup{Name: "mig", Custom: map[string]float64{"Custom3": 1}, GPUs: 2}, groups[2])
 
 	// Breaking: a value Ray would refuse is an error naming the group.
 	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"resources": "Custom1=1"}, "spec", "rayClusterConfig", "headGroupSpec", "rayStartParams"))
