@@ -413,8 +413,7 @@ func unadvertisedGPUNodes(pods []corev1.Pod, nodes []corev1.Node) []string {
 	}
 	var out []string
 	for _, n := range nodes {
-		it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable])
-		if err != nil || !it.GPU() || !plugin[n.Name] {
+		if !isGPUNode(&n) || !plugin[n.Name] {
 			continue
 		}
 		if q := n.Status.Allocatable[gpu.Resource]; q.IsZero() {
@@ -443,9 +442,7 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 	for _, n := range nodes.Items {
 		group[n.Name] = n.Labels[shape.LabelNodeGroup]
 		pool[n.Name] = n.Labels["karpenter.sh/nodepool"]
-		if it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable]); err == nil {
-			gpuNode[n.Name] = it.GPU()
-		}
+		gpuNode[n.Name] = isGPUNode(&n)
 	}
 	free, err := freeResources(ctx, cs, nodes.Items)
 	if err != nil {
@@ -519,12 +516,18 @@ func (e *Env) GPUNodes(ctx context.Context) ([]string, error) {
 		if n.DeletionTimestamp != nil {
 			continue
 		}
-		if it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable]); err == nil && it.GPU() {
+		if isGPUNode(&n) {
 			out = append(out, n.Name)
 		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// isGPUNode reports whether a node's instance type (its well-known label) has GPUs.
+func isGPUNode(n *corev1.Node) bool {
+	it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable])
+	return err == nil && it.GPU()
 }
 
 // freeResources is each node's allocatable minus the requests of the pods bound to it (and one pod slot each).

@@ -63,7 +63,9 @@ func TestArgoCDNamesWhatDoesNotSync(t *testing.T) {
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
 	cfg := argoCD(t)
-	cfg.Timeout = 2 * time.Minute
+	// Three Applications never become Healthy, so the deploy always waits out its timeout: long enough for the
+	// rest to sync on a loaded 2-core machine (Argo CD waits for KubeRay's CRDs to be established, Flyte's pods).
+	cfg.Timeout = 4 * time.Minute
 	byName := map[string]result.Result{}
 	for _, r := range env.DeployArgoCD(t.Context(), cfg) {
 		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)

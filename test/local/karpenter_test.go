@@ -114,6 +114,18 @@ func TestKarpenterLaunchesGPUNodes(t *testing.T) {
 	}
 	assert.True(t, hasTaint, "the NodePool's GPU taint is on the node: %v", n.Spec.Taints)
 
+	// Karpenter checks a NodePool's limits against its status.resources, which its counter updates after the
+	// node registers (limits are eventually consistent, as Karpenter documents): wait for it to count the first
+	// node, or a loaded machine launches one node per pending pod in the next batch.
+	require.Eventually(t, func() bool {
+		got, err := dyn.Resource(schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}).Get(ctx, "gpu", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		v, _, _ := unstructured.NestedString(got.Object, "status", "resources", gpu.Resource.String())
+		return v == "1"
+	}, 2*time.Minute, 200*time.Millisecond, "the NodePool counts the first node's GPU; karpenter log: %s", logTail(k.Log))
+
 	// Beyond the limit (2 GPUs): the third pod stays Pending.
 	gpuPod(t, cs, "train-1")
 	gpuPod(t, cs, "train-2")
@@ -132,7 +144,7 @@ func TestKarpenterLaunchesGPUNodes(t *testing.T) {
 			msgs = append(msgs, e.Message)
 		}
 		return err == nil && strings.Contains(strings.Join(msgs, "\n"), "exceed limits for nodepool")
-	}, 30*time.Second, 500*time.Millisecond, "Karpenter names the NodePool's limit: %v", msgs)
+	}, 2*time.Minute, 500*time.Millisecond, "Karpenter names the NodePool's limit: %v", msgs)
 	t.Logf("why train-2 waits: %v", msgs)
 
 	// Demand gone: the empty nodes are consolidated.
@@ -143,7 +155,7 @@ func TestKarpenterLaunchesGPUNodes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "karpenter.sh/nodepool=gpu"})
 		return err == nil && len(nodes.Items) == 0
-	}, 3*time.Minute, time.Second, "empty GPU nodes consolidated; karpenter log: %s", logTail(k.Log))
+	}, 6*time.Minute, time.Second, "empty GPU nodes consolidated; karpenter log: %s", logTail(k.Log))
 	t.Logf("empty GPU nodes consolidated %s after the pods went", time.Since(t1).Round(time.Second))
 }
 
