@@ -152,7 +152,7 @@ func Steps() []Step {
 		})},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, Phase: PhasePlacement, Run: probes},
 		{Names: []string{"api-acceptance"}, Phase: PhaseAcceptance, Run: apiAcceptance},
-		{Names: []string{"deploy/workflows"}, Phase: PhaseWorkflows, Run: one(func(ctx context.Context, r *Run) result.Result { return r.ApplyWorkflows(ctx) })},
+		{Names: []string{"deploy/workflows"}, Phase: PhaseWorkflows, Run: one(func(ctx context.Context, r *Run) result.Result { return Workflows(r.ApplyWorkflows(ctx)) })},
 		{Names: workload.Names, Phase: PhaseWorkload, Run: workloads},
 	}
 }
@@ -254,7 +254,7 @@ func (r *Run) drainCRDs() { _ = r.awaitCRDs() }
 func startCRDs(ctx context.Context, r *Run) ([]result.Result, error) {
 	timed := func() result.Result {
 		t0 := time.Now()
-		res := r.InstallCRDs(ctx)
+		res := CRDs(r.InstallCRDs(ctx))
 		res.Duration = time.Since(t0)
 		return res
 	}

@@ -20,38 +20,49 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
+// CRDInstall is what installing the generated CRDs did; check.CRDs judges it.
+type CRDInstall struct {
+	// Missing says why there was nothing to install (no directory given, or not generated): nothing was validated.
+	Missing string
+	// Err is what stopped the install.
+	Err error
+	// Installed are the CRDs installed (and served), Sources where they were generated from, Left those left to
+	// the charts that ship them (a chart that ships a CRD owns it).
+	Installed, Sources, Left []string
+}
+
 // InstallCRDs installs the generated CRDs so the API server validates custom resources against the upstream
-// schemas. Not generated is a skip with the command that generates them, never a pass.
-func (e *Env) InstallCRDs(ctx context.Context) result.Result {
-	const name = "crds"
+// schemas, for kinds no installable chart ships.
+func (e *Env) InstallCRDs(ctx context.Context) (out CRDInstall) {
 	if e.CRDsDir == "" {
-		return result.Skip(name, "no CRD directory given; custom resources are not validated")
+		out.Missing = "no CRD directory given"
+		return out
 	}
 	set, err := deploy.LoadCRDs(e.CRDsDir)
 	if errors.Is(err, deploy.ErrNoCRDs) {
-		return result.Skip(name, "%v; custom resources are not validated", err)
+		out.Missing = err.Error()
+		return out
 	}
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+		out.Err = err
+		return out
 	}
 	// A chart that ships a CRD owns it: the generated one is installed only for kinds no installed chart
 	// provides, so the chart installs cleanly and its own schema is the one the API server validates with.
 	owned, err := e.chartCRDs(ctx)
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+		out.Err = err
+		return out
 	}
 	set, left := set.Without(owned)
 	if len(set.CRDs) > 0 {
 		if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil {
-			return result.Fail(name, nil, "%v", err)
+			out.Err = err
+			return out
 		}
 	}
-	r := result.Pass(name, "%d CRDs generated from upstream Go types installed and served", len(set.CRDs))
-	if len(left) > 0 {
-		r.Message += fmt.Sprintf("; %d left to the charts that ship them", len(left))
-	}
-	r.Details = append(append(set.Names(), set.Sources...), left...)
-	return r
+	out.Installed, out.Sources, out.Left = set.Names(), set.Sources, left
+	return out
 }
 
 // Deploy puts the platform's charts on the cluster the way the run asks: through the real Argo CD syncing
@@ -285,51 +296,49 @@ func (e *Env) chartCRDs(ctx context.Context) (map[string]string, error) {
 	return owned, nil
 }
 
+// WorkflowApply is what creating the workflow manifests did; check.Workflows judges it.
+type WorkflowApply struct {
+	// RealCluster: the cluster is not emulated, so nothing was created (it would start real GPU work).
+	RealCluster bool
+	// Err is what stopped it before any manifest was created.
+	Err error
+	// Applied were created (or existed), Unserved are of kinds the cluster does not serve (CRDs not installed),
+	// Problems the API server refused, each with its reason.
+	Applied, Unserved, Problems []string
+}
+
 // ApplyWorkflows creates the workflow manifests (workflows/*/*.yaml: RayJob, RayService, InferenceService) in
-// the cluster for real, as `kubectl apply` would on EKS. Here no operator acts on them: their pod templates are
-// placed by the probes, and the result says so. A kind the cluster does not serve is a skip, never a pass. On a
-// cluster that is not emulated it only says so: creating them there would start real GPU work.
-func (e *Env) ApplyWorkflows(ctx context.Context) result.Result {
-	const name = "deploy/workflows"
+// the cluster for real, as `kubectl apply` would on EKS, with strict field validation. Here no operator acts on
+// them: their pod templates are placed by the probes. On a cluster that is not emulated it creates nothing.
+func (e *Env) ApplyWorkflows(ctx context.Context) (out WorkflowApply) {
 	if !e.Cluster.Emulated() {
-		return result.Skip(name, "real cluster: workflows are only dry-run here (the smoke tests submit them)")
+		out.RealCluster = true
+		return out
 	}
 	res, err := deploy.NewResources(e.REST())
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+		out.Err = err
+		return out
 	}
-	var applied, unserved, problems []string
 	for _, o := range e.Platform.Objects {
 		if !strings.HasPrefix(filepath.ToSlash(o.Source), "workflows/") {
 			continue
 		}
 		c, err := res.For(o.Unstructured)
 		if meta.IsNoMatchError(err) {
-			unserved = append(unserved, fmt.Sprintf("%s (%s)", o, o.Source))
+			out.Unserved = append(out.Unserved, fmt.Sprintf("%s (%s)", o, o.Source))
 			continue
 		}
 		if err == nil {
 			_, err = c.Create(ctx, o.DeepCopy(), metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
 		}
 		if err != nil && !apierrors.IsAlreadyExists(err) {
-			problems = append(problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
+			out.Problems = append(out.Problems, fmt.Sprintf("%s (%s): %v", o, o.Source, err))
 			continue
 		}
-		applied = append(applied, o.String())
+		out.Applied = append(out.Applied, o.String())
 	}
-	switch {
-	case len(problems) > 0:
-		return result.Fail(name, problems, "%d of %d workflow manifests not applied", len(problems), len(problems)+len(applied)+len(unserved))
-	case len(unserved) > 0:
-		r := result.Skip(name, "%d workflow manifest(s) of kinds this cluster does not serve (CRDs not installed)", len(unserved))
-		r.Details = unserved
-		return r
-	case len(applied) == 0:
-		return result.Skip(name, "no workflow manifests")
-	}
-	r := result.Pass(name, "%d workflow manifests applied; no operator runs them here, their pod templates are placed by probes", len(applied))
-	r.Details = applied
-	return r
+	return out
 }
 
 // Rendered is one Application's chart rendered as `helm template` would, without a cluster.

@@ -1,9 +1,10 @@
 // Package engine acts on a cluster for the checks and the scenarios, and observes what really happened: it
 // installs the CRDs and the charts, creates the workflow manifests, runs probe workloads for every pod template
 // the platform declares, waits until the real scheduler's decisions settle (placed, Pending and why, preempted),
-// and scales GPU node groups within their max size. The verdicts on what it observed are package check's; the
-// outcome of its own actions (a CRD install, a chart install or an Argo CD sync per Application, Karpenter's start,
-// the workflow manifests) it still reports as results itself — moving those into check is open work.
+// and scales GPU node groups within their max size. The verdicts on what it observed are package check's, and so
+// are those on its CRD install and workflow manifests (it reports what they did: CRDInstall, WorkflowApply); a
+// chart install or an Argo CD sync per Application it still reports as results itself — moving those into check
+// is open work.
 package engine
 
 import (

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -51,15 +50,43 @@ type Roll struct {
 // NameRoll is the result name of rolling a group.
 func NameRoll(group string) string { return "rehearse/roll/" + group }
 
+// Report is what a roll did and saw; check.Roll judges it.
+type Report struct {
+	Group, KubeletVersion string
+	// Old are the group's nodes before the roll, Fresh the nodes surged at KubeletVersion.
+	Old, Fresh []string
+	// Evicted counts the pods drained through the Eviction API, Forced those deleted past their budget (Force).
+	Evicted, Forced int
+	// Available are the Deployments and StatefulSets available before the roll (and, if it completed, after).
+	Available []string
+	// GPUOnNew counts the GPU pods running on the new nodes once the old ones were drained.
+	GPUOnNew int
+	Duration time.Duration
+	// Err is where the roll stopped; nil when it completed and the old nodes are gone.
+	Err error
+	// Blocked is set when a PodDisruptionBudget kept refusing an eviction past EvictionTimeout (EKS's
+	// PodEvictionFailure); Err then says which pod and which budgets.
+	Blocked *Blocked
+}
+
+// Blocked is an eviction a budget refused for the whole EvictionTimeout.
+type Blocked struct {
+	// Node is the node being drained, Pod the pod (namespace/name) whose eviction was refused.
+	Node, Pod string
+	// Budgets are the PodDisruptionBudgets selecting the pod (namespace/name).
+	Budgets []string
+}
+
 // RollNodeGroup rolls a node group as an EKS managed node group update does: surge as many new nodes as the
 // group has (at the target kubelet version), cordon the old ones, drain them through the Eviction API honouring
 // PodDisruptionBudgets (DaemonSet and mirror pods stay), wait until every Deployment and StatefulSet that was
 // available is available again, check that GPU pods landed on the new GPU nodes, and remove the old nodes. A
-// budget that keeps refusing an eviction fails the roll naming it, as EKS's PodEvictionFailure does; like a failed
-// EKS update, a failed roll leaves the surged nodes and the cordoned old ones as they are.
-func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o Roll) result.Result {
-	name := NameRoll(o.Group)
+// budget that keeps refusing an eviction stops the roll naming it, as EKS's PodEvictionFailure does; like a failed
+// EKS update, a stopped roll leaves the surged nodes and the cordoned old ones as they are.
+func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o Roll) (rep Report) {
+	rep = Report{Group: o.Group, KubeletVersion: o.KubeletVersion}
 	t0 := time.Now()
+	defer func() { rep.Duration = time.Since(t0) }()
 	if o.EvictionTimeout == 0 {
 		o.EvictionTimeout = 30 * time.Second
 	}
@@ -70,79 +97,77 @@ func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o 
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
+	stop := func(format string, args ...any) Report {
+		rep.Err = fmt.Errorf(format, args...)
+		return rep
+	}
 	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: shape.LabelNodeGroup + "=" + o.Group})
 	if err != nil {
-		return result.Fail(name, nil, "list nodes: %v", err)
+		return stop("list nodes: %w", err)
 	}
-	var old []string
 	for _, n := range list.Items {
-		old = append(old, n.Name)
+		rep.Old = append(rep.Old, n.Name)
 	}
-	if len(old) == 0 {
-		return result.Pass(name, "node group %s has no nodes: nothing to roll", o.Group)
+	if len(rep.Old) == 0 {
+		return rep
 	}
-	before, err := available(ctx, cs)
-	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+	old := rep.Old
+	if rep.Available, err = available(ctx, cs); err != nil {
+		return stop("%w", err)
 	}
 	fresh, err := nodes.SurgeGroup(ctx, o.Group, len(old), o.KubeletVersion)
 	if err != nil {
-		return result.Fail(name, nil, "surge %d node(s) at %s: %v", len(old), o.KubeletVersion, err)
+		return stop("surge %d node(s) at %s: %w", len(old), o.KubeletVersion, err)
 	}
+	rep.Fresh = fresh
 	progress("%s: surged %v at %s; cordoning %v", o.Group, fresh, o.KubeletVersion, old)
 	for _, n := range old {
 		patch := []byte(`{"spec":{"unschedulable":true}}`)
 		if _, err := cs.CoreV1().Nodes().Patch(ctx, n, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return result.Fail(name, nil, "cordon %s: %v", n, err)
+			return stop("cordon %s: %w", n, err)
 		}
 	}
-	evicted, forced := 0, 0
 	for _, n := range old {
 		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n})
 		if err != nil {
-			return result.Fail(name, nil, "pods on %s: %v", n, err)
+			return stop("pods on %s: %w", n, err)
 		}
 		for _, p := range pods.Items {
 			if daemonOrMirror(&p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			f, err := evict(ctx, cs, &p, o)
+			f, budgets, err := evict(ctx, cs, &p, o)
 			if err != nil {
-				return result.Fail(name, []string{"with force (EKS's forced update, --force) the pod would be deleted regardless of the budget: the workload's availability promise broken instead of the update failing"},
-					"PodEvictionFailure draining %s (node group %s): %v", n, o.Group, err)
+				if budgets == nil {
+					return stop("drain %s: %w", n, err)
+				}
+				rep.Blocked = &Blocked{Node: n, Pod: p.Namespace + "/" + p.Name, Budgets: budgets}
+				return stop("%w", err)
 			}
-			evicted++
+			rep.Evicted++
 			if f {
-				forced++
+				rep.Forced++
 			}
 		}
 	}
-	progress("%s: %d pod(s) evicted from the old nodes; waiting for the workloads to be placed again", o.Group, evicted)
+	progress("%s: %d pod(s) evicted from the old nodes; waiting for the workloads to be placed again", o.Group, rep.Evicted)
 	// First the evicted pods must be gone (a controller's ready count lags the eviction), then every workload
 	// that was available must be again — its pods can only be on the new nodes now.
 	if err := waitDrained(ctx, cs, old, o.PlaceTimeout); err != nil {
-		return result.Fail(name, nil, "draining node group %s: %v", o.Group, err)
+		return stop("draining node group %s: %w", o.Group, err)
 	}
-	if err := waitAvailable(ctx, cs, before, o.PlaceTimeout); err != nil {
-		return result.Fail(name, nil, "after draining node group %s: %v", o.Group, err)
+	if err := waitAvailable(ctx, cs, rep.Available, o.PlaceTimeout); err != nil {
+		return stop("after draining node group %s: %w", o.Group, err)
 	}
-	gpuMsg, err := gpuOnNew(ctx, cs, fresh, old)
-	if err != nil {
-		return result.Fail(name, nil, "%v", err)
+	if rep.GPUOnNew, err = gpuOnNew(ctx, cs, fresh, old); err != nil {
+		return stop("%w", err)
 	}
 	for _, n := range old {
 		if err := nodes.RemoveNode(ctx, n); err != nil {
-			return result.Fail(name, nil, "remove old node %s: %v", n, err)
+			return stop("remove old node %s: %w", n, err)
 		}
 	}
-	msg := fmt.Sprintf("node group %s rolled to %s in %s: %d node(s) surged, %d cordoned and drained (%d pod(s) evicted through the Eviction API, budgets honoured), %d workload(s) available again%s; old nodes removed",
-		o.Group, o.KubeletVersion, time.Since(t0).Round(100*time.Millisecond), len(fresh), len(old), evicted, len(before), gpuMsg)
-	if forced > 0 {
-		msg += fmt.Sprintf("; %d pod(s) deleted by force past their budget", forced)
-	}
-	r := result.Pass(name, "%s", msg)
-	r.Duration = time.Since(t0)
-	return r
+	return rep
 }
 
 func daemonOrMirror(p *corev1.Pod) bool {
@@ -159,7 +184,8 @@ func daemonOrMirror(p *corev1.Pod) bool {
 
 // evict evicts p through the Eviction API, retrying while a budget refuses (429); past the timeout it names the
 // budget(s) — or, with force, deletes the pod and reports forced.
-func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) (forced bool, err error) {
+// The budgets are non-nil only when a budget refused the eviction for the whole timeout.
+func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) (forced bool, budgets []string, err error) {
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
 	var last error
 	werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, o.EvictionTimeout, true, func(ctx context.Context) (bool, error) {
@@ -175,25 +201,29 @@ func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) 
 		}
 	})
 	if werr == nil {
-		return false, nil
+		return false, nil, nil
 	}
 	if last == nil {
-		return false, fmt.Errorf("evict pod %s/%s: %w", p.Namespace, p.Name, werr)
+		return false, nil, fmt.Errorf("evict pod %s/%s: %w", p.Namespace, p.Name, werr)
 	}
 	if o.Force {
 		if err := cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return true, err
+			return true, nil, err
 		}
-		return true, nil
+		return true, nil, nil
 	}
-	return false, fmt.Errorf("pod %s/%s cannot be evicted for %s: %s (the API server: %v)", p.Namespace, p.Name, o.EvictionTimeout, blockingPDBs(ctx, cs, p), last)
+	names, described := blockingPDBs(ctx, cs, p)
+	if names == nil {
+		names = []string{}
+	}
+	return false, names, fmt.Errorf("pod %s/%s cannot be evicted for %s: %s (the API server: %v)", p.Namespace, p.Name, o.EvictionTimeout, described, last)
 }
 
-// blockingPDBs names the budgets that select p, with their settings.
-func blockingPDBs(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) string {
+// blockingPDBs names the budgets that select p (namespace/name), and describes them with their settings.
+func blockingPDBs(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) (names []string, described string) {
 	pdbs, err := cs.PolicyV1().PodDisruptionBudgets(p.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "no budget could be listed"
+		return nil, "no budget could be listed"
 	}
 	var out []string
 	for _, b := range pdbs.Items {
@@ -208,12 +238,13 @@ func blockingPDBs(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) s
 		case b.Spec.MinAvailable != nil:
 			set = "minAvailable: " + b.Spec.MinAvailable.String()
 		}
+		names = append(names, b.Namespace+"/"+b.Name)
 		out = append(out, fmt.Sprintf("PodDisruptionBudget %s/%s (%s) allows %d disruption(s)", b.Namespace, b.Name, set, b.Status.DisruptionsAllowed))
 	}
 	if len(out) == 0 {
-		return "no budget selects it"
+		return nil, "no budget selects it"
 	}
-	return strings.Join(out, "; ")
+	return names, strings.Join(out, "; ")
 }
 
 // available lists the Deployments and StatefulSets with every replica ready.
@@ -287,8 +318,8 @@ func pendingReasons(ctx context.Context, cs kubernetes.Interface) string {
 	return "; pending: " + strings.Join(out, "; ")
 }
 
-// gpuOnNew checks that no pod requesting GPUs is left on an old node, and says where they run.
-func gpuOnNew(ctx context.Context, cs kubernetes.Interface, fresh, old []string) (string, error) {
+// gpuOnNew checks that no pod requesting GPUs is left on an old node, and counts those on the new ones.
+func gpuOnNew(ctx context.Context, cs kubernetes.Interface, fresh, old []string) (int, error) {
 	isNew, isOld := map[string]bool{}, map[string]bool{}
 	for _, n := range fresh {
 		isNew[n] = true
@@ -298,7 +329,7 @@ func gpuOnNew(ctx context.Context, cs kubernetes.Interface, fresh, old []string)
 	}
 	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	onNew := 0
 	for _, p := range pods.Items {
@@ -306,16 +337,13 @@ func gpuOnNew(ctx context.Context, cs kubernetes.Interface, fresh, old []string)
 			continue
 		}
 		if isOld[p.Spec.NodeName] {
-			return "", fmt.Errorf("GPU pod %s/%s still on old node %s", p.Namespace, p.Name, p.Spec.NodeName)
+			return 0, fmt.Errorf("GPU pod %s/%s still on old node %s", p.Namespace, p.Name, p.Spec.NodeName)
 		}
 		if isNew[p.Spec.NodeName] {
 			onNew++
 		}
 	}
-	if onNew == 0 {
-		return "", nil
-	}
-	return fmt.Sprintf("; %d GPU pod(s) running on the new nodes", onNew), nil
+	return onNew, nil
 }
 
 func requestsGPU(p *corev1.Pod) bool {

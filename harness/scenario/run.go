@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/node"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
@@ -60,7 +61,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 		}
 		t0 := time.Now()
 		st, err := r.Env.StartKarpenter(ctx, cfg)
-		res := outcome(s.Metadata.Name+"/karpenter", fmt.Sprintf("the real Karpenter runs, %d NodePool(s) handed to it: %s",
+		res := check.ScenarioStep(s.Metadata.Name+"/karpenter", fmt.Sprintf("the real Karpenter runs, %d NodePool(s) handed to it: %s",
 			st.Pools, strings.Join(st.Changes, "; ")), st.Skipped, err)
 		res.Duration = time.Since(t0)
 		results = append(results, res)
@@ -84,7 +85,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 				msg = strings.TrimPrefix(msg+"; "+got, "; ")
 			}
 		}
-		res := outcome(name, msg, skipped, err)
+		res := check.ScenarioStep(name, msg, skipped, err)
 		res.Duration = time.Since(t0)
 		results = append(results, res)
 		r.OnResult(res)
@@ -93,17 +94,6 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 		}
 	}
 	return results, nil
-}
-
-// outcome is a step's result: failed with its error, skipped with its reason, or passed with what it did.
-func outcome(name, msg, skipped string, err error) result.Result {
-	switch {
-	case err != nil:
-		return result.Result{Name: name, Status: result.Failed, Message: err.Error()}
-	case skipped != "":
-		return result.Result{Name: name, Status: result.Skipped, Message: skipped}
-	}
-	return result.Result{Name: name, Status: result.Passed, Message: msg}
 }
 
 func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err error) {
@@ -116,7 +106,7 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 		// As `harness check`: the generated CRDs first, for kinds no installable chart ships (Karpenter's NodePool
 		// and EC2NodeClass when its chart is not here), so that the in-repo charts creating them can be synced.
 		if e.CRDsDir != "" {
-			if res := e.InstallCRDs(ctx); res.Status == result.Failed {
+			if res := check.CRDs(e.InstallCRDs(ctx)); res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}
 		}
@@ -369,9 +359,10 @@ func rollNodeGroup(ctx context.Context, e *engine.Env, st RollNodeGroup) (string
 	if st.EvictionTimeoutSeconds > 0 {
 		timeout = time.Duration(st.EvictionTimeoutSeconds) * time.Second
 	}
-	r := rollout.RollNodeGroup(ctx, e.Clientset(), nodes, rollout.Roll{Group: st.Group, KubeletVersion: version, Force: st.Force, EvictionTimeout: timeout})
+	rep := rollout.RollNodeGroup(ctx, e.Clientset(), nodes, rollout.Roll{Group: st.Group, KubeletVersion: version, Force: st.Force, EvictionTimeout: timeout})
+	r := check.Roll(rep)
 	if st.ExpectBlockedBy != "" {
-		if r.Status == result.Failed && strings.Contains(r.Message, "PodDisruptionBudget "+st.ExpectBlockedBy+" ") {
+		if check.RollBlockedBy(rep, st.ExpectBlockedBy) {
 			return "blocked as expected: " + r.Message, "", nil
 		}
 		return "", "", fmt.Errorf("the roll of %s was to be blocked by PodDisruptionBudget %s; it %s: %s", st.Group, st.ExpectBlockedBy, r.Status, r.Message)

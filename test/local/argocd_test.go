@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
@@ -35,7 +36,7 @@ func TestArgoCDSyncsThePlatform(t *testing.T) {
 	env := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
 	// As `harness check` does first: the generated CRDs for the kinds no installable chart ships (Karpenter's
 	// NodePool and EC2NodeClass: its chart is not in ../shared/charts).
-	crds := env.InstallCRDs(t.Context())
+	crds := check.CRDs(env.InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, crds.Status, crds.Message)
 	rs := env.DeployArgoCD(t.Context(), argoCD(t))
 	names := map[string]bool{}

@@ -128,7 +128,7 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 // from the upstream Go types make the API server reject them, naming the object, its file and the field.
 func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-	r := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)).InstallCRDs(t.Context())
+	r := check.CRDs(testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)).InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, r.Status, r.Message)
 	tests := []struct {
 		name, file, old, new string

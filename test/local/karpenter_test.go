@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -213,7 +214,7 @@ func TestInRepoObjectAtAnotherVersionFails(t *testing.T) {
 	testenv.Edit(t, root, "helm/karpenter-nodepools/templates/nodepool-gpu.yaml", "apiVersion: karpenter.sh/v1\n", "apiVersion: karpenter.sh/v1beta1\n")
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{}, testenv.CRDsDir(t))
-	crds := env.InstallCRDs(t.Context())
+	crds := check.CRDs(env.InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, crds.Status, crds.Message)
 	var got result.Result
 	for _, r := range env.DeployApps(t.Context()) {

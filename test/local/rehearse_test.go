@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/rehearse"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -77,7 +78,7 @@ func TestRollNodeGroupHonoursBudgets(t *testing.T) {
 	waitAvailable(t, cs, "ml-training", "trainer")
 	waitAvailable(t, cs, "platform", "gatekeeper")
 
-	r := rollout.RollNodeGroup(t.Context(), cs, c, rollout.Roll{Group: "gpu", KubeletVersion: "v1.36.0", Progress: t.Logf})
+	r := check.Roll(rollout.RollNodeGroup(t.Context(), cs, c, rollout.Roll{Group: "gpu", KubeletVersion: "v1.36.0", Progress: t.Logf}))
 	require.Equal(t, result.Passed, r.Status, "%s %v", r.Message, r.Details)
 	assert.Contains(t, r.Message, "1 GPU pod(s) running on the new nodes")
 	nodes, err := cs.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: "eks.amazonaws.com/nodegroup=gpu"})
@@ -85,7 +86,7 @@ func TestRollNodeGroupHonoursBudgets(t *testing.T) {
 	require.Len(t, nodes.Items, 1, "the old GPU node is gone, the new one stays")
 	assert.Equal(t, "v1.36.0", nodes.Items[0].Status.NodeInfo.KubeletVersion)
 
-	r = rollout.RollNodeGroup(t.Context(), cs, c, rollout.Roll{Group: "system", KubeletVersion: "v1.36.0", EvictionTimeout: 3 * time.Second, Progress: t.Logf})
+	r = check.Roll(rollout.RollNodeGroup(t.Context(), cs, c, rollout.Roll{Group: "system", KubeletVersion: "v1.36.0", EvictionTimeout: 3 * time.Second, Progress: t.Logf}))
 	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
 	assert.Contains(t, r.Message, "PodEvictionFailure")
 	assert.Contains(t, r.Message, "PodDisruptionBudget platform/gatekeeper (maxUnavailable: 0) allows 0 disruption(s)")

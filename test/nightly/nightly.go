@@ -160,7 +160,7 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 		if tg.CRDsDir != "" {
 			// The generated CRDs for kinds no installable chart ships (the emulated flow: Karpenter's chart is not
 			// here, so its NodePool/EC2NodeClass CRDs are the generated ones; on EKS the chart brings them).
-			r := e.InstallCRDs(ctx)
+			r := check.CRDs(e.InstallCRDs(ctx))
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			require.NotEqual(t, result.Failed, r.Status, "%s %v", r.Message, r.Details)
 		}

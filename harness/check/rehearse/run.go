@@ -182,7 +182,7 @@ func step(ctx context.Context, cfg Config, from, to string, progress func(string
 	}
 	kubelet := "v" + to + ".0"
 	for _, g := range p.Shape.Groups {
-		add(rollout.RollNodeGroup(ctx, cs, c, rollout.Roll{Group: g.Name, KubeletVersion: kubelet, Progress: progress}))
+		add(check.Roll(rollout.RollNodeGroup(ctx, cs, c, rollout.Roll{Group: g.Name, KubeletVersion: kubelet, Progress: progress})))
 	}
 	if err := ce.DeleteProbes(ctx); err != nil {
 		add(result.Fail("rehearse/probes", nil, "delete probes after the roll: %v", err))
