@@ -136,13 +136,14 @@ func RollNodeGroup(ctx context.Context, cs kubernetes.Interface, nodes Nodes, o 
 			if daemonOrMirror(&p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			f, budgets, err := evict(ctx, cs, &p, o)
-			if err != nil {
-				if budgets == nil {
-					return stop("drain %s: %w", n, err)
-				}
-				rep.Blocked = &Blocked{Node: n, Pod: p.Namespace + "/" + p.Name, Budgets: budgets}
+			f, blocked, err := evict(ctx, cs, &p, o)
+			if blocked != nil {
+				blocked.Node = n
+				rep.Blocked = blocked
 				return stop("%w", err)
+			}
+			if err != nil {
+				return stop("drain %s: %w", n, err)
 			}
 			rep.Evicted++
 			if f {
@@ -184,8 +185,8 @@ func daemonOrMirror(p *corev1.Pod) bool {
 
 // evict evicts p through the Eviction API, retrying while a budget refuses (429); past the timeout it names the
 // budget(s) — or, with force, deletes the pod and reports forced.
-// The budgets are non-nil only when a budget refused the eviction for the whole timeout.
-func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) (forced bool, budgets []string, err error) {
+// blocked is set (with err saying why) only when a budget refused the eviction for the whole timeout.
+func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) (forced bool, blocked *Blocked, err error) {
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
 	var last error
 	werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, o.EvictionTimeout, true, func(ctx context.Context) (bool, error) {
@@ -213,10 +214,7 @@ func evict(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod, o Roll) 
 		return true, nil, nil
 	}
 	names, described := blockingPDBs(ctx, cs, p)
-	if names == nil {
-		names = []string{}
-	}
-	return false, names, fmt.Errorf("pod %s/%s cannot be evicted for %s: %s (the API server: %v)", p.Namespace, p.Name, o.EvictionTimeout, described, last)
+	return false, &Blocked{Pod: p.Namespace + "/" + p.Name, Budgets: names}, fmt.Errorf("pod %s/%s cannot be evicted for %s: %s (the API server: %v)", p.Namespace, p.Name, o.EvictionTimeout, described, last)
 }
 
 // blockingPDBs names the budgets that select p (namespace/name), and describes them with their settings.
