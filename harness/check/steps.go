@@ -141,7 +141,7 @@ func Steps() []Step {
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
-			return r.Deploy(ctx, r.ArgoCD), nil
+			return Deploy(r.Deploy(ctx, r.ArgoCD)), nil
 		}},
 		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(ctx context.Context, r *Run) result.Result {
 			if r.Karpenter == nil {

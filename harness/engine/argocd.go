@@ -18,7 +18,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/argocd"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 // ArgoCD says how to run Argo CD for a deploy through it.
@@ -46,20 +45,18 @@ var applicationsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version:
 // is the source rewrite (reported in the result): the root Application and the AppProject point at the served
 // repositories, and the app-of-apps gets the GitOps Bridge, the served Git URL and commit, and each upstream
 // chart's served repository as values — never an edit of the files.
-func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
+func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) Deployment {
 	progress := cfg.Progress
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
 	p := e.Platform
-	fail := func(format string, args ...any) []result.Result {
-		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
-	}
+	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	if cfg.InstallManifest != "" {
 		return e.deployArgoCDInCluster(ctx, cfg, progress)
 	}
-	// Charts: what cannot be had is disabled (its Application skipped, with the reason), the rest is served.
-	var out []result.Result
+	// Charts: what cannot be had is disabled (its Application reported with the reason), the rest is served.
+	var out []AppDeploy
 	var dirs []string
 	disabled := map[string]bool{}
 	for _, a := range p.Apps {
@@ -67,8 +64,8 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 		switch {
 		case c.otherVersion: // served as it is: Argo CD itself finds the pinned version missing
 			dirs = append(dirs, c.dir)
-		case c.skip != nil:
-			out = append(out, *c.skip)
+		case c.skip():
+			out = append(out, AppDeploy{Name: "deploy/" + a.Name, Unavailable: c.unavailable, Refused: c.refused})
 			disabled[a.Name] = true
 		case c.upstream:
 			dirs = append(dirs, c.dir)
@@ -79,72 +76,71 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) []result.Result {
 		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated(),
 		Settings: e.argoSettings()})
 	if err != nil {
-		return fail("start Argo CD %s: %v", argocd.Version, err)
+		return fail("start Argo CD %s: %w", argocd.Version, err)
 	}
 	defer srv.Stop() //nolint:errcheck
 	progress("Argo CD %s started in %s (application controller, repo server, in-process Redis)", argocd.Version, srv.Started.Round(100*time.Millisecond))
 	server, err := argocd.RegisterCluster(ctx, e.REST())
 	if err != nil {
-		return fail("register the cluster with Argo CD: %v", err)
+		return fail("register the cluster with Argo CD: %w", err)
 	}
 	git, err := argocd.ServeGit(ctx, p.Root, []string{"helm", "workflows"}, filepath.Join(cfg.Dir, "git"))
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	defer git.Close()
 	charts, err := deploy.ServeCharts(filepath.Join(cfg.Dir, "charts"), dirs)
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	defer charts.Close()
 	objs, rewrite, err := bootstrap(p, rewriteTo{gitURL: git.URL, revision: git.Revision, chartsURL: charts.URL, server: server, disabled: disabled})
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
-	return append(out, e.syncBootstrap(ctx, objs, rewrite, disabled, cfg, progress, t0, srv.Started, srv.LogTail)...)
+	d := e.syncBootstrap(ctx, objs, rewrite, disabled, cfg, progress, t0, srv.Started, srv.LogTail)
+	if d.ArgoErr == nil {
+		d.Apps = append(out, d.Apps...)
+	}
+	return d
 }
 
 // deployArgoCDInCluster installs Argo CD from its release manifest into a real cluster, then syncs the bootstrap
 // with the root Application at the commit under test.
-func (e *Env) deployArgoCDInCluster(ctx context.Context, cfg ArgoCD, progress func(string, ...any)) []result.Result {
-	fail := func(format string, args ...any) []result.Result {
-		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
-	}
+func (e *Env) deployArgoCDInCluster(ctx context.Context, cfg ArgoCD, progress func(string, ...any)) Deployment {
+	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	t0 := time.Now()
 	if err := argocd.Install(ctx, e.REST(), cfg.InstallManifest, e.Platform.ArgoCDSettings); err != nil {
-		return fail("install Argo CD from %s: %v", cfg.InstallManifest, err)
+		return fail("install Argo CD from %s: %w", cfg.InstallManifest, err)
 	}
 	installed := time.Since(t0)
 	progress("Argo CD installed from %s in %s", cfg.InstallManifest, installed.Round(100*time.Millisecond))
 	objs, rewrite, err := bootstrap(e.Platform, rewriteTo{revision: cfg.Revision})
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	return e.syncBootstrap(ctx, objs, rewrite, nil, cfg, progress, t0, installed, func(int) []string { return nil })
 }
 
 // syncBootstrap applies the bootstrap objects (kubectl apply, server-side), waits until every enabled
-// Application is Synced and Healthy, records the charts' workloads for the placement checks, and returns one
-// result per Application.
+// Application is Synced and Healthy, records the charts' workloads for the placement checks, and reports what
+// Argo CD said about each Application (the root one first).
 func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructured, rewrite string, disabled map[string]bool,
-	cfg ArgoCD, progress func(string, ...any), t0 time.Time, started time.Duration, logTail func(int) []string) []result.Result {
+	cfg ArgoCD, progress func(string, ...any), t0 time.Time, started time.Duration, logTail func(int) []string) Deployment {
 	p := e.Platform
-	var out []result.Result
-	fail := func(format string, args ...any) []result.Result {
-		return []result.Result{result.Fail("deploy/argocd", nil, format, args...)}
-	}
+	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	res, err := deploy.NewResources(e.REST())
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	tApply := time.Now()
 	for _, o := range objs {
 		ri, err := res.For(o)
 		if err != nil {
-			return fail("%s: %v", p.BootstrapFile, err)
+			return fail("%s: %w", p.BootstrapFile, err)
 		}
 		if _, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "harness", Force: true}); err != nil {
-			return fail("kubectl apply -f %s: %s/%s: %v", p.BootstrapFile, o.GetKind(), o.GetName(), err)
+			return fail("kubectl apply -f %s: %s/%s: %w", p.BootstrapFile, o.GetKind(), o.GetName(), err)
 		}
 	}
 	progress("applied %s (%s)", p.BootstrapFile, rewrite)
@@ -160,7 +156,7 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 	}
 	dyn, err := dynamic.NewForConfig(e.REST())
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	states, waitErr := waitApplications(ctx, dyn, want, timeout, e.Cluster.Emulated())
 	took := time.Since(tApply)
@@ -191,41 +187,29 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 		e.installed[rc.App.Name] = ws
 		e.chartsMu.Unlock()
 	}
+	var out Deployment
 	for _, name := range want {
 		st := states[name]
-		r := result.Pass("deploy/"+name, "synced by Argo CD %s (wave %d): Synced, Healthy", argocd.Version, waves[name])
-		if st.done() && len(st.unjudged) > 0 {
-			r = result.Pass("deploy/"+name, "synced by Argo CD %s (wave %d): Synced; Healthy but for %d resource(s) whose controller does not run here (not judged): %s",
-				argocd.Version, waves[name], len(st.unjudged), strings.Join(st.unjudged, "; "))
+		s := &ArgoSync{Version: argocd.Version, Wave: waves[name], Done: st.done(), Found: st.found, Summary: st.summary(), Details: st.details()}
+		if s.Done {
+			s.Unjudged = st.unjudged
 		}
-		if !st.done() {
-			msg := st.summary()
-			// Never created behind an earlier wave that is not Healthy: the app-of-apps' waves gate (the platform's
-			// Application health check), so that Application is what holds it back.
-			if !st.found {
-				var held []string
-				for _, other := range want {
-					if o := states[other]; o.found && !o.done() && waves[other] < waves[name] {
-						held = append(held, fmt.Sprintf("%s (wave %d)", other, waves[other]))
-					}
-				}
-				if len(held) > 0 {
-					msg = "the Application was never created: the app-of-apps' sync waits for an earlier wave that is not Healthy: " + strings.Join(held, ", ")
+		if !st.found {
+			// Never created behind an earlier wave that is not Healthy: the app-of-apps' waves gate (the
+			// platform's Application health check).
+			for _, other := range want {
+				if o := states[other]; o.found && !o.done() && waves[other] < waves[name] {
+					s.HeldBy = append(s.HeldBy, fmt.Sprintf("%s (wave %d)", other, waves[other]))
 				}
 			}
-			r = result.Fail("deploy/"+name, st.details(), "Argo CD %s (wave %d): %s", argocd.Version, waves[name], msg)
 		}
 		if name == "platform-app" {
-			r.Message += fmt.Sprintf("; all Applications Synced and Healthy %s after kubectl apply -f %s (Argo CD start %s); source rewrite: %s",
-				took.Round(100*time.Millisecond), p.BootstrapFile, started.Round(100*time.Millisecond), rewrite)
+			s.Root = &ArgoRoot{Took: took, Started: started, BootstrapFile: p.BootstrapFile, Rewrite: rewrite, WaitErr: waitErr}
 			if waitErr != nil {
-				details := append(st.details(), waitErr.Error())
-				details = append(details, logTail(20)...)
-				r = result.Fail("deploy/platform-app", details, "Argo CD %s: %v; source rewrite: %s", argocd.Version, waitErr, rewrite)
+				s.Root.LogTail = logTail(20)
 			}
 		}
-		r.Duration = time.Since(t0)
-		out = append(out, r)
+		out.Apps = append(out.Apps, AppDeploy{Name: "deploy/" + name, Duration: time.Since(t0), Argo: s})
 	}
 	return out
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 // CRDInstall is what installing the generated CRDs did; check.CRDs judges it.
@@ -65,10 +64,78 @@ func (e *Env) InstallCRDs(ctx context.Context) (out CRDInstall) {
 	return out
 }
 
+// Deployment is what deploying the platform did, one AppDeploy per Application (in the order they are reported);
+// check.Deploy judges it.
+type Deployment struct {
+	// ArgoErr stopped a deploy through Argo CD before any Application could sync (Argo CD did not start, the
+	// bootstrap could not be applied): it is the whole outcome.
+	ArgoErr error
+	Apps    []AppDeploy
+}
+
+// AppDeploy is what deploying one Application did. At most one of Refused, Unavailable, Err, Unserved,
+// WrongVersions is set; otherwise Helm or Argo says what was installed or synced.
+type AppDeploy struct {
+	Name string
+	// Path is the in-repo chart's path (empty for upstream charts).
+	Path     string
+	Duration time.Duration
+	// Refused: a chart was found, but not the one the Application pins (another version, a digest that does not
+	// match the lock). Unavailable: no chart could be had on this machine; nothing was installed.
+	Refused, Unavailable string
+	// Err stopped the install (render, Helm, the wait for the chart's CRDs).
+	Err error
+	// Unserved are the kinds of the in-repo chart the cluster does not serve (their CRDs not installed);
+	// WrongVersions its objects at an API version the cluster does not serve for their group.
+	Unserved, WrongVersions []string
+	Helm                    *HelmInstall
+	Argo                    *ArgoSync
+}
+
+// HelmInstall is what a Helm install of one Application's chart did.
+type HelmInstall struct {
+	Release string
+	Objects int
+	// Dropped are the admission webhook and APIService objects left out on an emulated cluster.
+	Dropped []string
+	// Upstream charts' workloads are recorded (Workloads of them) for the placement checks.
+	Upstream  bool
+	Workloads int
+}
+
+// ArgoSync is what Argo CD reported about one Application after the wait.
+type ArgoSync struct {
+	Version string
+	Wave    int
+	// Done: Synced and Healthy (but for Unjudged: resources whose controller does not run here).
+	Done     bool
+	Unjudged []string
+	// Found: the Application exists. HeldBy are the earlier waves' Applications that exist and are not done
+	// (the app-of-apps' waves gate on them). Summary and Details are Argo CD's own words.
+	Found   bool
+	HeldBy  []string
+	Summary string
+	Details []string
+	// Root is set on the root Application (platform-app): the sync as a whole.
+	Root *ArgoRoot
+}
+
+// ArgoRoot is the sync of the whole platform, reported on the root Application.
+type ArgoRoot struct {
+	// Took is from kubectl apply of the bootstrap until every Application was done; Started how long Argo CD took
+	// to start (or install).
+	Took, Started          time.Duration
+	BootstrapFile, Rewrite string
+	// WaitErr ended the wait before every Application was done (the timeout, or the run's cancellation); LogTail
+	// is then the application controller's last log lines.
+	WaitErr error
+	LogTail []string
+}
+
 // Deploy puts the platform's charts on the cluster the way the run asks: through the real Argo CD syncing
 // helm/bootstrap.yaml when argo is set (DeployArgoCD), else each chart installed with Helm (DeployApps). The one
 // deploy sequence `harness check` and the scenarios share; the CRDs come before it (InstallCRDs).
-func (e *Env) Deploy(ctx context.Context, argo *ArgoCD) []result.Result {
+func (e *Env) Deploy(ctx context.Context, argo *ArgoCD) Deployment {
 	if argo != nil {
 		return e.DeployArgoCD(ctx, *argo)
 	}
@@ -76,13 +143,13 @@ func (e *Env) Deploy(ctx context.Context, argo *ArgoCD) []result.Result {
 }
 
 // DeployApps installs every Application's chart that is here (in-repo, or from the chart sources), in sync-wave
-// order; the others are skipped with the reason. One result per Application, named deploy/<app>.
+// order; the others are reported with the reason. One AppDeploy per Application, in their order.
 //
 // Applications of one sync wave are installed at the same time, as Argo CD syncs them; a wave starts when the
-// one before has finished (CRDs it defines established). Results keep the Applications' order.
-func (e *Env) DeployApps(ctx context.Context) []result.Result {
+// one before has finished (CRDs it defines established).
+func (e *Env) DeployApps(ctx context.Context) Deployment {
 	apps := e.Platform.Apps
-	out := make([]result.Result, len(apps))
+	out := make([]AppDeploy, len(apps))
 	for start := 0; start < len(apps); {
 		end := start
 		for end < len(apps) && apps[end].SyncWave == apps[start].SyncWave {
@@ -102,16 +169,17 @@ func (e *Env) DeployApps(ctx context.Context) []result.Result {
 		wg.Wait()
 		start = end
 	}
-	return out
+	return Deployment{Apps: out}
 }
 
 // chart is where an Application's chart was found, or why it was not.
 type chart struct {
 	dir      string
 	upstream bool
-	// skip, when set, is the app's result: the chart cannot be installed (not fetched, or a version mismatch).
-	skip *result.Result
-	// otherVersion is set with skip when dir holds the chart at another version than the Application pins: Argo
+	// unavailable says why no chart could be had; refused why the chart found is not what the Application pins
+	// (another version, a digest the lock does not have): either means it cannot be installed.
+	unavailable, refused string
+	// otherVersion is set with refused when dir holds the chart at another version than the Application pins: Argo
 	// CD, served that chart, reports the missing version in its own words.
 	otherVersion bool
 }
@@ -120,6 +188,11 @@ type chart struct {
 // the chart directory, then (with Fetch) the chart cache or the repository the Application names. A chart whose
 // Chart.yaml version is not the Application's targetRevision is a failure naming both: it is not what Argo CD
 // would install.
+func (c chart) skip() bool { return c.unavailable != "" || c.refused != "" }
+
+// why is the reason a chart that cannot be installed is not.
+func (c chart) why() string { return c.unavailable + c.refused }
+
 func (e *Env) chart(ctx context.Context, a deploy.App) chart {
 	e.chartsMu.Lock()
 	defer e.chartsMu.Unlock()
@@ -139,7 +212,7 @@ func (e *Env) chart(ctx context.Context, a deploy.App) chart {
 func (e *Env) ResolveCharts(ctx context.Context) bool {
 	any := false
 	for _, a := range e.Platform.Apps {
-		if c := e.chart(ctx, a); c.skip == nil && c.upstream {
+		if c := e.chart(ctx, a); !c.skip() && c.upstream {
 			any = true
 		}
 	}
@@ -147,11 +220,8 @@ func (e *Env) ResolveCharts(ctx context.Context) bool {
 }
 
 func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
-	name := "deploy/" + a.Name
-	skip := func(format string, args ...any) chart {
-		r := result.Skip(name, format, args...)
-		return chart{skip: &r}
-	}
+	skip := func(format string, args ...any) chart { return chart{unavailable: fmt.Sprintf(format, args...)} }
+	refuse := func(format string, args ...any) chart { return chart{refused: fmt.Sprintf(format, args...)} }
 	switch {
 	case a.InRepo(platform.RepoURL):
 		return chart{dir: filepath.Join(e.Platform.Root, a.Path)}
@@ -168,8 +238,7 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	if dir == "" && e.Charts.Cache != "" {
 		if d, digest, ok := deploy.CachedChart(e.Charts.Cache, a.Chart, a.TargetRevision); ok {
 			if want != "" && digest != want {
-				r := result.Fail(name, nil, "cached chart %s %s (%s) has sha256 %s, %s pins %s", a.Chart, a.TargetRevision, d, digest, deploy.LockFile, want)
-				return chart{skip: &r}
+				return refuse("cached chart %s %s (%s) has sha256 %s, %s pins %s", a.Chart, a.TargetRevision, d, digest, deploy.LockFile, want)
 			}
 			dir = d
 		}
@@ -184,8 +253,7 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	if dir == "" {
 		d, _, err := deploy.FetchChart(ctx, a.RepoURL, a.Chart, a.TargetRevision, e.Charts.Cache, want, time.Minute)
 		if errors.Is(err, deploy.ErrDigestMismatch) {
-			r := result.Fail(name, nil, "%v", err)
-			return chart{skip: &r}
+			return refuse("%v", err)
 		}
 		if err != nil {
 			return skip("chart not fetched: %v", err)
@@ -194,67 +262,68 @@ func (e *Env) resolveChart(ctx context.Context, a deploy.App) chart {
 	}
 	v, err := deploy.ChartVersion(dir)
 	if err != nil {
-		r := result.Fail(name, nil, "%v", err)
-		return chart{skip: &r}
+		return refuse("%v", err)
 	}
 	// An OCI registry is asked for the tag as written (Argo CD and helm pull resolve no semver there): a "v"
 	// the chart's version does not carry names a tag that does not exist.
 	oci := !strings.Contains(a.RepoURL, "://") || strings.HasPrefix(a.RepoURL, "oci://")
 	if oci && v != a.TargetRevision && strings.TrimPrefix(v, "v") == strings.TrimPrefix(a.TargetRevision, "v") {
-		r := result.Fail(name, nil, "chart %s from the OCI registry %s is published as version (tag) %s; targetRevision %s names a tag the registry does not have: Argo CD cannot pull it", a.Chart, a.RepoURL, v, a.TargetRevision)
-		return chart{skip: &r, dir: dir, otherVersion: true}
+		c := refuse("chart %s from the OCI registry %s is published as version (tag) %s; targetRevision %s names a tag the registry does not have: Argo CD cannot pull it", a.Chart, a.RepoURL, v, a.TargetRevision)
+		c.dir, c.otherVersion = dir, true
+		return c
 	}
 	if strings.TrimPrefix(v, "v") != strings.TrimPrefix(a.TargetRevision, "v") {
-		r := result.Fail(name, nil, "chart %s in %s is version %s, but the Application pins targetRevision %s: not what Argo CD would install", a.Chart, dir, v, a.TargetRevision)
-		return chart{skip: &r, dir: dir, otherVersion: true}
+		c := refuse("chart %s in %s is version %s, but the Application pins targetRevision %s: not what Argo CD would install", a.Chart, dir, v, a.TargetRevision)
+		c.dir, c.otherVersion = dir, true
+		return c
 	}
 	return chart{dir: dir, upstream: true}
 }
 
-func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
-	name := "deploy/" + a.Name
+func (e *Env) deployApp(ctx context.Context, a deploy.App) (out AppDeploy) {
+	out.Name = "deploy/" + a.Name
+	if a.InRepo(platform.RepoURL) {
+		out.Path = a.Path
+	}
 	c := e.chart(ctx, a)
-	if c.skip != nil {
-		return *c.skip
+	if c.skip() {
+		out.Unavailable, out.Refused = c.unavailable, c.refused
+		return out
 	}
 	// The values against the chart are judged by check.Values on every path (not here, where only Helm passes).
 	if !c.upstream {
 		// An in-repo chart's custom resources need their CRDs (generated: make crds; or from a chart that ships
-		// them). Kinds the cluster does not serve are a skip naming them, not a failed install.
-		if missing, err := e.unservedKinds(c.dir, a); err != nil {
-			return result.Fail(name, nil, "%v", err)
-		} else if len(missing) > 0 {
-			return result.Skip(name, "the cluster serves no %s (their CRDs are not installed: make crds, or the chart that ships them was skipped)", strings.Join(missing, ", "))
+		// them). Kinds the cluster does not serve are reported, not a failed install.
+		if out.Unserved, out.Err = e.unservedKinds(c.dir, a); out.Err != nil || len(out.Unserved) > 0 {
+			return out
 		}
-		if wrong, err := e.wrongVersions(c.dir, a); err != nil {
-			return result.Fail(name, nil, "%v", err)
-		} else if len(wrong) > 0 {
-			return result.Fail(name, wrong, "%d object(s) of %s use an API version the cluster does not serve for their group: %s", len(wrong), a.Path, wrong[0])
+		if out.WrongVersions, out.Err = e.wrongVersions(c.dir, a); out.Err != nil || len(out.WrongVersions) > 0 {
+			return out
 		}
 	}
-	note := ""
 	var opts []deploy.InstallOption
 	var dropped []string
 	if c.upstream && e.Cluster.Emulated() {
+		// Their servers are pods of the chart, which kwok emulates: no process would answer the API server, and
+		// every request they match would fail (failurePolicy Fail) or wait out its timeout.
 		opts = append(opts, deploy.DropWebhooksInto(&dropped))
 	}
 	objs, err := deploy.Install(ctx, e.Cluster.Kubeconfig(), c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, a.Values, opts...)
 	if err != nil {
-		return result.Fail(name, nil, "%v", err)
-	}
-	if len(dropped) > 0 {
-		// Their servers are pods of the chart, which kwok emulates: no process would answer the API server, and
-		// every request they match would fail (failurePolicy Fail) or wait out its timeout.
-		note = fmt.Sprintf(" (%d admission webhook/APIService object(s) left out: their servers are the chart's own pods, which nothing runs on an emulated cluster)", len(dropped))
+		out.Err = err
+		return out
 	}
 	// The next sync wave may create custom resources of kinds this chart defines in its templates.
 	if err := deploy.WaitCRDs(ctx, e.REST(), objs, time.Minute); err != nil {
-		return result.Fail(name, nil, "helm install %s: %v", a.Name, err)
+		out.Err = fmt.Errorf("helm install %s: %w", a.Name, err)
+		return out
 	}
+	h := &HelmInstall{Release: a.Name, Objects: len(objs), Dropped: dropped, Upstream: c.upstream}
 	if c.upstream {
 		ws, err := deploy.Workloads(objs)
 		if err != nil {
-			return result.Fail(name, nil, "workloads of chart %s: %v", a.Chart, err)
+			out.Err = fmt.Errorf("workloads of chart %s: %w", a.Chart, err)
+			return out
 		}
 		for i := range ws {
 			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s)", a.Chart, a.TargetRevision, a.Name)
@@ -268,13 +337,10 @@ func (e *Env) deployApp(ctx context.Context, a deploy.App) result.Result {
 		}
 		e.installed[a.Name] = ws
 		e.chartsMu.Unlock()
-		note += fmt.Sprintf("; %d workload(s) whose real pods are judged", len(ws))
+		h.Workloads = len(ws)
 	}
-	r := result.Pass(name, "helm install %s: %d objects%s", a.Name, len(objs), note)
-	for _, d := range dropped {
-		r.Details = append(r.Details, "left out: "+d)
-	}
-	return r
+	out.Helm = h
+	return out
 }
 
 // chartCRDs maps each CRD that an installable upstream chart ships to that chart: the chart owns it.
@@ -282,7 +348,7 @@ func (e *Env) chartCRDs(ctx context.Context) (map[string]string, error) {
 	owned := map[string]string{}
 	for _, a := range e.Platform.Apps {
 		c := e.chart(ctx, a)
-		if c.skip != nil || !c.upstream {
+		if c.skip() || !c.upstream {
 			continue
 		}
 		names, err := deploy.ChartCRDs(c.dir, deploy.Release{Name: a.Name, Namespace: a.Namespace, KubeVersion: e.Platform.Shape.KubernetesVersion}, a.Values)
@@ -362,8 +428,8 @@ func (e *Env) RenderCharts(ctx context.Context) ([]Rendered, []string) {
 func (e *Env) RenderChartsAt(ctx context.Context, version string) (out []Rendered, skipped []string) {
 	for _, a := range e.Platform.Apps {
 		c := e.chart(ctx, a)
-		if c.skip != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: %s", a.Name, c.skip.Message))
+		if c.skip() {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", a.Name, c.why()))
 			continue
 		}
 		if !c.upstream {
@@ -394,8 +460,8 @@ func (e *Env) RenderChartsAt(ctx context.Context, version string) (out []Rendere
 // pinned version), or why it cannot be had.
 func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped string) {
 	c := e.chart(ctx, a)
-	if c.skip != nil {
-		return "", c.skip.Message
+	if c.skip() {
+		return "", c.why()
 	}
 	return c.dir, ""
 }
@@ -404,7 +470,7 @@ func (e *Env) ChartDir(ctx context.Context, a deploy.App) (dir string, skipped s
 // digest that does not match the lock): a mistake, not a chart this machine lacks.
 func (e *Env) ChartRefused(ctx context.Context, a deploy.App) bool {
 	c := e.chart(ctx, a)
-	return c.skip != nil && c.skip.Status == result.Failed
+	return c.refused != ""
 }
 
 // wrongVersions renders the in-repo chart and lists its objects whose group the cluster serves at other versions

@@ -1,10 +1,9 @@
 // Package engine acts on a cluster for the checks and the scenarios, and observes what really happened: it
 // installs the CRDs and the charts, creates the workflow manifests, runs probe workloads for every pod template
 // the platform declares, waits until the real scheduler's decisions settle (placed, Pending and why, preempted),
-// and scales GPU node groups within their max size. The verdicts on what it observed are package check's, and so
-// are those on its CRD install and workflow manifests (it reports what they did: CRDInstall, WorkflowApply); a
-// chart install or an Argo CD sync per Application it still reports as results itself — moving those into check
-// is open work.
+// and scales GPU node groups within their max size. It never judges: it reports what it did and saw (Deployment,
+// one AppDeploy per Application, from Helm or Argo CD; CRDInstall; WorkflowApply; the probes' placements), and
+// package check turns that into results (check.Deploy, CRDs, Workflows, ...).
 package engine
 
 import (

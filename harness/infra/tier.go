@@ -14,7 +14,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
 
@@ -59,11 +58,22 @@ type Up struct {
 // TierName is the result's name.
 const TierName = "apply-tier"
 
+// Outcome is what the apply tier did; check.ApplyTier judges it. The zero Outcome with an error is no outcome.
+type Outcome struct {
+	// Skipped says why it could not run (Terraform or its AWS provider not installable): nothing was created.
+	Skipped string
+	// Target is where it applied (the emulator's endpoint, or "real AWS"); Outputs the root module's output names.
+	Target  string
+	Outputs []string
+	// Duration is the whole tier's, destroy included (ApplyTier only).
+	Duration time.Duration
+}
+
 // ApplyTier runs init → start the AWS backend → apply → outputs → plan (no changes) → [While] → destroy → stop,
-// and returns its result and, when it ran, the shape AWS created (the applied node groups). A provider or binary
-// that cannot be installed is a skipped result, decided before any backend starts; a failed apply, plan,
+// and returns what it did and, when it ran, the shape AWS created (the applied node groups). A provider or binary
+// that cannot be installed is a skipped Outcome, decided before any backend starts; a failed apply, plan,
 // While or destroy is an error. A failed destroy keeps the copy and its state and says where.
-func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *shape.Shape, err error) {
+func ApplyTier(ctx context.Context, o TierOptions) (res Outcome, applied *shape.Shape, err error) {
 	t0 := time.Now()
 	up, td, res, err := Bring(ctx, o)
 	if td != nil {
@@ -73,8 +83,7 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 				err = errors.Join(err, fmt.Errorf("apply tier: %w", derr))
 			}
 			if err != nil {
-				var none result.Result // no verdict: the error is the outcome
-				res, applied = none, nil
+				res, applied = Outcome{}, nil // the error is the outcome
 			} else {
 				res.Duration = time.Since(t0) // destroy included
 			}
@@ -94,8 +103,8 @@ func ApplyTier(ctx context.Context, o TierOptions) (res result.Result, applied *
 // Bring is the first half of the apply tier: init → start the AWS backend → apply → outputs → plan (no
 // changes). It returns the infrastructure and its Teardown — non-nil as soon as anything may exist, even with an
 // error: the caller must Run it (the nightly registers it with t.Cleanup before anything else). A provider or
-// binary that cannot be installed is a skipped result with no Up and no Teardown.
-func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result.Result, err error) {
+// binary that cannot be installed is a skipped Outcome with no Up and no Teardown.
+func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res Outcome, err error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -115,7 +124,7 @@ func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result
 	if err != nil {
 		var skip *SkipError
 		if errors.As(err, &skip) {
-			return nil, nil, result.Skip(TierName, "%s", skip.Reason), nil
+			return nil, nil, Outcome{Skipped: skip.Reason}, nil
 		}
 		return nil, nil, res, err
 	}
@@ -152,12 +161,11 @@ func Bring(ctx context.Context, o TierOptions) (up *Up, td *Teardown, res result
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		res = result.Pass(TierName, "applied against %s, second plan empty, destroyed; outputs %v", target, keys)
+		res = Outcome{Target: target, Outputs: keys}
 		return &Up{Outputs: out.Outputs, Shape: applied, Bridge: bridge, Cloud: o.Cloud, Dir: ws.Dir(), Teardown: td}, nil
 	}()
 	if err := step.End(err); err != nil {
-		var none result.Result
-		return nil, td, none, fmt.Errorf("apply tier: %w", err)
+		return nil, td, Outcome{}, fmt.Errorf("apply tier: %w", err)
 	}
 	return up, td, res, nil
 }

@@ -110,7 +110,7 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}
 		}
-		for _, res := range e.Deploy(ctx, r.ArgoCD) {
+		for _, res := range check.Deploy(e.Deploy(ctx, r.ArgoCD)) {
 			if res.Status == result.Failed {
 				return "", "", fmt.Errorf("%s: %s", res.Name, res.Message)
 			}

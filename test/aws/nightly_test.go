@@ -72,7 +72,7 @@ func TestNightlyRealEKS(t *testing.T) {
 	// The apply tier, as `harness apply --aws aws` runs it: a temporary copy (outside t.TempDir, so its state
 	// survives a failed destroy), allowed_account_ids = [HARNESS_AWS_ACCOUNT], retries on transient errors, every
 	// resource tagged with this run's run-id and an expires-at `harness reap` honours if all else fails.
-	up, td, res, err := infra.Bring(ctx, infra.TierOptions{Platform: p, Cloud: backend, AllowedAccount: account, Progress: os.Stdout,
+	up, td, out, err := infra.Bring(ctx, infra.TierOptions{Platform: p, Cloud: backend, AllowedAccount: account, Progress: os.Stdout,
 		Vars: map[string]any{
 			"project":            "mlops-nightly",
 			"region":             region,
@@ -84,6 +84,7 @@ func TestNightlyRealEKS(t *testing.T) {
 	// defers would not). Destroy gets its own hour; then nothing may carry the run's tag.
 	nightly.Teardown(t, td, backend, runID)
 	require.NoError(t, err, "apply, outputs, an empty second plan")
+	res := check.ApplyTier(out)
 	require.Equal(t, result.Passed, res.Status, "terraform or tofu and the hashicorp/aws provider must be installable for the nightly tier: %s", res.Message)
 	// The GitOps side gets what Terraform output (the apply tier compared it with what the static checks judged),
 	// as the root Application does after the runbook's bridge step.

@@ -38,7 +38,7 @@ func TestArgoCDSyncsThePlatform(t *testing.T) {
 	// NodePool and EC2NodeClass: its chart is not in ../shared/charts).
 	crds := check.CRDs(env.InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, crds.Status, crds.Message)
-	rs := env.DeployArgoCD(t.Context(), argoCD(t))
+	rs := check.Deploy(env.DeployArgoCD(t.Context(), argoCD(t)))
 	names := map[string]bool{}
 	for _, r := range rs {
 		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)
@@ -68,7 +68,7 @@ func TestArgoCDNamesWhatDoesNotSync(t *testing.T) {
 	// rest to sync on a loaded 2-core machine (Argo CD waits for KubeRay's CRDs to be established, Flyte's pods).
 	cfg.Timeout = 4 * time.Minute
 	byName := map[string]result.Result{}
-	for _, r := range env.DeployArgoCD(t.Context(), cfg) {
+	for _, r := range check.Deploy(env.DeployArgoCD(t.Context(), cfg)) {
 		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)
 		byName[r.Name] = r
 	}

@@ -151,7 +151,7 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			env := testenv.MustEnv(t, testenv.MustPlatform(t, root, "local"), c, engine.Charts{}, "")
 			if !deployed { // the namespaces, quotas and limit ranges the workflows live in
-				for _, r := range env.DeployApps(t.Context()) {
+				for _, r := range check.Deploy(env.DeployApps(t.Context())) {
 					require.NotEqual(t, result.Failed, r.Status, r.Message)
 				}
 				deployed = true

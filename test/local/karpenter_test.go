@@ -217,7 +217,7 @@ func TestInRepoObjectAtAnotherVersionFails(t *testing.T) {
 	crds := check.CRDs(env.InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, crds.Status, crds.Message)
 	var got result.Result
-	for _, r := range env.DeployApps(t.Context()) {
+	for _, r := range check.Deploy(env.DeployApps(t.Context())) {
 		if r.Name == "deploy/karpenter-node-pools" {
 			got = r
 		}

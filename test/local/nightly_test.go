@@ -48,12 +48,13 @@ func newMoto(t *testing.T) *moto.Moto {
 func bringOnMoto(t *testing.T, ctx context.Context, p *platform.Platform, runID string) *infra.Up {
 	t.Helper()
 	m := newMoto(t)
-	up, td, res, err := infra.Bring(ctx, infra.TierOptions{Platform: p, Cloud: m, Vars: nightlyVars(runID), Progress: os.Stdout})
+	up, td, out, err := infra.Bring(ctx, infra.TierOptions{Platform: p, Cloud: m, Vars: nightlyVars(runID), Progress: os.Stdout})
 	nightly.Teardown(t, td, m, runID)
 	require.NoError(t, err)
 	if up != nil { // a machine with the provider: the nightly's apply itself, against moto
 		return up
 	}
+	res := check.ApplyTier(out)
 	require.Equal(t, result.Skipped, res.Status, "%s", res.Message)
 	t.Logf("%s: skipped: %s — the infrastructure is created on moto through the SDK instead", res.Name, res.Message)
 	require.NoError(t, m.Start(ctx))

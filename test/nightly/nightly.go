@@ -164,7 +164,7 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			require.NotEqual(t, result.Failed, r.Status, "%s %v", r.Message, r.Details)
 		}
-		for _, r := range e.DeployArgoCD(ctx, a) {
+		for _, r := range check.Deploy(e.DeployArgoCD(ctx, a)) {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)
 			assert.Equal(t, result.Passed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 		}

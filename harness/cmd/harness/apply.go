@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/endpoint"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/localstack"
@@ -90,11 +91,11 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, applied, err := applyTier(ctx, &af, c, p)
+	o, applied, err := applyTier(ctx, &af, c, p)
 	if err != nil {
 		return err
 	}
-	if r.Status == result.Skipped {
+	if r := check.ApplyTier(o); r.Status == result.Skipped {
 		fmt.Printf(" - %s: skipped: %s\n", r.Name, r.Message)
 		return nil
 	}
@@ -103,7 +104,7 @@ func runApply(ctx context.Context, args []string) error {
 }
 
 // applyTier is infra.ApplyTier with the flags' settings and progress on stdout.
-func applyTier(ctx context.Context, af *awsFlags, c cloud.Cloud, p *platform.Platform) (result.Result, *shape.Shape, error) {
+func applyTier(ctx context.Context, af *awsFlags, c cloud.Cloud, p *platform.Platform) (infra.Outcome, *shape.Shape, error) {
 	return infra.ApplyTier(ctx, infra.TierOptions{Platform: p, Cloud: c, Binary: af.binary, CLIConfig: af.cliConfig,
 		Profile: af.profile, AllowedAccount: af.account, Progress: os.Stdout})
 }

@@ -91,10 +91,11 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		if err != nil {
 			return err
 		}
-		r, applied, err := applyTier(ctx, &af, cl, p)
+		o, applied, err := applyTier(ctx, &af, cl, p)
 		if err != nil {
 			return err
 		}
+		r := check.ApplyTier(o)
 		if applied != nil {
 			p = p.WithApplied(applied)
 		}
