@@ -127,6 +127,10 @@ test-local: build crds argocd kuberay karpenter ## the main job: `harness check 
 	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 	./bin/harness run scenarios/*.yaml
 
+.PHONY: diff
+diff: build crds argocd karpenter ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md
+	./bin/harness diff --env local $(if $(BASE),--base $(BASE),) $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
+
 .PHONY: mutations
 mutations: build crds karpenter ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mutations ./test/mutations/cmd

@@ -46,15 +46,72 @@ var applicationsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version:
 // repositories, and the app-of-apps gets the GitOps Bridge, the served Git URL and commit, and each upstream
 // chart's served repository as values — never an edit of the files.
 func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) Deployment {
-	progress := cfg.Progress
-	if progress == nil {
-		progress = func(string, ...any) {}
-	}
-	p := e.Platform
-	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	if cfg.InstallManifest != "" {
-		return e.deployArgoCDInCluster(ctx, cfg, progress)
+		return e.deployArgoCDInCluster(ctx, cfg, progressOf(cfg))
 	}
+	s, err := e.StartArgoCD(ctx, cfg)
+	if err != nil {
+		return Deployment{ArgoErr: err}
+	}
+	defer s.Close()
+	return s.Sync(ctx, e)
+}
+
+func progressOf(cfg ArgoCD) func(string, ...any) {
+	if cfg.Progress == nil {
+		return func(string, ...any) {}
+	}
+	return cfg.Progress
+}
+
+// ArgoSession is the real Argo CD running beside the cluster for one or more syncs: `harness diff` syncs the base
+// revision, then the change over it, as Argo CD does after a merge.
+type ArgoSession struct {
+	cfg     ArgoCD
+	srv     *argocd.Server
+	server  string
+	t0      time.Time
+	n       int
+	closers []func() error
+}
+
+// StartArgoCD starts Argo CD (with e's platform's settings) and registers the cluster with it; Close stops it.
+func (e *Env) StartArgoCD(ctx context.Context, cfg ArgoCD) (*ArgoSession, error) {
+	t0 := time.Now()
+	srv, err := argocd.Start(ctx, e.REST(), argocd.Config{Binary: cfg.Binary, HelmDir: cfg.HelmDir, CRDsDir: cfg.CRDsDir,
+		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated(),
+		Settings: e.argoSettings()})
+	if err != nil {
+		return nil, fmt.Errorf("start Argo CD %s: %w", argocd.Version, err)
+	}
+	progressOf(cfg)("Argo CD %s started in %s (application controller, repo server, in-process Redis)", argocd.Version, srv.Started.Round(100*time.Millisecond))
+	server, err := argocd.RegisterCluster(ctx, e.REST())
+	if err != nil {
+		_ = srv.Stop()
+		return nil, fmt.Errorf("register the cluster with Argo CD: %w", err)
+	}
+	return &ArgoSession{cfg: cfg, srv: srv, server: server, t0: t0}, nil
+}
+
+// SetTimeout bounds the next syncs' wait for every Application to be Synced and Healthy.
+func (s *ArgoSession) SetTimeout(d time.Duration) { s.cfg.Timeout = d }
+
+// Close stops serving the repositories and stops Argo CD.
+func (s *ArgoSession) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+	s.closers = nil
+	_ = s.srv.Stop()
+}
+
+// Sync serves e's platform (its working tree as a Git repository, its upstream charts as a Helm repository) at
+// new URLs, applies its bootstrap pointing there, and waits until every Application it enables is Synced and
+// Healthy from the new sources — what Argo CD does when the root Application's revision moves.
+func (s *ArgoSession) Sync(ctx context.Context, e *Env) Deployment {
+	p := e.Platform
+	cfg := s.cfg
+	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	// Charts: what cannot be had is disabled (its Application reported with the reason), the rest is served.
 	var out []AppDeploy
 	var dirs []string
@@ -71,34 +128,32 @@ func (e *Env) DeployArgoCD(ctx context.Context, cfg ArgoCD) Deployment {
 			dirs = append(dirs, c.dir)
 		}
 	}
-	t0 := time.Now()
-	srv, err := argocd.Start(ctx, e.REST(), argocd.Config{Binary: cfg.Binary, HelmDir: cfg.HelmDir, CRDsDir: cfg.CRDsDir,
-		Kubeconfig: e.Cluster.Kubeconfig(), Dir: filepath.Join(cfg.Dir, "argocd"), ExcludeWebhooks: e.Cluster.Emulated(),
-		Settings: e.argoSettings()})
-	if err != nil {
-		return fail("start Argo CD %s: %w", argocd.Version, err)
+	s.n++
+	sub := func(name string) string {
+		if s.n == 1 {
+			return filepath.Join(cfg.Dir, name)
+		}
+		return filepath.Join(cfg.Dir, fmt.Sprintf("%s-%d", name, s.n))
 	}
-	defer srv.Stop() //nolint:errcheck
-	progress("Argo CD %s started in %s (application controller, repo server, in-process Redis)", argocd.Version, srv.Started.Round(100*time.Millisecond))
-	server, err := argocd.RegisterCluster(ctx, e.REST())
-	if err != nil {
-		return fail("register the cluster with Argo CD: %w", err)
-	}
-	git, err := argocd.ServeGit(ctx, p.Root, []string{"helm", "workflows"}, filepath.Join(cfg.Dir, "git"))
+	git, err := argocd.ServeGit(ctx, p.Root, []string{"helm", "workflows"}, sub("git"))
 	if err != nil {
 		return fail("%w", err)
 	}
-	defer git.Close()
-	charts, err := deploy.ServeCharts(filepath.Join(cfg.Dir, "charts"), dirs)
+	s.closers = append(s.closers, git.Close)
+	charts, err := deploy.ServeCharts(sub("charts"), dirs)
 	if err != nil {
 		return fail("%w", err)
 	}
-	defer charts.Close()
-	objs, rewrite, err := bootstrap(p, rewriteTo{gitURL: git.URL, revision: git.Revision, chartsURL: charts.URL, server: server, disabled: disabled})
+	s.closers = append(s.closers, charts.Close)
+	objs, rewrite, err := bootstrap(p, rewriteTo{gitURL: git.URL, revision: git.Revision, chartsURL: charts.URL, server: s.server, disabled: disabled})
 	if err != nil {
 		return fail("%w", err)
 	}
-	d := e.syncBootstrap(ctx, objs, rewrite, disabled, cfg, progress, t0, srv.Started, srv.LogTail)
+	t0 := s.t0
+	if s.n > 1 {
+		t0 = time.Now()
+	}
+	d := e.syncBootstrap(ctx, objs, rewrite, disabled, cfg, progressOf(cfg), t0, s.srv.Started, s.srv.LogTail, map[string]bool{git.URL: true, charts.URL: true})
 	if d.ArgoErr == nil {
 		d.Apps = append(out, d.Apps...)
 	}
@@ -119,14 +174,15 @@ func (e *Env) deployArgoCDInCluster(ctx context.Context, cfg ArgoCD, progress fu
 	if err != nil {
 		return fail("%w", err)
 	}
-	return e.syncBootstrap(ctx, objs, rewrite, nil, cfg, progress, t0, installed, func(int) []string { return nil })
+	return e.syncBootstrap(ctx, objs, rewrite, nil, cfg, progress, t0, installed, func(int) []string { return nil }, nil)
 }
 
 // syncBootstrap applies the bootstrap objects (kubectl apply, server-side), waits until every enabled
-// Application is Synced and Healthy, records the charts' workloads for the placement checks, and reports what
-// Argo CD said about each Application (the root one first).
+// Application is Synced and Healthy (from one of sources, when given: the repositories this sync serves),
+// records the charts' workloads for the placement checks, and reports what Argo CD said about each Application
+// (the root one first).
 func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructured, rewrite string, disabled map[string]bool,
-	cfg ArgoCD, progress func(string, ...any), t0 time.Time, started time.Duration, logTail func(int) []string) Deployment {
+	cfg ArgoCD, progress func(string, ...any), t0 time.Time, started time.Duration, logTail func(int) []string, sources map[string]bool) Deployment {
 	p := e.Platform
 	fail := func(format string, args ...any) Deployment { return Deployment{ArgoErr: fmt.Errorf(format, args...)} }
 	res, err := deploy.NewResources(e.REST())
@@ -158,7 +214,7 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 	if err != nil {
 		return fail("%w", err)
 	}
-	states, waitErr := waitApplications(ctx, dyn, want, timeout, e.Cluster.Emulated())
+	states, waitErr := waitApplications(ctx, dyn, want, timeout, e.Cluster.Emulated(), sources)
 	took := time.Since(tApply)
 	waves := map[string]int{}
 	for _, a := range p.Apps {
@@ -361,10 +417,15 @@ type appState struct {
 	unhealthy []string
 	// unjudged are the resources of noController kinds (emulated clusters only).
 	unjudged []string
+	// comparedTo is the repository the sync status was computed from; stale says it is not one of this sync's.
+	comparedTo string
+	stale      bool
+	// errored: a condition of an error type stands (its message is among conditions).
+	errored bool
 }
 
 func (s appState) done() bool {
-	return s.found && s.sync == "Synced" && (s.health == "Healthy" || (len(s.unhealthy) == 0 && len(s.unjudged) > 0))
+	return s.found && !s.stale && !s.errored && s.sync == "Synced" && (s.health == "Healthy" || (len(s.unhealthy) == 0 && len(s.unjudged) > 0))
 }
 
 func (s appState) summary() string {
@@ -372,6 +433,9 @@ func (s appState) summary() string {
 		return "the Application was never created (the app-of-apps did not render or sync it)"
 	}
 	msg := fmt.Sprintf("sync %s, health %s", orDash(s.sync), orDash(s.health))
+	if s.stale {
+		msg += fmt.Sprintf(" (still compared with %s, not this sync's sources)", orDash(s.comparedTo))
+	}
 	if s.phase != "" {
 		msg += ", operation " + s.phase
 	}
@@ -400,15 +464,21 @@ func orDash(s string) string {
 	return s
 }
 
-// waitApplications polls the Applications until every one in want is Synced and Healthy or the timeout.
-func waitApplications(ctx context.Context, dyn dynamic.Interface, want []string, timeout time.Duration, emulated bool) (map[string]appState, error) {
+// waitApplications polls the Applications until every one in want is Synced and Healthy (compared with one of
+// sources, when given) or the timeout.
+func waitApplications(ctx context.Context, dyn dynamic.Interface, want []string, timeout time.Duration, emulated bool, sources map[string]bool) (map[string]appState, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		states := map[string]appState{}
 		list, err := dyn.Resource(applicationsGVR).Namespace(argocd.Namespace).List(ctx, metav1.ListOptions{})
 		if err == nil {
 			for _, it := range list.Items {
-				states[it.GetName()] = readState(it.Object, emulated)
+				st := readState(it.Object, emulated)
+				if sources != nil && !sources[st.comparedTo] {
+					// Still the state of the sources before this sync (the base, in a diff): not yet its verdict.
+					st.stale = true
+				}
+				states[it.GetName()] = st
 			}
 		}
 		all := true
@@ -432,6 +502,7 @@ func waitApplications(ctx context.Context, dyn dynamic.Interface, want []string,
 func readState(obj map[string]any, emulated bool) appState {
 	s := appState{found: true}
 	s.sync, _, _ = unstructured.NestedString(obj, "status", "sync", "status")
+	s.comparedTo, _, _ = unstructured.NestedString(obj, "status", "sync", "comparedTo", "source", "repoURL")
 	s.health, _, _ = unstructured.NestedString(obj, "status", "health", "status")
 	s.healthMsg, _, _ = unstructured.NestedString(obj, "status", "health", "message")
 	s.phase, _, _ = unstructured.NestedString(obj, "status", "operationState", "phase")
@@ -445,6 +516,12 @@ func readState(obj map[string]any, emulated bool) appState {
 			if m["type"] == "ExcludedResourceWarning" {
 				s.excluded = append(s.excluded, line)
 				continue
+			}
+			if t, _ := m["type"].(string); strings.HasSuffix(t, "Error") {
+				// ComparisonError, SyncError, InvalidSpecError, ...: Argo CD may go on reporting the last Synced and
+				// Healthy status while it cannot compare (with ServerSideApply, a server-side dry run refused on an
+				// immutable field: argoproj/argo-cd#28722), so the Application is not done while one stands.
+				s.errored = true
 			}
 			s.conditions = append(s.conditions, line)
 		}

@@ -41,6 +41,7 @@ func commands() []command {
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
 		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
+		{"diff", "rehearse a change: Argo CD syncs the base revision (--base, default the merge base with main), then the working tree over it; the transition judged (sync errors, data loss, CRD stored versions, placement) and every check; a reviewer's report (diff.md)", runDiff},
 		{"rehearse", "rehearse an EKS minor upgrade (--to 1.NN): the target's API data, the real kube-apiservers in place on one etcd, node groups rolled through the Eviction API, the checks again", runRehearse},
 		{"apply", "apply terraform/ to an AWS backend (moto, localstack, endpoint, aws), plan again, destroy; skips where no provider installs", runApply},
 		{"reap", "delete resources whose expires-at tag has passed (--older-than D, --dry-run), or scan one run's leaks (--run-id)", runReap},

@@ -1,0 +1,107 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/change"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
+)
+
+// DiffRun is a change rehearsed over its base on one cluster (`harness diff`).
+type DiffRun struct {
+	// Base and Head are the two revisions' environments on the same cluster: the base (what runs) and the change.
+	Base, Head *engine.Env
+	// BaseRev and HeadRev name them in the report.
+	BaseRev, HeadRev string
+	ArgoCD           engine.ArgoCD
+	// Allowed are data-holding objects whose loss is declared meant (--allow-data-loss).
+	Allowed []string
+	// ChangeTimeout bounds the wait for the change's sync (default ArgoCD.Timeout): a change Argo CD cannot sync
+	// is only known when it runs out.
+	ChangeTimeout time.Duration
+	Budget        Budget
+	Karpenter     *engine.KarpenterConfig
+}
+
+// Diff syncs the base through the real Argo CD and waits for it, records what runs, then syncs the change over it
+// as Argo CD does after a merge, and judges the transition: the change's sync per Application (Argo CD's own
+// errors, immutable fields among them), data loss, CRD stored versions, then every check of `harness check` but
+// the deploy on the result. A base that does not sync is reported (as base/deploy/...) and nothing else is judged.
+func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev change.Review, err error) {
+	t0 := time.Now()
+	rev = change.Review{Env: d.Head.Platform.Env, Base: d.BaseRev, Head: d.HeadRev}
+	emit := func(rs ...result.Result) {
+		for _, r := range rs {
+			rev.Results = append(rev.Results, r)
+			if onResult != nil {
+				onResult(r)
+			}
+		}
+	}
+	defer func() { rev.Took = time.Since(t0) }()
+	rev.CostBase, rev.CostHead = change.CostOf(d.Base.Platform.Shape), change.CostOf(d.Head.Platform.Shape)
+	rev.ShapeChanged = !sameGroups(rev.CostBase.Groups, rev.CostHead.Groups)
+	rb, _ := d.Base.RenderCharts(ctx)
+	rh, _ := d.Head.RenderCharts(ctx)
+	mb, err := change.Collect(d.Base.Platform, rb)
+	if err != nil {
+		return rev, fmt.Errorf("the base: %w", err)
+	}
+	mh, err := change.Collect(d.Head.Platform, rh)
+	if err != nil {
+		return rev, err
+	}
+	rev.Apps = change.Diff(mb, mh)
+
+	if r := CRDs(d.Base.InstallCRDs(ctx)); r.Status == result.Failed {
+		emit(r)
+		return rev, nil
+	}
+	s, serr := d.Base.StartArgoCD(ctx, d.ArgoCD)
+	if serr != nil {
+		emit(Deploy(engine.Deployment{ArgoErr: serr})...)
+		return rev, nil
+	}
+	defer s.Close()
+	base := Deploy(s.Sync(ctx, d.Base))
+	if result.AnyFailed(base) {
+		for i := range base {
+			base[i].Name = "base/" + base[i].Name
+		}
+		emit(base...)
+		emit(result.Fail("diff", nil, "the base %s does not sync: the change cannot be judged over it", d.BaseRev))
+		return rev, nil
+	}
+	before, err := d.Base.ObserveSettled(ctx, time.Minute)
+	if err != nil {
+		return rev, err
+	}
+	if d.ChangeTimeout > 0 {
+		s.SetTimeout(d.ChangeTimeout)
+	}
+	emit(Deploy(s.Sync(ctx, d.Head))...)
+	after, err := d.Head.ObserveSettled(ctx, time.Minute)
+	if err != nil {
+		return rev, err
+	}
+	rev.Moves, rev.Replaced = change.Moves(before, after), change.Replaced(before, after)
+	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed})...)
+	s.Close() // the checks below start their own controllers; Argo CD has said what it had to
+	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
+	return rev, xerr
+}
+
+func sameGroups(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
