@@ -3,9 +3,11 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/change"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -23,7 +25,9 @@ type DiffRun struct {
 	// is only known when it runs out.
 	ChangeTimeout time.Duration
 	Budget        Budget
-	Karpenter     *engine.KarpenterConfig
+	// CheckovVenv is checkov's virtualenv (empty: .venv-checkov under the change's root).
+	CheckovVenv string
+	Karpenter   *engine.KarpenterConfig
 }
 
 // Diff syncs the base through the real Argo CD and waits for it, records what runs, then syncs the change over it
@@ -88,10 +92,47 @@ func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev cha
 		return rev, err
 	}
 	rev.Moves, rev.Replaced = change.Moves(before, after), change.Replaced(before, after)
+	emit(Landed(ctx, d.Head, rev.Apps, mh))
 	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed})...)
 	s.Close() // the checks below start their own controllers; Argo CD has said what it had to
-	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
+	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
 	return rev, xerr
+}
+
+// Landed judges whether the objects the change alters can be applied over what runs: each is applied again as
+// Argo CD applies it (server-side, dry run). Argo CD may report an Application Synced and Healthy while the API
+// server refuses such an object (an immutable field: a StatefulSet's or Deployment's selector, a StatefulSet's
+// volumeClaimTemplates; argoproj/argo-cd#28722): the change would silently never be applied.
+func Landed(ctx context.Context, e *engine.Env, apps []change.App, head change.Manifests) result.Result {
+	const name = "diff/landed"
+	var objs []deploy.Object
+	owner := map[string]string{}
+	for _, a := range apps {
+		for _, k := range a.Changed {
+			if o, ok := head[a.Name][k]; ok {
+				objs = append(objs, o)
+				owner[fmt.Sprintf("%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())] = a.Name
+			}
+		}
+	}
+	if len(objs) == 0 {
+		return result.Pass(name, "the change alters no rendered object")
+	}
+	refused, err := e.DryRunApply(ctx, objs)
+	if err != nil {
+		return result.Fail(name, nil, "%v", err)
+	}
+	if len(refused) > 0 {
+		for i, r := range refused {
+			for k, app := range owner {
+				if strings.HasPrefix(r, k+":") {
+					refused[i] = "Application " + app + ": " + r
+				}
+			}
+		}
+		return result.Fail(name, refused, "%d changed object(s) the API server refuses over the running one (whatever Argo CD reports, the change is not applied): %s", len(refused), refused[0])
+	}
+	return result.Pass(name, "%d changed object(s) accepted over the running ones (server-side apply, dry run)", len(objs))
 }
 
 func sameGroups(a, b []string) bool {

@@ -536,3 +536,25 @@ func groupServed(gs *metav1.APIGroupList, group string) bool {
 	}
 	return false
 }
+
+// DryRunApply applies objs over what runs as Argo CD's sync does (server-side apply, its field manager, forced),
+// in dry-run mode, and returns the API server's refusals, one line per refused object. Argo CD itself may report
+// such an object's Application Synced (argoproj/argo-cd#28722: a server-side dry run refused on an immutable field
+// leaves the last status standing).
+func (e *Env) DryRunApply(ctx context.Context, objs []deploy.Object) ([]string, error) {
+	res, err := deploy.NewResources(e.REST())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range objs {
+		ri, err := res.For(o.Unstructured)
+		if err == nil {
+			_, err = ri.Apply(ctx, o.GetName(), o.DeepCopy(), metav1.ApplyOptions{FieldManager: "argocd-controller", Force: true, DryRun: []string{metav1.DryRunAll}})
+		}
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err))
+		}
+	}
+	return out, nil
+}
