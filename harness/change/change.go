@@ -83,15 +83,8 @@ const MaxDiffLines = 40
 
 // Diff compares two environments' manifests, Application by Application (sorted by name; unchanged ones left out).
 func Diff(base, head Manifests) []App {
-	names := map[string]bool{}
-	for n := range base {
-		names[n] = true
-	}
-	for n := range head {
-		names[n] = true
-	}
 	var out []App
-	for _, n := range slices.Sorted(maps.Keys(names)) {
+	for _, n := range keysOf(base, head) {
 		a := App{Name: n, Diffs: map[string]string{}}
 		b, h := base[n], head[n]
 		for k, ho := range h {
@@ -149,15 +142,8 @@ type Move struct {
 // "pending"; a workload present on one side only as none on the other).
 func Moves(before, after engine.State) []Move {
 	b, a := before.Groups(), after.Groups()
-	keys := map[string]bool{}
-	for k := range b {
-		keys[k] = true
-	}
-	for k := range a {
-		keys[k] = true
-	}
 	var out []Move
-	for _, k := range slices.Sorted(maps.Keys(keys)) {
+	for _, k := range keysOf(b, a) {
 		if strings.HasPrefix(k, "Pod ") || strings.HasPrefix(k, "Job ") {
 			continue // probes and one-off pods: not workloads a change moves
 		}
@@ -168,6 +154,13 @@ func Moves(before, after engine.State) []Move {
 		out = append(out, Move{Workload: k, Before: bg, After: ag})
 	}
 	return out
+}
+
+// keysOf are the keys of a and b, sorted, each once.
+func keysOf[V any](a, b map[string]V) []string {
+	all := slices.Collect(maps.Keys(a))
+	all = slices.AppendSeq(all, maps.Keys(b))
+	return slices.Compact(slices.Sorted(slices.Values(all)))
 }
 
 func pending(gs []string) []string {

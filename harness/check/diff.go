@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev cha
 	}
 	defer func() { rev.Took = time.Since(t0) }()
 	rev.CostBase, rev.CostHead = change.CostOf(d.Base.Platform.Shape), change.CostOf(d.Head.Platform.Shape)
-	rev.ShapeChanged = !sameGroups(rev.CostBase.Groups, rev.CostHead.Groups)
+	rev.ShapeChanged = !slices.Equal(rev.CostBase.Groups, rev.CostHead.Groups)
 	rb, _ := d.Base.RenderCharts(ctx)
 	rh, _ := d.Head.RenderCharts(ctx)
 	mb, err := change.Collect(d.Base.Platform, rb)
@@ -133,16 +134,4 @@ func Landed(ctx context.Context, e *engine.Env, apps []change.App, head change.M
 		return result.Fail(name, refused, "%d changed object(s) the API server refuses over the running one (whatever Argo CD reports, the change is not applied): %s", len(refused), refused[0])
 	}
 	return result.Pass(name, "%d changed object(s) accepted over the running ones (server-side apply, dry run)", len(objs))
-}
-
-func sameGroups(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -48,7 +48,6 @@ type PodAt struct {
 	// Group is the node's node group (eks.amazonaws.com/nodegroup), "NodePool <name>" for Karpenter's nodes, or
 	// empty while the pod is not scheduled.
 	Group string
-	GPUs  int64
 }
 
 // Key names a data-holding object.
@@ -149,13 +148,7 @@ func (e *Env) Observe(ctx context.Context) (State, error) {
 				w = rsOwner[p.Namespace+"/"+c.Name]
 			}
 		}
-		var gpus int64
-		for _, c := range p.Spec.Containers {
-			if q, ok := c.Resources.Limits["nvidia.com/gpu"]; ok {
-				gpus += q.Value()
-			}
-		}
-		at := PodAt{UID: string(p.UID), Workload: w, Node: p.Spec.NodeName, GPUs: gpus}
+		at := PodAt{UID: string(p.UID), Workload: w, Node: p.Spec.NodeName}
 		if p.Spec.NodeName != "" {
 			at.Group = group[p.Spec.NodeName]
 		}
