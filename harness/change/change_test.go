@@ -58,3 +58,63 @@ func TestMovesAndReplaced(t *testing.T) {
 	assert.Equal(t, Move{Workload: "Deployment x/gpu", Before: []string{}, After: []string{"pending"}}, moves[1])
 	assert.Equal(t, map[string]int{"DaemonSet kube-system/dp": 1}, Replaced(before, after))
 }
+
+func karpenterObj(kind, name string, spec map[string]any) deploy.Object {
+	o := obj(kind, "", name, spec)
+	o.SetAPIVersion("karpenter.sh/v1")
+	if kind == "EC2NodeClass" {
+		o.SetAPIVersion("karpenter.k8s.aws/v1")
+	}
+	return o
+}
+
+// TestDriftsFollowKarpentersRules: a change of a NodePool's template (a taint) or of its node class drifts every
+// node it launched; a requirements change drifts only the nodes that no longer satisfy them; limits are behaviour,
+// not drift; an unchanged NodePool is left out. Budgets are the NodePool's, or Karpenter's default.
+func TestDriftsFollowKarpentersRules(t *testing.T) {
+	pool := func(taint string, zones []any, gpus int64, class string) map[string]any {
+		return map[string]any{
+			"limits": map[string]any{"nvidia.com/gpu": gpus},
+			"template": map[string]any{"spec": map[string]any{
+				"taints":       []any{map[string]any{"key": taint, "effect": "NoSchedule"}},
+				"requirements": []any{map[string]any{"key": "topology.kubernetes.io/zone", "operator": "In", "values": zones}},
+				"nodeClassRef": map[string]any{"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": class},
+			}},
+		}
+	}
+	withBudget := pool("nvidia.com/gpu", []any{"us-east-1a"}, 2, "gpu")
+	withBudget["disruption"] = map[string]any{"budgets": []any{map[string]any{"nodes": "1"}}}
+	base := Manifests{"karpenter-node-pools": {
+		"NodePool gpu":      karpenterObj("NodePool", "gpu", withBudget),
+		"NodePool cpu":      karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool same":     karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool viaclass": karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
+		"EC2NodeClass gpu":  karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "a"}),
+		"EC2NodeClass cpu":  karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a"}),
+	}}
+	headGPU := pool("nvidia.com/gpu.present", []any{"us-east-1a"}, 4, "gpu")
+	headGPU["disruption"] = withBudget["disruption"]
+	head := Manifests{"karpenter-node-pools": {
+		"NodePool gpu":      karpenterObj("NodePool", "gpu", headGPU),
+		"NodePool cpu":      karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1b"}, 0, "cpu")),
+		"NodePool same":     karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool viaclass": karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
+		"EC2NodeClass gpu":  karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "b"}),
+		"EC2NodeClass cpu":  karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a"}),
+	}}
+	ds := Drifts(base, head, engine.State{KarpenterNodes: map[string]int{"gpu": 3}})
+	require.Len(t, ds, 3, "%+v", ds)
+	cpu, gpu, via := ds[0], ds[1], ds[2]
+	assert.True(t, cpu.Requirements)
+	assert.False(t, cpu.Replaces())
+	assert.Equal(t, []string{"nodes: 10% (Karpenter's default)"}, cpu.Budgets)
+	assert.True(t, gpu.Replaces())
+	assert.Equal(t, []string{"spec.template.spec.taints"}, gpu.Template)
+	assert.Equal(t, "gpu", gpu.NodeClass)
+	assert.Equal(t, []string{"spec.limits"}, gpu.Other)
+	assert.Equal(t, "karpenter-node-pools", gpu.App)
+	assert.Contains(t, gpu.Describe(), "every node it launched drifts and is replaced (3 now)")
+	assert.Contains(t, gpu.Describe(), "disruption budgets nodes: 1")
+	assert.Equal(t, "viaclass", via.NodePool)
+	assert.True(t, via.Replaces(), "a node class change drifts the NodePools using it")
+}

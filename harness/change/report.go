@@ -18,8 +18,10 @@ type Review struct {
 	Apps            []App
 	Moves           []Move
 	Replaced        map[string]int
-	CostBase        Cost
-	CostHead        Cost
+	// Drifts are the Karpenter NodePools whose nodes the change drifts (or whose behaviour it changes).
+	Drifts   []Drift
+	CostBase Cost
+	CostHead Cost
 	// ShapeChanged says the change alters the node groups Terraform declares: the cluster ran the base's shape
 	// (Terraform applies the new one, not Argo CD); the cost says what the new one costs.
 	ShapeChanged bool
@@ -83,6 +85,13 @@ func (r Review) WriteMarkdown(dir string) (string, error) {
 		fmt.Fprintf(&b, "Pods replaced by the sync (deleted, recreated or rolled), per workload:\n\n")
 		for _, w := range slices.Sorted(maps.Keys(r.Replaced)) {
 			fmt.Fprintf(&b, "- %s: %d\n", w, r.Replaced[w])
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Drifts) > 0 {
+		fmt.Fprintf(&b, "## Karpenter\n\n")
+		for _, d := range r.Drifts {
+			fmt.Fprintf(&b, "- %s\n", d.Describe())
 		}
 		b.WriteString("\n")
 	}

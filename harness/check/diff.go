@@ -87,14 +87,19 @@ func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev cha
 	if d.ChangeTimeout > 0 {
 		s.SetTimeout(d.ChangeTimeout)
 	}
-	emit(Deploy(s.Sync(ctx, d.Head))...)
-	after, err := d.Head.ObserveSettled(ctx, time.Minute)
+	budgets, err := d.Base.WatchBudgets(ctx)
 	if err != nil {
 		return rev, err
 	}
-	rev.Moves, rev.Replaced = change.Moves(before, after), change.Replaced(before, after)
+	emit(Deploy(s.Sync(ctx, d.Head))...)
+	after, err := d.Head.ObserveSettled(ctx, time.Minute)
+	seen, werr := budgets.Stop()
+	if err != nil {
+		return rev, err
+	}
+	rev.Moves, rev.Replaced, rev.Drifts = change.Moves(before, after), change.Replaced(before, after), change.Drifts(mb, mh, before)
 	emit(Landed(ctx, d.Head, rev.Apps, mh))
-	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed})...)
+	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed, Budgets: seen, WatchErr: werr, Replaced: rev.Replaced})...)
 	s.Close() // the checks below start their own controllers; Argo CD has said what it had to
 	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
 	return rev, xerr

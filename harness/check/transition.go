@@ -20,13 +20,67 @@ type Transition struct {
 	// Allowed are data-holding objects ("Kind namespace/name") whose loss the user declared meant
 	// (--allow-data-loss).
 	Allowed []string
+	// Budgets are the base's PodDisruptionBudgets as the change's sync left them (engine.WatchBudgets), Watch the
+	// error that cut that watch short; Replaced the pods replaced per workload (change.Replaced).
+	Budgets  []engine.BudgetSeen
+	WatchErr error
+	Replaced map[string]int
 }
 
 // TransitionSteps judges a transition: diff/data-loss (no PersistentVolumeClaim, StatefulSet or CRD that stores
 // objects deleted or replaced unless declared meant) and diff/crd-versions (every version a CRD's objects are
-// stored in still served).
+// stored in still served) and diff/disruption (the pods the change restarted stayed within their
+// PodDisruptionBudgets).
 func TransitionSteps(t Transition) []result.Result {
-	return []result.Result{DataLoss(t), CRDVersions(t)}
+	return []result.Result{DataLoss(t), CRDVersions(t), Disruption(t)}
+}
+
+// Disruption fails when, while the change synced, a PodDisruptionBudget that held before it had fewer healthy
+// pods than it asks for: the change took down what the budget says must stay up. Budgets guard evictions (a
+// drain, Karpenter's disruption), not rollouts: a Deployment with the Recreate strategy, a StatefulSet's
+// one-by-one restart of a single replica, a pod template change that outruns maxUnavailable all go below the
+// budget and nothing stops them. A budget already short before the change is reported, not judged.
+func Disruption(t Transition) result.Result {
+	const name = "diff/disruption"
+	if t.WatchErr != nil {
+		return result.Skip(name, "the pods could not be followed through the change's sync: %v", t.WatchErr)
+	}
+	var below, notes []string
+	held := 0
+	for _, b := range t.Budgets {
+		at := fmt.Sprintf("%s (%s: %d healthy pod(s) wanted) of %s", b.Key(), b.Rule, b.Desired, strings.Join(b.Workloads, ", "))
+		switch {
+		case b.Desired == 0:
+			notes = append(notes, at+": asks for no healthy pod, not judged")
+		case b.Start < b.Desired:
+			notes = append(notes, fmt.Sprintf("%s: already short before the change (%d healthy), not judged", at, b.Start))
+		case b.Lowest < b.Desired:
+			restarted := []string{}
+			for _, w := range b.Workloads {
+				if n := t.Replaced[w]; n > 0 {
+					restarted = append(restarted, fmt.Sprintf("%s: %d pod(s) replaced", w, n))
+				}
+			}
+			why := "its pods went unready"
+			if len(restarted) > 0 {
+				why = strings.Join(restarted, ", ")
+			}
+			below = append(below, fmt.Sprintf("%s fell to %d healthy pod(s) during the change (%s)", at, b.Lowest, why))
+		default:
+			held++
+		}
+	}
+	restarted := 0
+	for _, n := range t.Replaced {
+		restarted += n
+	}
+	if len(below) > 0 {
+		return result.Fail(name, append(below, notes...), "%d PodDisruptionBudget(s) broken by the change itself (a rollout is not an eviction: the budget does not stop it; use a RollingUpdate with maxUnavailable 0, more replicas, or accept the downtime): %s",
+			len(below), below[0])
+	}
+	r := result.Pass(name, "%d PodDisruptionBudget(s) held throughout the change's sync; %d pod(s) replaced", held, restarted)
+	r.Details = notes
+	return r
 }
 
 // DataLoss fails when an object holding data before the change is gone after it, or was replaced (same name, a

@@ -62,3 +62,27 @@ func TestCRDVersionsFailsWhenAStoredVersionIsNoLongerServed(t *testing.T) {
 	assert.Equal(t, result.Failed, r.Status)
 	assert.Contains(t, r.Message, "nodepools.karpenter.sh: objects stored at v1beta1, which the change no longer serves")
 }
+
+// TestDisruptionFailsWhenAChangeTakesABudgetBelowWhatItAsks: a budget whose healthy pods fell below its desired
+// count during the change fails, naming the budget, its workload and the pods replaced; a budget that held, one
+// already short before the change, and one asking for nothing pass; a watch cut short is skipped, not passed.
+func TestDisruptionFailsWhenAChangeTakesABudgetBelowWhatItAsks(t *testing.T) {
+	flyte := engine.BudgetSeen{Namespace: "flyte", Name: "flyte", Rule: "minAvailable 1", Desired: 1, Start: 1, Lowest: 1, Workloads: []string{"Deployment flyte/flyte-binary"}}
+	short := engine.BudgetSeen{Namespace: "ray", Name: "head", Rule: "minAvailable 2", Desired: 2, Start: 1, Lowest: 0, Workloads: []string{"StatefulSet ray/head"}}
+	none := engine.BudgetSeen{Namespace: "x", Name: "y", Rule: "maxUnavailable 100%", Desired: 0, Start: 1, Lowest: 0}
+	replaced := map[string]int{"Deployment flyte/flyte-binary": 1}
+
+	r := Disruption(Transition{Budgets: []engine.BudgetSeen{flyte, short, none}, Replaced: replaced})
+	assert.Equal(t, result.Passed, r.Status, r.Message)
+	assert.Contains(t, r.Message, "1 PodDisruptionBudget(s) held")
+	assert.Len(t, r.Details, 2, "the budgets not judged are named")
+
+	down := flyte
+	down.Lowest = 0
+	r = Disruption(Transition{Budgets: []engine.BudgetSeen{down, short}, Replaced: replaced})
+	assert.Equal(t, result.Failed, r.Status)
+	assert.Contains(t, r.Message, "PodDisruptionBudget flyte/flyte (minAvailable 1: 1 healthy pod(s) wanted) of Deployment flyte/flyte-binary fell to 0 healthy pod(s) during the change (Deployment flyte/flyte-binary: 1 pod(s) replaced)")
+
+	r = Disruption(Transition{Budgets: []engine.BudgetSeen{down}, WatchErr: assert.AnError})
+	assert.Equal(t, result.Skipped, r.Status)
+}

@@ -24,6 +24,8 @@ type State struct {
 	CRDs map[string]CRDVersions
 	// Pods are every pod, by namespace/name.
 	Pods map[string]PodAt
+	// KarpenterNodes counts the nodes Karpenter launched, per NodePool (label karpenter.sh/nodepool).
+	KarpenterNodes map[string]int
 }
 
 // Held is one object holding data.
@@ -60,7 +62,7 @@ func (h Held) Key() string {
 
 // Observe records the cluster's State.
 func (e *Env) Observe(ctx context.Context) (State, error) {
-	st := State{Data: map[string]Held{}, CRDs: map[string]CRDVersions{}, Pods: map[string]PodAt{}}
+	st := State{Data: map[string]Held{}, CRDs: map[string]CRDVersions{}, Pods: map[string]PodAt{}, KarpenterNodes: map[string]int{}}
 	cs := e.clientset
 	add := func(h Held) { st.Data[h.Key()] = h }
 	pvcs, err := cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
@@ -122,6 +124,7 @@ func (e *Env) Observe(ctx context.Context) (State, error) {
 			group[n.Name] = n.Labels[shape.LabelNodeGroup]
 		case n.Labels["karpenter.sh/nodepool"] != "":
 			group[n.Name] = "NodePool " + n.Labels["karpenter.sh/nodepool"]
+			st.KarpenterNodes[n.Labels["karpenter.sh/nodepool"]]++
 		default:
 			group[n.Name] = "node " + n.Name
 		}

@@ -118,7 +118,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		if c, _, stopCluster, err = f.start(ctx, p); err != nil {
 			return err
 		}
-		defer func() { stopCluster(err != nil && ctx.Err() == nil) }()
+		defer func() { stopCluster(keepFor(ctx, err)) }()
 	}
 	env, err := engine.NewEnv(p, c, charts, crdsDir)
 	if err != nil {
@@ -161,6 +161,18 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	fmt.Printf("report: %s\njunit: %s\n", filepath.Join(reportDir, "report.md"), filepath.Join(reportDir, "junit.xml"))
+	return verdict(rs, partial)
+}
+
+// keepFor says whether a run's cluster directory is kept for debugging: when the run failed, not when it was
+// interrupted, and not when it is only incomplete (nothing failed).
+func keepFor(ctx context.Context, err error) bool {
+	return err != nil && !errors.Is(err, errIncomplete) && ctx.Err() == nil
+}
+
+// verdict is a run's exit: failed when a check failed; incomplete when nothing failed but Applications were not
+// judged for want of their charts (unless partial: the user asked for such a run); else passed.
+func verdict(rs []result.Result, partial bool) error {
 	if result.AnyFailed(rs) {
 		return errChecksFailed
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/change"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
@@ -24,6 +25,7 @@ import (
 func runDiff(ctx context.Context, args []string) (err error) {
 	var f clusterFlags
 	var base, reportDir string
+	var partial bool
 	var allowed []string
 	var charts engine.Charts
 	fs := pflag.NewFlagSet("diff", pflag.ContinueOnError)
@@ -34,6 +36,7 @@ func runDiff(ctx context.Context, args []string) (err error) {
 	fs.BoolVar(&charts.Fetch, "fetch-charts", false, "pull upstream charts that --charts-dir lacks from their repositories (needs network)")
 	fs.StringVar(&charts.Cache, "charts-cache", defaultChartsCache(), "where fetched charts are kept, by name and version")
 	fs.StringVar(&reportDir, "report-dir", "", "where diff.md goes (default test/results/diff)")
+	fs.BoolVar(&partial, "partial", false, "accept a run in which Applications whose charts are not available are not judged (otherwise it exits 3, incomplete)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -54,11 +57,20 @@ func runDiff(ctx context.Context, args []string) (err error) {
 			return err
 		}
 	}
-	baseDir, err := os.MkdirTemp("", "harness-diff-base-")
+	// The base's tree lives in a run directory of its own (harness-diff-*), marked as this process's: removed on
+	// every exit path, and by the next run's sweep if this one is SIGKILLed.
+	runDir, err := os.MkdirTemp(f.runDir, "harness-diff-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(baseDir)
+	defer os.RemoveAll(runDir)
+	if err := embedded.MarkOwned(runDir); err != nil {
+		return err
+	}
+	baseDir := filepath.Join(runDir, "base")
+	if err := os.Mkdir(baseDir, 0o700); err != nil {
+		return err
+	}
 	sha, err := change.Checkout(ctx, f.root, base, baseDir)
 	if err != nil {
 		return err
@@ -78,7 +90,7 @@ func runDiff(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { stopCluster(err != nil && ctx.Err() == nil) }()
+	defer func() { stopCluster(keepFor(ctx, err)) }()
 	crdsDir := filepath.Join(f.root, "bin", "crds")
 	eb, err := engine.NewEnv(pb, c, charts, crdsDir)
 	if err != nil {
@@ -111,8 +123,5 @@ func runDiff(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	fmt.Printf("report: %s (%s)\n", path, rev.Took.Round(time.Second))
-	if result.AnyFailed(rev.Results) {
-		return errChecksFailed
-	}
-	return nil
+	return verdict(rev.Results, partial)
 }

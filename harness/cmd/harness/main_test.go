@@ -123,3 +123,14 @@ func TestNotJudgedNamesTheApplicationsWithoutCharts(t *testing.T) {
 		t.Fatalf("a run with every chart is complete: %v", got)
 	}
 }
+
+// The exit of check and diff: a failure fails; Applications not judged for want of charts make the run
+// incomplete (exit 3), unless --partial asked for such a run; otherwise it passed.
+func TestVerdictIsIncompleteWhenChartsWereMissing(t *testing.T) {
+	skipped := result.Result{Name: "deploy/flyte", Status: result.Skipped, Message: "chart not fetched: flyte-binary v1.14.1"}
+	failed := result.Result{Name: "diff/data-loss", Status: result.Failed}
+	assert.ErrorIs(t, verdict([]result.Result{skipped, failed}, true), errChecksFailed)
+	assert.ErrorIs(t, verdict([]result.Result{skipped}, false), errIncomplete)
+	assert.NoError(t, verdict([]result.Result{skipped}, true))
+	assert.NoError(t, verdict([]result.Result{{Name: "consistency", Status: result.Passed}}, false))
+}
