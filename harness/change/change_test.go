@@ -85,32 +85,40 @@ func TestDriftsFollowKarpentersRules(t *testing.T) {
 	withBudget := pool("nvidia.com/gpu", []any{"us-east-1a"}, 2, "gpu")
 	withBudget["disruption"] = map[string]any{"budgets": []any{map[string]any{"nodes": "1"}}}
 	base := Manifests{"karpenter-node-pools": {
-		"NodePool gpu":      karpenterObj("NodePool", "gpu", withBudget),
-		"NodePool cpu":      karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1a"}, 0, "cpu")),
-		"NodePool same":     karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
-		"NodePool viaclass": karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
-		"EC2NodeClass gpu":  karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "a"}),
-		"EC2NodeClass cpu":  karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a"}),
+		"NodePool gpu":         karpenterObj("NodePool", "gpu", withBudget),
+		"NodePool cpu":         karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool same":        karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool viaclass":    karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
+		"EC2NodeClass gpu":     karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "a"}),
+		"EC2NodeClass cpu":     karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a"}),
+		"NodePool subnets":     karpenterObj("NodePool", "subnets", pool("x", []any{"us-east-1a"}, 0, "subnets")),
+		"EC2NodeClass subnets": karpenterObj("EC2NodeClass", "subnets", map[string]any{"subnetSelectorTerms": []any{map[string]any{"tags": map[string]any{"a": "b"}}}}),
 	}}
 	headGPU := pool("nvidia.com/gpu.present", []any{"us-east-1a"}, 4, "gpu")
 	headGPU["disruption"] = withBudget["disruption"]
 	head := Manifests{"karpenter-node-pools": {
-		"NodePool gpu":      karpenterObj("NodePool", "gpu", headGPU),
-		"NodePool cpu":      karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1b"}, 0, "cpu")),
-		"NodePool same":     karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
-		"NodePool viaclass": karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
-		"EC2NodeClass gpu":  karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "b"}),
-		"EC2NodeClass cpu":  karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a"}),
+		"NodePool gpu":         karpenterObj("NodePool", "gpu", headGPU),
+		"NodePool cpu":         karpenterObj("NodePool", "cpu", pool("x", []any{"us-east-1b"}, 0, "cpu")),
+		"NodePool same":        karpenterObj("NodePool", "same", pool("x", []any{"us-east-1a"}, 0, "cpu")),
+		"NodePool viaclass":    karpenterObj("NodePool", "viaclass", pool("x", []any{"us-east-1a"}, 0, "gpu")),
+		"EC2NodeClass gpu":     karpenterObj("EC2NodeClass", "gpu", map[string]any{"role": "b"}),
+		"EC2NodeClass cpu":     karpenterObj("EC2NodeClass", "cpu", map[string]any{"role": "a", "ipPrefixCount": int64(2)}),
+		"NodePool subnets":     karpenterObj("NodePool", "subnets", pool("x", []any{"us-east-1a"}, 0, "subnets")),
+		"EC2NodeClass subnets": karpenterObj("EC2NodeClass", "subnets", map[string]any{"subnetSelectorTerms": []any{map[string]any{"tags": map[string]any{"b": "c"}}}}),
 	}}
 	ds := Drifts(base, head, engine.State{KarpenterNodes: map[string]int{"gpu": 3}})
-	require.Len(t, ds, 3, "%+v", ds)
-	cpu, gpu, via := ds[0], ds[1], ds[2]
+	require.Len(t, ds, 4, "%+v", ds)
+	cpu, gpu, subnets, via := ds[0], ds[1], ds[2], ds[3]
+	assert.False(t, subnets.Replaces(), "selector terms drift only the nodes whose resolved subnets change")
+	assert.Equal(t, []string{"spec.subnetSelectorTerms"}, subnets.Selectors)
+	assert.Contains(t, subnets.Describe(), "its node class's spec.subnetSelectorTerms changed: its nodes (0 now) that no longer match drift")
 	assert.True(t, cpu.Requirements)
 	assert.False(t, cpu.Replaces())
 	assert.Equal(t, []string{"nodes: 10% (Karpenter's default)"}, cpu.Budgets)
 	assert.True(t, gpu.Replaces())
 	assert.Equal(t, []string{"spec.template.spec.taints"}, gpu.Template)
 	assert.Equal(t, "gpu", gpu.NodeClass)
+	assert.Equal(t, []string{"spec.role"}, gpu.NodeClassFields)
 	assert.Equal(t, []string{"spec.limits"}, gpu.Other)
 	assert.Equal(t, "karpenter-node-pools", gpu.App)
 	assert.Contains(t, gpu.Describe(), "every node it launched drifts and is replaced (3 now)")

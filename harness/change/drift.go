@@ -23,6 +23,9 @@ type Drift struct {
 	// whose spec it alters: either drifts every node.
 	Template  []string
 	NodeClass string
+	// NodeClassFields are the node class's hashed fields the change alters; Selectors its selector terms (subnets,
+	// security groups, AMIs, reservations): those drift only the nodes whose resolved values change.
+	NodeClassFields, Selectors []string
 	// Requirements says spec.template.spec.requirements changed: nodes not satisfying the new ones drift.
 	Requirements bool
 	// Other are the other spec fields changed (no drift).
@@ -51,11 +54,26 @@ func Drifts(base, head Manifests, before engine.State) []Drift {
 		}
 		return out
 	}
-	classChanged := map[string]bool{}
+	// An EC2NodeClass's spec is hashed for drift but for its selector terms, which drift only the nodes whose
+	// resolved subnet, security group, AMI or reservation changes, and ipPrefixCount (aws/karpenter-provider-aws,
+	// pkg/apis/v1/ec2nodeclass.go: hash:"ignore").
+	classChanged, classSelectors := map[string][]string{}, map[string][]string{}
 	bc, hc := find(base, "EC2NodeClass"), find(head, "EC2NodeClass")
 	for n, h := range hc {
-		if b, ok := bc[n]; ok && !reflect.DeepEqual(b.Object["spec"], h.Object["spec"]) {
-			classChanged[n] = true
+		b, ok := bc[n]
+		if !ok {
+			continue
+		}
+		bs, _, _ := unstructured.NestedMap(b.Object, "spec")
+		hs, _, _ := unstructured.NestedMap(h.Object, "spec")
+		for _, k := range keysOf(bs, hs) {
+			switch {
+			case reflect.DeepEqual(bs[k], hs[k]), k == "ipPrefixCount":
+			case strings.HasSuffix(k, "SelectorTerms"):
+				classSelectors[n] = append(classSelectors[n], "spec."+k)
+			default:
+				classChanged[n] = append(classChanged[n], "spec."+k)
+			}
 		}
 	}
 	var out []Drift
@@ -81,12 +99,18 @@ func Drifts(base, head Manifests, before engine.State) []Drift {
 			case reflect.DeepEqual(bs[k], hs[k]):
 			case k == "requirements":
 				d.Requirements = true
+			case k == "resources": // not hashed (sigs.k8s.io/karpenter pkg/apis/v1/nodeclaim.go)
 			default:
 				d.Template = append(d.Template, "spec.template.spec."+k)
 			}
 		}
-		if ref, _, _ := unstructured.NestedString(h.Object, "spec", "template", "spec", "nodeClassRef", "name"); classChanged[ref] {
+		ref, _, _ := unstructured.NestedString(h.Object, "spec", "template", "spec", "nodeClassRef", "name")
+		if len(classChanged[ref]) > 0 {
 			d.NodeClass = ref
+			d.NodeClassFields = classChanged[ref]
+		}
+		if len(classSelectors[ref]) > 0 {
+			d.Selectors = classSelectors[ref]
 		}
 		bsp, _, _ := unstructured.NestedMap(b.Object, "spec")
 		hsp, _, _ := unstructured.NestedMap(h.Object, "spec")
@@ -95,7 +119,7 @@ func Drifts(base, head Manifests, before engine.State) []Drift {
 				d.Other = append(d.Other, "spec."+k)
 			}
 		}
-		if d.Replaces() || d.Requirements || len(d.Other) > 0 {
+		if d.Replaces() || d.Requirements || len(d.Selectors) > 0 || len(d.Other) > 0 {
 			out = append(out, d)
 		}
 	}
@@ -130,11 +154,18 @@ func (d Drift) Describe() string {
 	case d.Replaces():
 		changed := append([]string(nil), d.Template...)
 		if d.NodeClass != "" {
-			changed = append(changed, "its node class "+d.NodeClass+"'s spec")
+			changed = append(changed, fmt.Sprintf("its node class %s's %s", d.NodeClass, strings.Join(d.NodeClassFields, ", ")))
 		}
 		what = append(what, fmt.Sprintf("%s changed: every node it launched drifts and is replaced (%d now)", strings.Join(changed, ", "), d.Nodes))
-	case d.Requirements:
-		what = append(what, fmt.Sprintf("spec.template.spec.requirements changed: its nodes (%d now) that no longer satisfy them drift and are replaced", d.Nodes))
+	case d.Requirements || len(d.Selectors) > 0:
+		var changed []string
+		if d.Requirements {
+			changed = append(changed, "spec.template.spec.requirements")
+		}
+		for _, s := range d.Selectors {
+			changed = append(changed, "its node class's "+s)
+		}
+		what = append(what, fmt.Sprintf("%s changed: its nodes (%d now) that no longer match drift and are replaced", strings.Join(changed, ", "), d.Nodes))
 	}
 	if len(d.Other) > 0 {
 		what = append(what, strings.Join(d.Other, ", ")+" changed (behaviour, no drift)")
