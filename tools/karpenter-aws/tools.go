@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package tools pins the real Karpenter AWS provider (github.com/aws/karpenter-provider-aws, the version of the
+// platform's Karpenter chart). Its own kwok command — the AWS provider whose EC2 client launches kwok nodes instead
+// of instances, as Karpenter's scale tests run it — is built unchanged from the module cache: `make karpenter-aws`.
+package tools
+
+import _ "github.com/aws/karpenter-provider-aws/kwok/operator"
