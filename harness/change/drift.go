@@ -2,7 +2,9 @@ package change
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -78,7 +80,7 @@ func Drifts(base, head Manifests, before engine.State) []Drift {
 	}
 	var out []Drift
 	bp, hp := find(base, "NodePool"), find(head, "NodePool")
-	for _, n := range keysOf(hp, hp) {
+	for _, n := range slices.Sorted(maps.Keys(hp)) {
 		h := hp[n]
 		b, ok := bp[n]
 		if !ok {

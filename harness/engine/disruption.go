@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 )
 
 // BudgetSeen is what happened to one PodDisruptionBudget's pods while a change synced: the fewest healthy pods
@@ -172,7 +173,7 @@ func (w *BudgetWatch) count() {
 				continue
 			}
 			b.owners[workloadOf(p)] = true
-			if p.DeletionTimestamp == nil && podReady(p) {
+			if p.DeletionTimestamp == nil && podutil.IsPodReady(p) {
 				n++
 			}
 		}
@@ -201,17 +202,8 @@ func (w *BudgetWatch) Stop() ([]BudgetSeen, error) {
 	return out, w.err
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// workloadOf names a pod's controller, "Kind namespace/name": a ReplicaSet's Deployment by the pod-template-hash
-// suffix the Deployment controller gives its ReplicaSets.
+// workloadOf names a pod's controller, "Kind namespace/name" (the pod itself when it has none): a ReplicaSet's
+// Deployment by the pod-template-hash suffix the Deployment controller gives its ReplicaSets.
 func workloadOf(p *corev1.Pod) string {
 	c := metav1.GetControllerOf(p)
 	if c == nil {

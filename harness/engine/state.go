@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -129,28 +128,12 @@ func (e *Env) Observe(ctx context.Context) (State, error) {
 			group[n.Name] = "node " + n.Name
 		}
 	}
-	rsOwner := map[string]string{}
-	rss, err := cs.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return st, err
-	}
-	for _, r := range rss.Items {
-		if c := metav1.GetControllerOf(&r); c != nil {
-			rsOwner[r.Namespace+"/"+r.Name] = fmt.Sprintf("%s %s/%s", c.Kind, r.Namespace, c.Name)
-		}
-	}
 	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return st, err
 	}
 	for _, p := range pods.Items {
-		w := "Pod " + p.Namespace + "/" + p.Name
-		if c := metav1.GetControllerOf(&p); c != nil {
-			w = fmt.Sprintf("%s %s/%s", c.Kind, p.Namespace, c.Name)
-			if c.Kind == "ReplicaSet" && rsOwner[p.Namespace+"/"+c.Name] != "" {
-				w = rsOwner[p.Namespace+"/"+c.Name]
-			}
-		}
+		w := workloadOf(&p)
 		at := PodAt{UID: string(p.UID), Workload: w, Node: p.Spec.NodeName}
 		if p.Spec.NodeName != "" {
 			at.Group = group[p.Spec.NodeName]
