@@ -20,8 +20,8 @@ type Transition struct {
 	// Allowed are data-holding objects ("Kind namespace/name") whose loss the user declared meant
 	// (--allow-data-loss).
 	Allowed []string
-	// Budgets are the base's PodDisruptionBudgets as the change's sync left them (engine.WatchBudgets), Watch the
-	// error that cut that watch short; Replaced the pods replaced per workload (change.Replaced).
+	// Budgets are the base's PodDisruptionBudgets as the change's sync left them (engine.WatchBudgets), WatchErr
+	// the error that cut that watch short; Replaced the pods replaced per workload (change.Replaced).
 	Budgets  []engine.BudgetSeen
 	WatchErr error
 	Replaced map[string]int
@@ -55,15 +55,15 @@ func Disruption(t Transition) result.Result {
 		case b.Start < b.Desired:
 			notes = append(notes, fmt.Sprintf("%s: already short before the change (%d healthy), not judged", at, b.Start))
 		case b.Lowest < b.Desired:
-			restarted := []string{}
+			var replaced []string
 			for _, w := range b.Workloads {
 				if n := t.Replaced[w]; n > 0 {
-					restarted = append(restarted, fmt.Sprintf("%s: %d pod(s) replaced", w, n))
+					replaced = append(replaced, fmt.Sprintf("%s: %d pod(s) replaced", w, n))
 				}
 			}
 			why := "its pods went unready"
-			if len(restarted) > 0 {
-				why = strings.Join(restarted, ", ")
+			if len(replaced) > 0 {
+				why = strings.Join(replaced, ", ")
 			}
 			below = append(below, fmt.Sprintf("%s fell to %d healthy pod(s) during the change (%s)", at, b.Lowest, why))
 		default:
