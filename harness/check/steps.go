@@ -36,6 +36,9 @@ type Run struct {
 	// cluster when the platform declares NodePools. Launched are the nodes it launched (probes step).
 	Karpenter *engine.KarpenterConfig
 	Launched  []engine.KarpenterNode
+	// OnDeployed, when set, is called with the deploy step's results right after it, before anything else
+	// touches the cluster (harness check snapshots the deployed platform there for the scenarios to fork).
+	OnDeployed func(ctx context.Context, deployed []result.Result)
 
 	crds chan result.Result
 }
@@ -141,7 +144,13 @@ func Steps() []Step {
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
-			return Deploy(r.Deploy(ctx, r.ArgoCD)), nil
+			rs := Deploy(r.Deploy(ctx, r.ArgoCD))
+			if r.OnDeployed != nil {
+				// The generated CRDs are part of what was deployed: their install (when it ran beside) ends first.
+				rs = append(r.awaitCRDs(), rs...)
+				r.OnDeployed(ctx, rs)
+			}
+			return rs, nil
 		}},
 		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(ctx context.Context, r *Run) result.Result {
 			if r.Karpenter == nil {

@@ -33,6 +33,14 @@ type Capabilities struct {
 	// DevicePluginGPUs: emulated GPU nodes advertise nvidia.com/gpu only while an NVIDIA device plugin pod runs
 	// on them, as on EKS (Config.PreAdvertisedGPUs: from the start).
 	DevicePluginGPUs bool
+	// Snapshot: the running cluster's state (objects, emulated nodes and their pods, certificates) can be written
+	// to a directory (Snapshotter) and a new cluster started from it (Config.FromSnapshot): deploy once, fork many.
+	Snapshot bool
+}
+
+// Snapshotter writes the running cluster's state to dir, from which Config.FromSnapshot starts a fork.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, dir string) error
 }
 
 // Keeper is a backend whose run directory can be kept after Stop; Keep returns its path.
@@ -59,7 +67,8 @@ type Backend struct {
 // Backends are the backends New knows, default first.
 var Backends = []Backend{
 	{Name: Embedded, Summary: "an embedded control plane (kube-apiserver, controller-manager, scheduler) with kwok nodes shaped by Terraform's node groups",
-		Capabilities: Capabilities{Creates: true, RunDir: true, Scale: true, KWOK: true, RollNodes: true, Upgrade: true, DevicePluginGPUs: true}},
+		Capabilities: Capabilities{Creates: true, RunDir: true, Scale: true, KWOK: true, RollNodes: true, Upgrade: true, DevicePluginGPUs: true,
+			Snapshot: true}},
 	{Name: Kind, Summary: "kind (Docker): real kubelets in containers, labelled and tainted like the node groups",
 		Capabilities: Capabilities{Creates: true}},
 	{Name: Existing, Summary: "a cluster given by --kubeconfig (EKS, for the nightly); scaling through its EKS node groups when AWS access is given",
@@ -117,10 +126,12 @@ func missing(c Cluster) []string {
 	_, kp := c.(Keeper)
 	_, nr := c.(NodeRoller)
 	_, up := c.(Upgrader)
+	_, sn := c.(Snapshotter)
 	check(caps.Scale, "Scale (Scaler)", sc)
 	check(caps.RunDir, "RunDir (Keeper)", kp)
 	check(caps.RollNodes, "RollNodes (NodeRoller)", nr)
 	check(caps.Upgrade, "Upgrade (Upgrader)", up)
+	check(caps.Snapshot, "Snapshot (Snapshotter)", sn)
 	return out
 }
 
@@ -128,6 +139,12 @@ func missing(c Cluster) []string {
 func AsScaler(c Cluster) (Scaler, bool) {
 	s, ok := c.(Scaler)
 	return s, ok && Of(c).Scale
+}
+
+// AsSnapshotter is c's Snapshotter when its backend declares Snapshot.
+func AsSnapshotter(c Cluster) (Snapshotter, bool) {
+	s, ok := c.(Snapshotter)
+	return s, ok && Of(c).Snapshot
 }
 
 // AsKeeper is c's Keeper when its backend declares RunDir.

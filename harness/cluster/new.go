@@ -27,6 +27,8 @@ var (
 	_ Keeper     = (*embedded.Cluster)(nil)
 	_ NodeRoller = (*embedded.Cluster)(nil)
 	_ Upgrader   = (*embedded.Cluster)(nil)
+
+	_ Snapshotter = (*embedded.Cluster)(nil)
 )
 
 // Config is what any backend needs.
@@ -43,6 +45,8 @@ type Config struct {
 	// PreAdvertisedGPUs makes emulated GPU nodes advertise nvidia.com/gpu from the start; by default (embedded)
 	// they advertise it only while an NVIDIA device plugin pod runs on them, as on EKS.
 	PreAdvertisedGPUs bool
+	// FromSnapshot starts the cluster from a directory a Snapshotter wrote (backends declaring Snapshot only).
+	FromSnapshot string
 }
 
 // ErrUnknownBackend is returned (wrapped) for a backend name New does not know.
@@ -62,9 +66,13 @@ func New(ctx context.Context, cfg Config) (Cluster, error) {
 }
 
 func build(ctx context.Context, cfg Config) (Cluster, error) {
+	if b, ok := Lookup(cfg.Backend); ok && cfg.FromSnapshot != "" && !b.Capabilities.Snapshot {
+		return nil, fmt.Errorf("cluster backend %q cannot start from a snapshot", b.Name)
+	}
 	switch cfg.Backend {
 	case Embedded, "":
-		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep, PreAdvertisedGPUs: cfg.PreAdvertisedGPUs})
+		return embedded.New(embedded.Config{Shape: cfg.Shape, RunDir: cfg.RunDir, KeepRunDir: cfg.Keep, PreAdvertisedGPUs: cfg.PreAdvertisedGPUs,
+			FromSnapshot: cfg.FromSnapshot})
 	case Kind:
 		if err := kind.CheckDocker(ctx); err != nil {
 			return nil, err

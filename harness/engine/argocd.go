@@ -221,28 +221,7 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 		waves[a.Name] = a.SyncWave
 	}
 	// The pods Argo CD's sync created are judged like installed charts' (same chart, same values, same Helm).
-	rendered, _ := e.RenderCharts(ctx)
-	for _, rc := range rendered {
-		if !states[rc.App.Name].done() {
-			continue
-		}
-		ws, err := deploy.Workloads(rc.Objects)
-		if err != nil {
-			continue
-		}
-		for i := range ws {
-			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s, synced by Argo CD)", rc.App.Chart, rc.App.TargetRevision, rc.App.Name)
-			if ws[i].Namespace == "" {
-				ws[i].Namespace = rc.App.Namespace
-			}
-		}
-		e.chartsMu.Lock()
-		if e.installed == nil {
-			e.installed = map[string][]deploy.Workload{}
-		}
-		e.installed[rc.App.Name] = ws
-		e.chartsMu.Unlock()
-	}
+	e.recordSynced(ctx, func(app string) bool { return states[app].done() }, "synced by Argo CD")
 	var out Deployment
 	for _, name := range want {
 		st := states[name]
@@ -268,6 +247,33 @@ func (e *Env) syncBootstrap(ctx context.Context, objs []*unstructured.Unstructur
 		out.Apps = append(out.Apps, AppDeploy{Name: "deploy/" + name, Duration: time.Since(t0), Argo: s})
 	}
 	return out
+}
+
+// recordSynced records the workloads of the upstream charts of the Applications synced says are on the cluster
+// (how: "synced by Argo CD"), for the placement checks.
+func (e *Env) recordSynced(ctx context.Context, synced func(app string) bool, how string) {
+	rendered, _ := e.RenderCharts(ctx)
+	for _, rc := range rendered {
+		if !synced(rc.App.Name) {
+			continue
+		}
+		ws, err := deploy.Workloads(rc.Objects)
+		if err != nil {
+			continue
+		}
+		for i := range ws {
+			ws[i].Source = fmt.Sprintf("chart %s %s (Application %s, %s)", rc.App.Chart, rc.App.TargetRevision, rc.App.Name, how)
+			if ws[i].Namespace == "" {
+				ws[i].Namespace = rc.App.Namespace
+			}
+		}
+		e.chartsMu.Lock()
+		if e.installed == nil {
+			e.installed = map[string][]deploy.Workload{}
+		}
+		e.installed[rc.App.Name] = ws
+		e.chartsMu.Unlock()
+	}
 }
 
 // rewriteTo is where the bootstrap's sources and destination point: empty fields keep what the platform declares.

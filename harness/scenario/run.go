@@ -41,6 +41,19 @@ type Runner struct {
 	// Karpenter is where the real Karpenter comes from for scenarios with spec.karpenter (default: the
 	// repository's bin/).
 	Karpenter *engine.KarpenterConfig
+	// Forked, when set, says the cluster was started from a snapshot of the very same deploy (same DeployKey):
+	// the scenario's first deploy step takes that deploy over instead of deploying again.
+	Forked *Fork
+}
+
+// Fork is the deploy a scenario's cluster was forked from.
+type Fork struct {
+	// Apps are the Applications that deploy put on the cluster; How says who did ("synced by Argo CD v3.6.1").
+	Apps []string
+	How  string
+	// From describes the snapshot (which run took it, when, its key) and Took how long the fork's start took.
+	From string
+	Took time.Duration
 }
 
 // Run runs every step of s and returns one result per step. A step that cannot run on this backend (scaling
@@ -77,10 +90,14 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 			name += " " + st.Name
 		}
 		t0 := time.Now()
+		forked := r.Forked != nil && st.Deploy != nil
 		msg, skipped, err := r.act(ctx, st)
 		if err == nil && skipped == "" && st.Expect != nil {
 			if got, e := expect(ctx, r.Env.Clientset(), r.Env.Platform.Shape, *st.Expect); e != nil {
 				err = e
+				if forked { // the verdict is on the fork: say so
+					err = fmt.Errorf("%w; %s", e, msg)
+				}
 			} else {
 				msg = strings.TrimPrefix(msg+"; "+got, "; ")
 			}
@@ -96,11 +113,33 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) ([]result.Result, error) 
 	return results, nil
 }
 
+// afterDeploy places a probe for every workload once the platform is on the cluster, and scales the GPU groups
+// when the step asks.
+func (r *Runner) afterDeploy(ctx context.Context, st Step, deployed string) (msg, skipped string, err error) {
+	e := r.Env
+	ps, err := e.RunProbes(ctx, time.Minute)
+	if err != nil {
+		return "", "", err
+	}
+	if st.Deploy.ScaleForGPUs {
+		if _, err := e.ScaleForGPUs(ctx, ps); err != nil {
+			return "", "", err
+		}
+	}
+	return fmt.Sprintf("%s (%d upstream, whose real pods run); watching %d workloads", deployed, len(e.ChartWorkloads()), len(e.Watched())), "", nil
+}
+
 func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err error) {
 	e := r.Env
 	cs := e.Clientset()
 	sc, canScale := e.Scaler()
 	switch {
+	case st.Deploy != nil && r.Forked != nil:
+		f := r.Forked
+		r.Forked = nil // a second deploy step deploys
+		e.AdoptDeployment(ctx, f.Apps, f.How)
+		return r.afterDeploy(ctx, st, fmt.Sprintf("the platform as %s (%d Applications, %s), forked from %s in %s instead of deployed again",
+			f.How, len(f.Apps), strings.Join(f.Apps, ", "), f.From, f.Took.Round(100*time.Millisecond)))
 	case st.Deploy != nil:
 		installed := 0
 		// As `harness check`: the generated CRDs first, for kinds no installable chart ships (Karpenter's NodePool
@@ -118,16 +157,7 @@ func (r *Runner) act(ctx context.Context, st Step) (msg, skipped string, err err
 				installed++
 			}
 		}
-		ps, err := e.RunProbes(ctx, time.Minute)
-		if err != nil {
-			return "", "", err
-		}
-		if st.Deploy.ScaleForGPUs {
-			if _, err := e.ScaleForGPUs(ctx, ps); err != nil {
-				return "", "", err
-			}
-		}
-		return fmt.Sprintf("installed %d of %d charts (%d upstream, whose real pods run); watching %d workloads", installed, len(e.Platform.Apps), len(e.ChartWorkloads()), len(e.Watched())), "", nil
+		return r.afterDeploy(ctx, st, fmt.Sprintf("installed %d of %d charts", installed, len(e.Platform.Apps)))
 	case st.Apply != nil:
 		return apply(ctx, e.REST(), st.Apply.Objects)
 	case st.ScaleNodeGroup != nil:

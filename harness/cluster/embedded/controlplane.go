@@ -81,6 +81,10 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 		return err
 	}
 	c.stops = append(c.stops, func(context.Context) error { stopEtcd(); return nil })
+	// The harness snapshots the cluster through etcd's own API (Cluster.Snapshot).
+	if err := os.WriteFile(filepath.Join(dir, etcdURLFile), []byte(etcdURL), 0o600); err != nil {
+		return fmt.Errorf("write etcd address: %w", err)
+	}
 	mark("etcd ready")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

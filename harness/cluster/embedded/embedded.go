@@ -48,6 +48,10 @@ type Config struct {
 	// rehearsal sets the target: the cluster as it is once EKS has upgraded the control plane and before the node
 	// groups are rolled.
 	ControlPlaneVersion string
+	// FromSnapshot, when set, is a directory Cluster.Snapshot wrote: the cluster starts as a fork of the cluster
+	// it was taken from (its objects, nodes and pods, certificates and shape) instead of registering Shape's nodes
+	// on an empty etcd. Shape's cluster name and version must match the snapshot's.
+	FromSnapshot string
 }
 
 // Cluster is a control plane in a child process with kwok-simulated nodes.
@@ -140,6 +144,11 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	}
 	if err := os.WriteFile(filepath.Join(c.runDir, specFile), spec, 0o600); err != nil {
 		return fmt.Errorf("write shape: %w", err)
+	}
+	if c.cfg.FromSnapshot != "" {
+		if err := c.restoreLocked(c.cfg.FromSnapshot); err != nil {
+			return err
+		}
 	}
 	return c.launchLocked(ctx)
 }

@@ -10,11 +10,17 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
+// The single member's name and peer address (loopback, port chosen at listen time, never dialled).
+const (
+	etcdName    = "harness"
+	etcdPeerURL = "http://127.0.0.1:0"
+)
+
 // startEtcd starts a single-member etcd with its data in dir, listening on free loopback ports.
 // It returns the client URL and a stop function.
 func startEtcd(ctx context.Context, dir, logFile string) (string, func(), error) {
 	cfg := embed.NewConfig()
-	cfg.Name = "harness"
+	cfg.Name = etcdName
 	cfg.Dir = filepath.Join(dir, "etcd")
 	zero := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{zero}, []url.URL{zero}

@@ -61,6 +61,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	var static, apply, partial bool
 	var deployVia string
 	var workloads bool
+	var snapshots string
 	var af awsFlags
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	f.register(fs)
@@ -77,6 +78,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.BoolVar(&partial, "partial", false, "accept a run in which Applications whose charts are not available are not judged (otherwise it exits 3, incomplete)")
 	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
 	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
+	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "where the deployed platform is snapshot for scenarios to fork (embedded backend; default $HARNESS_SNAPSHOTS or the user cache; none: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +134,13 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	}
 	defer cleanup()
 	run.ArgoCD = argo
+	if _, ok := cluster.AsSnapshotter(c); ok && !(snapshotStore{snapshots}).off() {
+		key, err := env.DeployKey(ctx, argo, f.forkFacts()...)
+		if err != nil {
+			fmt.Printf(" · the deployed platform will not be snapshot for the scenarios: %v\n", err)
+		}
+		run.OnDeployed = snapshotAfterDeploy(snapshotStore{snapshots}, c, f.env, key, argo)
+	}
 	if workloads {
 		wl, cleanup, err := workloadsFor(f, c)
 		if err != nil {
@@ -218,25 +227,9 @@ func defaultChartsCache() string {
 // included; elsewhere a temporary directory).
 func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*engine.ArgoCD, func(), error) {
 	noop := func() {}
-	argoBin := filepath.Join(f.root, "bin", "argocd")
-	if via == "auto" {
-		via = "helm"
-		_, errBin := os.Stat(argoBin)
-		_, errGit := exec.LookPath("git")
-		switch {
-		case static:
-		case errBin != nil || errGit != nil:
-			fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
-		default:
-			via = "argocd"
-		}
-	}
-	switch via {
-	case "helm":
-		return nil, noop, nil
-	case "argocd":
-	default:
-		return nil, noop, fmt.Errorf("--deploy %q: want argocd, helm or auto", via)
+	argo, err := deployer(f, via, static)
+	if argo == nil || err != nil {
+		return nil, noop, err
 	}
 	parent := ""
 	if c != nil && cluster.Of(c).RunDir {
@@ -253,9 +246,33 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 			return nil, noop, fmt.Errorf("HARNESS_ARGOCD_TIMEOUT: %w", err)
 		}
 	}
-	return &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"),
-		CRDsDir: filepath.Join(f.root, "bin", "argocd-crds"), Dir: dir, Timeout: timeout,
-		Progress: func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }}, func() { os.RemoveAll(dir) }, nil
+	argo.Dir, argo.Timeout = dir, timeout
+	argo.Progress = func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }
+	return argo, func() { os.RemoveAll(dir) }, nil
+}
+
+// deployer resolves --deploy to the Argo CD build a deploy runs (nil: Helm), without a working directory.
+func deployer(f clusterFlags, via string, static bool) (*engine.ArgoCD, error) {
+	argoBin := filepath.Join(f.root, "bin", "argocd")
+	if via == "auto" {
+		via = "helm"
+		_, errBin := os.Stat(argoBin)
+		_, errGit := exec.LookPath("git")
+		switch {
+		case static:
+		case errBin != nil || errGit != nil:
+			fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
+		default:
+			via = "argocd"
+		}
+	}
+	switch via {
+	case "helm":
+		return nil, nil
+	case "argocd":
+		return &engine.ArgoCD{Binary: argoBin, HelmDir: filepath.Join(f.root, "bin"), CRDsDir: filepath.Join(f.root, "bin", "argocd-crds")}, nil
+	}
+	return nil, fmt.Errorf("--deploy %q: want argocd, helm or auto", via)
 }
 
 // workloadsFor configures the workload tier; its scratch directory lives in the embedded cluster's run directory

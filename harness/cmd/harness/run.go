@@ -21,6 +21,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	var reportDir string
 	var charts engine.Charts
 	var deployVia string
+	var snapshots string
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
 	fs.StringVar(&charts.Dir, "charts-dir", os.Getenv("HARNESS_CHARTS_DIR"), "upstream charts unpacked as <dir>/<chart>, as `helm pull --untar` leaves them (default $HARNESS_CHARTS_DIR); apps whose chart is in neither this nor the cache are skipped")
@@ -28,6 +29,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	fs.StringVar(&charts.Cache, "charts-cache", defaultChartsCache(), "where fetched charts are kept, by name and version")
 	fs.StringVar(&deployVia, "deploy", "auto", "how a deploy step deploys the platform: argocd (the real Argo CD syncs helm/bootstrap.yaml), helm (each chart installed directly, faster), auto (argocd when `make argocd` built it)")
 	fs.StringVar(&reportDir, "report-dir", filepath.Join("test", "results", "scenarios"), "where junit-<scenario>.xml go")
+	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "a scenario whose first step deploys starts from harness check's snapshot of the same deploy when there is one (default $HARNESS_SNAPSHOTS or the user cache; none: always deploy)")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -58,7 +60,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	var junits []string
 	for _, s := range scenarios {
 		fmt.Printf("scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
-		results, err := runScenario(ctx, f, charts, deployVia, platforms[s.Spec.Environment], s)
+		results, err := runScenario(ctx, f, charts, deployVia, snapshotStore{snapshots}, platforms[s.Spec.Environment], s)
 		all = append(all, results...)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Metadata.Name, err)
@@ -78,17 +80,27 @@ func runScenarios(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, deployVia string, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
+func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, deployVia string, store snapshotStore, p *platform.Platform, s *scenario.Scenario) (rs []result.Result, err error) {
 	f.preAdvertisedGPUs = f.preAdvertisedGPUs || s.Spec.PreAdvertisedGPUs
-	c, _, stopCluster, err := f.start(ctx, p)
+	b, _ := cluster.Lookup(f.backend)
+	crdsDir := ""
+	if b.Capabilities.Creates { // a given cluster gets its CRDs from the operators' charts
+		crdsDir = filepath.Join(f.root, "bin", "crds")
+	}
+	fork := forkFor(ctx, f, b, store, charts, crdsDir, deployVia, p, s)
+	if fork != nil {
+		f.fromSnapshot = fork.dir
+	}
+	c, took, stopCluster, err := f.start(ctx, p)
+	if err != nil && fork != nil && ctx.Err() == nil {
+		fmt.Printf(" · the fork did not start (%v): deploying afresh\n", err)
+		fork, f.fromSnapshot = nil, ""
+		c, took, stopCluster, err = f.start(ctx, p)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer func() { stopCluster((err != nil || result.AnyFailed(rs)) && ctx.Err() == nil) }()
-	crdsDir := ""
-	if cluster.Of(c).Creates { // a given cluster gets its CRDs from the operators' charts
-		crdsDir = filepath.Join(f.root, "bin", "crds")
-	}
 	env, err := engine.NewEnv(p, c, charts, crdsDir)
 	if err != nil {
 		return nil, err
@@ -99,7 +111,45 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, depl
 	}
 	defer cleanup()
 	r := &scenario.Runner{Env: env, ArgoCD: argo, OnResult: func(res result.Result) { report.Progress(os.Stdout, res) }}
+	if fork != nil {
+		fork.Fork.Took = took
+		r.Forked = &fork.Fork
+	}
 	return r.Run(ctx, s)
+}
+
+// fork is a deploy snapshot a scenario starts from.
+type fork struct {
+	scenario.Fork
+	dir string
+}
+
+// forkFor finds harness check's snapshot of the deploy s's first step would do (same engine.DeployKey), when s
+// starts with a deploy and the backend can start from a snapshot.
+func forkFor(ctx context.Context, f clusterFlags, b cluster.Backend, store snapshotStore, charts engine.Charts, crdsDir, deployVia string,
+	p *platform.Platform, s *scenario.Scenario) *fork {
+	if store.off() || !b.Capabilities.Snapshot || len(s.Spec.Steps) == 0 || s.Spec.Steps[0].Deploy == nil {
+		return nil
+	}
+	argo, err := deployer(f, deployVia, false)
+	if err != nil {
+		return nil
+	}
+	static, err := engine.NewEnv(p, nil, charts, crdsDir)
+	if err != nil {
+		return nil
+	}
+	key, err := static.DeployKey(ctx, argo, f.forkFacts()...)
+	if err != nil {
+		return nil
+	}
+	dir, rec, ok := store.find(key)
+	if !ok {
+		fmt.Printf(" · no snapshot of this deploy (key %s; harness check takes one): the scenario deploys the platform\n", key[:12])
+		return nil
+	}
+	return &fork{dir: dir, Fork: scenario.Fork{Apps: rec.Apps, How: rec.How,
+		From: fmt.Sprintf("harness check's snapshot of %s (key %s)", rec.Taken.Local().Format("2006-01-02 15:04:05"), key[:12])}}
 }
 
 func joinPaths(ps []string) string {

@@ -28,6 +28,13 @@ type clusterFlags struct {
 	// preAdvertisedGPUs: GPU nodes advertise GPUs without a device plugin (--pre-advertise-gpus, or a scenario's
 	// preAdvertisedGPUs).
 	preAdvertisedGPUs bool
+	// fromSnapshot starts the cluster from a snapshot directory (a scenario forking harness check's deploy).
+	fromSnapshot string
+}
+
+// forkFacts are the cluster options a deploy snapshot is only valid for (beside engine.DeployKey's inputs).
+func (f *clusterFlags) forkFacts() []string {
+	return []string{"backend " + f.backend, fmt.Sprintf("pre-advertised-gpus %t", f.preAdvertisedGPUs)}
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
@@ -66,14 +73,18 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 		}
 	}
 	c, err := cluster.New(ctx, cluster.Config{Backend: f.backend, Shape: p.Shape, RunDir: f.runDir, Kubeconfig: f.kubeconfig, Keep: f.keep,
-		PreAdvertisedGPUs: f.preAdvertisedGPUs})
+		PreAdvertisedGPUs: f.preAdvertisedGPUs, FromSnapshot: f.fromSnapshot})
 	if errors.Is(err, cluster.ErrUnknownBackend) {
 		return nil, 0, nil, fmt.Errorf("%w: --backend: %v", errUsage, err)
 	}
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	step := report.Begin(os.Stdout, fmt.Sprintf("start %s cluster %s (%s; from %s)", f.backend, p.Shape.ClusterName, describe(p.Shape), p.Shaped()))
+	what := fmt.Sprintf("start %s cluster %s (%s; from %s)", f.backend, p.Shape.ClusterName, describe(p.Shape), p.Shaped())
+	if f.fromSnapshot != "" {
+		what = fmt.Sprintf("start %s cluster %s from the deploy snapshot %s", f.backend, p.Shape.ClusterName, f.fromSnapshot)
+	}
+	step := report.Begin(os.Stdout, what)
 	err = c.Start(ctx)
 	took := step.Elapsed()
 	if err := step.End(err); err != nil {

@@ -1,0 +1,110 @@
+package local
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
+)
+
+// TestScenariosForkTheChecksDeploy runs `harness check` and then a scenario whose first step deploys the platform
+// (bin/harness, as `make test-local` does): the scenario starts from the check's snapshot of the same deploy
+// instead of deploying again, and passes. A changed file is another deploy: the scenario deploys it itself; there a
+// mistake (cert-manager's cainjector asking for 7 GiB, more than a t3.large's allocatable memory: the corpus's
+// kserve-predictor-memory-beyond-t3-large, on a chart) fails the scenario — and
+// fails it the same way when the scenario forks the check's deploy of that very mistake (the deploy passed, the
+// placement did not). Nothing is left in the run directory.
+func TestScenariosForkTheChecksDeploy(t *testing.T) {
+	bin := filepath.Join(testenv.Root(), "bin", "harness")
+	require.FileExists(t, bin, "make build (make test builds it)")
+	testenv.ChartsDir(t)
+	root := testenv.CopyRepo(t)
+	// The same generated CRDs (and Argo CD build) as the repository's: part of what a deploy is.
+	require.NoError(t, os.Symlink(filepath.Join(testenv.Root(), "bin"), filepath.Join(root, "bin")))
+	if venv := filepath.Join(testenv.Root(), ".venv-checkov"); dirExists(venv) { // checkov, installed once
+		require.NoError(t, os.Symlink(venv, filepath.Join(root, ".venv-checkov")))
+	}
+	// One step: the platform deployed, every system pod placed (the shipped night-scale-to-zero's first step).
+	scenario := filepath.Join(root, "scenarios", "fork.yaml")
+	require.NoError(t, os.WriteFile(scenario, []byte(`apiVersion: harness.mlops.io/v1alpha1
+kind: Scenario
+metadata:
+  name: fork
+  description: The platform deployed, every system pod placed.
+spec:
+  environment: local
+  steps:
+    - name: deploy the platform
+      deploy:
+        scaleForGPUs: true
+      expect:
+        systemPodsPending: 0
+`), 0o644))
+	runDir, snaps := t.TempDir(), t.TempDir()
+	harness := func(args ...string) (string, int) {
+		t.Helper()
+		args = append(args[:1:1], append([]string{"--env", "local", "--root", root, "--run-dir", runDir, "--deploy", "helm",
+			"--snapshots", snaps, "--report-dir", t.TempDir()}, args[1:]...)...)
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Dir = root
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		t.Logf("harness %v:\n%s", args, out.String())
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return out.String(), exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return out.String(), 0
+	}
+
+	out, code := harness("check")
+	require.Equal(t, 0, code, "harness check on the repository's platform")
+	assert.Contains(t, out, "deployed platform snapshot in")
+	out, code = harness("run", scenario)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "forked from harness check's snapshot")
+	assert.NotContains(t, out, "installed 10 of")
+
+	testenv.Edit(t, root, "helm/platform-app/values.yaml", "            cpu: 10m\n            memory: 64Mi\n          limits:\n            memory: 256Mi\n",
+		"            cpu: 10m\n            memory: 7Gi\n          limits:\n            memory: 7Gi\n")
+	fresh, code := harness("run", scenario)
+	assert.Equal(t, 1, code, "the mistake fails the scenario")
+	assert.Contains(t, fresh, "no snapshot of this deploy")
+	assert.NotContains(t, fresh, "forked from")
+	_, code = harness("check")
+	assert.Equal(t, 1, code, "the mistake fails the check, after a deploy that passed")
+	forked, code := harness("run", scenario)
+	assert.Equal(t, 1, code, "the fork judges the mistake as a fresh deploy does")
+	assert.Contains(t, forked, "forked from harness check's snapshot")
+	require.NotEmpty(t, verdicts(fresh))
+	assert.Equal(t, verdicts(fresh), verdicts(forked), "the same verdict per step, forked or deployed")
+
+	dirs, _ := filepath.Glob(filepath.Join(runDir, "harness-*"))
+	for _, d := range dirs {
+		assert.FileExists(t, filepath.Join(d, "kept"), "only the failed runs' kept run directories are left")
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// verdicts are the summary table's step names and statuses.
+func verdicts(out string) []string {
+	var vs []string
+	for _, m := range regexp.MustCompile(`(?m)^(fork/\d[^\n]*?)\s{2,}(passed|failed|skipped)\s`).FindAllStringSubmatch(out, -1) {
+		vs = append(vs, m[1]+": "+m[2])
+	}
+	return vs
+}
