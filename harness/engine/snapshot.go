@@ -39,8 +39,13 @@ func (e *Env) DeployKey(ctx context.Context, argo *ArgoCD, extra ...string) (str
 		if err := hashFile(h, "argocd", argo.Binary); err != nil {
 			return "", fmt.Errorf("deploy key: %w", err)
 		}
-		for _, d := range []string{argo.HelmDir, argo.CRDsDir} {
-			if err := hashTree(h, d); err != nil {
+		if argo.HelmDir != "" { // the Helm CLI its repo server runs
+			if err := hashFile(h, "helm", filepath.Join(argo.HelmDir, "helm")); err != nil && !os.IsNotExist(err) {
+				return "", fmt.Errorf("deploy key: %w", err)
+			}
+		}
+		if argo.CRDsDir != "" {
+			if err := hashTree(h, argo.CRDsDir); err != nil && !os.IsNotExist(err) {
 				return "", fmt.Errorf("deploy key: %w", err)
 			}
 		}
@@ -60,7 +65,7 @@ func (e *Env) DeployKey(ctx context.Context, argo *ArgoCD, extra ...string) (str
 	for _, a := range e.Platform.Apps {
 		c := e.chart(ctx, a)
 		fmt.Fprintf(h, "app %s %q %q\n", a.Name, c.unavailable, c.refused)
-		if c.dir != "" && c.upstream {
+		if c.dir != "" {
 			if err := hashTree(h, c.dir); err != nil {
 				return "", fmt.Errorf("deploy key: chart of %s: %w", a.Name, err)
 			}

@@ -47,7 +47,7 @@ func commands() []command {
 		{"reap", "delete resources whose expires-at tag has passed (--older-than D, --dry-run), or scan one run's leaks (--run-id)", runReap},
 		{"eks-token", "print an ExecCredential for a real EKS cluster (kubeconfigs the nightly tier writes use it)", runEKSToken},
 		{"version", "print the versions the harness is built with", runVersion},
-		{"clean", "remove the run directories failed runs kept (--run-dir; a new run keeps only the newest few)", runClean},
+		{"clean", "remove the run directories failed runs kept (--run-dir; a new run keeps only the newest few) and the deploy snapshots (--snapshots)", runClean},
 	}
 }
 
@@ -158,11 +158,18 @@ func parse(fs *pflag.FlagSet, args []string) error {
 }
 
 func runClean(_ context.Context, args []string) error {
-	var runDir string
+	var runDir, snapshots string
 	fs := pflag.NewFlagSet("clean", pflag.ContinueOnError)
 	fs.StringVar(&runDir, "run-dir", "", "parent directory for run state (default: the system temp dir)")
+	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "the deploy snapshots harness check took for the scenarios")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if store := (snapshotStore{snapshots}); !store.off() {
+		if err := store.prune(0); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		fmt.Printf("removed the deploy snapshots in %s\n", snapshots)
 	}
 	removed, err := embedded.PruneKept(runDir, 0)
 	for _, d := range removed {
