@@ -32,8 +32,19 @@ import (
 )
 
 // Main is TestMain for packages that start embedded clusters: the test binary also hosts their control planes.
+// The harness commands the tests run keep their deploy snapshots in a directory of the test binary's, removed at
+// the end, not in the user's cache (HARNESS_SNAPSHOTS, unless the caller set it).
 func Main(m *testing.M) {
 	embedded.RunIfControlPlane()
+	if os.Getenv("HARNESS_SNAPSHOTS") == "" {
+		dir, err := os.MkdirTemp("", "eks-mlops-test-snapshots-")
+		if err == nil {
+			os.Setenv("HARNESS_SNAPSHOTS", dir)
+			code := m.Run()
+			os.RemoveAll(dir)
+			os.Exit(code)
+		}
+	}
 	os.Exit(m.Run())
 }
 
