@@ -48,7 +48,7 @@ type Runner struct {
 
 // Fork is the deploy a scenario's cluster was forked from.
 type Fork struct {
-	// Apps are the Applications that deploy put on the cluster; How says who did ("synced by Argo CD v3.6.1").
+	// Apps are the Applications that deploy put on the cluster; How says who did ("synced by Argo CD").
 	Apps []string
 	How  string
 	// From describes the snapshot (which run took it, when, its key) and Took how long the fork's start took.

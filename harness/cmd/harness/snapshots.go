@@ -21,7 +21,7 @@ import (
 // a scenario whose first step deploys the same platform starts from that snapshot instead of deploying again. A
 // changed file, chart, CRD or binary is another key: the scenario deploys itself.
 
-// maxSnapshots is how many deploy snapshots the store keeps (the newest; tens of MB each).
+// maxSnapshots is how many deploy snapshots the store keeps (the newest; ~14 MB each for the local platform).
 const maxSnapshots = 3
 
 // snapshotsOff turns the store off (--snapshots none).
@@ -32,7 +32,7 @@ type deployRecord struct {
 	Key   string    `json:"key"`
 	Env   string    `json:"env"`
 	Taken time.Time `json:"taken"`
-	// How says who deployed ("synced by Argo CD v3.6.1", "installed by Helm"); Apps are the Applications it put on
+	// How says who deployed ("synced by Argo CD", "installed by Helm"); Apps are the Applications it put on
 	// the cluster.
 	How  string   `json:"how"`
 	Apps []string `json:"apps"`
