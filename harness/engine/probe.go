@@ -222,7 +222,9 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 	// going away); such a decision changes within moments, a final one does not.
 	const settleFor = 1500 * time.Millisecond
 	var stableSince time.Time
-	var lastSig string
+	var lastSig, moved string // moved: what the last change of placements was, for a timeout's message
+	var lastWait string       // and what the last look that was not yet settled waited for
+	var lastWaitAt time.Time
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
 		var st placementState
@@ -245,7 +247,11 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 		// A terminating pod (a preemption victim) still holds its GPU, and a nominated pod is about to take a
 		// victim's place; a verdict read before either settles is not the answer yet.
 		if st.terminating > 0 {
-			waiting = append(waiting, fmt.Sprintf("%d terminating pod(s)", st.terminating))
+			sort.Strings(st.terminatingPods)
+			if len(st.terminatingPods) > 3 {
+				st.terminatingPods = append(st.terminatingPods[:3], "…")
+			}
+			waiting = append(waiting, fmt.Sprintf("%d terminating pod(s): %s", st.terminating, strings.Join(st.terminatingPods, ", ")))
 		}
 		if st.preempting > 0 {
 			waiting = append(waiting, fmt.Sprintf("%d pod(s) nominated to a node (preemption under way)", st.preempting))
@@ -337,13 +343,24 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 		}
 		if len(waiting) > 0 {
 			stableSince, lastSig = time.Time{}, ""
+			lastWait, lastWaitAt = strings.Join(waiting, "; "), time.Now()
 			return false, nil
 		}
 		if sig := signature(out); sig != lastSig || stableSince.IsZero() {
+			if lastSig != "" {
+				moved = sigChange(lastSig, sig)
+			}
 			stableSince, lastSig = time.Now(), sig
 		}
 		if time.Since(stableSince) < settleFor {
-			waiting = []string{"placements to hold still for " + settleFor.String()}
+			w := "placements to hold still for " + settleFor.String()
+			switch {
+			case moved != "":
+				w += " (the last change: " + moved + ")"
+			case lastWait != "":
+				w += fmt.Sprintf(" (%s ago it was waiting for: %s)", time.Since(lastWaitAt).Round(100*time.Millisecond), lastWait)
+			}
+			waiting = []string{w}
 			return false, nil
 		}
 		return true, nil
@@ -363,6 +380,38 @@ func signature(ps []Placement) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, ",")
+}
+
+// sigChange says how placements changed between two signatures: the pods that left a node ("-") and the pods
+// that came ("+"), at most five of each.
+func sigChange(from, to string) string {
+	a, b := map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(from, ",") {
+		a[l] = true
+	}
+	for _, l := range strings.Split(to, ",") {
+		b[l] = true
+	}
+	var gone, came []string
+	for l := range a {
+		if !b[l] {
+			gone = append(gone, "-"+l)
+		}
+	}
+	for l := range b {
+		if !a[l] {
+			came = append(came, "+"+l)
+		}
+	}
+	sort.Strings(gone)
+	sort.Strings(came)
+	cut := func(ls []string) []string {
+		if len(ls) > 5 {
+			return append(ls[:5], fmt.Sprintf("… %d more", len(ls)-5))
+		}
+		return ls
+	}
+	return strings.Join(append(cut(gone), cut(came)...), " ")
 }
 
 func (t *tracked) hasReal(key string) bool {
@@ -397,6 +446,8 @@ func replicaFailure(ctx context.Context, cs kubernetes.Interface, ns, selector s
 // back-off.
 type placementState struct {
 	terminating, preempting, staleGPUVerdicts int
+	// terminatingPods names the terminating pods (for a timeout's message).
+	terminatingPods []string
 	// unadvertised are GPU nodes where a device plugin pod runs but no nvidia.com/gpu is advertised yet.
 	unadvertised []string
 }
@@ -470,9 +521,13 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 		}
 		if p.DeletionTimestamp != nil {
 			// Wait for a terminating pod only for a while: on a real cluster one on an unreachable node stays
-			// Terminating for good.
-			if time.Since(p.DeletionTimestamp.Time) < 30*time.Second {
+			// Terminating for good. One bound to a node that is gone (a node group's old node after a roll) holds
+			// nothing anywhere: it waits only for the pod garbage collector, which lets a vanished node's pods be
+			// for 40 s before it deletes them.
+			_, nodeExists := group[p.Spec.NodeName]
+			if (p.Spec.NodeName == "" || nodeExists) && time.Since(p.DeletionTimestamp.Time) < 30*time.Second {
 				st.terminating++
+				st.terminatingPods = append(st.terminatingPods, p.Namespace+"/"+p.Name+" on "+p.Spec.NodeName)
 			}
 			continue
 		}
