@@ -42,12 +42,25 @@ func LoadCRDs(dir string) (*CRDSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := &CRDSet{Dir: dir}
+	set, err := LoadChartCRDs(dir)
+	if errors.Is(err, ErrNoCRDs) {
+		return nil, fmt.Errorf("%w: no *.yaml in %s (run `make crds`)", ErrNoCRDs, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
 	for _, l := range strings.Split(string(src), "\n") {
 		if l != "" && !strings.HasPrefix(l, "#") && strings.Count(l, " ") >= 2 {
 			set.Sources = append(set.Sources, l)
 		}
 	}
+	return set, nil
+}
+
+// LoadChartCRDs reads every *.yaml CRD in dir, a chart's crds/ directory (its provenance is the chart's: no
+// SOURCES). A file that is not a CRD is an error naming the file; no CRD at all is ErrNoCRDs.
+func LoadChartCRDs(dir string) (*CRDSet, error) {
+	set := &CRDSet{Dir: dir}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return nil, err
@@ -68,7 +81,7 @@ func LoadCRDs(dir string) (*CRDSet, error) {
 		set.CRDs = append(set.CRDs, crd)
 	}
 	if len(set.CRDs) == 0 {
-		return nil, fmt.Errorf("%w: no *.yaml in %s (run `make crds`)", ErrNoCRDs, dir)
+		return nil, fmt.Errorf("%w: no *.yaml in %s", ErrNoCRDs, dir)
 	}
 	return set, nil
 }

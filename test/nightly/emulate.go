@@ -80,6 +80,7 @@ var mappings = map[string]mapping{
 	"aws_cloudwatch_event_target":                        {rank: 2, create: (*applier).eventTarget},
 	"aws_eks_cluster":                                    {rank: 3, create: (*applier).cluster},
 	"aws_eks_node_group":                                 {rank: 4, create: (*applier).nodeGroup},
+	"aws_ec2_tag":                                        {rank: 4, create: (*applier).ec2Tag},
 
 	"aws_iam_role_policy":               {why: "permissions: the emulator does not enforce IAM; node-iam, wiring/identity and wiring/karpenter judge them statically"},
 	"aws_iam_role_policy_attachment":    {why: "permissions: the emulator does not enforce IAM; node-iam judges them statically"},
@@ -87,7 +88,6 @@ var mappings = map[string]mapping{
 	"aws_eks_addon":                     {why: "moto's EKS implements no add-ons; the embedded cluster runs none"},
 	"aws_eks_access_entry":              {why: "moto's EKS implements no access entries; the embedded cluster authorizes the harness as admin"},
 	"aws_eks_access_policy_association": {why: "moto's EKS implements no access entries"},
-	"aws_ec2_tag":                       {why: "it tags the cluster security group EKS creates, which moto's EKS does not create"},
 	"aws_default_security_group":        {why: "configuration of the VPC's default security group (its rules removed): nothing to create"},
 	"aws_route_table_association":       {why: "routing: nothing on the emulator routes packets"},
 	"aws_vpc_endpoint":                  {why: "routing to S3 inside the VPC: nothing on the emulator routes packets"},
@@ -660,7 +660,63 @@ func (a *applier) cluster(ctx context.Context, i Instance) error {
 	}
 	a.ids[i.Address], a.ids["cluster_endpoint"] = s.ClusterName, aws.ToString(cl.Cluster.Endpoint)
 	a.record(aws.ToString(cl.Cluster.Arn))
+	// EKS creates the cluster security group in the cluster's VPC (vpc_config's cluster_security_group_id, which
+	// managed nodes get); moto's EKS does not, so it is created here as EKS names and tags it.
+	sn, err := a.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnets[:1]})
+	if err != nil || len(sn.Subnets) == 0 {
+		return fmt.Errorf("the cluster's subnet %s: %v", subnets[0], err)
+	}
+	tags := map[string]string{"kubernetes.io/cluster/" + s.ClusterName: "owned"}
+	maps.Copy(tags, a.tags)
+	sg, err := a.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("eks-cluster-sg-" + s.ClusterName),
+		Description: aws.String("EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads."),
+		VpcId:       sn.Subnets[0].VpcId, TagSpecifications: ec2Tags(ec2types.ResourceTypeSecurityGroup, tags)})
+	if err != nil {
+		return fmt.Errorf("the cluster security group EKS creates: %w", err)
+	}
+	a.ids[i.Address+".vpc_config[0].cluster_security_group_id"] = aws.ToString(sg.GroupId)
+	a.record(a.ec2ARN("security-group", aws.ToString(sg.GroupId)))
 	return nil
+}
+
+// ec2Tag adds a tag to a resource the apply created. The platform tags one resource this way: the cluster
+// security group EKS creates (resource_id is the eks module's node_security_group_id output, which is
+// aws_eks_cluster.this.vpc_config[0].cluster_security_group_id); another resource_id is an error naming it.
+func (a *applier) ec2Tag(ctx context.Context, i Instance) error {
+	at, ok := i.b.Body.Attributes["resource_id"]
+	if !ok || len(at.Expr.Variables()) == 0 {
+		return errors.New("resource_id is not a reference")
+	}
+	ref := traversalString(at.Expr.Variables()[0])
+	var id string
+	if ref == "module.eks.node_security_group_id" {
+		for k, v := range a.ids {
+			if strings.HasSuffix(k, "aws_eks_cluster.this.vpc_config[0].cluster_security_group_id") {
+				id = v
+			}
+		}
+	}
+	if id == "" {
+		return fmt.Errorf("resource_id %s: the emulated apply knows no ID for it (it knows the cluster security group, module.eks.node_security_group_id)", ref)
+	}
+	key, value := i.String("key"), i.String("value")
+	if key == "" {
+		return errors.New("key not known before apply")
+	}
+	_, err := a.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []ec2types.Tag{{Key: aws.String(key), Value: aws.String(value)}}})
+	return err
+}
+
+// traversalString writes a reference as Terraform does: module.eks.node_security_group_id.
+func traversalString(tr hcl.Traversal) string {
+	var b strings.Builder
+	b.WriteString(tr.RootName())
+	for _, step := range tr[1:] {
+		if s, ok := step.(hcl.TraverseAttr); ok {
+			b.WriteString("." + s.Name)
+		}
+	}
+	return b.String()
 }
 
 // nodeGroup creates the node group as the shape holds it (the shape is read from the same node_groups variable)
