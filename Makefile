@@ -108,8 +108,9 @@ bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mo
 karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster
 
 # The real Karpenter AWS provider in kwok mode (github.com/aws/karpenter-provider-aws/kwok, built unchanged in its own
-# module, tools/karpenter-aws; ~6 min cold). Not wired into the checks yet (issue 28): it needs the AWS side from the
-# emulated apply plus the Pricing API and the EKS AMI SSM parameters, which moto does not serve.
+# module, tools/karpenter-aws; ~4-6 min cold). test/local runs it against moto holding the emulated apply, with the
+# Pricing API and the public EKS AMI SSM parameters served beside moto (harness/cloud/publicdata); not yet part of
+# `harness check` (issue 28).
 KARPENTER_AWS_SRC := tools/karpenter-aws/tools.go tools/karpenter-aws/go.mod tools/karpenter-aws/go.sum
 
 bin/karpenter-aws: $(KARPENTER_AWS_SRC)
@@ -117,13 +118,13 @@ bin/karpenter-aws: $(KARPENTER_AWS_SRC)
 	cd tools/karpenter-aws && $(GO) build -ldflags "-s -w" -o ../../bin/karpenter-aws github.com/aws/karpenter-provider-aws/kwok
 
 .PHONY: karpenter-aws
-karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (not yet run by the checks)
+karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (run by test/local; not yet by harness check)
 
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds argocd kuberay kube-apiservers karpenter ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: build crds argocd kuberay kube-apiservers karpenter karpenter-aws ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/test/local$$')
 	@# test/local alone: its clusters, Argo CD and Karpenter get both cores, not a share beside test/static's renders.
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 80m ./test/local

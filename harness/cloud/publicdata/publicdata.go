@@ -1,19 +1,24 @@
 // Package publicdata serves the AWS APIs whose answers are data AWS publishes, for an emulator that does not serve
 // them: the Price List API's GetProducts (EC2 on-demand prices) and the public SSM parameters under /aws/service/
-// (the EKS-optimized and Bottlerocket AMI IDs). Every other SSM request is forwarded to the emulator unchanged.
+// (the EKS-optimized and Bottlerocket AMI IDs). Every other request is forwarded to the emulator unchanged, but
+// for one correction: IAM ListInstanceProfiles is answered filtered by its PathPrefix, which moto ignores (Karpenter's
+// instance-profile garbage collector lists /karpenter/<region>/<cluster>/ and deletes what it finds there: on moto
+// it found, and deleted, the instance profile Terraform created).
 //
 // Karpenter's AWS provider calls both before it launches anything (it will not start without on-demand prices,
 // and resolves an EC2NodeClass's AMI alias through SSM); moto serves neither. Where the answers come from:
 //   - prices: the harness's instance catalog (harness/shape: AWS us-east-1 on-demand Linux list prices) and, for
 //     the bare-metal query Karpenter also makes, the list prices in metalPrices;
-//   - AMI IDs: the emulator's own stand-in for the EKS-optimized AMI (moto's catalog image amazon-eks-node-linux,
-//     x86_64), looked up by name through DescribeImages. The emulator has no arm64 EKS image: arm64 parameters
-//     are answered ParameterNotFound, as AWS answers a parameter that does not exist.
+//   - AMI IDs: copies (CopyImage) of the emulator's own stand-in for the EKS-optimized AMI (moto's catalog image
+//     amazon-eks-node-linux, x86_64), one per parameter and named after it, as AWS publishes one image per
+//     variant (Karpenter maps each image ID to one variant: standard, nvidia, neuron). The emulator has no arm64
+//     EKS image: arm64 parameters are answered ParameterNotFound, as AWS answers a parameter that does not exist.
 package publicdata
 
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
@@ -47,8 +53,9 @@ type Config struct {
 	// Emulator is the AWS emulator's endpoint URL: SSM requests other than public parameters go there, and the
 	// AMI stand-in is looked up there.
 	Emulator string
-	// EC2 is a client of the emulator's EC2 (for the AMI look-up).
+	// EC2 is a client of the emulator's EC2 (for the AMI look-up); IAM of its IAM.
 	EC2 *ec2.Client
+	IAM *iam.Client
 }
 
 // Server is a running public-data endpoint.
@@ -59,7 +66,8 @@ type Server struct {
 	proxy *httputil.ReverseProxy
 
 	mu       sync.Mutex
-	image    string // the AMI stand-in's ID, once looked up
+	image    string            // the AMI stand-in's ID, once looked up
+	images   map[string]string // parameter name -> its copy's ID
 	requests map[string]int
 }
 
@@ -69,14 +77,14 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("publicdata: emulator endpoint %q is not a URL", cfg.Emulator)
 	}
-	if cfg.EC2 == nil {
-		return nil, errors.New("publicdata: Config.EC2 is required")
+	if cfg.EC2 == nil || cfg.IAM == nil {
+		return nil, errors.New("publicdata: Config.EC2 and Config.IAM are required")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, ln: ln, proxy: httputil.NewSingleHostReverseProxy(u), requests: map[string]int{}}
+	s := &Server{cfg: cfg, ln: ln, proxy: httputil.NewSingleHostReverseProxy(u), requests: map[string]int{}, images: map[string]string{}}
 	s.srv = &http.Server{Handler: s}
 	go s.srv.Serve(ln) //nolint:errcheck // Serve returns when Stop closes the listener
 	return s, nil
@@ -118,6 +126,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal(body, &in); err == nil && strings.HasPrefix(in.Name, "/aws/service/") {
 			s.count(target)
 			s.getParameter(r.Context(), w, in.Name)
+			return
+		}
+	}
+	if target == "" && r.Method == http.MethodPost {
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "ListInstanceProfiles" && form.Get("PathPrefix") != "" {
+			s.count("IAM.ListInstanceProfiles")
+			s.listInstanceProfiles(r.Context(), w, form.Get("PathPrefix"))
 			return
 		}
 	}
@@ -278,7 +293,7 @@ func (s *Server) getParameter(ctx context.Context, w http.ResponseWriter, name s
 		awsError(w, http.StatusBadRequest, "ParameterNotFound", "parameter "+name+" is not served by the harness (EKS node AMI parameters of x86_64 only: the emulator holds no other EKS image)")
 		return
 	}
-	id, err := s.eksImage(ctx)
+	id, err := s.imageFor(ctx, name)
 	if err != nil {
 		awsError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
 		return
@@ -287,10 +302,31 @@ func (s *Server) getParameter(ctx context.Context, w http.ResponseWriter, name s
 		"ARN": "arn:aws:ssm:us-east-1::parameter" + name, "DataType": "aws:ec2:image"}})
 }
 
-// eksImage looks up the emulator's EKS node image by name (once).
-func (s *Server) eksImage(ctx context.Context) (string, error) {
+// imageFor returns the image a public parameter names: a copy of the emulator's EKS image made for that parameter
+// (once), named after it.
+func (s *Server) imageFor(ctx context.Context, param string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id := s.images[param]; id != "" {
+		return id, nil
+	}
+	src, err := s.eksImage(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(param, "/aws/service/"), "/image_id")
+	name = strings.ReplaceAll(name, "/", "-")
+	out, err := s.cfg.EC2.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(src), SourceRegion: aws.String(s.cfg.EC2.Options().Region),
+		Name: aws.String(name), Description: aws.String("the harness's stand-in for the image SSM parameter " + param + " names (a copy of the emulator's " + EKSImageName + ")")})
+	if err != nil {
+		return "", fmt.Errorf("copy the emulator's %s image for %s: %w", EKSImageName, param, err)
+	}
+	s.images[param] = aws.ToString(out.ImageId)
+	return s.images[param], nil
+}
+
+// eksImage looks up the emulator's EKS node image by name (once); s.mu is held.
+func (s *Server) eksImage(ctx context.Context) (string, error) {
 	if s.image != "" {
 		return s.image, nil
 	}
@@ -305,6 +341,66 @@ func (s *Server) eksImage(ctx context.Context) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the emulator holds no x86_64 image named %s", EKSImageName)
+}
+
+// listInstanceProfiles answers IAM ListInstanceProfiles with the emulator's instance profiles whose path starts
+// with prefix (the emulator's own answer ignores the prefix).
+func (s *Server) listInstanceProfiles(ctx context.Context, w http.ResponseWriter, prefix string) {
+	type role struct {
+		Path, RoleName, RoleId, Arn string
+	}
+	type profile struct {
+		Path, InstanceProfileName, InstanceProfileId, Arn, CreateDate string
+		Roles []role `xml:"Roles>member"`
+	}
+	var ps []profile
+	pg := iam.NewListInstanceProfilesPaginator(s.cfg.IAM, &iam.ListInstanceProfilesInput{})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			iamError(w, http.StatusInternalServerError, "ServiceFailure", err.Error())
+			return
+		}
+		for _, p := range page.InstanceProfiles {
+			if !strings.HasPrefix(aws.ToString(p.Path), prefix) {
+				continue
+			}
+			out := profile{Path: aws.ToString(p.Path), InstanceProfileName: aws.ToString(p.InstanceProfileName), InstanceProfileId: aws.ToString(p.InstanceProfileId), Arn: aws.ToString(p.Arn)}
+			if p.CreateDate != nil {
+				out.CreateDate = p.CreateDate.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			for _, r := range p.Roles {
+				out.Roles = append(out.Roles, role{Path: aws.ToString(r.Path), RoleName: aws.ToString(r.RoleName), RoleId: aws.ToString(r.RoleId), Arn: aws.ToString(r.Arn)})
+			}
+			ps = append(ps, out)
+		}
+	}
+	type result struct {
+		IsTruncated      bool
+		InstanceProfiles []profile `xml:"InstanceProfiles>member"`
+	}
+	type response struct {
+		XMLName   xml.Name `xml:"https://iam.amazonaws.com/doc/2010-05-08/ ListInstanceProfilesResponse"`
+		Result    result   `xml:"ListInstanceProfilesResult"`
+		RequestID string   `xml:"ResponseMetadata>RequestId"`
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	_ = xml.NewEncoder(w).Encode(response{Result: result{InstanceProfiles: ps}, RequestID: "publicdata"})
+}
+
+// iamError writes an IAM (query protocol) error.
+func iamError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	type e struct {
+		Type, Code, Message string
+	}
+	type resp struct {
+		XMLName   xml.Name `xml:"ErrorResponse"`
+		Error     e
+		RequestID string `xml:"RequestId"`
+	}
+	_ = xml.NewEncoder(w).Encode(resp{Error: e{Type: "Receiver", Code: code, Message: msg}, RequestID: "publicdata"})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

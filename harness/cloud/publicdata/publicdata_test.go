@@ -3,6 +3,7 @@ package publicdata
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	pricingtypes "github.com/aws/aws-sdk-go-v2/service/pricing/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -20,7 +22,8 @@ import (
 func start(t *testing.T, emulator string) *Server {
 	t.Helper()
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
-	s, err := Start(Config{Emulator: emulator, EC2: ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(emulator) })})
+	s, err := Start(Config{Emulator: emulator, EC2: ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(emulator) }),
+		IAM: iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(emulator) })})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Stop() })
 	return s
@@ -87,21 +90,31 @@ func TestGetProductsAnswersKarpentersQueries(t *testing.T) {
 }
 
 // TestGetParameterServesEKSImageParameters: the AMI parameters Karpenter reads for al2023, al2 and bottlerocket
-// aliases (x86_64) are answered with the emulator's EKS image; arm64 and other public parameters are
+// aliases (x86_64) are answered with copies of the emulator's EKS image, one per parameter (Karpenter maps each
+// image ID to one variant) and the same one when asked again; arm64 and other public parameters are
 // ParameterNotFound; a parameter outside /aws/service/ goes to the emulator.
 func TestGetParameterServesEKSImageParameters(t *testing.T) {
-	var forwarded []string
+	var forwarded, copies []string
 	emu := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Header.Get("X-Amz-Target") == "AmazonSSM.GetParameter":
+		if r.Header.Get("X-Amz-Target") == "AmazonSSM.GetParameter" {
 			forwarded = append(forwarded, r.Header.Get("X-Amz-Target"))
 			writeJSON(w, map[string]any{"Parameter": map[string]any{"Name": "/mine", "Type": "String", "Value": "from-the-emulator"}})
-		default: // EC2 DescribeImages (query protocol)
-			w.Header().Set("Content-Type", "text/xml")
+			return
+		}
+		require.NoError(t, r.ParseForm())
+		w.Header().Set("Content-Type", "text/xml")
+		switch r.Form.Get("Action") {
+		case "DescribeImages":
 			_, _ = w.Write([]byte(`<DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><imagesSet>` +
 				`<item><imageId>ami-arm</imageId><name>amazon-eks-node-linux</name><architecture>arm64</architecture></item>` +
 				`<item><imageId>ami-ekslinux</imageId><name>amazon-eks-node-linux</name><architecture>x86_64</architecture></item>` +
 				`</imagesSet></DescribeImagesResponse>`))
+		case "CopyImage":
+			assert.Equal(t, "ami-ekslinux", r.Form.Get("SourceImageId"))
+			copies = append(copies, r.Form.Get("Name"))
+			_, _ = fmt.Fprintf(w, `<CopyImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><imageId>ami-copy-%d</imageId></CopyImageResponse>`, len(copies))
+		default:
+			t.Errorf("unexpected EC2 action %s", r.Form.Get("Action"))
 		}
 	}))
 	t.Cleanup(emu.Close)
@@ -114,16 +127,22 @@ func TestGetParameterServesEKSImageParameters(t *testing.T) {
 		}
 		return aws.ToString(out.Parameter.Value), nil
 	}
-	for _, name := range []string{
+	params := []string{
+		"/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id",
 		"/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/nvidia/recommended/image_id",
 		"/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/amazon-eks-node-al2023-x86_64-standard-1.35-v20261101/image_id",
 		"/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/recommended/image_id",
 		"/aws/service/bottlerocket/aws-k8s-1.35-nvidia/x86_64/latest/image_id",
-	} {
+	}
+	for i, name := range params {
 		v, err := get(name)
 		require.NoError(t, err, name)
-		assert.Equal(t, "ami-ekslinux", v, name)
+		assert.Equal(t, fmt.Sprintf("ami-copy-%d", i+1), v, name)
 	}
+	v, err := get(params[1])
+	require.NoError(t, err)
+	assert.Equal(t, "ami-copy-2", v, "asked again: the same image")
+	assert.Equal(t, "eks-optimized-ami-1.35-amazon-linux-2023-x86_64-nvidia-recommended", copies[1])
 	for _, name := range []string{
 		"/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/arm64/standard/recommended/image_id",
 		"/aws/service/bottlerocket/aws-k8s-1.35/arm64/latest/image_id",
@@ -133,9 +152,44 @@ func TestGetParameterServesEKSImageParameters(t *testing.T) {
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), "ParameterNotFound", name)
 	}
-	v, err := get("/mine")
+	v, err = get("/mine")
 	require.NoError(t, err)
 	assert.Equal(t, "from-the-emulator", v)
 	assert.Len(t, forwarded, 1)
-	assert.Equal(t, 7, s.Requests()["AmazonSSM.GetParameter"])
+	assert.Equal(t, 9, s.Requests()["AmazonSSM.GetParameter"])
+}
+
+// TestListInstanceProfilesHonoursPathPrefix: moto ignores ListInstanceProfiles' PathPrefix; through the server
+// only the profiles under the prefix are listed (Karpenter's garbage collector deletes what it lists), and without
+// a prefix the emulator answers as it is.
+func TestListInstanceProfilesHonoursPathPrefix(t *testing.T) {
+	emu := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		require.Equal(t, "ListInstanceProfiles", r.Form.Get("Action"))
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write([]byte(`<ListInstanceProfilesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListInstanceProfilesResult><IsTruncated>false</IsTruncated><InstanceProfiles>` +
+			`<member><Path>/</Path><InstanceProfileName>terraforms</InstanceProfileName><InstanceProfileId>A</InstanceProfileId><Arn>arn:aws:iam::123456789012:instance-profile/terraforms</Arn><CreateDate>2026-12-04T00:00:00Z</CreateDate><Roles/></member>` +
+			`<member><Path>/karpenter/us-east-1/c/uid/</Path><InstanceProfileName>c_123</InstanceProfileName><InstanceProfileId>B</InstanceProfileId><Arn>arn:aws:iam::123456789012:instance-profile/karpenter/us-east-1/c/uid/c_123</Arn><CreateDate>2026-12-04T00:00:00Z</CreateDate>` +
+			`<Roles><member><Path>/</Path><RoleName>node</RoleName><RoleId>R</RoleId><Arn>arn:aws:iam::123456789012:role/node</Arn><CreateDate>2026-12-04T00:00:00Z</CreateDate></member></Roles></member>` +
+			`</InstanceProfiles></ListInstanceProfilesResult><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></ListInstanceProfilesResponse>`))
+	}))
+	t.Cleanup(emu.Close)
+	s := start(t, emu.URL)
+	client := iam.NewFromConfig(awsConfig(s.URL()))
+	names := func(prefix *string) []string {
+		out, err := client.ListInstanceProfiles(context.Background(), &iam.ListInstanceProfilesInput{PathPrefix: prefix})
+		require.NoError(t, err)
+		var ns []string
+		for _, p := range out.InstanceProfiles {
+			ns = append(ns, aws.ToString(p.InstanceProfileName))
+			if aws.ToString(p.InstanceProfileName) == "c_123" {
+				require.Len(t, p.Roles, 1)
+				assert.Equal(t, "node", aws.ToString(p.Roles[0].RoleName))
+			}
+		}
+		return ns
+	}
+	assert.Equal(t, []string{"c_123"}, names(aws.String("/karpenter/us-east-1/c/")))
+	assert.Equal(t, []string{"terraforms", "c_123"}, names(nil))
+	assert.Equal(t, 1, s.Requests()["IAM.ListInstanceProfiles"])
 }

@@ -3,8 +3,9 @@
 // resolves EC2NodeClasses (subnets and security groups by their selector terms, the instance profile, the AMI
 // alias through SSM), reads instance types and offerings from EC2 and launches through launch templates and
 // CreateFleet; only those EC2 calls that create and read instances are answered by its kwok client, which
-// creates kwok nodes in place of instances. Everything else goes to the emulator, the Price List API and the
-// public SSM parameters to a publicdata.Server.
+// creates kwok nodes in place of instances. Everything else goes to the emulator; the Price List API, SSM and IAM
+// go through a publicdata.Server (public parameters and prices answered there, IAM's ListInstanceProfiles
+// corrected, the rest forwarded).
 package karpenteraws
 
 import (
@@ -32,12 +33,14 @@ type Config struct {
 	// and, for AL2023, reads the service CIDR through EKS DescribeCluster.
 	ClusterName string
 	// Region, Emulator: the AWS region and the emulator's endpoint URL; PublicData the publicdata.Server's URL
-	// (Pricing and SSM).
+	// (Pricing, SSM and IAM).
 	Region, Emulator, PublicData string
 	// InterruptionQueue is the SQS queue's name (empty: no interruption handling).
 	InterruptionQueue string
 	// Dir holds the provider's log; the caller removes it.
 	Dir string
+	// LogLevel is the provider's (default info).
+	LogLevel string
 }
 
 // Controller is the running provider.
@@ -67,14 +70,17 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
 	logPath := filepath.Join(cfg.Dir, "karpenter-aws.log")
 	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
 	env := append(environ(), "KUBECONFIG="+cfg.Kubeconfig, "CLUSTER_NAME="+cfg.ClusterName, "CLUSTER_ENDPOINT="+cfg.APIServer,
-		"SYSTEM_NAMESPACE=kube-system", "DISABLE_LEADER_ELECTION=true", "LOG_LEVEL=info",
+		"SYSTEM_NAMESPACE=kube-system", "DISABLE_LEADER_ELECTION=true", "LOG_LEVEL="+cfg.LogLevel,
 		"METRICS_PORT="+strconv.Itoa(metrics), "HEALTH_PROBE_PORT="+strconv.Itoa(health),
 		"BATCH_IDLE_DURATION=200ms", "BATCH_MAX_DURATION=2s",
 		"AWS_REGION="+cfg.Region, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL="+cfg.Emulator, "AWS_ENDPOINT_URL_PRICING="+cfg.PublicData, "AWS_ENDPOINT_URL_SSM="+cfg.PublicData)
+		"AWS_ENDPOINT_URL="+cfg.Emulator, "AWS_ENDPOINT_URL_PRICING="+cfg.PublicData, "AWS_ENDPOINT_URL_SSM="+cfg.PublicData, "AWS_ENDPOINT_URL_IAM="+cfg.PublicData)
 	if cfg.InterruptionQueue != "" {
 		env = append(env, "INTERRUPTION_QUEUE="+cfg.InterruptionQueue)
 	}
