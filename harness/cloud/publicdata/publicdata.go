@@ -351,7 +351,7 @@ func (s *Server) listInstanceProfiles(ctx context.Context, w http.ResponseWriter
 	}
 	type profile struct {
 		Path, InstanceProfileName, InstanceProfileId, Arn, CreateDate string
-		Roles []role `xml:"Roles>member"`
+		Roles                                                         []role `xml:"Roles>member"`
 	}
 	var ps []profile
 	pg := iam.NewListInstanceProfilesPaginator(s.cfg.IAM, &iam.ListInstanceProfilesInput{})
