@@ -343,7 +343,7 @@ func settle(ctx context.Context, cs kubernetes.Interface, t *tracked, timeout ti
 		}
 		if len(waiting) > 0 {
 			stableSince, lastSig = time.Time{}, ""
-			lastWait, lastWaitAt = strings.Join(waiting, "; "), time.Now()
+			lastWait, lastWaitAt, moved = strings.Join(waiting, "; "), time.Now(), ""
 			return false, nil
 		}
 		if sig := signature(out); sig != lastSig || stableSince.IsZero() {
@@ -522,8 +522,8 @@ func placements(ctx context.Context, cs kubernetes.Interface, t *tracked) ([]Pla
 		if p.DeletionTimestamp != nil {
 			// Wait for a terminating pod only for a while: on a real cluster one on an unreachable node stays
 			// Terminating for good. One bound to a node that is gone (a node group's old node after a roll) holds
-			// nothing anywhere: it waits only for the pod garbage collector, which lets a vanished node's pods be
-			// for 40 s before it deletes them.
+			// nothing anywhere: it waits only for the pod garbage collector, which deletes a vanished node's pods
+			// some 40 s after the node went.
 			_, nodeExists := group[p.Spec.NodeName]
 			if (p.Spec.NodeName == "" || nodeExists) && time.Since(p.DeletionTimestamp.Time) < 30*time.Second {
 				st.terminating++

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/stretchr/testify/require"
@@ -43,6 +44,9 @@ type awsKarpenter struct {
 	pd   *publicdata.Server
 	t0   time.Time
 	node string // the EC2NodeClass's name
+	iam  *iam.Client
+	// profile is Terraform's instance profile (the bridge's), which Karpenter must leave alone.
+	profile string
 }
 
 // startAWSKarpenter brings the AWS side of the platform at root (env local) onto moto as the nightly's apply
@@ -111,7 +115,8 @@ func startAWSKarpenter(t *testing.T, ctx context.Context, root string, pool func
 				Containers:   []corev1.Container{{Name: "plugin", Image: "nvcr.io/nvidia/k8s-device-plugin"}}}}}}
 	_, err = cs.AppsV1().DaemonSets("kube-system").Create(ctx, plugin, metav1.CreateOptions{})
 	require.NoError(t, err)
-	return &awsKarpenter{dyn: dyn, cs: cs, pd: pd, t0: t0, node: classes[0].GetName()}
+	return &awsKarpenter{dyn: dyn, cs: cs, pd: pd, t0: t0, node: classes[0].GetName(), iam: iam.NewFromConfig(cfg),
+		profile: instanceProfileOf(classes[0].Unstructured)}
 }
 
 // nodeClass waits until the EC2NodeClass's conditions satisfy done (or the timeout) and returns them.
@@ -173,6 +178,11 @@ func TestKarpenterAWSProviderLaunchesThroughTheNodeClass(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "g4dn.xlarge", node.Labels[corev1.LabelInstanceTypeStable])
 	require.Equal(t, "gpu", node.Labels["karpenter.sh/nodepool"])
+	// Karpenter's instance-profile garbage collector has run (it starts with the controller): Terraform's profile,
+	// outside Karpenter's path, is still there.
+	require.NotEmpty(t, k.profile)
+	_, err = k.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(k.profile)})
+	require.NoError(t, err, "Terraform's instance profile %s", k.profile)
 	t.Logf("pending -> running on %s (%s) in %s; answered beside moto: %v", pod.Spec.NodeName, node.Labels[corev1.LabelInstanceTypeStable],
 		time.Since(t1).Round(100*time.Millisecond), k.pd.Requests())
 }
@@ -232,6 +242,12 @@ func TestKarpenterAWSProviderNamesWhatIsBroken(t *testing.T) {
 		require.Empty(t, claims.Items, "nothing launched")
 		t.Logf("Karpenter on the pod: %s", why)
 	})
+}
+
+// instanceProfileOf is an EC2NodeClass's spec.instanceProfile (Terraform's, through the bridge).
+func instanceProfileOf(o *unstructured.Unstructured) string {
+	v, _, _ := unstructured.NestedString(o.Object, "spec", "instanceProfile")
+	return v
 }
 
 // conditions lists an object's status conditions as Type=Status (reason: message).

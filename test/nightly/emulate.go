@@ -663,8 +663,11 @@ func (a *applier) cluster(ctx context.Context, i Instance) error {
 	// EKS creates the cluster security group in the cluster's VPC (vpc_config's cluster_security_group_id, which
 	// managed nodes get); moto's EKS does not, so it is created here as EKS names and tags it.
 	sn, err := a.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnets[:1]})
-	if err != nil || len(sn.Subnets) == 0 {
-		return fmt.Errorf("the cluster's subnet %s: %v", subnets[0], err)
+	if err != nil {
+		return fmt.Errorf("the cluster's subnet %s: %w", subnets[0], err)
+	}
+	if len(sn.Subnets) == 0 {
+		return fmt.Errorf("the cluster's subnet %s: not found", subnets[0])
 	}
 	tags := map[string]string{"kubernetes.io/cluster/" + s.ClusterName: "owned"}
 	maps.Copy(tags, a.tags)
@@ -700,8 +703,8 @@ func (a *applier) ec2Tag(ctx context.Context, i Instance) error {
 		return fmt.Errorf("resource_id %s: the emulated apply knows no ID for it (it knows the cluster security group, module.eks.node_security_group_id)", ref)
 	}
 	key, value := i.String("key"), i.String("value")
-	if key == "" {
-		return errors.New("key not known before apply")
+	if key == "" || !i.Value("value").IsWhollyKnown() {
+		return errors.New("key or value not known before apply")
 	}
 	_, err := a.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []ec2types.Tag{{Key: aws.String(key), Value: aws.String(value)}}})
 	return err

@@ -1,7 +1,7 @@
 // Package publicdata serves the AWS APIs whose answers are data AWS publishes, for an emulator that does not serve
 // them: the Price List API's GetProducts (EC2 on-demand prices) and the public SSM parameters under /aws/service/
-// (the EKS-optimized and Bottlerocket AMI IDs). Every other request is forwarded to the emulator unchanged, but
-// for one correction: IAM ListInstanceProfiles is answered filtered by its PathPrefix, which moto ignores (Karpenter's
+// (the EKS-optimized and Bottlerocket AMI IDs); other Price List operations are refused. Every other request is
+// forwarded to the emulator unchanged, but for one correction: IAM ListInstanceProfiles is answered filtered by its PathPrefix, which moto ignores (Karpenter's
 // instance-profile garbage collector lists /karpenter/<region>/<cluster>/ and deletes what it finds there: on moto
 // it found, and deleted, the instance profile Terraform created).
 //
@@ -13,6 +13,8 @@
 //     amazon-eks-node-linux, x86_64), one per parameter and named after it, as AWS publishes one image per
 //     variant (Karpenter maps each image ID to one variant: standard, nvidia, neuron). The emulator has no arm64
 //     EKS image: arm64 parameters are answered ParameterNotFound, as AWS answers a parameter that does not exist.
+//     The copies (and the volume and snapshot moto makes for each) live as long as the emulator: meant for a
+//     throwaway moto, as the harness runs it.
 package publicdata
 
 import (
@@ -65,7 +67,8 @@ type Server struct {
 	ln    net.Listener
 	proxy *httputil.ReverseProxy
 
-	mu       sync.Mutex
+	mu       sync.Mutex        // guards requests
+	imageMu  sync.Mutex        // guards image and images (held across the emulator's CopyImage)
 	image    string            // the AMI stand-in's ID, once looked up
 	images   map[string]string // parameter name -> its copy's ID
 	requests map[string]int
@@ -305,8 +308,8 @@ func (s *Server) getParameter(ctx context.Context, w http.ResponseWriter, name s
 // imageFor returns the image a public parameter names: a copy of the emulator's EKS image made for that parameter
 // (once), named after it.
 func (s *Server) imageFor(ctx context.Context, param string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.imageMu.Lock()
+	defer s.imageMu.Unlock()
 	if id := s.images[param]; id != "" {
 		return id, nil
 	}
@@ -325,7 +328,7 @@ func (s *Server) imageFor(ctx context.Context, param string) (string, error) {
 	return s.images[param], nil
 }
 
-// eksImage looks up the emulator's EKS node image by name (once); s.mu is held.
+// eksImage looks up the emulator's EKS node image by name (once); s.imageMu is held.
 func (s *Server) eksImage(ctx context.Context) (string, error) {
 	if s.image != "" {
 		return s.image, nil

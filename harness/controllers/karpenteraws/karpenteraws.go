@@ -2,15 +2,14 @@
 // /kwok, built unchanged by `make karpenter-aws`) against an embedded cluster and an AWS emulator: the provider
 // resolves EC2NodeClasses (subnets and security groups by their selector terms, the instance profile, the AMI
 // alias through SSM), reads instance types and offerings from EC2 and launches through launch templates and
-// CreateFleet; only those EC2 calls that create and read instances are answered by its kwok client, which
-// creates kwok nodes in place of instances. Everything else goes to the emulator; the Price List API, SSM and IAM
+// CreateFleet; only the EC2 calls on instances and launch templates are answered by its kwok client, which keeps
+// them in memory and creates kwok nodes in place of instances. Everything else goes to the emulator; the Price List API, SSM and IAM
 // go through a publicdata.Server (public parameters and prices answered there, IAM's ListInstanceProfiles
 // corrected, the rest forwarded).
 package karpenteraws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -62,14 +61,11 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 			return nil, fmt.Errorf("karpenteraws: Config.%s is required", name)
 		}
 	}
-	metrics, err := ports.Free()
+	free, err := ports.FreeN(2)
 	if err != nil {
 		return nil, err
 	}
-	health, err := ports.Free()
-	if err != nil {
-		return nil, err
-	}
+	metrics, health := free[0], free[1]
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "info"
 	}
@@ -85,6 +81,9 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		env = append(env, "INTERRUPTION_QUEUE="+cfg.InterruptionQueue)
 	}
 	p, err := proc.Start(ctx, proc.Spec{Name: "karpenter-aws", Path: cfg.Binary, Env: env, Log: logPath, PollInterval: 200 * time.Millisecond,
+		// At start it reads prices, instance types (1,377 from moto, unpaged) and offerings: a loaded machine needs longer
+		// than the default minute.
+		StartTimeout: 3 * time.Minute,
 		Ready: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
@@ -101,9 +100,6 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 			return nil
 		}})
 	if err != nil {
-		if data, rerr := os.ReadFile(logPath); rerr == nil {
-			err = errors.Join(err, fmt.Errorf("its log ends: %s", tail(string(data), 2000)))
-		}
 		return nil, err
 	}
 	return &Controller{proc: p, Log: logPath}, nil
@@ -120,13 +116,6 @@ func environ() []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }
 
 // Stop stops the provider (SIGTERM, SIGKILL after 10 s).
