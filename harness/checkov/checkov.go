@@ -85,11 +85,17 @@ type Report struct {
 // Scan runs checkov with one framework ("terraform", "kubernetes") over dir, offline (--skip-download: no
 // platform, no policy download).
 func Scan(ctx context.Context, bin, dir, framework string) (Report, error) {
+	// Its own temporary directory: checkov's HCL parser (lark) leaves a grammar cache file in TMPDIR.
+	tmp, err := os.MkdirTemp("", "harness-checkov-")
+	if err != nil {
+		return Report{}, err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := proc.Command(ctx, bin, "-d", dir, "--framework", framework, "--skip-download", "--quiet", "--compact", "-o", "json")
-	cmd.Env = append(os.Environ(), "BC_SKIP_MAPPING=TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false", "LOG_LEVEL=ERROR")
+	cmd.Env = append(os.Environ(), "BC_SKIP_MAPPING=TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false", "LOG_LEVEL=ERROR", "TMPDIR="+tmp)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	// checkov exits 1 when a check failed; anything else, or output that is not its JSON, is an error.
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {

@@ -129,6 +129,11 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 		"ARGOCD_TLS_DATA_PATH="+filepath.Join(cfg.Dir, "tls"),
 		"ARGOCD_PLUGINSOCKFILEPATH="+filepath.Join(cfg.Dir, "plugins"),
 	)
+	// The repo server's askpass socket is /tmp/reposerver-ask-pass.sock unless told (and left there when it stops):
+	// in the run's directory, when the path fits a unix socket's 108 bytes.
+	if sock := filepath.Join(cfg.Dir, "askpass.sock"); len(sock) < 100 {
+		env = append(env, "ARGOCD_ASK_PASS_SOCK="+sock)
+	}
 	for _, d := range []string{"home", "tmp", "gpg", "ssh", "tls", "plugins"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
 			return err
