@@ -1,6 +1,7 @@
 package local
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,17 @@ func TestArgoCDSyncsThePlatform(t *testing.T) {
 	// NodePool and EC2NodeClass: its chart is not in ../shared/charts).
 	crds := check.CRDs(env.InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, crds.Status, crds.Message)
-	rs := check.Deploy(env.DeployArgoCD(t.Context(), argoCD(t)))
+	argo := argoCD(t)
+	rs := check.Deploy(env.DeployArgoCD(t.Context(), argo))
+	// The repo server's askpass socket was in the run's directory (upstream default: /tmp, left there for good).
+	var sock []string
+	_ = filepath.WalkDir(argo.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "askpass.sock" {
+			sock = append(sock, p)
+		}
+		return nil
+	})
+	assert.NotEmpty(t, sock, "the repo server's askpass socket under %s", argo.Dir)
 	names := map[string]bool{}
 	for _, r := range rs {
 		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)

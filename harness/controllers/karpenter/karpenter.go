@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -212,21 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		Env: append(os.Environ(), "KUBECONFIG="+cfg.Kubeconfig, "INSTANCE_TYPES_FILE_PATH="+types,
 			"SYSTEM_NAMESPACE=kube-system", "LOG_LEVEL=info"),
 		Log: logPath, PollInterval: 200 * time.Millisecond,
-		Ready: func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("%w: %v", proc.ErrNotYet, err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%w: /readyz %d", proc.ErrNotYet, resp.StatusCode)
-			}
-			return nil
-		}})
+		Ready: proc.HTTPReady(url)})
 	if err != nil {
 		return nil, err
 	}

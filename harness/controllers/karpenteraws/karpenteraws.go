@@ -11,7 +11,6 @@ package karpenteraws
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -84,21 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		// At start it reads prices, instance types (1,377 from moto, unpaged) and offerings: a loaded machine needs longer
 		// than the default minute.
 		StartTimeout: 3 * time.Minute,
-		Ready: func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("%w: %v", proc.ErrNotYet, err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%w: /readyz %d", proc.ErrNotYet, resp.StatusCode)
-			}
-			return nil
-		}})
+		Ready:        proc.HTTPReady(url)})
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ package kuberay
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,19 +49,5 @@ func Start(ctx context.Context, cfg Config) (*proc.Process, error) {
 		Args: []string{"--kubeconfig", cfg.Kubeconfig, "--dashboard-url", cfg.DashboardURL, "--serve-host", cfg.ServeHost,
 			"--serve-port", strconv.Itoa(cfg.ServePort), "--health-probe-address", probe},
 		Log: filepath.Join(cfg.Dir, "kuberay.log"), PollInterval: 200 * time.Millisecond,
-		Ready: func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+probe+"/readyz", nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("%w: %v", proc.ErrNotYet, err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%w: /readyz %d", proc.ErrNotYet, resp.StatusCode)
-			}
-			return nil
-		}})
+		Ready: proc.HTTPReady("http://" + probe + "/readyz")})
 }
