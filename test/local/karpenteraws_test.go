@@ -58,6 +58,7 @@ func startAWSKarpenter(t *testing.T, ctx context.Context, root string, pool func
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s not built: make karpenter-aws (make test builds it)", bin)
 	}
+	crdsDir := filepath.Join(testenv.ChartsDir(t), "karpenter", "crds") // the chart's CRDs (skips without the charts)
 	p := testenv.MustPlatform(t, root, "local")
 	runID := fmt.Sprintf("karpenter-aws-%d", time.Now().UnixNano())
 	up := bringOnMoto(t, ctx, p, runID)
@@ -66,7 +67,7 @@ func startAWSKarpenter(t *testing.T, ctx context.Context, root string, pool func
 	applied := pa.WithApplied(up.Shape)
 	emb, cs := testenv.MustEKS(t, applied.Shape)
 
-	set, err := deploy.LoadChartCRDs(filepath.Join(testenv.ChartsDir(t), "karpenter", "crds"))
+	set, err := deploy.LoadChartCRDs(crdsDir)
 	require.NoError(t, err)
 	require.NoError(t, deploy.InstallCRDs(ctx, emb.RESTConfig(), set, time.Minute))
 	dyn, err := dynamic.NewForConfig(emb.RESTConfig())
