@@ -35,9 +35,15 @@ build: deps ## build bin/harness
 # tools/crdgen (its own Go module: Argo CD's, KubeRay's and Karpenter's dependencies stay out of the harness).
 CRDGEN_SRC := $(shell find tools/crdgen -name '*.go') tools/crdgen/go.mod tools/crdgen/go.sum
 
-bin/crds/SOURCES: $(CRDGEN_SRC)
+# The Karpenter AWS provider's EC2NodeClass CRD is copied as its module publishes it (pkg/apis/crds), at the version
+# tools/karpenter-aws pins (the provider that runs): only that module is downloaded, not its dependencies.
+KARPENTER_AWS_MOD := github.com/aws/karpenter-provider-aws
+
+bin/crds/SOURCES: $(CRDGEN_SRC) tools/karpenter-aws/go.mod
 	@mkdir -p bin
-	cd tools/crdgen && $(GO) run . -out ../../bin/crds
+	v=$$(cd tools/karpenter-aws && $(GO) list -m -f '{{.Version}}' $(KARPENTER_AWS_MOD)) && \
+	d=$$($(GO) mod download -json $(KARPENTER_AWS_MOD)@$$v | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p') && \
+	cd tools/crdgen && $(GO) run . -out ../../bin/crds -copy "$(KARPENTER_AWS_MOD)@$$v=$$d/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml"
 
 .PHONY: crds
 crds: bin/crds/SOURCES ## generate bin/crds from the upstream Go API types (controller-tools)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenteraws"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -128,7 +129,8 @@ func underutilizedBlocked(np platform.NodePool) bool {
 const NameKarpenter = "karpenter"
 
 // KarpenterStarted judges what engine.StartKarpenter did: skipped with its reason, failed with the start's error,
-// or passed naming the controller, its instance types and every change made to the NodePools handed to it.
+// or passed naming the controller, its instance types and every change made to the NodePools handed to it. With
+// the AWS provider, Karpenter's own conditions on each EC2NodeClass are the verdict.
 func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
 	switch {
 	case err != nil:
@@ -136,8 +138,47 @@ func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
 	case st.Skipped != "":
 		return result.Skip(NameKarpenter, "%s", st.Skipped)
 	}
+	if st.Provider == engine.ProviderAWS {
+		return karpenterAWS(st)
+	}
 	r := result.Pass(NameKarpenter, "the real Karpenter %s (kwok cloud provider, %d instance types from the harness's catalog) runs against the cluster in place of the chart's pods, started in %s; %d NodePool(s) handed to it translated to the kwok node class (the only change)",
 		karpenter.Version, st.InstanceTypes, st.Took.Round(100*time.Millisecond), st.Pools)
 	r.Details = append(append([]string(nil), st.Changes...), "metrics and health ports: free ports on every interface (Karpenter binds \":port\"; loopback cannot be chosen without patching it)")
+	return r
+}
+
+// karpenterAWS judges the AWS provider's start by Karpenter's own conditions: every EC2NodeClass Ready (its
+// subnets, security groups, instance profile, AMIs and launch validation resolved against what Terraform creates),
+// or failed with the conditions that are not True, in Karpenter's words.
+func karpenterAWS(st engine.KarpenterStart) result.Result {
+	var bad, details []string
+	for _, nc := range st.NodeClasses {
+		details = append(details, fmt.Sprintf("EC2NodeClass %s (%s): %s", nc.Name, nc.Source, strings.Join(nc.Conditions, ", ")))
+		if nc.Ready {
+			continue
+		}
+		var why []string
+		for _, c := range nc.Conditions {
+			if !strings.Contains(c, "=True") && !strings.HasPrefix(c, "Ready=") {
+				why = append(why, c)
+			}
+		}
+		if len(why) == 0 {
+			why = nc.Conditions
+		}
+		bad = append(bad, fmt.Sprintf("%s: EC2NodeClass %s not Ready by Karpenter's own conditions: %s", nc.Source, nc.Name, strings.Join(why, ", ")))
+	}
+	details = append(details, st.Changes...)
+	if len(bad) > 0 {
+		r := result.Fail(NameKarpenter, append(bad, details...), "%d EC2NodeClass(es) not Ready: %s", len(bad), bad[0])
+		return r
+	}
+	var names []string
+	for _, nc := range st.NodeClasses {
+		names = append(names, nc.Name)
+	}
+	r := result.Pass(NameKarpenter, "the real Karpenter AWS provider %s (kwok mode) judged EC2NodeClass %s Ready by its own conditions (subnets and security groups by their selectors, instance profile, AMIs through SSM, launch validation) against moto holding the %d resource instances Terraform declares, in %s; %d NodePool(s) unchanged",
+		karpenteraws.Version, strings.Join(names, ", "), st.AWSCreated, st.Took.Round(100*time.Millisecond), st.Pools)
+	r.Details = details
 	return r
 }

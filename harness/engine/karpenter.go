@@ -28,15 +28,28 @@ import (
 // KarpenterConfig says where the real Karpenter comes from (make karpenter).
 type KarpenterConfig struct {
 	// Binary is bin/karpenter; KWOKCRDs bin/karpenter-crds (the kwok provider's node class); CRDsDir bin/crds
-	// (NodePool, NodeClaim and EC2NodeClass, generated).
+	// (NodePool and NodeClaim generated, EC2NodeClass as the AWS provider's module publishes it).
 	Binary, KWOKCRDs, CRDsDir string
+	// AWSBinary is bin/karpenter-aws (make karpenter-aws): when it is built and the platform declares an
+	// EC2NodeClass, the real AWS provider runs in place of the generic kwok one, against moto holding the AWS side
+	// Terraform declares (moto from MotoVenv, installed there when missing). Empty: the generic provider.
+	AWSBinary, MotoVenv string
 }
 
 // KarpenterConfigAt is the configuration of the repository at root's build directory.
 func KarpenterConfigAt(root string) KarpenterConfig {
 	bin := filepath.Join(root, "bin")
-	return KarpenterConfig{Binary: filepath.Join(bin, "karpenter"), KWOKCRDs: filepath.Join(bin, "karpenter-crds"), CRDsDir: filepath.Join(bin, "crds")}
+	return KarpenterConfig{Binary: filepath.Join(bin, "karpenter"), KWOKCRDs: filepath.Join(bin, "karpenter-crds"), CRDsDir: filepath.Join(bin, "crds"),
+		AWSBinary: filepath.Join(bin, "karpenter-aws"), MotoVenv: filepath.Join(root, ".venv")}
 }
+
+// The providers StartKarpenter runs.
+const (
+	// ProviderAWS is Karpenter's AWS provider in kwok mode (github.com/aws/karpenter-provider-aws/kwok).
+	ProviderAWS = "aws"
+	// ProviderKWOK is Karpenter's generic kwok provider (sigs.k8s.io/karpenter/kwok) on translated NodePools.
+	ProviderKWOK = "kwok"
+)
 
 var (
 	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
@@ -46,7 +59,8 @@ var (
 
 // karpenterRun is the Karpenter the run started.
 type karpenterRun struct {
-	ctl *karpenter.Controller
+	ctl *karpenter.Controller // the generic provider, or nil
+	aws *awsRun               // the AWS provider and what it runs against, or nil
 	dir string
 	// pools are the platform's NodePools as declared (before the translation).
 	pools []platform.NodePool
@@ -68,6 +82,12 @@ func (e *Env) NodePools() []platform.NodePool {
 type KarpenterStart struct {
 	// Skipped says why Karpenter was not started here (empty when it runs).
 	Skipped string
+	// Provider is ProviderAWS or ProviderKWOK.
+	Provider string
+	// NodeClasses are the EC2NodeClasses as the AWS provider judged them (ProviderAWS); AWSCreated is how many of
+	// Terraform's resource instances the emulated apply created on moto for it.
+	NodeClasses []NodeClassVerdict
+	AWSCreated  int
 	// Pools is how many NodePools were handed over; Changes the translation of each (the only change).
 	Pools   int
 	Changes []string
@@ -76,11 +96,14 @@ type KarpenterStart struct {
 	Took          time.Duration
 }
 
-// StartKarpenter runs the real Karpenter (kwok provider) against an embedded cluster when the platform declares
-// NodePools: the kwok provider's node class is created, every NodePool of the platform is handed to it translated
-// (node class and the AWS provider's label keys: the only change, listed in what it returns), replacing the one
-// the deploy created, and the controller started with instance types from the catalog. StopKarpenter stops it.
-// It acts and reports what it did; an error is a start that failed (check judges both).
+// StartKarpenter runs the real Karpenter against an embedded cluster when the platform declares NodePools. With
+// cfg.AWSBinary built and an EC2NodeClass declared, it is the AWS provider in kwok mode on the platform's
+// EC2NodeClasses and NodePools unchanged, against moto holding what Terraform declares (startKarpenterAWS: its
+// conditions on each EC2NodeClass are returned). Otherwise it is the generic kwok provider: its node class is
+// created, every NodePool of the platform is handed to it translated (node class and the AWS provider's label
+// keys: the only change, listed in what it returns), replacing the one the deploy created, and the controller
+// started with instance types from the catalog. StopKarpenter stops either. It acts and reports what it did; an
+// error is a start that failed (check judges both).
 func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (KarpenterStart, error) {
 	e.StopKarpenter() // a second start replaces the first controller, never leaks it
 	pools := e.Platform.NodePools()
@@ -90,12 +113,22 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (Karpente
 	if !cluster.Of(e.Cluster).KWOK {
 		return KarpenterStart{Skipped: "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances"}, nil
 	}
-	if _, err := os.Stat(cfg.Binary); err != nil {
-		return KarpenterStart{Skipped: fmt.Sprintf("%s not built: run `make karpenter`", cfg.Binary)}, nil
-	}
 	t0 := time.Now()
+	aws := cfg.AWSBinary != "" && len(e.Platform.NodeClasses()) > 0
+	if aws {
+		if _, err := os.Stat(cfg.AWSBinary); err != nil {
+			aws = false
+		}
+	}
+	if _, err := os.Stat(cfg.Binary); err != nil && !aws {
+		return KarpenterStart{Skipped: fmt.Sprintf("%s not built: run `make karpenter` (or `make karpenter-aws` for the AWS provider)", cfg.Binary)}, nil
+	}
+	dirs := []string{cfg.CRDsDir, cfg.KWOKCRDs}
+	if aws {
+		dirs = dirs[:1]
+	}
 	var set deploy.CRDSet
-	for _, dir := range []string{cfg.CRDsDir, cfg.KWOKCRDs} {
+	for _, dir := range dirs {
 		s, err := deploy.LoadCRDs(dir)
 		if err != nil {
 			return KarpenterStart{}, fmt.Errorf("%v (make crds karpenter)", err)
@@ -105,6 +138,9 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (Karpente
 				set.CRDs = append(set.CRDs, c)
 			}
 		}
+	}
+	if aws {
+		return e.startKarpenterAWS(ctx, cfg, &set, t0)
 	}
 	if err := deploy.InstallCRDs(ctx, e.REST(), &set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
 		return KarpenterStart{}, fmt.Errorf("install Karpenter's CRDs: %w", err)
@@ -141,7 +177,7 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (Karpente
 		return KarpenterStart{}, fmt.Errorf("start Karpenter: %w", err)
 	}
 	e.karpenter = &karpenterRun{ctl: ctl, dir: dir, pools: pools}
-	return KarpenterStart{Pools: len(pools), Changes: changes, InstanceTypes: len(shape.InstanceTypes()), Took: time.Since(t0)}, nil
+	return KarpenterStart{Provider: ProviderKWOK, Pools: len(pools), Changes: changes, InstanceTypes: len(shape.InstanceTypes()), Took: time.Since(t0)}, nil
 }
 
 func replace(ctx context.Context, dyn dynamic.Interface, obj *unstructured.Unstructured) error {
@@ -167,7 +203,10 @@ func (e *Env) StopKarpenter() {
 	if e.karpenter == nil {
 		return
 	}
-	e.karpenter.ctl.Stop()
+	if e.karpenter.ctl != nil {
+		e.karpenter.ctl.Stop()
+	}
+	e.karpenter.aws.stop()
 	os.RemoveAll(e.karpenter.dir)
 	e.karpenter = nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/existing"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra/emulate"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/nightly"
@@ -58,7 +59,7 @@ func bringOnMoto(t *testing.T, ctx context.Context, p *platform.Platform, runID 
 	require.Equal(t, result.Skipped, res.Status, "%s", res.Message)
 	t.Logf("%s: skipped: %s — the infrastructure is created on moto through the SDK instead", res.Name, res.Message)
 	require.NoError(t, m.Start(ctx))
-	up, err = nightly.EmulateApply(ctx, p, m, runID, nightlyVars(runID)["expires_at"].(string), os.Stdout)
+	up, err = emulate.Apply(ctx, p, m, runID, nightlyVars(runID)["expires_at"].(string), os.Stdout)
 	if up != nil {
 		nightly.Teardown(t, up.Teardown, m, runID)
 	} else {
@@ -98,7 +99,7 @@ func TestNightlyFlowOnEmbeddedAndMoto(t *testing.T) {
 	for _, g := range applied.Shape.Groups {
 		sizes[g.Name] = g.DesiredSize
 	}
-	stop := nightly.FollowNodeGroups(ctx, cfg, applied.Shape.ClusterName, sizes, emb, 200*time.Millisecond, t.Logf)
+	stop := emulate.FollowNodeGroups(ctx, cfg, applied.Shape.ClusterName, sizes, emb, 200*time.Millisecond, t.Logf)
 	t.Cleanup(stop) // after the node groups are restored (cleanups run last-registered first)
 
 	wl := workloadConfig(t)
@@ -119,7 +120,7 @@ func TestNightlyLeakScanFailsTheRun(t *testing.T) {
 	m := newMoto(t)
 	require.NoError(t, m.Start(ctx))
 	runID := fmt.Sprintf("nightly-leak-%d", time.Now().UnixNano())
-	up, em, err := nightly.Emulate(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), os.Stdout)
+	up, em, err := emulate.Emulate(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), os.Stdout)
 	require.NoError(t, err)
 	assert.Contains(t, em.Created, "module.eks.aws_kms_key.secrets")
 	assert.Contains(t, em.Created, "module.eks.aws_cloudwatch_log_group.cluster")

@@ -51,7 +51,7 @@ type Target struct {
 	// Platform is the model with the applied GitOps Bridge and node groups
 	// (platform.LoadWith(root, env, up.Bridge).WithApplied(up.Shape)).
 	Platform *platform.Platform
-	// Up is the infrastructure: applied by Terraform (infra.Bring) or created on an emulator (EmulateApply).
+	// Up is the infrastructure: applied by Terraform (infra.Bring) or created on an emulator (emulate.Apply).
 	Up *infra.Up
 	// Cluster is the applied cluster attached through its kubeconfig, started.
 	Cluster *existing.Cluster

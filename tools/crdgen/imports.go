@@ -7,6 +7,5 @@ import (
 	_ "github.com/ray-project/kuberay/ray-operator/apis/ray/v1"
 	_ "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	_ "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/karpenteraws/v1"
 	_ "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"
 )

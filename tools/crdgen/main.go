@@ -44,8 +44,8 @@ var sources = []source{
 	{module: "github.com/argoproj/argo-cd/v3", pkg: "github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"},
 	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1", embeddedMeta: true},
 	{module: "sigs.k8s.io/karpenter", pkg: "sigs.k8s.io/karpenter/pkg/apis/v1"},
-	// KServe and the Karpenter AWS provider are not served by the module proxy; see their doc.go.
-	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/karpenteraws/v1"},
+	// KServe is not served by the module proxy; see its doc.go. The Karpenter AWS provider's EC2NodeClass CRD is
+	// not generated: it is copied as the provider module publishes it (-copy, from tools/karpenter-aws's pin).
 	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"},
 }
 
@@ -56,16 +56,35 @@ var skip = map[string]bool{
 	"applicationsets.argoproj.io": true,
 }
 
+// copied is a CRD file an upstream module publishes, copied unchanged: -copy <module>@<version>=<file>.
+type copied struct{ module, version, file string }
+
+type copyFlags []copied
+
+func (c *copyFlags) String() string { return fmt.Sprint(*c) }
+
+func (c *copyFlags) Set(v string) error {
+	mod, file, ok := strings.Cut(v, "=")
+	path, version, ok2 := strings.Cut(mod, "@")
+	if !ok || !ok2 || path == "" || version == "" || file == "" {
+		return fmt.Errorf("want <module>@<version>=<file>, got %q", v)
+	}
+	*c = append(*c, copied{module: path, version: version, file: file})
+	return nil
+}
+
 func main() {
 	out := flag.String("out", "../../bin/crds", "directory to write the CRDs into (replaced)")
+	var copies copyFlags
+	flag.Var(&copies, "copy", "<module>@<version>=<file>: also install this CRD file an upstream module publishes, unchanged (repeatable)")
 	flag.Parse()
-	if err := run(*out); err != nil {
+	if err := run(*out, copies); err != nil {
 		fmt.Fprintln(os.Stderr, "crdgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string) error {
+func run(out string, copies []copied) error {
 	// Descriptions are dropped (the harness validates, it does not document; Argo CD's Application CRD with
 	// descriptions is close to etcd's request limit). Floats are allowed because KubeRay's own generation
 	// allows them (crd:allowDangerousTypes=true in its Makefile).
@@ -134,8 +153,25 @@ func run(out string) error {
 			names = append(names, u.GetName())
 		}
 	}
+	for _, c := range copies {
+		data, err := os.ReadFile(c.file)
+		if err != nil {
+			return fmt.Errorf("-copy %s@%s: %w", c.module, c.version, err)
+		}
+		objs, err := decodeAll(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.file, err)
+		}
+		if len(objs) != 1 || objs[0].GetKind() != "CustomResourceDefinition" {
+			return fmt.Errorf("%s: want one CustomResourceDefinition, got %d object(s)", c.file, len(objs))
+		}
+		if err := os.WriteFile(filepath.Join(tmp, objs[0].GetName()+".yaml"), data, 0o644); err != nil {
+			return err
+		}
+		names = append(names, objs[0].GetName())
+	}
 	sort.Strings(names)
-	if err := os.WriteFile(filepath.Join(tmp, "SOURCES"), []byte(provenance(names)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "SOURCES"), []byte(provenance(names, copies)), 0o644); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(out); err != nil {
@@ -167,7 +203,7 @@ func argoFixup(u *unstructured.Unstructured) {
 }
 
 // provenance records which module version each CRD came from, for the harness's report.
-func provenance(names []string) string {
+func provenance(names []string, copies []copied) string {
 	versions := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -182,6 +218,13 @@ func provenance(names []string) string {
 			v = "(in-repo stand-in: no served module carries these types)"
 		}
 		fmt.Fprintf(&b, "%s %s %s\n", s.module, v, s.pkg)
+	}
+	for _, c := range copies {
+		file := c.file // its path inside the module when it is in the module cache
+		if _, after, ok := strings.Cut(file, c.module+"@"+c.version+"/"); ok {
+			file = after
+		}
+		fmt.Fprintf(&b, "%s %s %s (copied unchanged)\n", c.module, c.version, file)
 	}
 	b.WriteString("# CRDs:\n" + strings.Join(names, "\n") + "\n")
 	return b.String()

@@ -1,4 +1,4 @@
-package nightly
+package emulate
 
 import (
 	"slices"
@@ -24,7 +24,7 @@ func TestEveryDeclaredTypeIsMapped(t *testing.T) {
 	require.Contains(t, types, "aws_kms_key")
 	for _, typ := range types {
 		m, ok := mappings[typ]
-		if assert.True(t, ok, "terraform/ declares %s: the emulated apply has no mapping for it (test/nightly/emulate.go)", typ) {
+		if assert.True(t, ok, "terraform/ declares %s: the emulated apply has no mapping for it (harness/infra/emulate/emulate.go)", typ) {
 			assert.True(t, m.create != nil || m.why != "", "%s: neither created nor a reason", typ)
 		}
 	}
@@ -64,13 +64,4 @@ func TestDeclaredExpandsCountAndForEach(t *testing.T) {
 	assert.Equal(t, p.Shape.ClusterName+"-gpu", lt.Tags("volume")["Name"], "the launch template's volume tags")
 	assert.Equal(t, "module.vpc.aws_subnet.public[0]", refAddress(byAddr["module.vpc.aws_nat_gateway.this"], "subnet_id"))
 	assert.Equal(t, `aws_cloudwatch_event_rule.karpenter["spot-interruption"]`, refAddress(byAddr[`aws_cloudwatch_event_target.karpenter["spot-interruption"]`], "rule"))
-}
-
-// TestSkippedSmokeIsIncomplete: a nightly on EKS whose Flyte smoke could not run (no image) and whose KServe
-// smoke then had no model is incomplete, naming both, unless they are declared off.
-func TestSkippedSmokeIsIncomplete(t *testing.T) {
-	assert.Equal(t, []string{"flyte", "kserve"}, Incomplete([]string{"flyte", "kserve"}, ""))
-	assert.Equal(t, []string{"kserve"}, Incomplete([]string{"flyte", "kserve"}, "flyte"))
-	assert.Empty(t, Incomplete([]string{"flyte", "kserve"}, "flyte, kserve"))
-	assert.Empty(t, Incomplete(nil, ""))
 }

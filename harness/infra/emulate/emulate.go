@@ -1,4 +1,4 @@
-package nightly
+package emulate
 
 import (
 	"context"
@@ -146,7 +146,7 @@ func (a *applier) ec2ARN(kind, id string) string {
 	return fmt.Sprintf("arn:aws:ec2:%s:%s:%s/%s", a.cfg.Region, platform.EmulatorAccount, kind, id)
 }
 
-// EmulateApply creates on an emulator (c, started) what the nightly's `terraform apply` creates: every resource
+// Apply creates on an emulator (c, started) what the nightly's `terraform apply` creates: every resource
 // instance the platform's Terraform declares for the environment (count and for_each expanded, names and tags
 // evaluated as Terraform would), one mapping per resource type, the node groups' root volumes with them (EC2
 // creates one per instance, tagged by the launch template); what cannot or need not be created is listed in the
@@ -154,15 +154,15 @@ func (a *applier) ec2ARN(kind, id string) string {
 // them. Used where the Terraform AWS provider cannot be installed (make test here): the flow after apply then
 // runs on what exists. The Up's Teardown deletes exactly what was created (as `terraform destroy` deletes its
 // state) and stops c.
-func EmulateApply(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, error) {
+func Apply(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, error) {
 	up, _, err := Emulate(ctx, p, c, runID, expiresAt, progress)
 	return up, err
 }
 
-// Emulate is EmulateApply, also returning what it created and what it did not.
+// Emulate is Apply, also returning what it created and what it did not.
 func Emulate(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, *Emulated, error) {
 	if c.Name() == "aws" {
-		return nil, nil, errors.New("EmulateApply creates resources through the SDK: only on an emulator")
+		return nil, nil, errors.New("the emulated apply creates resources through the SDK: only on an emulator")
 	}
 	cfg, err := c.Config(ctx)
 	if err != nil {
@@ -204,7 +204,7 @@ func Emulate(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, ex
 		m, ok := mappings[i.Type]
 		switch {
 		case !ok:
-			em.NotCreated = append(em.NotCreated, i.Address+": no mapping for "+i.Type+" (the emulated apply does not know it: add one to test/nightly's mappings)")
+			em.NotCreated = append(em.NotCreated, i.Address+": no mapping for "+i.Type+" (the emulated apply does not know it: add one to harness/infra/emulate's mappings)")
 			continue
 		case m.create == nil:
 			em.NotCreated = append(em.NotCreated, i.Address+": "+m.why)

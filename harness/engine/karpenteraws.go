@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/publicdata"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenteraws"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra/emulate"
+)
+
+var ec2NodeClassesGVR = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
+
+// awsRun is what the AWS provider's start brought up beside the cluster, stopped in reverse order.
+type awsRun struct {
+	moto *moto.Moto
+	pd   *publicdata.Server
+	ctl  *karpenteraws.Controller
+}
+
+func (a *awsRun) stop() {
+	if a == nil {
+		return
+	}
+	if a.ctl != nil {
+		a.ctl.Stop()
+	}
+	if a.pd != nil {
+		_ = a.pd.Stop()
+	}
+	if a.moto != nil {
+		_ = a.moto.Stop(context.Background())
+	}
+}
+
+// NodeClassVerdict is an EC2NodeClass as Karpenter's AWS provider left it: Ready by its own conditions, or not,
+// with every condition ("Type=Status (message)").
+type NodeClassVerdict struct {
+	Name, Source string
+	Ready        bool
+	Conditions   []string
+}
+
+// startKarpenterAWS runs the real Karpenter AWS provider (kwok mode) against the cluster and moto: moto gets the
+// AWS side Terraform declares for the environment (the nightly's emulated apply: VPC, subnets and security group
+// with the discovery tags, node role and instance profile, the interruption queue), the Pricing API and the public
+// EKS AMI parameters are answered beside it (publicdata), the platform's EC2NodeClasses and NodePools are the
+// deployed ones (created from the model when the deploy did not), unchanged, and the provider's own conditions on
+// each EC2NodeClass are waited for: they are the verdict (KarpenterStart.NodeClasses).
+func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *deploy.CRDSet, t0 time.Time) (st KarpenterStart, err error) {
+	pools := e.Platform.NodePools()
+	st = KarpenterStart{Provider: ProviderAWS, Pools: len(pools)}
+	if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
+		return st, fmt.Errorf("install Karpenter's CRDs: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "harness-karpenter-aws-")
+	if err != nil {
+		return st, err
+	}
+	run := &awsRun{}
+	defer func() {
+		if err != nil {
+			run.stop()
+			os.RemoveAll(dir)
+		}
+	}()
+	m, err := moto.New(moto.Config{Venv: cfg.MotoVenv, LogFile: filepath.Join(dir, "moto.log"), Region: e.Platform.Shape.Region})
+	if err != nil {
+		return st, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return st, fmt.Errorf("start moto for the AWS side: %w", err)
+	}
+	run.moto = m
+	progress, err := os.Create(filepath.Join(dir, "apply.log"))
+	if err != nil {
+		return st, err
+	}
+	runID := fmt.Sprintf("harness-check-%d", time.Now().UnixNano())
+	up, em, err := emulate.Emulate(ctx, e.Platform, m, runID, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339), progress)
+	progress.Close()
+	if err != nil {
+		return st, fmt.Errorf("emulated apply of terraform/ on moto: %w", err)
+	}
+	st.AWSCreated = len(em.Created)
+	awsCfg, err := m.Config(ctx)
+	if err != nil {
+		return st, err
+	}
+	pd, err := publicdata.Start(publicdata.Config{Emulator: m.Endpoint(), EC2: ec2.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg)})
+	if err != nil {
+		return st, err
+	}
+	run.pd = pd
+
+	dyn, err := dynamic.NewForConfig(e.REST())
+	if err != nil {
+		return st, err
+	}
+	// The deployed objects are the ones judged; the model's are created only where the deploy did not create them
+	// (a chart not deployed here), never over them.
+	classes := e.Platform.NodeClasses()
+	for _, o := range classes {
+		if err := ensure(ctx, dyn, ec2NodeClassesGVR, o.Unstructured); err != nil {
+			return st, fmt.Errorf("EC2NodeClass %s (%s): %w", o.GetName(), o.Source, err)
+		}
+	}
+	for _, np := range pools {
+		if err := ensure(ctx, dyn, nodePoolsGVR, np.Object.Unstructured); err != nil {
+			return st, fmt.Errorf("NodePool %s (%s): %w", np.Name, np.Object.Source, err)
+		}
+		st.Changes = append(st.Changes, fmt.Sprintf("NodePool %s (%s): unchanged", np.Name, np.Object.Source))
+	}
+	// The chart's settings.interruptionQueue, as the bridge publishes it: the provider polls the queue on moto.
+	queue := e.Platform.Bridge.Leaves["karpenter.interruptionQueue"]
+	ctl, err := karpenteraws.Start(ctx, karpenteraws.Config{Binary: cfg.AWSBinary, Kubeconfig: e.Cluster.Kubeconfig(), APIServer: e.REST().Host,
+		ClusterName: up.Shape.ClusterName, Region: awsCfg.Region, Emulator: m.Endpoint(), PublicData: pd.URL(), InterruptionQueue: queue, Dir: dir})
+	if err != nil {
+		return st, fmt.Errorf("start the Karpenter AWS provider: %w", err)
+	}
+	run.ctl = ctl
+	e.karpenter = &karpenterRun{dir: dir, pools: pools, aws: run}
+	st.NodeClasses, err = waitNodeClasses(ctx, dyn, classes, 3*time.Minute)
+	st.Took = time.Since(t0)
+	if err != nil {
+		e.StopKarpenter()
+		return st, err
+	}
+	return st, nil
+}
+
+// ensure creates obj unless an object of its name exists.
+func ensure(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) error {
+	c := dyn.Resource(gvr).Namespace(obj.GetNamespace())
+	if _, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	obj = obj.DeepCopy()
+	obj.SetResourceVersion("")
+	_, err := c.Create(ctx, obj, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+	return err
+}
+
+// waitNodeClasses waits until the provider has judged every EC2NodeClass: Ready=True, or Ready=False with every
+// other condition decided (none Unknown) and unchanged for 15 s. A class still undecided at the timeout is an error
+// naming its conditions.
+func waitNodeClasses(ctx context.Context, dyn dynamic.Interface, classes []deploy.Object, timeout time.Duration) ([]NodeClassVerdict, error) {
+	var out []NodeClassVerdict
+	last := map[string]string{}
+	since := map[string]time.Time{}
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		out = out[:0]
+		done := true
+		for _, o := range classes {
+			v := NodeClassVerdict{Name: o.GetName(), Source: o.Source}
+			nc, err := dyn.Resource(ec2NodeClassesGVR).Get(ctx, o.GetName(), metav1.GetOptions{})
+			if err != nil {
+				v.Conditions = []string{"not readable: " + err.Error()}
+				out, done = append(out, v), false
+				continue
+			}
+			ready, decided := "", true
+			conds, _, _ := unstructured.NestedSlice(nc.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				typ, status, msg := fmt.Sprint(m["type"]), fmt.Sprint(m["status"]), fmt.Sprint(m["message"])
+				if typ == "Ready" {
+					ready = status
+				} else if status == "Unknown" {
+					decided = false
+				}
+				s := typ + "=" + status
+				if msg != "" && msg != "<nil>" {
+					s += " (" + msg + ")"
+				}
+				v.Conditions = append(v.Conditions, s)
+			}
+			sort.Strings(v.Conditions)
+			v.Ready = ready == "True"
+			sig := strings.Join(v.Conditions, ";")
+			if sig != last[v.Name] {
+				last[v.Name], since[v.Name] = sig, time.Now()
+			}
+			if !v.Ready && !(ready == "False" && decided && time.Since(since[v.Name]) > 15*time.Second) {
+				done = false
+			}
+			out = append(out, v)
+		}
+		return done, nil
+	})
+	if err != nil {
+		var parts []string
+		for _, v := range out {
+			parts = append(parts, fmt.Sprintf("%s: %s", v.Name, strings.Join(v.Conditions, ", ")))
+		}
+		return out, fmt.Errorf("the Karpenter AWS provider had not judged every EC2NodeClass after %s: %v (%s)", timeout, err, strings.Join(parts, "; "))
+	}
+	return out, nil
+}
