@@ -46,6 +46,13 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	// local runs Karpenter beside the GPU node group (desired 1): one GPU workload on the group's node, the other
 	// two on the nodes Karpenter launched from NodePool gpu.
 	assert.Equal(t, result.Passed, byName["karpenter"].Status, byName["karpenter"].Message)
+	// make test builds the AWS provider: it judged the platform's EC2NodeClass and launched the nodes.
+	assert.Contains(t, byName["karpenter"].Message, "the real Karpenter AWS provider")
+	assert.Contains(t, byName["karpenter"].Message, "judged EC2NodeClass gpu Ready by its own conditions")
+	t.Logf("karpenter: %s %v", byName["karpenter"].Message, byName["karpenter"].Details)
+	for _, k := range run.Launched {
+		t.Logf("launched by Karpenter: %s %s (NodePool %s)", k.Name, k.InstanceType, k.NodePool)
+	}
 	gpuPlaced := map[string]bool{}
 	where := map[string]int{}
 	for _, pl := range run.Placements {
