@@ -114,9 +114,9 @@ bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mo
 karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster
 
 # The real Karpenter AWS provider in kwok mode (github.com/aws/karpenter-provider-aws/kwok, built unchanged in its own
-# module, tools/karpenter-aws; ~4-6 min cold). test/local runs it against moto holding the emulated apply, with the
-# Pricing API and the public EKS AMI SSM parameters served beside moto (harness/cloud/publicdata); not yet part of
-# `harness check` (issue 28).
+# module, tools/karpenter-aws; ~4-6 min cold). When it is built, `harness check` runs it in place of the generic kwok
+# Karpenter: against moto holding the emulated apply of terraform/, with the Pricing API and the public EKS AMI SSM
+# parameters served beside moto (harness/cloud/publicdata). Scenarios keep the generic provider.
 KARPENTER_AWS_SRC := tools/karpenter-aws/tools.go tools/karpenter-aws/go.mod tools/karpenter-aws/go.sum
 
 bin/karpenter-aws: $(KARPENTER_AWS_SRC)
@@ -124,7 +124,7 @@ bin/karpenter-aws: $(KARPENTER_AWS_SRC)
 	cd tools/karpenter-aws && $(GO) build -ldflags "-s -w" -o ../../bin/karpenter-aws github.com/aws/karpenter-provider-aws/kwok
 
 .PHONY: karpenter-aws
-karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (run by test/local; not yet by harness check)
+karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (harness check runs it when built)
 
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
@@ -142,16 +142,16 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 240m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build crds argocd kuberay karpenter ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
+test-local: build crds argocd kuberay karpenter karpenter-aws ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
 	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 	./bin/harness run scenarios/*.yaml
 
 .PHONY: diff
-diff: build crds argocd karpenter ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md
+diff: build crds argocd karpenter karpenter-aws ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md
 	./bin/harness diff --env local $(if $(BASE),--base $(BASE),) $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 
 .PHONY: mutations
-mutations: build crds karpenter ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
+mutations: build crds karpenter karpenter-aws ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mutations ./test/mutations/cmd
 	./bin/mutations
 

@@ -131,7 +131,7 @@ const NameKarpenter = "karpenter"
 // KarpenterStarted judges what engine.StartKarpenter did: skipped with its reason, failed with the start's error,
 // or passed naming the controller, its instance types and every change made to the NodePools handed to it. With
 // the AWS provider, Karpenter's own conditions on each EC2NodeClass are the verdict.
-func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
+func KarpenterStarted(st engine.KarpenterStart, zone string, err error) result.Result {
 	switch {
 	case err != nil:
 		return result.Fail(NameKarpenter, nil, "%v", err)
@@ -139,7 +139,7 @@ func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
 		return result.Skip(NameKarpenter, "%s", st.Skipped)
 	}
 	if st.Provider == engine.ProviderAWS {
-		return karpenterAWS(st)
+		return karpenterAWS(st, zone)
 	}
 	r := result.Pass(NameKarpenter, "the real Karpenter %s (kwok cloud provider, %d instance types from the harness's catalog) runs against the cluster in place of the chart's pods, started in %s; %d NodePool(s) handed to it translated to the kwok node class (the only change)",
 		karpenter.Version, st.InstanceTypes, st.Took.Round(100*time.Millisecond), st.Pools)
@@ -148,37 +148,45 @@ func KarpenterStarted(st engine.KarpenterStart, err error) result.Result {
 }
 
 // karpenterAWS judges the AWS provider's start by Karpenter's own conditions: every EC2NodeClass Ready (its
-// subnets, security groups, instance profile, AMIs and launch validation resolved against what Terraform creates),
-// or failed with the conditions that are not True, in Karpenter's words.
-func karpenterAWS(st engine.KarpenterStart) result.Result {
-	var bad, details []string
+// subnets, security groups, instance profile, AMIs and launch validation resolved against what Terraform creates)
+// and every NodePool Ready (its node class found and ready), or failed with the conditions that are not True, in
+// Karpenter's words. The subnets Karpenter resolved must lie in the node zone (the single-AZ data plane).
+func karpenterAWS(st engine.KarpenterStart, zone string) result.Result {
+	var bad, details, names []string
 	for _, nc := range st.NodeClasses {
-		details = append(details, fmt.Sprintf("EC2NodeClass %s (%s): %s", nc.Name, nc.Source, strings.Join(nc.Conditions, ", ")))
+		line := fmt.Sprintf("%s %s (%s): %s", nc.Kind, nc.Name, nc.Source, strings.Join(nc.Conditions, ", "))
+		if len(nc.Zones) > 0 {
+			line += "; subnets resolved in " + strings.Join(nc.Zones, ", ")
+		}
+		details = append(details, line)
+		if nc.Kind == "EC2NodeClass" {
+			names = append(names, nc.Name)
+			for _, z := range nc.Zones {
+				if zone != "" && z != zone {
+					bad = append(bad, fmt.Sprintf("%s: EC2NodeClass %s: Karpenter resolved a subnet in %s (its subnetSelectorTerms match it): it launches nodes outside the node zone %s (single-AZ data plane)", nc.Source, nc.Name, z, zone))
+				}
+			}
+		}
 		if nc.Ready {
 			continue
 		}
 		var why []string
 		for _, c := range nc.Conditions {
-			if !strings.Contains(c, "=True") && !strings.HasPrefix(c, "Ready=") {
+			if !strings.Contains(c, "=True") && !strings.HasPrefix(c, "Ready=") && !strings.HasPrefix(c, "NodeRegistrationHealthy=") {
 				why = append(why, c)
 			}
 		}
 		if len(why) == 0 {
 			why = nc.Conditions
 		}
-		bad = append(bad, fmt.Sprintf("%s: EC2NodeClass %s not Ready by Karpenter's own conditions: %s", nc.Source, nc.Name, strings.Join(why, ", ")))
+		bad = append(bad, fmt.Sprintf("%s: %s %s not Ready by Karpenter's own conditions: %s", nc.Source, nc.Kind, nc.Name, strings.Join(why, ", ")))
 	}
 	details = append(details, st.Changes...)
 	if len(bad) > 0 {
-		r := result.Fail(NameKarpenter, append(bad, details...), "%d EC2NodeClass(es) not Ready: %s", len(bad), bad[0])
-		return r
+		return result.Fail(NameKarpenter, append(bad, details...), "%d problem(s): %s", len(bad), bad[0])
 	}
-	var names []string
-	for _, nc := range st.NodeClasses {
-		names = append(names, nc.Name)
-	}
-	r := result.Pass(NameKarpenter, "the real Karpenter AWS provider %s (kwok mode) judged EC2NodeClass %s Ready by its own conditions (subnets and security groups by their selectors, instance profile, AMIs through SSM, launch validation) against moto holding the %d resource instances Terraform declares, in %s; %d NodePool(s) unchanged",
-		karpenteraws.Version, strings.Join(names, ", "), st.AWSCreated, st.Took.Round(100*time.Millisecond), st.Pools)
+	r := result.Pass(NameKarpenter, "the real Karpenter AWS provider %s (kwok mode) judged EC2NodeClass %s and %d NodePool(s), unchanged, Ready by its own conditions (subnets in %s and security groups by their selectors, instance profile, AMIs through SSM, launch validation) against moto holding the %d resource instances Terraform declares, in %s",
+		karpenteraws.Version, strings.Join(names, ", "), st.Pools, zone, st.AWSCreated, st.Took.Round(100*time.Millisecond))
 	r.Details = details
 	return r
 }

@@ -41,6 +41,8 @@ type Run struct {
 	OnDeployed func(ctx context.Context, deployed []result.Result)
 
 	crds chan result.Result
+	// steps are the steps Execute runs (a static step may leave a verdict to a later one).
+	steps []Step
 }
 
 // Phase is the part of a run a step belongs to. Every runner (harness check, the rehearsal, the nightly, the
@@ -157,7 +159,7 @@ func Steps() []Step {
 				return result.Skip(NameKarpenter, "no Karpenter build given (harness check finds bin/karpenter: make karpenter)")
 			}
 			st, err := r.StartKarpenter(ctx, *r.Karpenter)
-			return KarpenterStarted(st, err)
+			return KarpenterStarted(st, r.Platform.Shape.Zone, err)
 		})},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, Phase: PhasePlacement, Run: probes},
 		{Names: []string{"api-acceptance"}, Phase: PhaseAcceptance, Run: apiAcceptance},
@@ -186,6 +188,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	if r.Now.IsZero() {
 		r.Now = time.Now()
 	}
+	r.steps = steps
 	var out []result.Result
 	add := func(rs ...result.Result) {
 		for _, res := range rs {
@@ -332,6 +335,8 @@ func apiAcceptance(ctx context.Context, r *Run) ([]result.Result, error) {
 func wiringStep(ctx context.Context, r *Run) ([]result.Result, error) {
 	rendered, skipped := r.RenderCharts(ctx)
 	in := wiring.Input{Platform: r.Platform, Skipped: skipped, Now: r.Now}
+	// The karpenter step runs after the static ones: when it will run the AWS provider, that judges the node classes.
+	in.KarpenterAWS = r.Karpenter != nil && slices.ContainsFunc(r.steps, func(s Step) bool { return s.Phase == PhaseControllers }) && r.KarpenterAWSRuns(*r.Karpenter)
 	for _, c := range rendered {
 		in.Charts = append(in.Charts, wiring.Chart{App: c.App, Objects: c.Objects, Values: c.Values})
 	}

@@ -34,9 +34,36 @@ func TestStepsDeclareTheirPhaseInOrder(t *testing.T) {
 
 // TestKarpenterStartJudged: the engine reports what it did; the verdict is check's.
 func TestKarpenterStartJudged(t *testing.T) {
-	assert.Equal(t, result.Failed, KarpenterStarted(engine.KarpenterStart{}, errors.New("start Karpenter: exited")).Status)
-	assert.Equal(t, result.Skipped, KarpenterStarted(engine.KarpenterStart{Skipped: "no NodePool"}, nil).Status)
-	r := KarpenterStarted(engine.KarpenterStart{Pools: 1, Changes: []string{"NodePool gpu: nodeClassRef -> KWOKNodeClass"}, InstanceTypes: 9}, nil)
+	assert.Equal(t, result.Failed, KarpenterStarted(engine.KarpenterStart{}, "us-east-1a", errors.New("start Karpenter: exited")).Status)
+	assert.Equal(t, result.Skipped, KarpenterStarted(engine.KarpenterStart{Skipped: "no NodePool"}, "us-east-1a", nil).Status)
+	r := KarpenterStarted(engine.KarpenterStart{Pools: 1, Changes: []string{"NodePool gpu: nodeClassRef -> KWOKNodeClass"}, InstanceTypes: 9}, "us-east-1a", nil)
 	assert.Equal(t, result.Passed, r.Status)
 	assert.Contains(t, r.Details, "NodePool gpu: nodeClassRef -> KWOKNodeClass")
+}
+
+// TestKarpenterAWSJudgedByItsConditions: with the AWS provider, Karpenter's own conditions are the verdict — every
+// EC2NodeClass and NodePool Ready passes; one condition False fails in Karpenter's words; a subnet Karpenter
+// resolved outside the node zone fails even when Karpenter itself is content.
+func TestKarpenterAWSJudgedByItsConditions(t *testing.T) {
+	ready := []string{"AMIsReady=True", "Ready=True", "SubnetsReady=True"}
+	ok := engine.KarpenterStart{Provider: engine.ProviderAWS, Pools: 1, AWSCreated: 44, NodeClasses: []engine.NodeClassVerdict{
+		{Kind: "EC2NodeClass", Name: "gpu", Source: "ec2nodeclass.yaml", Ready: true, Conditions: ready, Zones: []string{"us-east-1a"}},
+		{Kind: "NodePool", Name: "gpu", Source: "nodepool-gpu.yaml", Ready: true, Conditions: []string{"NodeClassReady=True", "NodeRegistrationHealthy=Unknown", "Ready=True"}}}}
+	r := KarpenterStarted(ok, "us-east-1a", nil)
+	assert.Equal(t, result.Passed, r.Status, r.Message)
+	assert.Contains(t, r.Message, "judged EC2NodeClass gpu and 1 NodePool(s)")
+
+	broken := ok
+	broken.NodeClasses = []engine.NodeClassVerdict{{Kind: "EC2NodeClass", Name: "gpu", Source: "ec2nodeclass.yaml",
+		Conditions: []string{"AMIsReady=True", "Ready=False (SubnetsReady=False)", "SubnetsReady=False (SubnetSelector did not match any Subnets)"}}}
+	r = KarpenterStarted(broken, "us-east-1a", nil)
+	assert.Equal(t, result.Failed, r.Status)
+	assert.Contains(t, r.Message, "EC2NodeClass gpu not Ready by Karpenter's own conditions: SubnetsReady=False (SubnetSelector did not match any Subnets)")
+	assert.NotContains(t, r.Message, "AMIsReady")
+
+	wide := ok
+	wide.NodeClasses = []engine.NodeClassVerdict{{Kind: "EC2NodeClass", Name: "gpu", Source: "ec2nodeclass.yaml", Ready: true, Conditions: ready, Zones: []string{"us-east-1a", "us-east-1b"}}}
+	r = KarpenterStarted(wide, "us-east-1a", nil)
+	assert.Equal(t, result.Failed, r.Status)
+	assert.Contains(t, r.Message, "Karpenter resolved a subnet in us-east-1b")
 }

@@ -380,8 +380,8 @@ var noController = map[string]string{
 	"cert-manager.io/Issuer":        "cert-manager",
 	"cert-manager.io/ClusterIssuer": "cert-manager",
 	// The Karpenter AWS provider resolves an EC2NodeClass (subnets, security groups, AMIs, instance profile) against
-	// EC2 and marks its NodePools ready; here the harness runs the kwok provider on the translated NodePools after
-	// the sync (the karpenter step), which judges them.
+	// EC2 and marks its NodePools ready. It runs after the sync, in the karpenter step, which judges them: the AWS
+	// provider against moto when built (its own conditions), else the generic kwok provider on translated NodePools.
 	"karpenter.k8s.aws/EC2NodeClass": "the Karpenter AWS provider",
 	"karpenter.sh/NodePool":          "the Karpenter AWS provider",
 }

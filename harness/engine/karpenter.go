@@ -96,6 +96,16 @@ type KarpenterStart struct {
 	Took          time.Duration
 }
 
+// KarpenterAWSRuns reports whether StartKarpenter(cfg) runs the AWS provider: an embedded (kwok) cluster, NodePools
+// and an EC2NodeClass declared, and cfg.AWSBinary built.
+func (e *Env) KarpenterAWSRuns(cfg KarpenterConfig) bool {
+	if e.Cluster == nil || !cluster.Of(e.Cluster).KWOK || cfg.AWSBinary == "" || len(e.Platform.NodePools()) == 0 || len(e.Platform.NodeClasses()) == 0 {
+		return false
+	}
+	_, err := os.Stat(cfg.AWSBinary)
+	return err == nil
+}
+
 // StartKarpenter runs the real Karpenter against an embedded cluster when the platform declares NodePools. With
 // cfg.AWSBinary built and an EC2NodeClass declared, it is the AWS provider in kwok mode on the platform's
 // EC2NodeClasses and NodePools unchanged, against moto holding what Terraform declares (startKarpenterAWS: its
@@ -114,12 +124,7 @@ func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (Karpente
 		return KarpenterStart{Skipped: "Karpenter's kwok provider needs a cluster whose nodes kwok runs (the embedded backend); on EKS the chart's controller launches real instances"}, nil
 	}
 	t0 := time.Now()
-	aws := cfg.AWSBinary != "" && len(e.Platform.NodeClasses()) > 0
-	if aws {
-		if _, err := os.Stat(cfg.AWSBinary); err != nil {
-			aws = false
-		}
-	}
+	aws := e.KarpenterAWSRuns(cfg)
 	if _, err := os.Stat(cfg.Binary); err != nil && !aws {
 		return KarpenterStart{Skipped: fmt.Sprintf("%s not built: run `make karpenter` (or `make karpenter-aws` for the AWS provider)", cfg.Binary)}, nil
 	}

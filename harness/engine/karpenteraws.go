@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,12 +50,13 @@ func (a *awsRun) stop() {
 	}
 }
 
-// NodeClassVerdict is an EC2NodeClass as Karpenter's AWS provider left it: Ready by its own conditions, or not,
-// with every condition ("Type=Status (message)").
+// NodeClassVerdict is an EC2NodeClass or a NodePool as Karpenter left it: Ready by its own conditions, or not,
+// with every condition ("Type=Status (message)"); for an EC2NodeClass, the zones of the subnets it resolved.
 type NodeClassVerdict struct {
-	Name, Source string
-	Ready        bool
-	Conditions   []string
+	Kind, Name, Source string
+	Ready              bool
+	Conditions         []string
+	Zones              []string
 }
 
 // startKarpenterAWS runs the real Karpenter AWS provider (kwok mode) against the cluster and moto: moto gets the
@@ -136,7 +138,14 @@ func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *d
 	}
 	run.ctl = ctl
 	e.karpenter = &karpenterRun{dir: dir, pools: pools, aws: run}
-	st.NodeClasses, err = waitNodeClasses(ctx, dyn, classes, 3*time.Minute)
+	var judged []judgedObject
+	for _, o := range classes {
+		judged = append(judged, judgedObject{gvr: ec2NodeClassesGVR, kind: "EC2NodeClass", name: o.GetName(), source: o.Source})
+	}
+	for _, np := range pools {
+		judged = append(judged, judgedObject{gvr: nodePoolsGVR, kind: "NodePool", name: np.Name, source: np.Object.Source})
+	}
+	st.NodeClasses, err = waitJudged(ctx, dyn, judged, 3*time.Minute)
 	st.Took = time.Since(t0)
 	if err != nil {
 		e.StopKarpenter()
@@ -157,33 +166,36 @@ func ensure(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionR
 	return err
 }
 
-// waitNodeClasses waits until the provider has judged every EC2NodeClass: Ready=True, or Ready=False with every
-// other condition decided (none Unknown) and unchanged for 15 s. A class still undecided at the timeout is an error
+// judgedObject is an object whose conditions Karpenter sets.
+type judgedObject struct {
+	gvr                schema.GroupVersionResource
+	kind, name, source string
+}
+
+// waitJudged waits until Karpenter has judged every object: Ready=True, or Ready=False unchanged for 15 s. An object still undecided at the timeout is an error
 // naming its conditions.
-func waitNodeClasses(ctx context.Context, dyn dynamic.Interface, classes []deploy.Object, timeout time.Duration) ([]NodeClassVerdict, error) {
+func waitJudged(ctx context.Context, dyn dynamic.Interface, objs []judgedObject, timeout time.Duration) ([]NodeClassVerdict, error) {
 	var out []NodeClassVerdict
 	last := map[string]string{}
 	since := map[string]time.Time{}
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		out = out[:0]
 		done := true
-		for _, o := range classes {
-			v := NodeClassVerdict{Name: o.GetName(), Source: o.Source}
-			nc, err := dyn.Resource(ec2NodeClassesGVR).Get(ctx, o.GetName(), metav1.GetOptions{})
+		for _, o := range objs {
+			v := NodeClassVerdict{Kind: o.kind, Name: o.name, Source: o.source}
+			u, err := dyn.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
 			if err != nil {
 				v.Conditions = []string{"not readable: " + err.Error()}
 				out, done = append(out, v), false
 				continue
 			}
-			ready, decided := "", true
-			conds, _, _ := unstructured.NestedSlice(nc.Object, "status", "conditions")
+			ready := ""
+			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 			for _, c := range conds {
 				m, _ := c.(map[string]any)
 				typ, status, msg := fmt.Sprint(m["type"]), fmt.Sprint(m["status"]), fmt.Sprint(m["message"])
 				if typ == "Ready" {
 					ready = status
-				} else if status == "Unknown" {
-					decided = false
 				}
 				s := typ + "=" + status
 				if msg != "" && msg != "<nil>" {
@@ -192,12 +204,24 @@ func waitNodeClasses(ctx context.Context, dyn dynamic.Interface, classes []deplo
 				v.Conditions = append(v.Conditions, s)
 			}
 			sort.Strings(v.Conditions)
-			v.Ready = ready == "True"
-			sig := strings.Join(v.Conditions, ";")
-			if sig != last[v.Name] {
-				last[v.Name], since[v.Name] = sig, time.Now()
+			subnets, _, _ := unstructured.NestedSlice(u.Object, "status", "subnets")
+			for _, sn := range subnets {
+				if m, ok := sn.(map[string]any); ok {
+					if z := fmt.Sprint(m["zone"]); !slices.Contains(v.Zones, z) {
+						v.Zones = append(v.Zones, z)
+					}
+				}
 			}
-			if !v.Ready && !(ready == "False" && decided && time.Since(since[v.Name]) > 15*time.Second) {
+			sort.Strings(v.Zones)
+			v.Ready = ready == "True"
+			key := o.kind + "/" + o.name
+			sig := strings.Join(v.Conditions, ";")
+			if sig != last[key] {
+				last[key], since[key] = sig, time.Now()
+			}
+			// Ready is Karpenter's root condition: False only when a condition it depends on is False. Unchanged for
+			// 15 s, that is its answer (a condition it does not depend on may stay Unknown: NodeRegistrationHealthy).
+			if !v.Ready && !(ready == "False" && time.Since(since[key]) > 15*time.Second) {
 				done = false
 			}
 			out = append(out, v)
@@ -207,9 +231,9 @@ func waitNodeClasses(ctx context.Context, dyn dynamic.Interface, classes []deplo
 	if err != nil {
 		var parts []string
 		for _, v := range out {
-			parts = append(parts, fmt.Sprintf("%s: %s", v.Name, strings.Join(v.Conditions, ", ")))
+			parts = append(parts, fmt.Sprintf("%s %s: %s", v.Kind, v.Name, strings.Join(v.Conditions, ", ")))
 		}
-		return out, fmt.Errorf("the Karpenter AWS provider had not judged every EC2NodeClass after %s: %v (%s)", timeout, err, strings.Join(parts, "; "))
+		return out, fmt.Errorf("Karpenter had not judged every EC2NodeClass and NodePool after %s: %v (%s)", timeout, err, strings.Join(parts, "; "))
 	}
 	return out, nil
 }

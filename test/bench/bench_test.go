@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -122,10 +123,26 @@ func BenchmarkCheckLocalWithCharts(b *testing.B) {
 	}
 }
 
-// BenchmarkKarpenterGPUNode: the real Karpenter (kwok provider) with local's GPU NodePool on a cluster whose GPU
-// group is at 0: seconds from a pending GPU pod to it Running on a node Karpenter launched, and from the pod's
-// deletion to the empty node consolidated away (the NodePool's consolidateAfter included).
+// BenchmarkKarpenterGPUNode: the real Karpenter with local's GPU NodePool on a cluster whose GPU group is at 0,
+// with the generic kwok provider (kwok) and with the AWS provider against moto (aws: its start includes moto, the
+// emulated apply and the EC2NodeClass judged Ready): seconds to start, from a pending GPU pod to it Running on a node
+// Karpenter launched, and from the pod's deletion to the empty node consolidated away (consolidateAfter included).
 func BenchmarkKarpenterGPUNode(b *testing.B) {
+	b.Run("kwok", func(b *testing.B) {
+		cfg := engine.KarpenterConfigAt(testenv.Root())
+		cfg.AWSBinary = ""
+		benchKarpenter(b, cfg, engine.ProviderKWOK)
+	})
+	b.Run("aws", func(b *testing.B) {
+		cfg := engine.KarpenterConfigAt(testenv.Root())
+		if _, err := os.Stat(cfg.AWSBinary); err != nil {
+			b.Skipf("%s not built: make karpenter-aws", cfg.AWSBinary)
+		}
+		benchKarpenter(b, cfg, engine.ProviderAWS)
+	})
+}
+
+func benchKarpenter(b *testing.B, cfg engine.KarpenterConfig, provider string) {
 	for range b.N {
 		p := testenv.MustPlatform(b, testenv.Root(), "local")
 		s := testenv.MustShape(b, "local")
@@ -134,10 +151,12 @@ func BenchmarkKarpenterGPUNode(b *testing.B) {
 		c, cs, _ := start(b, s)
 		ctx := context.Background()
 		e := testenv.MustEnv(b, p, c, engine.Charts{}, "")
-		st, err := e.StartKarpenter(ctx, engine.KarpenterConfigAt(testenv.Root()))
+		st, err := e.StartKarpenter(ctx, cfg)
 		require.NoError(b, err)
 		require.Empty(b, st.Skipped)
+		require.Equal(b, provider, st.Provider)
 		b.Cleanup(e.StopKarpenter)
+		b.ReportMetric(st.Took.Seconds(), "s-start")
 		pod := gpuPod("burst")
 		pod.Spec.NodeSelector = map[string]string{"node-role.mlops.io/gpu": "true"}
 		t0 := time.Now()

@@ -48,7 +48,7 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	assert.Equal(t, result.Passed, byName["karpenter"].Status, byName["karpenter"].Message)
 	// make test builds the AWS provider: it judged the platform's EC2NodeClass and launched the nodes.
 	assert.Contains(t, byName["karpenter"].Message, "the real Karpenter AWS provider")
-	assert.Contains(t, byName["karpenter"].Message, "judged EC2NodeClass gpu Ready by its own conditions")
+	assert.Contains(t, byName["karpenter"].Message, "judged EC2NodeClass gpu and 1 NodePool(s), unchanged, Ready by its own conditions")
 	t.Logf("karpenter: %s %v", byName["karpenter"].Message, byName["karpenter"].Details)
 	for _, k := range run.Launched {
 		t.Logf("launched by Karpenter: %s %s (NodePool %s)", k.Name, k.InstanceType, k.NodePool)

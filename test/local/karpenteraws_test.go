@@ -27,7 +27,9 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/publicdata"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenteraws"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
@@ -188,23 +190,10 @@ func TestKarpenterAWSProviderLaunchesThroughTheNodeClass(t *testing.T) {
 		time.Since(t1).Round(100*time.Millisecond), k.pd.Requests())
 }
 
-// TestKarpenterAWSProviderNamesWhatIsBroken: what the provider now judges fails with its own words — the node
-// subnet without the discovery tag (Terraform's node_subnet_tags dropped) leaves the EC2NodeClass not Ready with
-// SubnetsReady False; a NodePool whose instance families the region does not offer launches nothing and leaves
-// the GPU pod Pending with Karpenter's reason.
+// TestKarpenterAWSProviderNamesWhatIsBroken: what the provider now judges fails with its own words — a NodePool
+// whose instance families the region does not offer launches nothing and leaves the GPU pod Pending with
+// Karpenter's reason. (The node class's own defects: TestCheckJudgesKarpenterByTheAWSProvider.)
 func TestKarpenterAWSProviderNamesWhatIsBroken(t *testing.T) {
-	t.Run("subnet without the discovery tag", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-		defer cancel()
-		root := testenv.CopyRepo(t)
-		testenv.Edit(t, root, "terraform/main.tf", `node_subnet_tags = var.enable_karpenter ? { "karpenter.sh/discovery" = local.name } : {}`, `node_subnet_tags = {}`)
-		k := startAWSKarpenter(t, ctx, root, nil)
-		conds, err := k.nodeClass(ctx, 2*time.Minute, func(c string) bool { return strings.Contains(c, "SubnetsReady=False") })
-		require.NoError(t, err, "EC2NodeClass %s: %s", k.node, conds)
-		require.False(t, hasCondition(conds, "Ready=True"))
-		require.Contains(t, conds, "SubnetSelector did not match any Subnets")
-		t.Logf("EC2NodeClass %s: %s", k.node, conds)
-	})
 	t.Run("NodePool of an instance family the region does not offer", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		defer cancel()
@@ -281,4 +270,39 @@ func tailOf(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// TestCheckJudgesKarpenterByTheAWSProvider runs `harness check --env local` (as make test-local does, without the
+// upstream charts) on copies of the repository with one defect each that only AWS reveals: the karpenter step runs
+// the real AWS provider against moto holding the emulated apply, and fails in Karpenter's own words; wiring/karpenter
+// has left these to it.
+func TestCheckJudgesKarpenterByTheAWSProvider(t *testing.T) {
+	for _, tc := range []struct{ name, file, old, new, want string }{
+		{"node subnet without the discovery tag", "terraform/main.tf",
+			`node_subnet_tags = var.enable_karpenter ? { "karpenter.sh/discovery" = local.name } : {}`, `node_subnet_tags = {}`,
+			"EC2NodeClass gpu not Ready by Karpenter's own conditions: SubnetsReady=False (SubnetSelector did not match any Subnets)"},
+		{"discovery tag on every private subnet", "terraform/modules/vpc/main.tf",
+			"count.index == 0 ? var.node_subnet_tags : {}", "var.node_subnet_tags",
+			"EC2NodeClass gpu: Karpenter resolved a subnet in us-east-1b (its subnetSelectorTerms match it): it launches nodes outside the node zone us-east-1a"},
+		{"NodePool naming an EC2NodeClass nobody declares", "helm/karpenter-nodepools/templates/nodepool-gpu.yaml",
+			"        kind: EC2NodeClass\n        name: gpu\n", "        kind: EC2NodeClass\n        name: gpu-nodes\n",
+			"NodePool gpu not Ready by Karpenter's own conditions: NodeClassReady=False"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := testenv.CopyRepo(t)
+			testenv.Edit(t, root, tc.file, tc.old, tc.new)
+			c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
+			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, testenv.CRDsDir(t))
+			byName := map[string]result.Result{}
+			for _, r := range rs {
+				byName[r.Name] = r
+			}
+			k := byName["karpenter"]
+			require.Equal(t, result.Failed, k.Status, "%s %v", k.Message, k.Details)
+			require.Contains(t, strings.Join(k.Details, "\n"), tc.want)
+			w := byName["wiring/karpenter"]
+			require.Equal(t, result.Passed, w.Status, "left to the provider: %s %v", w.Message, w.Details)
+			t.Logf("karpenter: %s", k.Message)
+		})
+	}
 }

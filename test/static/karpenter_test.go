@@ -3,11 +3,13 @@ package static
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/wiring"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -154,4 +156,33 @@ func TestCostGuardCountsKarpenter(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "NodePool gpu (")
 	assert.Contains(t, err.Error(), "sets no limits.nvidia.com/gpu: Karpenter's GPU spend is unbounded")
+}
+
+// TestKarpenterRulesLeftToTheAWSProvider: when the run's karpenter step runs the real AWS provider, wiring/karpenter
+// no longer judges how the node class resolves (discovery tags, selectors, zones: the provider's own conditions do,
+// test/local TestCheckJudgesKarpenterByTheAWSProvider) and says so; the rules the provider cannot judge here (IAM,
+// the role-instead-of-profile choice) still fire.
+func TestKarpenterRulesLeftToTheAWSProvider(t *testing.T) {
+	t.Parallel()
+	withProvider := func(root string) result.Result {
+		for _, r := range wiring.Check(wiring.Input{Platform: testenv.MustPlatform(t, root, "local"), Now: time.Now(), KarpenterAWS: true}) {
+			if r.Name == "wiring/karpenter" {
+				return r
+			}
+		}
+		t.Fatal("no wiring/karpenter result")
+		return result.Result{}
+	}
+	root := testenv.CopyRepo(t)
+	testenv.Edit(t, root, "terraform/modules/vpc/main.tf", "count.index == 0 ? var.node_subnet_tags : {}", "var.node_subnet_tags")
+	r := withProvider(root)
+	assert.Equal(t, result.Passed, r.Status, "%s %v", r.Message, r.Details)
+	assert.Contains(t, r.Message, "judged by the Karpenter AWS provider (the karpenter step)")
+	assert.Equal(t, result.Failed, wiringResults(t, root, "local")["wiring/karpenter"].Status, "without the provider the rule still fires")
+
+	root = testenv.CopyRepo(t)
+	testenv.Edit(t, root, "helm/karpenter-nodepools/templates/ec2nodeclass.yaml", "  instanceProfile: {{", "  role: {{")
+	r = withProvider(root)
+	require.Equal(t, result.Failed, r.Status, r.Message)
+	assert.Contains(t, strings.Join(r.Details, "\n"), "a hand-written rule: moto lets the provider create a profile whatever the policy")
 }

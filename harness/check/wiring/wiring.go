@@ -36,6 +36,10 @@ type Input struct {
 	Charts   []Chart
 	Skipped  []string
 	Now      time.Time
+	// KarpenterAWS is true when the run's karpenter step runs the real Karpenter AWS provider: it then judges how
+	// the EC2NodeClasses resolve against what Terraform creates (discovery tags on subnets and the security group,
+	// the selectors, the zones, the NodePools' node classes), and wiring/karpenter leaves those to it.
+	KarpenterAWS bool
 }
 
 // Check runs every wiring check.
