@@ -1,6 +1,8 @@
 package emulate
 
 import (
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -10,14 +12,13 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
 // TestEveryDeclaredTypeIsMapped lists the resource types terraform/ declares against the emulated apply's
 // mappings: each one is created on the emulator or named with the reason, and no mapping is left for a type
 // Terraform no longer declares. A new resource type in terraform/ fails here until the emulated apply knows it.
 func TestEveryDeclaredTypeIsMapped(t *testing.T) {
-	p, err := platform.LoadTerraform(testenv.Root()+"/terraform", "local")
+	p, err := platform.LoadTerraform(repoRoot()+"/terraform", "local")
 	require.NoError(t, err)
 	types, err := Types(p)
 	require.NoError(t, err)
@@ -36,7 +37,7 @@ func TestEveryDeclaredTypeIsMapped(t *testing.T) {
 // TestDeclaredExpandsCountAndForEach: the instances are Terraform's, per environment: a subnet per zone, a
 // node group per entry of node_groups, Karpenter's resources only where it is on, names and tags evaluated.
 func TestDeclaredExpandsCountAndForEach(t *testing.T) {
-	p, err := platform.LoadTerraform(testenv.Root()+"/terraform", "local")
+	p, err := platform.LoadTerraform(repoRoot()+"/terraform", "local")
 	require.NoError(t, err)
 	insts, err := Declared(p, map[string]cty.Value{"run_id": cty.StringVal("r1")})
 	require.NoError(t, err)
@@ -64,4 +65,11 @@ func TestDeclaredExpandsCountAndForEach(t *testing.T) {
 	assert.Equal(t, p.Shape.ClusterName+"-gpu", lt.Tags("volume")["Name"], "the launch template's volume tags")
 	assert.Equal(t, "module.vpc.aws_subnet.public[0]", refAddress(byAddr["module.vpc.aws_nat_gateway.this"], "subnet_id"))
 	assert.Equal(t, `aws_cloudwatch_event_rule.karpenter["spot-interruption"]`, refAddress(byAddr[`aws_cloudwatch_event_target.karpenter["spot-interruption"]`], "rule"))
+}
+
+// repoRoot is the repository's root (test/testenv cannot be imported here: it imports the engine, which imports
+// this package).
+func repoRoot() string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..", "..")
 }
