@@ -95,12 +95,13 @@ func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *d
 		return st, err
 	}
 	runID := fmt.Sprintf("harness-check-%d", time.Now().UnixNano())
-	up, em, err := emulate.Emulate(ctx, e.Platform, m, runID, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339), progress)
+	// moto and everything on it go when the run ends: nothing to destroy one by one.
+	up, err := emulate.Create(ctx, e.Platform, m, runID, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339), progress)
 	progress.Close()
 	if err != nil {
 		return st, fmt.Errorf("emulated apply of terraform/ on moto: %w", err)
 	}
-	st.AWSCreated = len(em.Created)
+	st.AWSCreated = len(up.Created)
 	awsCfg, err := m.Config(ctx)
 	if err != nil {
 		return st, err

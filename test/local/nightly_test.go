@@ -59,7 +59,7 @@ func bringOnMoto(t *testing.T, ctx context.Context, p *platform.Platform, runID 
 	require.Equal(t, result.Skipped, res.Status, "%s", res.Message)
 	t.Logf("%s: skipped: %s — the infrastructure is created on moto through the SDK instead", res.Name, res.Message)
 	require.NoError(t, m.Start(ctx))
-	up, err = emulate.Apply(ctx, p, m, runID, nightlyVars(runID)["expires_at"].(string), os.Stdout)
+	up, _, err = infra.EmulateApply(ctx, p, m, runID, nightlyVars(runID)["expires_at"].(string), os.Stdout)
 	if up != nil {
 		nightly.Teardown(t, up.Teardown, m, runID)
 	} else {
@@ -120,7 +120,7 @@ func TestNightlyLeakScanFailsTheRun(t *testing.T) {
 	m := newMoto(t)
 	require.NoError(t, m.Start(ctx))
 	runID := fmt.Sprintf("nightly-leak-%d", time.Now().UnixNano())
-	up, em, err := emulate.Emulate(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), os.Stdout)
+	up, em, err := infra.EmulateApply(ctx, p, m, runID, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), os.Stdout)
 	require.NoError(t, err)
 	assert.Contains(t, em.Created, "module.eks.aws_kms_key.secrets")
 	assert.Contains(t, em.Created, "module.eks.aws_cloudwatch_log_group.cluster")

@@ -35,7 +35,6 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
-	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/infra"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
 )
@@ -146,86 +145,83 @@ func (a *applier) ec2ARN(kind, id string) string {
 	return fmt.Sprintf("arn:aws:ec2:%s:%s:%s/%s", a.cfg.Region, platform.EmulatorAccount, kind, id)
 }
 
-// Apply creates on an emulator (c, started) what the nightly's `terraform apply` creates: every resource
-// instance the platform's Terraform declares for the environment (count and for_each expanded, names and tags
-// evaluated as Terraform would), one mapping per resource type, the node groups' root volumes with them (EC2
-// creates one per instance, tagged by the launch template); what cannot or need not be created is listed in the
-// returned Emulated with the reason. Every resource carries run-id and expires-at as terraform/main.tf tags
-// them. Used where the Terraform AWS provider cannot be installed (make test here): the flow after apply then
-// runs on what exists. The Up's Teardown deletes exactly what was created (as `terraform destroy` deletes its
-// state) and stops c.
-func Apply(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, error) {
-	up, _, err := Emulate(ctx, p, c, runID, expiresAt, progress)
-	return up, err
+// Result is what the emulated apply did: the shape and outputs of the applied infrastructure, the declared
+// instances created and not created, and every AWS resource created (for the teardown, by ARN).
+type Result struct {
+	Emulated
+	Shape   *shape.Shape
+	Outputs map[string]any
+
+	mu      sync.Mutex
+	created []reap.Resource
 }
 
-// Emulate is Apply, also returning what it created and what it did not.
-func Emulate(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*infra.Up, *Emulated, error) {
+// Resources are the AWS resources created so far (safe while Create runs).
+func (r *Result) Resources() []reap.Resource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]reap.Resource(nil), r.created...)
+}
+
+// Create creates on an emulator (c, started) what the nightly's `terraform apply` creates: every resource instance
+// the platform's Terraform declares for the environment (count and for_each expanded, names and tags evaluated as
+// Terraform would), one mapping per resource type, the node groups' root volumes with them (EC2 creates one per
+// instance, tagged by the launch template); what cannot or need not be created is listed in the Result with the
+// reason. Every resource carries run-id and expires-at as terraform/main.tf tags them. Used where the Terraform AWS
+// provider cannot be installed (make test here) and by harness check's Karpenter AWS provider. On error the Result
+// still lists what was created (infra.EmulateApply's teardown deletes it).
+func Create(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, expiresAt string, progress io.Writer) (*Result, error) {
 	if c.Name() == "aws" {
-		return nil, nil, errors.New("the emulated apply creates resources through the SDK: only on an emulator")
+		return nil, errors.New("the emulated apply creates resources through the SDK: only on an emulator")
 	}
 	cfg, err := c.Config(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s := p.Static.Clone()
 	bucket := p.Bridge.Leaves["artifactsBucket"]
 	if bucket == "" || strings.Contains(bucket, "known-after-apply") {
-		return nil, nil, fmt.Errorf("the GitOps Bridge of %s has no artifacts bucket name (%q)", p.Env, bucket)
+		return nil, fmt.Errorf("the GitOps Bridge of %s has no artifacts bucket name (%q)", p.Env, bucket)
 	}
 	insts, err := Declared(p, map[string]cty.Value{"run_id": cty.StringVal(runID), "expires_at": cty.StringVal(expiresAt)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate terraform/: %w", err)
+		return nil, fmt.Errorf("evaluate terraform/: %w", err)
 	}
-	var created []reap.Resource
-	var mu sync.Mutex
+	res := &Result{Shape: s, Outputs: map[string]any{"cluster_name": s.ClusterName, "artifacts_bucket": bucket}}
 	record := func(arn string) {
-		mu.Lock()
-		defer mu.Unlock()
-		created = append(created, reap.FromARN(arn))
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		res.created = append(res.created, reap.FromARN(arn))
 	}
-	td := infra.NewTeardownFunc("destroy what the emulated apply created (as terraform destroy deletes its state)", func(ctx context.Context) error {
-		mu.Lock()
-		rs := append([]reap.Resource(nil), created...)
-		mu.Unlock()
-		out, err := reap.Delete(ctx, cfg, rs)
-		if err == nil && len(out.Failed) > 0 {
-			err = fmt.Errorf("not deleted: %v", out.Failed)
-		}
-		return err
-	}, nil, c, progress)
-	up := &infra.Up{Shape: s, Bridge: p.Bridge, Cloud: c, Teardown: td, Outputs: map[string]any{
-		"cluster_name": s.ClusterName, "artifacts_bucket": bucket}}
 	a := &applier{cfg: cfg, s: s, bucket: bucket, record: record, ids: map[string]string{}, arns: map[string]string{}, ec2: ec2.NewFromConfig(cfg), volumeTags: map[string]map[string]string{},
 		tags: map[string]string{reap.TagRunID: runID, reap.TagExpiresAt: expiresAt}}
 	sort.SliceStable(insts, func(i, j int) bool { return mappings[insts[i].Type].rank < mappings[insts[j].Type].rank })
-	em := &Emulated{}
 	for _, i := range insts {
 		m, ok := mappings[i.Type]
 		switch {
 		case !ok:
-			em.NotCreated = append(em.NotCreated, i.Address+": no mapping for "+i.Type+" (the emulated apply does not know it: add one to harness/infra/emulate's mappings)")
+			res.NotCreated = append(res.NotCreated, i.Address+": no mapping for "+i.Type+" (the emulated apply does not know it: add one to harness/infra/emulate's mappings)")
 			continue
 		case m.create == nil:
-			em.NotCreated = append(em.NotCreated, i.Address+": "+m.why)
+			res.NotCreated = append(res.NotCreated, i.Address+": "+m.why)
 			continue
 		case i.Key == "?":
-			em.NotCreated = append(em.NotCreated, i.Address+": its count or for_each is known only after an apply")
+			res.NotCreated = append(res.NotCreated, i.Address+": its count or for_each is known only after an apply")
 			continue
 		}
 		if err := m.create(a, ctx, i); err != nil {
-			return up, em, fmt.Errorf("create %s: %w", i.Address, err)
+			return res, fmt.Errorf("create %s: %w", i.Address, err)
 		}
-		em.Created = append(em.Created, i.Address)
+		res.Created = append(res.Created, i.Address)
 	}
-	up.Outputs["cluster_endpoint"] = a.ids["cluster_endpoint"]
+	res.Outputs["cluster_endpoint"] = a.ids["cluster_endpoint"]
 	if progress != nil {
-		fmt.Fprintf(progress, "emulated apply: %d resource instances created, %d not created:\n", len(em.Created), len(em.NotCreated))
-		for _, n := range em.NotCreated {
+		fmt.Fprintf(progress, "emulated apply: %d resource instances created, %d not created:\n", len(res.Created), len(res.NotCreated))
+		for _, n := range res.NotCreated {
 			fmt.Fprintf(progress, "  %s\n", n)
 		}
 	}
-	return up, em, nil
+	return res, nil
 }
 
 func (a *applier) kmsKey(ctx context.Context, i Instance) error {
