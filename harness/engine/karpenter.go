@@ -273,13 +273,28 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		inflight := 0
+		ready := map[string]bool{}
 		for _, c := range claims.Items {
 			if !conditionTrue(&c, "Ready") || c.GetDeletionTimestamp() != nil {
 				inflight++
+			} else {
+				ready[c.GetName()] = true
 			}
 		}
+		// A pending pod whose latest word from Karpenter is a nomination to a NodeClaim that is now Ready (another
+		// pod took the node) has a stale reason: Karpenter has not yet said why it launches nothing more for it.
+		why := e.KarpenterWhy(ctx)
 		sort.Strings(pending)
-		sig := fmt.Sprintf("%d|%s", inflight, strings.Join(pending, ","))
+		var reasons []string
+		for _, p := range pending {
+			if claim, ok := strings.CutPrefix(why[p], "Pod should schedule on: nodeclaim/"); ok {
+				if f := strings.Fields(claim); len(f) > 0 && ready[f[0]] {
+					inflight++
+				}
+			}
+			reasons = append(reasons, why[p])
+		}
+		sig := fmt.Sprintf("%d|%s|%s", inflight, strings.Join(pending, ","), strings.Join(reasons, ","))
 		if sig != last {
 			last, since = sig, time.Now()
 		}

@@ -65,7 +65,7 @@ func TestBrokenUpstreamWiringFails(t *testing.T) {
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			p := testenv.MustPlatform(t, root, "local")
 			c, _ := testenv.MustEKS(t, p.Shape)
-			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Dir: charts}, "")
+			rs, _ := testenv.CheckQuick(t, root, "local", c, engine.Charts{Dir: charts}, "")
 			for _, r := range rs {
 				if r.Name == tc.check {
 					require.Equal(t, result.Failed, r.Status, r.Message)

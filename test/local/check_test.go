@@ -76,7 +76,7 @@ func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/ray/rayjob.yaml", "            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training", "            priorityClassName: ml-training")
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-	rs, run := testenv.Check(t, root, "local", c, engine.Charts{}, "")
+	rs, run := testenv.CheckQuick(t, root, "local", c, engine.Charts{}, "")
 	for _, r := range rs {
 		assert.NotEqual(t, result.Failed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
 	}
@@ -118,7 +118,7 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, "")
+			rs, _ := testenv.CheckQuick(t, root, "local", c, engine.Charts{}, "")
 			for _, r := range rs {
 				if r.Name == tc.check {
 					require.Equal(t, result.Failed, r.Status, r.Message)
@@ -206,7 +206,7 @@ webhooks:
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+url)
 	c, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-	rs, _ := testenv.Check(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
+	rs, _ := testenv.CheckQuick(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	byName := map[string]result.Result{}
 	for _, r := range rs {
 		byName[r.Name] = r
@@ -239,7 +239,7 @@ func TestCheckOnARealClusterLeavesNoWorkload(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Start(t.Context()))
 	require.False(t, c.Emulated())
-	rs, _ := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{}, "")
+	rs, _ := testenv.CheckQuick(t, testenv.Root(), "local", c, engine.Charts{}, "")
 	for _, r := range rs {
 		if r.Name == "deploy/workflows" {
 			assert.Equal(t, result.Skipped, r.Status)

@@ -136,10 +136,23 @@ func MustEnv(t testing.TB, p *platform.Platform, c cluster.Cluster, charts engin
 
 // Check runs every step of `harness check` for the repository at root on c and returns the results and the run
 // (placements, sizes) — except policy/checkov (seconds of Python per run; test/static covers it), which the
-// tests of the cluster steps do not need.
+// tests of the cluster steps do not need. Karpenter runs as harness check runs it (the AWS provider when built).
 func Check(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string) ([]result.Result, *check.Run) {
 	t.Helper()
+	return runCheck(t, root, env, c, charts, crdsDir, engine.KarpenterConfigAt(Root()))
+}
+
+// CheckQuick is Check with Karpenter's generic kwok provider in place of the AWS provider (no moto, no emulated
+// apply, nodes registered at once): for tests that judge something other than Karpenter, tens of seconds sooner.
+func CheckQuick(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string) ([]result.Result, *check.Run) {
+	t.Helper()
 	karp := engine.KarpenterConfigAt(Root())
+	karp.AWSBinary = ""
+	return runCheck(t, root, env, c, charts, crdsDir, karp)
+}
+
+func runCheck(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig) ([]result.Result, *check.Run) {
+	t.Helper()
 	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp}
 	rs, err := check.Execute(t.Context(), run, check.Except(check.Steps(), check.PhaseScan), nil)
 	require.NoError(t, err)
