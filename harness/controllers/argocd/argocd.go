@@ -66,8 +66,10 @@ type Config struct {
 type Server struct {
 	dir   string
 	redis *miniredis.Miniredis
-	mu    sync.Mutex
-	procs []*proc.Process
+	// sockDir holds the askpass socket when the run's directory is too long for one ("" otherwise).
+	sockDir string
+	mu      sync.Mutex
+	procs   []*proc.Process
 	// Started is how long the start took (CRDs, settings, both processes listening).
 	Started time.Duration
 }
@@ -130,10 +132,17 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 		"ARGOCD_PLUGINSOCKFILEPATH="+filepath.Join(cfg.Dir, "plugins"),
 	)
 	// The repo server's askpass socket is /tmp/reposerver-ask-pass.sock unless told (and left there when it stops):
-	// in the run's directory, when the path fits a unix socket's 108 bytes.
-	if sock := filepath.Join(cfg.Dir, "askpass.sock"); len(sock) < 100 {
-		env = append(env, "ARGOCD_ASK_PASS_SOCK="+sock)
+	// in the run's directory when the path fits a unix socket's 108 bytes, else in a short directory of its own,
+	// removed by Stop.
+	sock := filepath.Join(cfg.Dir, "askpass.sock")
+	if len(sock) >= 100 {
+		d, err := os.MkdirTemp("", "argocd-")
+		if err != nil {
+			return err
+		}
+		s.sockDir, sock = d, filepath.Join(d, "askpass.sock")
 	}
+	env = append(env, "ARGOCD_ASK_PASS_SOCK="+sock)
 	for _, d := range []string{"home", "tmp", "gpg", "ssh", "tls", "plugins"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
 			return err
@@ -190,6 +199,10 @@ func (s *Server) Stop() error {
 	if s.redis != nil {
 		s.redis.Close()
 		s.redis = nil
+	}
+	if s.sockDir != "" {
+		errs = append(errs, os.RemoveAll(s.sockDir))
+		s.sockDir = ""
 	}
 	return errors.Join(errs...)
 }
