@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -93,4 +94,25 @@ func TestLeakScanAndReapAgainstMoto(t *testing.T) {
 	out, err = reap.Reap(ctx, cfg, time.Now(), 3*time.Hour, false)
 	require.NoError(t, err)
 	assert.Empty(t, out.Deleted)
+
+	// Already gone is deleted, as terraform destroy treats it (CI: the SDK retried a DeleteInternetGateway whose
+	// first answer was lost; the retry's NotFound failed the nightly's teardown): every type of the list, each
+	// twice, deleted in one pass without failures.
+	gw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: []ec2types.TagSpecification{{
+		ResourceType: ec2types.ResourceTypeInternetGateway, Tags: []ec2types.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String("run-3")}}}}})
+	require.NoError(t, err)
+	bucket("mlops-nightly-artifacts-twice", map[string]string{reap.TagRunID: "run-3"})
+	twice, err := reap.Tagged(ctx, cfg, map[string][]string{reap.TagRunID: {"run-3"}})
+	require.NoError(t, err)
+	require.Len(t, twice, 2, "%v", twice)
+	reap.RetryInterval = time.Hour // a second pass would outlast one
+	t.Cleanup(func() { reap.RetryInterval = 30 * time.Second })
+	one, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err = reap.Delete(one, cfg, append(twice, twice...))
+	require.NoError(t, err, "one pass")
+	assert.Empty(t, out.Failed)
+	assert.Len(t, out.Deleted, 4)
+	_, err = ec2c.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{InternetGatewayIds: []string{aws.ToString(gw.InternetGateway.InternetGatewayId)}})
+	require.Error(t, err, "deleted")
 }

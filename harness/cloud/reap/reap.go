@@ -148,6 +148,24 @@ func notFound(err error) bool {
 	return errors.As(err, &ae) && (strings.Contains(ae.ErrorCode(), "NotFound") || ae.ErrorCode() == "ResourceNotFoundException")
 }
 
+// alreadyGone is an error saying the resource being deleted does not exist: any service's NotFound code, S3's
+// NoSuchBucket, IAM's NoSuchEntity, SQS's NonExistentQueue. (What the leak scan lists afterwards is the check that
+// nothing with the run's tag is left.)
+func alreadyGone(err error) bool {
+	if notFound(err) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "NoSuchBucket", "NoSuchEntity", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist":
+		return true
+	}
+	return false
+}
+
 // gone reports whether a listed resource no longer exists or is on its way out by itself.
 func (s states) gone(ctx context.Context, r Resource) (bool, error) {
 	switch r.Type {
@@ -296,7 +314,9 @@ func Delete(ctx context.Context, cfg aws.Config, rs []Resource) (Outcome, error)
 			err := d.delete(ctx, r)
 			var perm permanent
 			switch {
-			case err == nil:
+			case err == nil || alreadyGone(err):
+				// Already gone counts as deleted, as terraform destroy treats it: another deleter got there first,
+				// or the SDK retried a delete whose first answer was lost and the retry was told NotFound.
 				out.Deleted = append(out.Deleted, r.ARN)
 				progress = true
 			case errors.As(err, &perm):
