@@ -63,13 +63,13 @@ func helmInstalled(name string, h engine.HelmInstall) result.Result {
 }
 
 // argoSynced judges what Argo CD reported about one Application: Synced and Healthy passes (resources whose
-// controller does not run here are listed as not judged); anything else fails in Argo CD's words. An Application
+// health Argo CD cannot judge here are listed, with why); anything else fails in Argo CD's words. An Application
 // never created behind an earlier wave that is not Healthy names that wave's Applications, not itself. The root
 // Application carries the sync as a whole: a wait that ended early fails it with the controller's last lines.
 func argoSynced(name string, s engine.ArgoSync) result.Result {
 	r := result.Pass(name, "synced by Argo CD %s (wave %d): Synced, Healthy", s.Version, s.Wave)
 	if s.Done && len(s.Unjudged) > 0 {
-		r = result.Pass(name, "synced by Argo CD %s (wave %d): Synced; Healthy but for %d resource(s) whose controller does not run here (not judged): %s",
+		r = result.Pass(name, "synced by Argo CD %s (wave %d): Synced; Healthy but for %d resource(s) whose health Argo CD does not judge here: %s",
 			s.Version, s.Wave, len(s.Unjudged), strings.Join(s.Unjudged, "; "))
 	}
 	if !s.Done {

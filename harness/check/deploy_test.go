@@ -32,7 +32,7 @@ func TestDeployJudgesWhatTheEngineSaw(t *testing.T) {
 		{"wrong version", engine.AppDeploy{Path: "helm/karpenter-node-pools", WrongVersions: []string{"NodePool gpu (x): karpenter.sh is served at v1 only"}}, result.Failed, "helm/karpenter-node-pools use an API version"},
 		{"installed", engine.AppDeploy{Helm: helm}, result.Passed, "helm install kuberay: 12 objects (1 admission webhook"},
 		{"synced", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Wave: 1, Done: true, Found: true}}, result.Passed, "Synced, Healthy"},
-		{"synced, some not judged", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Done: true, Found: true, Unjudged: []string{"Certificate a/b"}}}, result.Passed, "1 resource(s) whose controller does not run here (not judged): Certificate a/b"},
+		{"synced, some not judged", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Done: true, Found: true, Unjudged: []string{"Certificate a/b"}}}, result.Passed, "1 resource(s) whose health Argo CD does not judge here: Certificate a/b"},
 		{"not synced", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Wave: 2, Found: true, Summary: "sync OutOfSync, health Missing: ComparisonError: x"}}, result.Failed, "(wave 2): sync OutOfSync"},
 		{"held by a wave", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Wave: 3, Summary: "never created", HeldBy: []string{"kserve-crd (wave 1)"}}}, result.Failed, "waits for an earlier wave that is not Healthy: kserve-crd (wave 1)"},
 		{"root timed out", engine.AppDeploy{Argo: &engine.ArgoSync{Version: "v3", Done: true, Found: true, Root: &engine.ArgoRoot{WaitErr: errors.New("not every Application Synced and Healthy within 4m0s"), LogTail: []string{"last line"}}}}, result.Failed, "within 4m0s"},

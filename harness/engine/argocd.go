@@ -373,21 +373,21 @@ func bootstrap(p *platform.Platform, to rewriteTo) ([]*unstructured.Unstructured
 }
 
 // noController are kinds whose health only their controller can bring about, and whose controller does not run
-// on an emulated cluster (kwok "runs" cert-manager's pods, which execute nothing): their health is not judged
-// there, and the result says so.
+// on an emulated cluster during the sync (kwok "runs" cert-manager's pods, which execute nothing): Argo CD does not
+// judge their health there, and the result says why (the value).
 var noController = map[string]string{
-	"cert-manager.io/Certificate":   "cert-manager",
-	"cert-manager.io/Issuer":        "cert-manager",
-	"cert-manager.io/ClusterIssuer": "cert-manager",
+	"cert-manager.io/Certificate":   "cert-manager's controller does not run on the emulated cluster",
+	"cert-manager.io/Issuer":        "cert-manager's controller does not run on the emulated cluster",
+	"cert-manager.io/ClusterIssuer": "cert-manager's controller does not run on the emulated cluster",
 	// The Karpenter AWS provider resolves an EC2NodeClass (subnets, security groups, AMIs, instance profile) against
 	// EC2 and marks its NodePools ready. It runs after the sync, in the karpenter step, which judges them: the AWS
 	// provider against moto when built (its own conditions), else the generic kwok provider on translated NodePools.
-	"karpenter.k8s.aws/EC2NodeClass": "the Karpenter AWS provider",
-	"karpenter.sh/NodePool":          "the Karpenter AWS provider",
+	"karpenter.k8s.aws/EC2NodeClass": "judged after the sync by the karpenter step",
+	"karpenter.sh/NodePool":          "judged after the sync by the karpenter step",
 }
 
 // notJudged starts the health message the emulated Argo CD gives resources of noController kinds.
-const notJudged = "not judged: its controller does not run on the emulated cluster"
+const notJudged = "not judged by Argo CD on the emulated cluster"
 
 // argoSettings are the platform's argocd-cm settings (helm/argocd/argocd-cm.yaml, as the runbook applies them),
 // on an emulated cluster without the Application health check: with it the app-of-apps' waves gate, and a wave
@@ -540,8 +540,12 @@ func readState(obj map[string]any, emulated bool) appState {
 		}
 		h, _ := m["health"].(map[string]any)
 		// Their health is argoSettings' fixed Healthy here: every one of them is not judged.
-		if ctrl, ok := noController[fmt.Sprintf("%v/%v", m["group"], m["kind"])]; ok && emulated {
-			s.unjudged = append(s.unjudged, fmt.Sprintf("%v %v/%v (%s's controller does not run on the emulated cluster)", m["kind"], m["namespace"], m["name"], ctrl))
+		if why, ok := noController[fmt.Sprintf("%v/%v", m["group"], m["kind"])]; ok && emulated {
+			name := fmt.Sprint(m["name"])
+			if ns, _ := m["namespace"].(string); ns != "" {
+				name = ns + "/" + name
+			}
+			s.unjudged = append(s.unjudged, fmt.Sprintf("%v %s (%s)", m["kind"], name, why))
 			continue
 		}
 		if st, _ := h["status"].(string); st != "" && st != "Healthy" {

@@ -107,7 +107,7 @@ type HelmInstall struct {
 type ArgoSync struct {
 	Version string
 	Wave    int
-	// Done: Synced and Healthy (but for Unjudged: resources whose controller does not run here).
+	// Done: Synced and Healthy (but for Unjudged: resources whose health Argo CD cannot judge here, each with why).
 	Done     bool
 	Unjudged []string
 	// Found: the Application exists. HeldBy are the earlier waves' Applications that exist and are not done
