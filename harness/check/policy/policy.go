@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+	"sigs.k8s.io/yaml"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
@@ -346,8 +351,9 @@ func localTagKeys(m *module) (map[string]bool, string, error) {
 	return keys, at(attr.SrcRange), nil
 }
 
-// enablesNetworkPolicy matches the VPC CNI add-on's setting in configuration_values, as jsonencode({...}) or a
-// JSON string writes it.
+// enablesNetworkPolicy matches the VPC CNI add-on's setting in configuration_values' source text, as
+// jsonencode({...}) or a JSON string writes it: the judge where the expression refers to something (a variable, a
+// local) and cannot be evaluated on its own.
 var enablesNetworkPolicy = regexp.MustCompile(`"?enableNetworkPolicy"?\s*[=:]\s*"true"`)
 
 // networkPolicy: NetworkPolicies the platform ships are only objects in the API unless the VPC CNI's network
@@ -363,9 +369,80 @@ func networkPolicy(m *module, _ *shape.Shape, _ time.Time) []string {
 			continue
 		}
 		cv, attr := a.attr("configuration_values")
-		if attr == nil || !enablesNetworkPolicy.MatchString(cv) {
-			v = append(v, fmt.Sprintf("%s: the vpc-cni add-on does not set enableNetworkPolicy \"true\" in configuration_values: the platform's %d NetworkPolicies (%s, ...) would not be enforced", at(a.DefRange()), len(m.networkPolicies), m.networkPolicies[0]))
+		if why := cniNetworkPolicy(cv, attr); why != "" {
+			v = append(v, fmt.Sprintf("%s: %s: the platform's %d NetworkPolicies (%s, ...) would not be enforced", at(a.DefRange()), why, len(m.networkPolicies), m.networkPolicies[0]))
 		}
 	}
 	return v
+}
+
+// cniNetworkPolicy says what is wrong with the vpc-cni add-on's configuration_values for the network policy agent
+// ("" when it is on). The value is evaluated as Terraform would (jsonencode of an object, or a JSON string) where it
+// refers to nothing else, and decoded as EKS decodes it (JSON or YAML): its top-level enableNetworkPolicy must be the
+// string "true" — the add-on's configuration schema declares a string (format boolean), so CreateAddon refuses the
+// JSON boolean true, and a key nested under another object is not the setting (EKS rejects the unknown key).
+func cniNetworkPolicy(src string, attr *hclsyntax.Attribute) string {
+	const unset = `the vpc-cni add-on does not set enableNetworkPolicy "true" in configuration_values`
+	if attr == nil {
+		return unset
+	}
+	if len(attr.Expr.Variables()) > 0 {
+		if !enablesNetworkPolicy.MatchString(src) {
+			return unset
+		}
+		return ""
+	}
+	val, diags := attr.Expr.Value(&hcl.EvalContext{Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc}})
+	if diags.HasErrors() || !val.IsWhollyKnown() || val.IsNull() || val.Type() != cty.String {
+		if !enablesNetworkPolicy.MatchString(src) {
+			return unset
+		}
+		return ""
+	}
+	var cfg map[string]any // EKS takes the configuration as JSON or YAML
+	if err := yaml.Unmarshal([]byte(val.AsString()), &cfg); err != nil {
+		return fmt.Sprintf("the vpc-cni add-on's configuration_values is neither a JSON nor a YAML object (%v): EKS refuses it", err)
+	}
+	switch on := cfg["enableNetworkPolicy"].(type) {
+	case string:
+		if on == "true" {
+			return ""
+		}
+		return fmt.Sprintf(`the vpc-cni add-on sets enableNetworkPolicy %q, not "true"`, on)
+	case bool:
+		return fmt.Sprintf(`the vpc-cni add-on sets enableNetworkPolicy to the boolean %t: the add-on's configuration schema wants the string "true" (CreateAddon refuses the boolean, and the node groups that depend on the add-on are never created)`, on)
+	case nil:
+		if path := nestedKey(cfg, "enableNetworkPolicy", ""); path != "" {
+			return fmt.Sprintf(`the vpc-cni add-on's enableNetworkPolicy is nested at %s: the add-on reads it at the top level of configuration_values (EKS refuses the unknown key %q)`, path, strings.SplitN(path, ".", 2)[0])
+		}
+		return unset
+	default:
+		return fmt.Sprintf(`the vpc-cni add-on sets enableNetworkPolicy to %v, not the string "true"`, on)
+	}
+}
+
+// nestedKey is the dotted path under which key first occurs below the top level of v ("" if nowhere).
+func nestedKey(v map[string]any, key, prefix string) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sub, ok := v[k].(map[string]any)
+		if !ok {
+			continue
+		}
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		if _, ok := sub[key]; ok {
+			return path + "." + key
+		}
+		if p := nestedKey(sub, key, path); p != "" {
+			return p
+		}
+	}
+	return ""
 }

@@ -172,4 +172,30 @@ func TestNetworkPolicyNeedsTheCNIAgent(t *testing.T) {
 	assert.Contains(t, got[0], "modules/eks/addons.tf:13: the vpc-cni add-on does not set enableNetworkPolicy")
 	assert.Contains(t, got[0], "ml-training/default-deny")
 	assert.Empty(t, judge(dir), "no NetworkPolicies shipped: nothing to enforce")
+
+	// The value as the add-on reads it (evaluated, then decoded): the JSON boolean (awslabs/cdk-eks-blueprints#851)
+	// and a nested key (terraform-aws-modules/terraform-aws-eks#2878) fail; a JSON string literal, a YAML
+	// string and a value built from a variable (judged by its text) pass.
+	for _, c := range []struct{ expr, want string }{
+		{`jsonencode({ enableNetworkPolicy = true })`, `enableNetworkPolicy to the boolean true: the add-on's configuration schema wants the string "true"`},
+		{`jsonencode({ VpcCni = { properties = { enableNetworkPolicy = "true" } } })`, `enableNetworkPolicy is nested at VpcCni.properties.enableNetworkPolicy`},
+		{`jsonencode({ enableNetworkPolicy = "false" })`, `sets enableNetworkPolicy "false"`},
+		{`jsonencode({ env = { ENABLE_PREFIX_DELEGATION = "true" } })`, `does not set enableNetworkPolicy "true"`},
+		{`"{\"enableNetworkPolicy\": \"true\"}"`, ""},
+		{`"enableNetworkPolicy: \"true\"\n"`, ""}, // YAML, as EKS also takes it (dspace-group/dspace-reference-architecture-aws#265)
+		{`"enableNetworkPolicy: true\n"`, `to the boolean true`},
+		{`"enableNetworkPolicy: [\n"`, `neither a JSON nor a YAML object`},
+		{`jsonencode(merge({ enableNetworkPolicy = "true" }, var.tags))`, ""},
+	} {
+		edited := strings.Replace(string(data), line, "  configuration_values = "+c.expr+"\n", 1)
+		require.NoError(t, os.WriteFile(f, []byte(edited), 0o644))
+		got := judge(dir, np)
+		if c.want == "" {
+			assert.Empty(t, got, "%s", c.expr)
+			continue
+		}
+		if assert.Len(t, got, 1, "%s", c.expr) {
+			assert.Contains(t, got[0], c.want, "%s", c.expr)
+		}
+	}
 }
