@@ -130,7 +130,19 @@ karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwo
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
 
 .PHONY: test
-test: build crds argocd kuberay kube-apiservers karpenter karpenter-aws ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+# What a job needs beside bin/harness, made at the same time (make -j2): the Python runtimes first, so that on a
+# fresh machine pip's downloads run beside the Go compiles instead of after them (in `harness check`'s steps).
+LOCAL_PARTS := python-runtimes crds argocd kuberay karpenter karpenter-aws
+
+.PHONY: runtimes python-runtimes
+runtimes: build python-runtimes ## install the Python runtimes a run uses (workload tier, moto, checkov) ahead of it
+
+# A runtime not installed here fails nothing yet: the step that needs it installs it again or says why it cannot.
+python-runtimes: # bin/harness built (make build)
+	-./bin/harness runtimes
+
+test: build ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS) kube-apiservers
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/test/local$$')
 	@# test/local alone: its clusters, Argo CD and Karpenter get both cores, not a share beside test/static's renders.
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 80m ./test/local
@@ -142,7 +154,8 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 240m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build crds argocd kuberay karpenter karpenter-aws ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
+test-local: build ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario, on embedded EKS-shaped clusters
+	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS)
 	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 	./bin/harness run scenarios/*.yaml
 

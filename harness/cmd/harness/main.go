@@ -40,6 +40,7 @@ func commands() []command {
 		{"down", "stop a cluster started by `harness up`", runDown},
 		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
+		{"runtimes", "install the Python runtimes a run uses (the workload tier's locks, moto, checkov) ahead of it; make runs it beside the Go builds", runRuntimes},
 		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
 		{"diff", "rehearse a change: Argo CD syncs the base revision (--base, default the merge base with main), then the working tree over it; the transition judged (sync errors, data loss, CRD stored versions, placement) and every check; a reviewer's report (diff.md)", runDiff},
 		{"rehearse", "rehearse an EKS minor upgrade (--to 1.NN): the target's API data, the real kube-apiservers in place on one etcd, node groups rolled through the Eviction API, the checks again", runRehearse},
