@@ -85,7 +85,9 @@ func runRuntimes(ctx context.Context, args []string) error {
 		all = append(all, install{"moto", timed(func(ctx context.Context) (string, error) { return moto.Install(ctx, filepath.Join(root, ".venv")) })})
 	}
 	if want["checkov"] {
-		all = append(all, install{"checkov", timed(func(ctx context.Context) (string, error) { return checkov.Install(ctx, filepath.Join(root, ".venv-checkov")) })})
+		all = append(all, install{"checkov", timed(func(ctx context.Context) (string, error) {
+			return checkov.Install(ctx, filepath.Join(root, ".venv-checkov"))
+		})})
 	}
 
 	if jobs < 1 {
