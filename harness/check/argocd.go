@@ -2,8 +2,10 @@ package check
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
+	"github.com/gobwas/glob"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
@@ -25,7 +27,10 @@ const applicationHealth = "resource.customizations.health.argoproj.io_Applicatio
 //     sync that fails because another Application's CRDs, webhook or certificate are not there yet (kserve before
 //     cert-manager) is not retried until the next change;
 //   - child Applications ordered by sync waves need Argo CD to assess their health (the argocd-cm health check
-//     for argoproj.io/Application), or the waves gate nothing and every child syncs at once.
+//     for argoproj.io/Application), or the waves gate nothing and every child syncs at once;
+//   - every Application's source is permitted by its AppProject's sourceRepos, as Argo CD decides it (see
+//     sourcePermitted): Argo CD refuses to sync one that is not. Judged here, on the URLs the repository declares,
+//     because the emulated deploy points the upstream charts' sources at its own chart server (and permits it).
 func ArgoCDSync(p *platform.Platform) result.Result {
 	var apps []deploy.Object
 	for _, o := range append(append([]deploy.Object(nil), p.Bootstrap...), p.Objects...) {
@@ -37,9 +42,36 @@ func ArgoCDSync(p *platform.Platform) result.Result {
 		return result.Pass(NameArgoCDSync, "no Argo CD Application in the repository")
 	}
 	var v []string
+	projects := map[string][]string{}
+	for _, o := range append(append([]deploy.Object(nil), p.Bootstrap...), p.Objects...) {
+		if o.GetKind() == "AppProject" && strings.HasPrefix(o.GetAPIVersion(), "argoproj.io/") {
+			projects[o.GetName()], _, _ = unstructured.NestedStringSlice(o.Object, "spec", "sourceRepos")
+		}
+	}
 	waves := map[string]bool{}
 	for _, a := range apps {
 		at := fmt.Sprintf("%s: Application %s", a.Source, a.GetName())
+		project, _, _ := unstructured.NestedString(a.Object, "spec", "project")
+		if repos, ok := projects[project]; ok { // a project the repository does not declare is not judged here
+			var sources []string
+			if repo, ok, _ := unstructured.NestedString(a.Object, "spec", "source", "repoURL"); ok {
+				sources = append(sources, repo)
+			}
+			multi, _, _ := unstructured.NestedSlice(a.Object, "spec", "sources")
+			for _, src := range multi {
+				if m, ok := src.(map[string]any); ok {
+					if repo, ok := m["repoURL"].(string); ok {
+						sources = append(sources, repo)
+					}
+				}
+			}
+			for _, repo := range sources {
+				if !sourcePermitted(repos, repo) {
+					v = append(v, fmt.Sprintf("%s: source %s is not permitted by AppProject %s (sourceRepos %s): Argo CD refuses to sync it (\"application repo %s is not permitted in project '%s'\")",
+						at, repo, project, strings.Join(repos, ", "), repo, project))
+				}
+			}
+		}
 		if w, ok := a.GetAnnotations()["argocd.argoproj.io/sync-wave"]; ok {
 			waves[strings.TrimSpace(w)] = true
 		}
@@ -70,4 +102,45 @@ func ArgoCDSync(p *platform.Platform) result.Result {
 		return result.Fail(NameArgoCDSync, v, "%d problem(s) in how Argo CD would sync the platform: %s", len(v), v[0])
 	}
 	return result.Pass(NameArgoCDSync, "%d Applications: every automated one retries failed syncs; %d sync waves gated by the Application health check in %s", len(apps), len(waves), platform.ArgoCDSettingsFile)
+}
+
+// sourcePermitted decides, as Argo CD's AppProject.IsSourcePermitted does, whether sourceRepos permits repo: both
+// sides normalized as Argo CD normalizes repository URLs (trimmed, lower case, a ".git" suffix dropped, parsed as a
+// URL — a trailing slash stays, so https://charts.jetstack.io/ is not https://charts.jetstack.io), every entry a
+// glob with '/' as separator ("*" alone permits any), an entry starting with "!" a deny that wins when it matches.
+func sourcePermitted(sourceRepos []string, repo string) bool {
+	src := normalizeRepoURL(repo)
+	permitted := false
+	for _, entry := range sourceRepos {
+		deny := strings.HasPrefix(entry, "!")
+		pattern := normalizeRepoURL(strings.TrimPrefix(entry, "!"))
+		var matched bool
+		if pattern == "*" {
+			matched = true
+		} else if g, err := glob.Compile(pattern, '/'); err == nil {
+			matched = g.Match(src)
+		}
+		switch {
+		case deny && matched:
+			return false
+		case !deny && matched:
+			permitted = true
+		}
+	}
+	return permitted
+}
+
+// normalizeRepoURL is a repository URL as Argo CD compares it (git.NormalizeGitURL): trimmed, lower case, without
+// a ".git" suffix, re-serialized by net/url; scp-like SSH URLs (git@host:path) with the first colon as a slash.
+func normalizeRepoURL(repo string) string {
+	repo = strings.ToLower(strings.TrimSpace(repo))
+	if i, j := strings.Index(repo, "@"), strings.Index(repo, ":"); !strings.Contains(repo, "://") && i > 0 && j > i {
+		repo = strings.Replace(repo, ":", "/", 1)
+	}
+	repo = strings.TrimSuffix(repo, ".git")
+	u, err := url.Parse(repo)
+	if err != nil {
+		return repo
+	}
+	return u.String()
 }

@@ -40,6 +40,10 @@ func TestArgoCDSyncBreaks(t *testing.T) {
 		"sets no resource.customizations.health.argoproj.io_Application": func(p *platform.Platform) {
 			delete(p.ArgoCDSettings, applicationHealth)
 		},
+		// adfinis/helm-charts#141: a trailing slash the AppProject's sourceRepos does not have.
+		"Application cert-manager: source https://charts.jetstack.io/ is not permitted by AppProject mlops-platform": func(p *platform.Platform) {
+			require.NoError(t, unstructured.SetNestedField(app(p, "cert-manager").Object, "https://charts.jetstack.io/", "spec", "source", "repoURL"))
+		},
 	} {
 		c, err := platform.Load("../..", "local")
 		require.NoError(t, err)
@@ -47,5 +51,30 @@ func TestArgoCDSyncBreaks(t *testing.T) {
 		r := ArgoCDSync(c)
 		assert.Equal(t, result.Failed, r.Status, name)
 		assert.Contains(t, strings.Join(r.Details, "\n"), name)
+	}
+}
+
+// sourcePermitted follows Argo CD's AppProject.IsSourcePermitted: normalized URLs (case, ".git"), globs with '/'
+// separators, "*" any, "!" deny; a trailing slash is not normalized away.
+func TestSourcePermittedAsArgoCD(t *testing.T) {
+	for _, c := range []struct {
+		repos []string
+		repo  string
+		want  bool
+	}{
+		{[]string{"https://charts.jetstack.io"}, "https://charts.jetstack.io", true},
+		{[]string{"https://charts.jetstack.io"}, "https://charts.jetstack.io/", false},
+		{[]string{"https://charts.jetstack.io/"}, "https://charts.jetstack.io", false},
+		{[]string{"https://GitHub.com/org/Repo.git"}, "https://github.com/org/repo", true},
+		{[]string{"git@github.com:org/repo.git"}, "git@github.com:org/repo", true},
+		{[]string{"*"}, "oci://anything/else", true},
+		{[]string{"https://github.com/org/*"}, "https://github.com/org/repo", true},
+		{[]string{"https://github.com/org/*"}, "https://github.com/org/team/repo", false},
+		{[]string{"https://github.com/org/**"}, "https://github.com/org/team/repo", true},
+		{[]string{"*", "!https://github.com/evil/*"}, "https://github.com/evil/repo", false},
+		{[]string{"ghcr.io/kserve/charts"}, "ghcr.io/kserve/charts", true},
+		{nil, "https://charts.jetstack.io", false},
+	} {
+		assert.Equal(t, c.want, sourcePermitted(c.repos, c.repo), "%v %s", c.repos, c.repo)
 	}
 }

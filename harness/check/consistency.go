@@ -146,6 +146,7 @@ func Consistency(p *platform.Platform) result.Result {
 		problems = append(problems, fmt.Sprintf("GPU ResourceQuotas allow %d nvidia.com/gpu (%s) but the GPU node groups hold at most %d at max_size",
 			quota, strings.Join(quotas, ", "), gpuCapacityMax))
 	}
+	problems = append(problems, kserveModes(p)...)
 	if len(problems) > 0 {
 		return result.Fail(name, problems, "%d inconsistencies between terraform/ node groups and helm/ + workflows/", len(problems))
 	}
@@ -163,4 +164,52 @@ func maxGPUsPerNode(p *platform.Platform) int {
 		}
 	}
 	return m
+}
+
+// kserveModeAnnotation selects an InferenceService's deployment mode; without it KServe's controller default
+// (the kserve chart's kserve.controller.deploymentMode) applies.
+const kserveModeAnnotation = "serving.kserve.io/deploymentMode"
+
+// kserveModes: an InferenceService in Serverless mode needs Knative Serving — KServe's controller looks for the
+// Knative Service CRD and, without it, rejects the InferenceService ("It is not possible to use Serverless deployment
+// mode when Knative Services are not available"): nothing is served. The mode is the annotation, else the kserve
+// Application's controller default; the platform installs Knative when an Application's chart or name says so or
+// the Knative Service CRD is among its objects. (The chart's own default, when the Application sets none, is not
+// read here: only what the repository declares.)
+func kserveModes(p *platform.Platform) []string {
+	controllerMode := ""
+	knative := false
+	for _, a := range p.Apps {
+		if strings.Contains(strings.ToLower(a.Chart+" "+a.Name), "knative") {
+			knative = true
+		}
+		if a.Chart == "kserve" {
+			if m, ok, _ := unstructured.NestedString(a.Values, "kserve", "controller", "deploymentMode"); ok {
+				controllerMode = m
+			}
+		}
+	}
+	for _, o := range p.Objects {
+		if o.GetKind() == "CustomResourceDefinition" && o.GetName() == "services.serving.knative.dev" {
+			knative = true
+		}
+	}
+	if knative {
+		return nil
+	}
+	var v []string
+	for _, o := range p.Objects {
+		if o.GetKind() != "InferenceService" || !strings.HasPrefix(o.GetAPIVersion(), "serving.kserve.io/") {
+			continue
+		}
+		mode, from := o.GetAnnotations()[kserveModeAnnotation], "its "+kserveModeAnnotation+" annotation"
+		if mode == "" {
+			mode, from = controllerMode, "the kserve Application's kserve.controller.deploymentMode"
+		}
+		if strings.EqualFold(mode, "Serverless") {
+			v = append(v, fmt.Sprintf("InferenceService %s/%s (%s) runs in Serverless mode (%s), but the platform installs no Knative Serving: KServe rejects it (\"It is not possible to use Serverless deployment mode when Knative Services are not available\") and the model is never served",
+				o.GetNamespace(), o.GetName(), o.Source, from))
+		}
+	}
+	return v
 }

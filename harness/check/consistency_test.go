@@ -59,6 +59,11 @@ func TestConsistencyNamesWhatBroke(t *testing.T) {
 		{"GPU quota above what the group can hold", "helm/platform-config/values.yaml",
 			"gpuQuota:\n  ml-training: 1", "gpuQuota:\n  ml-training: 5",
 			"GPU ResourceQuotas allow 7 nvidia.com/gpu (flytesnacks-development=1, ml-training=5, models=1) but the GPU node groups hold at most 3 at max_size"},
+		// kserve/kserve#4908: Serverless asked for where no Knative Serving is installed; also as the controller's
+		// default when the InferenceService names no mode.
+		{"InferenceService in Serverless mode without Knative", "workflows/kserve/inferenceservice.yaml",
+			"    serving.kserve.io/deploymentMode: RawDeployment\n", "    serving.kserve.io/deploymentMode: Serverless\n",
+			"InferenceService models/sklearn-iris (workflows/kserve/inferenceservice.yaml) runs in Serverless mode (its serving.kserve.io/deploymentMode annotation), but the platform installs no Knative Serving"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,4 +162,23 @@ func TestCostGuardRefusesOverBudget(t *testing.T) {
 	assert.Contains(t, err.Error(), "over the $2.00 budget")
 	assert.Contains(t, err.Error(), "gpu 3 x g4dn.xlarge")
 	assert.NoError(t, check.CostGuard(p, check.Budget{USD: 50, Hours: 3}))
+}
+
+// An InferenceService naming no deployment mode takes the KServe controller's default: Serverless there without
+// Knative fails (kserve/kserve#4908); without the annotation and with the platform's RawDeployment it passes
+// (kserve/kserve#2338).
+func TestKServeModeFromTheControllerDefault(t *testing.T) {
+	t.Parallel()
+	dir := testenv.CopyRepo(t)
+	testenv.Edit(t, dir, "workflows/kserve/inferenceservice.yaml", "  annotations:\n    serving.kserve.io/deploymentMode: RawDeployment\n", "")
+	p, err := platform.Load(dir, "local")
+	require.NoError(t, err)
+	r := check.Consistency(p)
+	require.Equal(t, result.Passed, r.Status, "RawDeployment by the controller's default: %s %v", r.Message, r.Details)
+	testenv.Edit(t, dir, "helm/platform-app/values.yaml", "          deploymentMode: RawDeployment\n", "          deploymentMode: Serverless\n")
+	p, err = platform.Load(dir, "local")
+	require.NoError(t, err)
+	r = check.Consistency(p)
+	require.Equal(t, result.Failed, r.Status, r.Message)
+	assert.Contains(t, strings.Join(r.Details, "\n"), "runs in Serverless mode (the kserve Application's kserve.controller.deploymentMode), but the platform installs no Knative Serving")
 }

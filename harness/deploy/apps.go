@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
 )
 
 // App is one Argo CD Application rendered by the app-of-apps chart.
@@ -45,7 +47,20 @@ func Apps(objs []Object) ([]App, error) {
 		a.Chart, _, _ = unstructured.NestedString(o.Object, "spec", "source", "chart")
 		a.Path, _, _ = unstructured.NestedString(o.Object, "spec", "source", "path")
 		a.TargetRevision, _, _ = unstructured.NestedString(o.Object, "spec", "source", "targetRevision")
-		a.Values, _, _ = unstructured.NestedMap(o.Object, "spec", "source", "helm", "valuesObject")
+		// Argo CD's repo server takes helm.valuesObject when it is set, else the YAML string helm.values
+		// (ApplicationSourceHelm.ValuesYAML).
+		if obj, ok, _ := unstructured.NestedMap(o.Object, "spec", "source", "helm", "valuesObject"); ok {
+			a.Values = obj
+		} else if str, ok, _ := unstructured.NestedString(o.Object, "spec", "source", "helm", "values"); ok && strings.TrimSpace(str) != "" {
+			// As valuesObject reads: integers as int64 (apimachinery's JSON decoding).
+			js, err := yaml.YAMLToJSON([]byte(str))
+			if err == nil {
+				err = utiljson.Unmarshal(js, &a.Values)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: spec.source.helm.values is not a YAML map: %w", o, err)
+			}
+		}
 		out = append(out, a)
 	}
 	sort.SliceStable(out, func(i, j int) bool {

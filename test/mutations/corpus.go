@@ -27,7 +27,10 @@ type Case struct {
 	OnEKS   string `yaml:"onEKS"`
 	// Expect are the checks that should fail (any of them); empty for a harmless change.
 	Expect []string `yaml:"expect"`
-	Edits  []Edit   `yaml:"edits"`
+	// Missed, for a mistake, says why the harness does not catch it yet: a known miss stays in the corpus (the catch
+	// rate counts it as missed) until a check catches it, when the marker must go (TestCorpusStaticPhase).
+	Missed string `yaml:"missed"`
+	Edits  []Edit `yaml:"edits"`
 	// File and Line say where the case is written (set by Load).
 	File string `yaml:"-"`
 	Line int    `yaml:"-"`
@@ -92,6 +95,8 @@ func Load(dir string) ([]Case, error) {
 				return nil, fmt.Errorf("%s: expect: a mistake names the check(s) that must catch it", where)
 			case !c.Mistake && len(c.Expect) > 0:
 				return nil, fmt.Errorf("%s: expect: a harmless change expects no failure", where)
+			case !c.Mistake && c.Missed != "":
+				return nil, fmt.Errorf("%s: missed: only a mistake can be a known miss", where)
 			}
 			for i, e := range c.Edits {
 				if e.File == "" || e.Old == "" {

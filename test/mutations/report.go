@@ -63,6 +63,9 @@ func Markdown(w io.Writer, os []Outcome) {
 		if o.Err != nil {
 			fmt.Fprintf(w, "- could not run: %s\n", cell(o.Err.Error()))
 		}
+		if o.Case.Missed != "" {
+			fmt.Fprintf(w, "- known miss: %s\n", cell(o.Case.Missed))
+		}
 		for _, f := range o.Failed {
 			fmt.Fprintf(w, "- %s failed: %s\n", f.Check, cell(f.Message))
 		}
