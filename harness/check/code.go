@@ -109,6 +109,7 @@ func WorkloadCode(p *platform.Platform) result.Result {
 					if denv, ok, _ := unstructured.NestedMap(d, "ray_actor_options", "runtime_env"); ok {
 						envs = append(envs, denv)
 					}
+					problems = append(problems, replicaPlacement(where, o.Unstructured, a, d)...)
 				}
 				imp, _ := a["import_path"].(string)
 				module, _, _ := strings.Cut(imp, ":")
@@ -300,6 +301,72 @@ func entrypointPlacement(where string, u *unstructured.Unstructured) []string {
 	sort.Strings(asked)
 	return []string{fmt.Sprintf("%s: the driver reserves %s (spec.entrypointResources/entrypointNumGpus), which no group of its RayCluster offers (%s): Ray never starts the driver, the job stays PENDING until its deadline",
 		where, strings.Join(asked, ", "), strings.Join(offers, "; "))}
+}
+
+// replicaPlacement: a Serve replica is one Ray actor, placed on one Ray node that holds everything its
+// ray_actor_options reserve (num_cpus when given, num_gpus, custom resources): when no group of the RayService's
+// RayCluster offers that, the replica is never scheduled (no autoscaler adds a node KubeRay does not describe),
+// the application stays DEPLOYING and the RayService never becomes ready (ray-project/kuberay#1090).
+func replicaPlacement(where string, u *unstructured.Unstructured, app, d map[string]any) []string {
+	opts, _ := d["ray_actor_options"].(map[string]any)
+	if len(opts) == 0 {
+		return nil
+	}
+	num := func(v any) (float64, bool) {
+		var f float64
+		if v == nil {
+			return 0, false
+		}
+		_, err := fmt.Sscan(fmt.Sprint(v), &f)
+		return f, err == nil
+	}
+	cpus, askCPU := num(opts["num_cpus"])
+	gpus, _ := num(opts["num_gpus"])
+	custom := map[string]float64{}
+	if res, ok := opts["resources"].(map[string]any); ok {
+		for k, v := range res {
+			if f, ok := num(v); ok {
+				custom[k] = f
+			}
+		}
+	}
+	if !askCPU && gpus == 0 && len(custom) == 0 {
+		return nil
+	}
+	groups, err := workload.RayGroups(u)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: %v", where, err)}
+	}
+	var offers []string
+	for _, g := range groups {
+		fits := g.GPUs >= gpus && (!askCPU || g.CPUs < 0 || g.CPUs >= cpus)
+		for k, v := range custom {
+			if g.Custom[k] < v {
+				fits = false
+			}
+		}
+		if fits {
+			return nil
+		}
+		offer := offerText(g)
+		if g.CPUs >= 0 {
+			offer = fmt.Sprintf("CPU=%g, %s", g.CPUs, offer)
+		}
+		offers = append(offers, fmt.Sprintf("%s offers %s", g.Name, offer))
+	}
+	var asked []string
+	for k, v := range custom {
+		asked = append(asked, fmt.Sprintf("%s=%g", k, v))
+	}
+	sort.Strings(asked)
+	if askCPU {
+		asked = append(asked, fmt.Sprintf("CPU=%g", cpus))
+	}
+	if gpus > 0 {
+		asked = append(asked, fmt.Sprintf("GPU=%g", gpus))
+	}
+	return []string{fmt.Sprintf("%s: Serve deployment %v of application %v reserves %s per replica (ray_actor_options), which no Ray node of its RayCluster offers (%s): the replica is never scheduled, the application stays DEPLOYING and the RayService never becomes ready",
+		where, d["name"], app["name"], strings.Join(asked, ", "), strings.Join(offers, "; "))}
 }
 
 func offerText(g workload.RayGroup) string {

@@ -55,6 +55,10 @@ func TestWorkloadCodeNamesWhatBroke(t *testing.T) {
 		{"serve deployment's pin that is not the lock's", "workflows/ray/rayservice.yaml",
 			"                  - torch==2.5.1", "                  - torch==2.4.0",
 			"runtime_env pip torch==2.4.0, but workflows/requirements/ray.txt pins \"2.5.1\""},
+		// ray-project/kuberay#1090: a replica needing more CPUs than any one Ray node starts with.
+		{"serve replica reserving more than any Ray node offers", "workflows/ray/rayservice.yaml",
+			"            ray_actor_options:\n              num_gpus: 1\n", "            ray_actor_options:\n              num_cpus: 3\n              num_gpus: 1\n",
+			"Serve deployment MLPClassifier of application mlp reserves CPU=3, GPU=1 per replica (ray_actor_options), which no Ray node of its RayCluster offers (head offers CPU=1, no custom resource or GPU; gpu offers CPU=2, GPU=1)"},
 		{"driver placed by a resource no group offers", "workflows/ray/rayjob.yaml",
 			"        resources:\n          driver: \"1\"\n", "",
 			"the driver reserves driver=1 (spec.entrypointResources/entrypointNumGpus), which no group of its RayCluster offers (head offers no custom resource or GPU; gpu offers GPU=1)"},

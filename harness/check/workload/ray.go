@@ -620,6 +620,9 @@ type RayGroup struct {
 	Name   string
 	Custom map[string]float64
 	GPUs   float64
+	// CPUs is the group's num-cpus as KubeRay starts it (rayStartParams num-cpus, else the group's resources cpu,
+	// else the Ray container's CPU limit, else its request, rounded up); -1 when none says.
+	CPUs float64
 }
 
 // RayGroups reads the head and worker groups of a RayJob's spec.rayClusterSpec or a RayService's
@@ -643,7 +646,7 @@ func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
 	var out []RayGroup
 	for _, g := range specs {
 		name, _ := g["groupName"].(string)
-		rg := RayGroup{Name: name, Custom: map[string]float64{}}
+		rg := RayGroup{Name: name, Custom: map[string]float64{}, CPUs: -1}
 		params, _ := g["rayStartParams"].(map[string]any)
 		if s, ok := params["resources"].(string); ok && strings.TrimSpace(s) != "" {
 			// KubeRay passes the value to `ray start --resources` as written: a JSON object, usually quoted
@@ -669,7 +672,9 @@ func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
 				return nil, fmt.Errorf("group %s: resources.%s %q is not a quantity: %v", name, k, fmt.Sprint(v), err)
 			}
 			switch n := strings.ToLower(k); {
-			case n == "cpu" || n == "memory":
+			case n == "cpu":
+				rg.CPUs = float64(q.Value())
+			case n == "memory":
 			case strings.HasSuffix(n, "gpu") || migSlice.MatchString(n):
 				groupGPUs = float64(q.Value())
 			default:
@@ -681,6 +686,22 @@ func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
 		}
 		if s, ok := params["num-gpus"].(string); ok {
 			_, _ = fmt.Sscan(s, &rg.GPUs)
+		}
+		if rg.CPUs < 0 {
+			if c, ok := params["num-cpus"]; ok {
+				_, _ = fmt.Sscan(fmt.Sprint(c), &rg.CPUs)
+			} else if containers, _, _ := unstructured.NestedSlice(g, "template", "spec", "containers"); len(containers) > 0 {
+				// KubeRay's Ray container is the first; its CPU limit, else its request (Quantity.Value rounds up).
+				cm, _ := containers[0].(map[string]any)
+				for _, kind := range []string{"limits", "requests"} {
+					if v, ok, _ := unstructured.NestedFieldNoCopy(cm, "resources", kind, "cpu"); ok {
+						if q, err := apiresource.ParseQuantity(fmt.Sprint(v)); err == nil && !q.IsZero() {
+							rg.CPUs = float64(q.Value())
+							break
+						}
+					}
+				}
+			}
 		}
 		if groupGPUs >= 0 {
 			rg.GPUs = groupGPUs

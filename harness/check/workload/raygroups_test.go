@@ -22,7 +22,7 @@ spec:
       rayStartParams:
         num-gpus: "0"
         resources: '"{\"Custom1\": 1, \"Custom2\": 5}"'
-      template: {spec: {containers: [{name: ray-head}]}}
+      template: {spec: {containers: [{name: ray-head, resources: {requests: {cpu: 500m}}}]}}
     workerGroupSpecs:
       - groupName: gpu
         resources: {driver: "1", Custom2: "2"}
@@ -32,7 +32,7 @@ spec:
           spec:
             containers:
               - name: w
-                resources: {limits: {nvidia.com/gpu: 1}}
+                resources: {requests: {cpu: "1"}, limits: {cpu: "2", nvidia.com/gpu: 1}}
       - groupName: mig
         resources: {nvidia.com/mig-1g.5gb: "2", cpu: "4", memory: 8Gi}
         rayStartParams:
@@ -44,11 +44,13 @@ spec:
 	groups, err := RayGroups(u)
 	require.NoError(t, err)
 	require.Len(t, groups, 3)
-	assert.Equal(t, RayGroup{Name: "head", Custom: map[string]float64{"Custom1": 1, "Custom2": 5}}, groups[0])
+	// CPUs as KubeRay's num-cpus: the container's request rounded up (head), its limit over its request (gpu), the
+	// group's resources cpu (mig).
+	assert.Equal(t, RayGroup{Name: "head", Custom: map[string]float64{"Custom1": 1, "Custom2": 5}, CPUs: 1}, groups[0])
 	// KubeRay's rule: custom resources in the group's map replace rayStartParams' wholesale (Custom3 is gone).
-	assert.Equal(t, RayGroup{Name: "gpu", Custom: map[string]float64{"driver": 1, "Custom2": 2}, GPUs: 1}, groups[1])
+	assert.Equal(t, RayGroup{Name: "gpu", Custom: map[string]float64{"driver": 1, "Custom2": 2}, GPUs: 1, CPUs: 2}, groups[1])
 	// cpu, memory and GPU keys (MIG slices included) are not custom resources: rayStartParams' stay.
-	assert.Equal(t, RayGroup{Name: "mig", Custom: map[string]float64{"Custom3": 1}, GPUs: 2}, groups[2])
+	assert.Equal(t, RayGroup{Name: "mig", Custom: map[string]float64{"Custom3": 1}, GPUs: 2, CPUs: 4}, groups[2])
 
 	// Breaking: a value Ray would refuse is an error naming the group.
 	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"resources": "Custom1=1"}, "spec", "rayClusterConfig", "headGroupSpec", "rayStartParams"))
