@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/gobwas/glob"
@@ -53,11 +54,12 @@ func ArgoCDSync(p *platform.Platform) result.Result {
 		at := fmt.Sprintf("%s: Application %s", a.Source, a.GetName())
 		project, _, _ := unstructured.NestedString(a.Object, "spec", "project")
 		if repos, ok := projects[project]; ok { // a project the repository does not declare is not judged here
+			// Argo CD reads spec.sources when it is not empty (and ignores spec.source then), else spec.source.
 			var sources []string
-			if repo, ok, _ := unstructured.NestedString(a.Object, "spec", "source", "repoURL"); ok {
+			multi, _, _ := unstructured.NestedSlice(a.Object, "spec", "sources")
+			if repo, ok, _ := unstructured.NestedString(a.Object, "spec", "source", "repoURL"); ok && len(multi) == 0 {
 				sources = append(sources, repo)
 			}
-			multi, _, _ := unstructured.NestedSlice(a.Object, "spec", "sources")
 			for _, src := range multi {
 				if m, ok := src.(map[string]any); ok {
 					if repo, ok := m["repoURL"].(string); ok {
@@ -105,42 +107,47 @@ func ArgoCDSync(p *platform.Platform) result.Result {
 }
 
 // sourcePermitted decides, as Argo CD's AppProject.IsSourcePermitted does, whether sourceRepos permits repo: both
-// sides normalized as Argo CD normalizes repository URLs (trimmed, lower case, a ".git" suffix dropped, parsed as a
-// URL — a trailing slash stays, so https://charts.jetstack.io/ is not https://charts.jetstack.io), every entry a
-// glob with '/' as separator ("*" alone permits any), an entry starting with "!" a deny that wins when it matches.
+// sides normalized as Argo CD normalizes repository URLs (normalizeRepoURL: a trailing slash stays, so
+// https://charts.jetstack.io/ is not https://charts.jetstack.io), every entry a glob with '/' as separator ("*"
+// alone permits any). An entry "!X" is Argo CD's deny: a source matching X is refused whatever else permits it, and
+// — as Argo CD's code has it — a source not matching X counts as permitted by that entry.
 func sourcePermitted(sourceRepos []string, repo string) bool {
 	src := normalizeRepoURL(repo)
 	permitted := false
 	for _, entry := range sourceRepos {
 		deny := strings.HasPrefix(entry, "!")
 		pattern := normalizeRepoURL(strings.TrimPrefix(entry, "!"))
-		var matched bool
-		if pattern == "*" {
-			matched = true
-		} else if g, err := glob.Compile(pattern, '/'); err == nil {
-			matched = g.Match(src)
+		matched := pattern == "*"
+		if !matched {
+			if g, err := glob.Compile(pattern, '/'); err == nil {
+				matched = g.Match(src)
+			}
 		}
 		switch {
 		case deny && matched:
 			return false
-		case !deny && matched:
+		case deny || matched:
 			permitted = true
 		}
 	}
 	return permitted
 }
 
-// normalizeRepoURL is a repository URL as Argo CD compares it (git.NormalizeGitURL): trimmed, lower case, without
-// a ".git" suffix, re-serialized by net/url; scp-like SSH URLs (git@host:path) with the first colon as a slash.
+// sshURL is Argo CD's test for an SSH repository URL (util/git: sshURLRegex).
+var sshURL = regexp.MustCompile(`^(ssh://)?([^/:]*?)@[^@]+$`)
+
+// normalizeRepoURL is a repository URL as Argo CD compares it (util/git NormalizeGitURL): trimmed, lower case; an
+// scp-like SSH URL (git@host:path) with its first colon as a slash; without a ".git" suffix; re-serialized by
+// net/url ("" when it does not parse); without the ssh:// scheme.
 func normalizeRepoURL(repo string) string {
 	repo = strings.ToLower(strings.TrimSpace(repo))
-	if i, j := strings.Index(repo, "@"), strings.Index(repo, ":"); !strings.Contains(repo, "://") && i > 0 && j > i {
-		repo = strings.Replace(repo, ":", "/", 1)
+	if sshURL.MatchString(repo) && !strings.HasPrefix(repo, "ssh://") {
+		repo = "ssh://" + strings.Replace(repo, ":", "/", 1)
 	}
 	repo = strings.TrimSuffix(repo, ".git")
 	u, err := url.Parse(repo)
 	if err != nil {
-		return repo
+		return ""
 	}
-	return u.String()
+	return strings.TrimPrefix(u.String(), "ssh://")
 }

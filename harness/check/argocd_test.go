@@ -72,6 +72,9 @@ func TestSourcePermittedAsArgoCD(t *testing.T) {
 		{[]string{"https://github.com/org/*"}, "https://github.com/org/team/repo", false},
 		{[]string{"https://github.com/org/**"}, "https://github.com/org/team/repo", true},
 		{[]string{"*", "!https://github.com/evil/*"}, "https://github.com/evil/repo", false},
+		{[]string{"!https://github.com/evil/*"}, "https://github.com/good/repo", true}, // Argo CD's code: a deny alone permits the rest
+		{[]string{"ssh://git@github.com/org/repo"}, "git@github.com:org/repo.git", true},
+		{[]string{"git@github.com:org/repo"}, "ssh://git@github.com/org/repo", true},
 		{[]string{"ghcr.io/kserve/charts"}, "ghcr.io/kserve/charts", true},
 		{nil, "https://charts.jetstack.io", false},
 	} {

@@ -174,13 +174,13 @@ const kserveModeAnnotation = "serving.kserve.io/deploymentMode"
 // Knative Service CRD and, without it, rejects the InferenceService ("It is not possible to use Serverless deployment
 // mode when Knative Services are not available"): nothing is served. The mode is the annotation, else the kserve
 // Application's controller default; the platform installs Knative when an Application's chart or name says so or
-// the Knative Service CRD is among its objects. (The chart's own default, when the Application sets none, is not
-// read here: only what the repository declares.)
+// the Knative Service CRD or a KnativeServing is among its objects. (The chart's own default, when the Application
+// sets none, is not read here: only what the repository declares.)
 func kserveModes(p *platform.Platform) []string {
 	controllerMode := ""
 	knative := false
 	for _, a := range p.Apps {
-		if strings.Contains(strings.ToLower(a.Chart+" "+a.Name), "knative") {
+		if strings.Contains(strings.ToLower(a.Chart+" "+a.Name+" "+a.RepoURL+" "+a.Path), "knative") {
 			knative = true
 		}
 		if a.Chart == "kserve" {
@@ -190,7 +190,7 @@ func kserveModes(p *platform.Platform) []string {
 		}
 	}
 	for _, o := range p.Objects {
-		if o.GetKind() == "CustomResourceDefinition" && o.GetName() == "services.serving.knative.dev" {
+		if (o.GetKind() == "CustomResourceDefinition" && o.GetName() == "services.serving.knative.dev") || o.GetKind() == "KnativeServing" {
 			knative = true
 		}
 	}
@@ -206,7 +206,7 @@ func kserveModes(p *platform.Platform) []string {
 		if mode == "" {
 			mode, from = controllerMode, "the kserve Application's kserve.controller.deploymentMode"
 		}
-		if strings.EqualFold(mode, "Serverless") {
+		if mode == "Serverless" || mode == "Knative" { // KServe's names for the Knative mode (exact, as KServe compares)
 			v = append(v, fmt.Sprintf("InferenceService %s/%s (%s) runs in Serverless mode (%s), but the platform installs no Knative Serving: KServe rejects it (\"It is not possible to use Serverless deployment mode when Knative Services are not available\") and the model is never served",
 				o.GetNamespace(), o.GetName(), o.Source, from))
 		}

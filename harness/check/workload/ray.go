@@ -620,7 +620,7 @@ type RayGroup struct {
 	Name   string
 	Custom map[string]float64
 	GPUs   float64
-	// CPUs is the group's num-cpus as KubeRay starts it (rayStartParams num-cpus, else the group's resources cpu,
+	// CPUs is the group's num-cpus as KubeRay starts it (the group's resources cpu, else rayStartParams num-cpus,
 	// else the Ray container's CPU limit, else its request, rounded up); -1 when none says.
 	CPUs float64
 }
@@ -706,12 +706,33 @@ func RayGroups(u *unstructured.Unstructured) ([]RayGroup, error) {
 		if groupGPUs >= 0 {
 			rg.GPUs = groupGPUs
 		} else if _, ok := params["num-gpus"]; !ok {
+			// KubeRay (addWellKnownAcceleratorResources): any GPU key of the Ray container's limits (a name ending
+			// in "gpu", or an NVIDIA MIG slice) gives num-gpus; requests stand in where limits are not written.
 			containers, _, _ := unstructured.NestedSlice(g, "template", "spec", "containers")
 			for _, c := range containers {
 				cm, _ := c.(map[string]any)
 				for _, kind := range []string{"limits", "requests"} {
-					if q, ok, _ := unstructured.NestedFieldNoCopy(cm, "resources", kind, "nvidia.com/gpu"); ok && rg.GPUs == 0 {
-						_, _ = fmt.Sscan(fmt.Sprint(q), &rg.GPUs)
+					v, _, _ := unstructured.NestedFieldNoCopy(cm, "resources", kind)
+					res, _ := v.(map[string]any)
+					for k, q := range res {
+						if n := strings.ToLower(k); (strings.HasSuffix(n, "gpu") || migSlice.MatchString(n)) && rg.GPUs == 0 {
+							_, _ = fmt.Sscan(fmt.Sprint(q), &rg.GPUs)
+						}
+					}
+				}
+			}
+		}
+		// ... and the well-known custom accelerators of its limits as Ray resources, when the group does not name them.
+		if containers, _, _ := unstructured.NestedSlice(g, "template", "spec", "containers"); len(containers) > 0 {
+			cm, _ := containers[0].(map[string]any)
+			v, _, _ := unstructured.NestedFieldNoCopy(cm, "resources", "limits")
+			limits, _ := v.(map[string]any)
+			for k, rayName := range map[string]string{"aws.amazon.com/neuroncore": "neuron_cores", "google.com/tpu": "TPU"} {
+				if v, ok := limits[k]; ok {
+					if q, err := apiresource.ParseQuantity(fmt.Sprint(v)); err == nil && !q.IsZero() {
+						if _, named := rg.Custom[rayName]; !named {
+							rg.Custom[rayName] = q.AsApproximateFloat64()
+						}
 					}
 				}
 			}

@@ -33,6 +33,12 @@ spec:
             containers:
               - name: w
                 resources: {requests: {cpu: "1"}, limits: {cpu: "2", nvidia.com/gpu: 1}}
+      - groupName: inf
+        template:
+          spec:
+            containers:
+              - name: w
+                resources: {limits: {cpu: "8", aws.amazon.com/neuroncore: "2", amd.com/gpu: "1"}}
       - groupName: mig
         resources: {nvidia.com/mig-1g.5gb: "2", cpu: "4", memory: 8Gi}
         rayStartParams:
@@ -43,14 +49,17 @@ spec:
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
 	groups, err := RayGroups(u)
 	require.NoError(t, err)
-	require.Len(t, groups, 3)
+	require.Len(t, groups, 4)
 	// CPUs as KubeRay's num-cpus: the container's request rounded up (head), its limit over its request (gpu), the
 	// group's resources cpu (mig).
 	assert.Equal(t, RayGroup{Name: "head", Custom: map[string]float64{"Custom1": 1, "Custom2": 5}, CPUs: 1}, groups[0])
 	// KubeRay's rule: custom resources in the group's map replace rayStartParams' wholesale (Custom3 is gone).
 	assert.Equal(t, RayGroup{Name: "gpu", Custom: map[string]float64{"driver": 1, "Custom2": 2}, GPUs: 1, CPUs: 2}, groups[1])
 	// cpu, memory and GPU keys (MIG slices included) are not custom resources: rayStartParams' stay.
-	assert.Equal(t, RayGroup{Name: "mig", Custom: map[string]float64{"Custom3": 1}, GPUs: 2, CPUs: 4}, groups[2])
+	assert.Equal(t, RayGroup{Name: "mig", Custom: map[string]float64{"Custom3": 1}, GPUs: 2, CPUs: 4}, groups[3])
+	// Any GPU key of the Ray container (amd.com/gpu), Neuron cores as Ray's neuron_cores (KubeRay's
+	// addWellKnownAcceleratorResources).
+	assert.Equal(t, RayGroup{Name: "inf", Custom: map[string]float64{"neuron_cores": 2}, GPUs: 1, CPUs: 8}, groups[2])
 
 	// Breaking: a value Ray would refuse is an error naming the group.
 	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"resources": "Custom1=1"}, "spec", "rayClusterConfig", "headGroupSpec", "rayStartParams"))

@@ -152,6 +152,10 @@ func notFound(err error) bool {
 // NoSuchBucket, IAM's NoSuchEntity, SQS's NonExistentQueue. (What the leak scan lists afterwards is the check that
 // nothing with the run's tag is left.)
 func alreadyGone(err error) bool {
+	var st step
+	if errors.As(err, &st) {
+		return false
+	}
 	if notFound(err) {
 		return true
 	}
@@ -342,6 +346,12 @@ func Delete(ctx context.Context, cfg aws.Config, rs []Resource) (Outcome, error)
 	return out, nil
 }
 
+// step is the error of a step before a resource's own deletion (detaching, emptying): its NotFound names something
+// else than the resource, so it never means the resource is gone.
+type step struct{ error }
+
+func (s step) Unwrap() error { return s.error }
+
 // permanent is a deletion that no retry will make succeed.
 type permanent struct{ error }
 
@@ -399,8 +409,8 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 		}
 		for _, g := range igw.InternetGateways {
 			for _, a := range g.Attachments {
-				if _, err := d.ec2.DetachInternetGateway(ctx, &ec2.DetachInternetGatewayInput{InternetGatewayId: aws.String(r.ID), VpcId: a.VpcId}); err != nil {
-					return err
+				if _, err := d.ec2.DetachInternetGateway(ctx, &ec2.DetachInternetGatewayInput{InternetGatewayId: aws.String(r.ID), VpcId: a.VpcId}); err != nil && !alreadyGone(err) {
+					return step{err} // already detached goes on; anything else is not the gateway's own answer
 				}
 			}
 		}
@@ -437,8 +447,8 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 			return err
 		}
 		for _, role := range p.InstanceProfile.Roles {
-			if _, err := d.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: aws.String(r.ID), RoleName: role.RoleName}); err != nil {
-				return err
+			if _, err := d.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: aws.String(r.ID), RoleName: role.RoleName}); err != nil && !alreadyGone(err) {
+				return step{err}
 			}
 		}
 		_, err = d.iam.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: aws.String(r.ID)})
@@ -449,8 +459,8 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 			return err
 		}
 		for _, p := range attached.AttachedPolicies {
-			if _, err := d.iam.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.ID), PolicyArn: p.PolicyArn}); err != nil {
-				return err
+			if _, err := d.iam.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.ID), PolicyArn: p.PolicyArn}); err != nil && !alreadyGone(err) {
+				return step{err}
 			}
 		}
 		inline, err := d.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(r.ID)})
@@ -458,8 +468,8 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 			return err
 		}
 		for _, n := range inline.PolicyNames {
-			if _, err := d.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(r.ID), PolicyName: aws.String(n)}); err != nil {
-				return err
+			if _, err := d.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(r.ID), PolicyName: aws.String(n)}); err != nil && !alreadyGone(err) {
+				return step{err}
 			}
 		}
 		_, err = d.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(r.ID)})
@@ -491,7 +501,7 @@ func (d deleters) delete(ctx context.Context, r Resource) error {
 				ids = append(ids, aws.ToString(t.Id))
 			}
 			if _, err := d.events.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(r.ID), Ids: ids}); err != nil {
-				return err
+				return step{err}
 			}
 		}
 		_, err = d.events.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(r.ID)})
@@ -516,7 +526,7 @@ func (d deleters) emptyAndDeleteBucket(ctx context.Context, bucket string) error
 		}
 		if len(ids) > 0 {
 			if _, err := d.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: ids}}); err != nil {
-				return err
+				return step{err}
 			}
 		}
 	}
