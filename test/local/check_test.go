@@ -205,6 +205,8 @@ webhooks:
 
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "repoURL: https://caas-team.github.io/helm-charts/", "repoURL: "+url)
+	// The AppProject permits the repository, as it must for Argo CD to sync from it (argocd-sync judges that).
+	testenv.Edit(t, root, "helm/bootstrap.yaml", "    - https://caas-team.github.io/helm-charts/\n", "    - "+url+"\n")
 	c, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, _ := testenv.CheckQuick(t, root, "local", c, engine.Charts{Fetch: true, Cache: t.TempDir()}, "")
 	byName := map[string]result.Result{}
