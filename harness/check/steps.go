@@ -36,6 +36,9 @@ type Run struct {
 	// cluster when the platform declares NodePools. Launched are the nodes it launched (probes step).
 	Karpenter *engine.KarpenterConfig
 	Launched  []engine.KarpenterNode
+	// KubeRay is tools/kuberay's build (bin/kuberay): the acceptance phase runs KubeRay's own validation with it
+	// on the platform's Ray objects; empty: that verdict is skipped.
+	KubeRay string
 	// OnDeployed, when set, is called with the deploy step's results right after it, before anything else
 	// touches the cluster (harness check snapshots the deployed platform there for the scenarios to fork).
 	OnDeployed func(ctx context.Context, deployed []result.Result)
@@ -163,6 +166,7 @@ func Steps() []Step {
 		})},
 		{Names: []string{"gpu-isolation", "gpu-capacity", "system-fit"}, Phase: PhasePlacement, Run: probes},
 		{Names: []string{"api-acceptance"}, Phase: PhaseAcceptance, Run: apiAcceptance},
+		{Names: []string{NameKubeRay}, Phase: PhaseAcceptance, Run: kubeRayStep},
 		{Names: []string{"deploy/workflows"}, Phase: PhaseWorkflows, Run: one(func(ctx context.Context, r *Run) result.Result { return Workflows(r.ApplyWorkflows(ctx)) })},
 		{Names: workload.Names, Phase: PhaseWorkload, Run: workloads},
 	}

@@ -27,6 +27,8 @@ type Config struct {
 	// CRDsDir are the generated CRDs (make crds); Karpenter the real controller (make karpenter), when built.
 	CRDsDir   string
 	Karpenter *engine.KarpenterConfig
+	// KubeRay is tools/kuberay's build (make kuberay): the cluster phase runs KubeRay's own validation with it.
+	KubeRay string
 	// Cluster runs the cluster phase (an embedded cluster shaped by the case's Terraform: CRDs, Karpenter, the
 	// probes and their verdicts, the API server's acceptance) for every case the static phase did not catch.
 	Cluster bool
@@ -137,7 +139,7 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 		out.Err = err
 		return out
 	}
-	crun := &check.Run{Env: ce, Karpenter: cfg.Karpenter}
+	crun := &check.Run{Env: ce, Karpenter: cfg.Karpenter, KubeRay: cfg.KubeRay}
 	if deploys(c) && cfg.ArgoCD != nil {
 		a := *cfg.ArgoCD
 		a.Dir = filepath.Join(dir, "argocd")

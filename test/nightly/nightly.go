@@ -173,7 +173,7 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 	t.Run("harness check", func(t *testing.T) {
 		// Argo CD deployed the platform: the check judges what it synced (no second deploy with Helm).
 		steps := check.Except(check.Steps(), check.PhaseDeploy)
-		rs, err := check.Execute(ctx, &check.Run{Env: e, Workloads: tg.Workloads}, steps, nil)
+		rs, err := check.Execute(ctx, &check.Run{Env: e, Workloads: tg.Workloads, KubeRay: check.KubeRayAt(root)}, steps, nil)
 		require.NoError(t, err)
 		for _, r := range rs {
 			t.Logf("%-28s %-8s %s", r.Name, r.Status, r.Message)

@@ -153,7 +153,7 @@ func CheckQuick(t testing.TB, root, env string, c cluster.Cluster, charts engine
 
 func runCheck(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig) ([]result.Result, *check.Run) {
 	t.Helper()
-	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp}
+	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp, KubeRay: check.KubeRayAt(Root())}
 	rs, err := check.Execute(t.Context(), run, check.Except(check.Steps(), check.PhaseScan), nil)
 	require.NoError(t, err)
 	return rs, run

@@ -7,6 +7,9 @@
 // head pod's IP are a Ray head running on the harness's loopback (--dashboard-url, --serve-addr), because kwok's pods
 // run no containers. Everything else — what the reconcilers create, which states they move through, what they submit
 // to the dashboard — is KubeRay's. No leader election, no webhooks, metrics and probes off (no listening ports).
+//
+// With --validate it reconciles nothing: it answers, for Ray objects read on stdin, what the reconcilers'
+// validation (the first thing each does) says of them (validate.go).
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -63,7 +67,16 @@ func main() {
 	serveHost := flag.String("serve-host", "127.0.0.1", "the local Ray head's Serve proxy host")
 	servePort := flag.Int("serve-port", 8000, "the local Ray head's Serve proxy port")
 	probe := flag.String("health-probe-address", "0", "where /readyz answers once the manager's caches have synced (127.0.0.1:PORT; 0: off)")
+	gates := flag.String("feature-gates", "", "the operator's feature gates (name=true,…), as the chart's featureGates render them")
+	validateOnly := flag.Bool("validate", false, "read a JSON array of Ray objects on stdin and print, as JSON, what KubeRay's reconcilers' validation says of each (no cluster)")
 	flag.Parse()
+	if *validateOnly {
+		exitOnError(validate(os.Stdin, os.Stdout, *gates), "validate")
+		return
+	}
+	if *gates != "" {
+		exitOnError(utilfeature.DefaultMutableFeatureGate.Set(*gates), "--feature-gates")
+	}
 	ctrl.SetLogger(k8szap.New(k8szap.UseDevMode(false)))
 	log := ctrl.Log.WithName("kuberay")
 

@@ -127,7 +127,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	karp := engine.KarpenterConfigAt(f.root)
-	run := &check.Run{Env: env, Budget: budget, Karpenter: &karp}
+	run := &check.Run{Env: env, Budget: budget, Karpenter: &karp, KubeRay: check.KubeRayAt(f.root)}
 	argo, cleanup, err := argoCDFor(f, c, deployVia, static)
 	if err != nil {
 		return err

@@ -5,11 +5,15 @@
 package kuberay
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/ports"
@@ -50,4 +54,50 @@ func Start(ctx context.Context, cfg Config) (*proc.Process, error) {
 			"--serve-port", strconv.Itoa(cfg.ServePort), "--health-probe-address", probe},
 		Log: filepath.Join(cfg.Dir, "kuberay.log"), PollInterval: 200 * time.Millisecond,
 		Ready: proc.HTTPReady("http://" + probe + "/readyz")})
+}
+
+// Verdict is KubeRay's validation of one Ray object (tools/kuberay --validate): Reason is the event its reconciler
+// records (InvalidRayJobSpec, …) and Message the validation's words; both empty when the object is valid; Skipped
+// says why KubeRay would not judge it.
+type Verdict struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Reason    string `json:"reason,omitempty"`
+	Message   string `json:"message,omitempty"`
+	Skipped   string `json:"skipped,omitempty"`
+}
+
+// Validate runs KubeRay's own validation (the checks each reconciler makes before it creates anything) on objs,
+// RayClusters, RayJobs and RayServices as the API server returns them (CRD defaults applied). gates are the
+// operator's --feature-gates value ("" for its defaults).
+func Validate(ctx context.Context, binary, gates string, objs []map[string]any) ([]Verdict, error) {
+	if _, err := os.Stat(binary); err != nil {
+		return nil, fmt.Errorf("%s: run `make kuberay`: %w", binary, err)
+	}
+	in, err := json.Marshal(objs)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--validate"}
+	if gates != "" {
+		args = append(args, "--feature-gates", gates)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s --validate: %w: %s", binary, err, strings.TrimSpace(stderr.String()))
+	}
+	var out []Verdict
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("%s --validate: its answer: %w", binary, err)
+	}
+	if len(out) != len(objs) {
+		return nil, fmt.Errorf("%s --validate: %d answers for %d objects", binary, len(out), len(objs))
+	}
+	return out, nil
 }

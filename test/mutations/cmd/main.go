@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/mutations"
@@ -70,6 +71,7 @@ func run() error {
 	}
 	karp := engine.KarpenterConfigAt(cfg.Root)
 	cfg.Karpenter = &karp
+	cfg.KubeRay = check.KubeRayAt(cfg.Root)
 	cfg.Cluster = !static
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
