@@ -160,11 +160,11 @@ test-local: build ## the main job: `harness check --env local` (deployed through
 	./bin/harness run scenarios/*.yaml
 
 .PHONY: diff
-diff: build crds argocd karpenter karpenter-aws ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md
+diff: build crds argocd karpenter karpenter-aws kuberay ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md
 	./bin/harness diff --env local $(if $(BASE),--base $(BASE),) $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 
 .PHONY: mutations
-mutations: build crds karpenter karpenter-aws ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
+mutations: build crds karpenter karpenter-aws kuberay ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mutations ./test/mutations/cmd
 	./bin/mutations
 

@@ -29,6 +29,8 @@ type DiffRun struct {
 	// CheckovVenv is checkov's virtualenv (empty: .venv-checkov under the change's root).
 	CheckovVenv string
 	Karpenter   *engine.KarpenterConfig
+	// KubeRay is tools/kuberay's build for kuberay-validation (empty: skipped).
+	KubeRay string
 }
 
 // Diff syncs the base through the real Argo CD and waits for it, records what runs, then syncs the change over it
@@ -101,7 +103,7 @@ func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev cha
 	emit(Landed(ctx, d.Head, rev.Apps, mh))
 	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed, Budgets: seen, WatchErr: werr, Replaced: rev.Replaced})...)
 	s.Close() // the checks below start their own controllers; Argo CD has said what it had to
-	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
+	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv, KubeRay: d.KubeRay}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
 	return rev, xerr
 }
 

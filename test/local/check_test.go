@@ -37,7 +37,7 @@ func TestCheckLocalEnvironment(t *testing.T) {
 	assert.NotContains(t, byName, "api-acceptance/custom-resources")
 	assert.Contains(t, byName["crds"].Details, "rayjobs.ray.io")
 	assert.Contains(t, byName["deploy/workflows"].Details, "RayJob/ml-training/train-mlp")
-	for _, name := range []string{"crds", "deploy/workflows", "consistency", "cost", "api-acceptance", "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
+	for _, name := range []string{"crds", "deploy/workflows", "consistency", "cost", "api-acceptance", check.NameKubeRay, "gpu-isolation", "gpu-capacity", "system-fit", "deploy/platform-config"} {
 		assert.Equal(t, result.Passed, byName[name].Status, name)
 	}
 	assert.Equal(t, result.Skipped, byName["deploy/flyte"].Status)

@@ -106,7 +106,7 @@ func runDiff(ctx context.Context, args []string) (err error) {
 	}
 	defer cleanup()
 	karp := engine.KarpenterConfigAt(f.root)
-	rev, runErr := check.Diff(ctx, check.DiffRun{Base: eb, Head: eh, BaseRev: sha, HeadRev: "the working tree", ArgoCD: *argo, Allowed: allowed, Karpenter: &karp},
+	rev, runErr := check.Diff(ctx, check.DiffRun{Base: eb, Head: eh, BaseRev: sha, HeadRev: "the working tree", ArgoCD: *argo, Allowed: allowed, Karpenter: &karp, KubeRay: check.KubeRayAt(f.root)},
 		func(r result.Result) { report.Progress(os.Stdout, r) })
 	if runErr != nil {
 		if ctx.Err() != nil {
