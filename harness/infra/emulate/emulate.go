@@ -28,6 +28,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -387,11 +388,41 @@ func (a *applier) subnet(ctx context.Context, i Instance) error {
 	out, err := a.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String(i.String("cidr_block")),
 		AvailabilityZone: aws.String(i.String("availability_zone")), TagSpecifications: ec2Tags(ec2types.ResourceTypeSubnet, a.tagsOf(i, ""))})
 	if err != nil {
-		return err
+		// The SDK retries a request whose answer was lost (moto under load drops connections): the first attempt
+		// created the subnet and the retry is told its CIDR conflicts. A subnet with exactly this CIDR in the VPC that
+		// no other resource of this apply created is that one; any other conflict is the configuration's.
+		id, ok := a.orphanSubnet(ctx, vpc, i.String("cidr_block"), err)
+		if !ok {
+			return err
+		}
+		a.ids[i.Address] = id
+		a.record(a.ec2ARN("subnet", id))
+		return nil
 	}
 	a.ids[i.Address] = aws.ToString(out.Subnet.SubnetId)
 	a.record(a.ec2ARN("subnet", a.ids[i.Address]))
 	return nil
+}
+
+// orphanSubnet is the subnet a retried CreateSubnet's lost first attempt created: err is InvalidSubnet.Conflict, a
+// subnet of vpc has exactly cidr, and no resource of this apply holds it.
+func (a *applier) orphanSubnet(ctx context.Context, vpc, cidr string, err error) (string, bool) {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSubnet.Conflict" {
+		return "", false
+	}
+	out, derr := a.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}}, {Name: aws.String("cidr-block"), Values: []string{cidr}}}})
+	if derr != nil || len(out.Subnets) != 1 {
+		return "", false
+	}
+	id := aws.ToString(out.Subnets[0].SubnetId)
+	for _, held := range a.ids {
+		if held == id {
+			return "", false
+		}
+	}
+	return id, true
 }
 
 func (a *applier) internetGateway(ctx context.Context, i Instance) error {
