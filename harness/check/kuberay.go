@@ -73,7 +73,7 @@ func KubeRayValidation(ctx context.Context, e *engine.Env, binary string, render
 			notes = append(notes, fmt.Sprintf("%s (%s): not judged, the API server refused it (api-acceptance)", o, o.Source))
 			continue
 		}
-		stored = append(stored, objectForKubeRay(got))
+		stored = append(stored, got.Object)
 		judged = append(judged, o)
 	}
 	if len(stored) == 0 {
@@ -106,14 +106,6 @@ func KubeRayValidation(ctx context.Context, e *engine.Env, binary string, render
 	r := result.Pass(NameKubeRay, "%d Ray object(s) pass KubeRay's own validation (as stored by the API server)", valid)
 	r.Details = notes
 	return r
-}
-
-// objectForKubeRay is the object as the reconciler reads it: status and the server's bookkeeping are irrelevant
-// to what it validates except the status the reconcilers check (empty on a new object).
-func objectForKubeRay(u *unstructured.Unstructured) map[string]any {
-	out := u.DeepCopy().Object
-	unstructured.RemoveNestedField(out, "metadata", "managedFields")
-	return out
 }
 
 var featureGatesArg = regexp.MustCompile(`^--feature-gates=(.*)$`)
