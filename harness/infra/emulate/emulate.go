@@ -112,6 +112,8 @@ type applier struct {
 	ids    map[string]string // address -> id (vpc-..., subnet-..., role name, ...)
 	arns   map[string]string // address -> ARN
 	ec2    *ec2.Client
+	// sends counts the SDK's calls and requests on cfg (a request sent again: a lost answer, lost.go).
+	sends *sends
 	// volumeTags are the launch templates' volume tag_specifications, by node group (their for_each key).
 	volumeTags map[string]map[string]string
 }
@@ -194,8 +196,10 @@ func Create(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, exp
 		defer res.mu.Unlock()
 		res.created = append(res.created, reap.FromARN(arn))
 	}
+	counted := &sends{}
+	cfg = counted.instrument(cfg)
 	a := &applier{cfg: cfg, s: s, bucket: bucket, record: record, ids: map[string]string{}, arns: map[string]string{}, ec2: ec2.NewFromConfig(cfg), volumeTags: map[string]map[string]string{},
-		tags: map[string]string{reap.TagRunID: runID, reap.TagExpiresAt: expiresAt}}
+		sends: counted, tags: map[string]string{reap.TagRunID: runID, reap.TagExpiresAt: expiresAt}}
 	sort.SliceStable(insts, func(i, j int) bool { return mappings[insts[i].Type].rank < mappings[insts[j].Type].rank })
 	for _, i := range insts {
 		m, ok := mappings[i.Type]
@@ -210,7 +214,7 @@ func Create(ctx context.Context, p *platform.Platform, c cloud.Cloud, runID, exp
 			res.NotCreated = append(res.NotCreated, i.Address+": its count or for_each is known only after an apply")
 			continue
 		}
-		if err := m.create(a, ctx, i); err != nil {
+		if err := a.createOnce(ctx, res, m, i, progress); err != nil {
 			return res, fmt.Errorf("create %s: %w", i.Address, err)
 		}
 		res.Created = append(res.Created, i.Address)
@@ -388,41 +392,11 @@ func (a *applier) subnet(ctx context.Context, i Instance) error {
 	out, err := a.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String(i.String("cidr_block")),
 		AvailabilityZone: aws.String(i.String("availability_zone")), TagSpecifications: ec2Tags(ec2types.ResourceTypeSubnet, a.tagsOf(i, ""))})
 	if err != nil {
-		// The SDK retries a request whose answer was lost (moto under load drops connections): the first attempt
-		// created the subnet and the retry is told its CIDR conflicts. A subnet with exactly this CIDR in the VPC that
-		// no other resource of this apply created is that one; any other conflict is the configuration's.
-		id, ok := a.orphanSubnet(ctx, vpc, i.String("cidr_block"), err)
-		if !ok {
-			return err
-		}
-		a.ids[i.Address] = id
-		a.record(a.ec2ARN("subnet", id))
-		return nil
+		return err
 	}
 	a.ids[i.Address] = aws.ToString(out.Subnet.SubnetId)
 	a.record(a.ec2ARN("subnet", a.ids[i.Address]))
 	return nil
-}
-
-// orphanSubnet is the subnet a retried CreateSubnet's lost first attempt created: err is InvalidSubnet.Conflict, a
-// subnet of vpc has exactly cidr, and no resource of this apply holds it.
-func (a *applier) orphanSubnet(ctx context.Context, vpc, cidr string, err error) (string, bool) {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSubnet.Conflict" {
-		return "", false
-	}
-	out, derr := a.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
-		{Name: aws.String("vpc-id"), Values: []string{vpc}}, {Name: aws.String("cidr-block"), Values: []string{cidr}}}})
-	if derr != nil || len(out.Subnets) != 1 {
-		return "", false
-	}
-	id := aws.ToString(out.Subnets[0].SubnetId)
-	for _, held := range a.ids {
-		if held == id {
-			return "", false
-		}
-	}
-	return id, true
 }
 
 func (a *applier) internetGateway(ctx context.Context, i Instance) error {
@@ -461,11 +435,48 @@ func (a *applier) natGateway(ctx context.Context, i Instance) error {
 	out, err := a.ec2.CreateNatGateway(ctx, &ec2.CreateNatGatewayInput{SubnetId: aws.String(subnet), AllocationId: aws.String(eip),
 		TagSpecifications: ec2Tags(ec2types.ResourceTypeNatgateway, a.tagsOf(i, ""))})
 	if err != nil {
-		return err
+		// The retry of a CreateNatGateway whose answer was lost (lost.go) is told the address is taken — by the
+		// gateway the lost attempt created, which is taken as this one. (EC2 would have answered the retry with that
+		// gateway: the SDK sends the same ClientToken. moto ignores it, and keeps a deleted gateway's address
+		// associated, so the general repair cannot delete and create again.)
+		id, ok := a.natOfLostAnswer(ctx, subnet, eip, err)
+		if !ok {
+			return err
+		}
+		a.ids[i.Address] = id
+		a.record(a.ec2ARN("natgateway", id))
+		return nil
 	}
 	a.ids[i.Address] = aws.ToString(out.NatGateway.NatGatewayId)
 	a.record(a.ec2ARN("natgateway", a.ids[i.Address]))
 	return nil
+}
+
+// natOfLostAnswer is the live NAT gateway in subnet holding the address eip, tagged with the run, that no resource
+// of the apply holds, when err is EC2's Resource.AlreadyAssociated.
+func (a *applier) natOfLostAnswer(ctx context.Context, subnet, eip string, err error) (string, bool) {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "Resource.AlreadyAssociated" {
+		return "", false
+	}
+	out, derr := a.ec2.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{Filter: []ec2types.Filter{
+		{Name: aws.String("subnet-id"), Values: []string{subnet}}, {Name: aws.String("tag:" + reap.TagRunID), Values: []string{a.tags[reap.TagRunID]}}}})
+	if derr != nil {
+		return "", false
+	}
+	var found []string
+	for _, n := range out.NatGateways {
+		if n.State == ec2types.NatGatewayStateDeleted || n.State == ec2types.NatGatewayStateDeleting || slices.Contains(slices.Collect(maps.Values(a.ids)), aws.ToString(n.NatGatewayId)) {
+			continue
+		}
+		if slices.ContainsFunc(n.NatGatewayAddresses, func(ad ec2types.NatGatewayAddress) bool { return aws.ToString(ad.AllocationId) == eip }) {
+			found = append(found, aws.ToString(n.NatGatewayId))
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return found[0], true
 }
 
 func (a *applier) routeTable(ctx context.Context, i Instance) error {
