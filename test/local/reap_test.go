@@ -8,6 +8,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
@@ -115,4 +121,58 @@ func TestLeakScanAndReapAgainstMoto(t *testing.T) {
 	assert.Len(t, out.Deleted, 4)
 	_, err = ec2c.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{InternetGatewayIds: []string{aws.ToString(gw.InternetGateway.InternetGatewayId)}})
 	require.Error(t, err, "deleted")
+}
+
+// TestLeakScanReadsWhatTheTaggingAPILeavesOut: a run's IAM role and instance profile, EventBridge rule, launch
+// template, address and EKS cluster are leaks too, though moto's Tagging API does not list
+// them; deleted, they are not.
+func TestLeakScanReadsWhatTheTaggingAPILeavesOut(t *testing.T) {
+	ctx := t.Context()
+	m := startMoto(t, ctx)
+	cfg, err := m.Config(ctx)
+	require.NoError(t, err)
+	const run = "run-left"
+	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("left-role"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`),
+		Tags: []iamtypes.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String(run)}}})
+	require.NoError(t, err)
+	_, err = iam.NewFromConfig(cfg).CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("left-profile"),
+		Tags: []iamtypes.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String(run)}}})
+	require.NoError(t, err)
+	_, err = iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("other-role"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`),
+		Tags: []iamtypes.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String("another-run")}}})
+	require.NoError(t, err)
+	_, err = eventbridge.NewFromConfig(cfg).PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("left-rule"), EventPattern: aws.String(`{"source":["aws.ec2"]}`),
+		Tags: []ebtypes.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String(run)}}})
+	require.NoError(t, err)
+	ec2c := ec2.NewFromConfig(cfg)
+	spec := func(kind ec2types.ResourceType) []ec2types.TagSpecification {
+		return []ec2types.TagSpecification{{ResourceType: kind, Tags: []ec2types.Tag{{Key: aws.String(reap.TagRunID), Value: aws.String(run)}}}}
+	}
+	_, err = ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("left-lt"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{},
+		TagSpecifications: spec(ec2types.ResourceTypeLaunchTemplate)})
+	require.NoError(t, err)
+	_, err = ec2c.AllocateAddress(ctx, &ec2.AllocateAddressInput{Domain: ec2types.DomainTypeVpc, TagSpecifications: spec(ec2types.ResourceTypeElasticIp)})
+	require.NoError(t, err)
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.43.0.0/16")})
+	require.NoError(t, err)
+	sub, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.43.1.0/24")})
+	require.NoError(t, err)
+	_, err = eks.NewFromConfig(cfg).CreateCluster(ctx, &eks.CreateClusterInput{Name: aws.String("left-cluster"), RoleArn: role.Role.Arn,
+		ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: []string{aws.ToString(sub.Subnet.SubnetId)}}, Tags: map[string]string{reap.TagRunID: run}})
+	require.NoError(t, err)
+
+	leaks, err := reap.Leaks(ctx, cfg, run)
+	require.NoError(t, err)
+	var types []string
+	for _, r := range leaks {
+		types = append(types, r.Type)
+	}
+	assert.ElementsMatch(t, []string{"iam:role", "iam:instance-profile", "events:rule", "ec2:launch-template", "ec2:elastic-ip", "eks:cluster"}, types,
+		"every leaked resource of the run, not another run's role nor the untagged VPC: %v", leaks)
+	out, err := reap.Delete(ctx, cfg, leaks)
+	require.NoError(t, err)
+	require.Empty(t, out.Failed)
+	leaks, err = reap.Leaks(ctx, cfg, run)
+	require.NoError(t, err)
+	assert.Empty(t, leaks, "deleted: no longer leaks")
 }

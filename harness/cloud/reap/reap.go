@@ -1,5 +1,5 @@
 // Package reap finds and removes what test runs leave in an AWS account, by tag, through the Resource Groups
-// Tagging API: the leak scan after a nightly's destroy (anything still carrying the run's `run-id` tag fails the
+// Tagging API and the services it leaves out: the leak scan after a nightly's destroy (anything still carrying the run's `run-id` tag fails the
 // run), and `harness reap --older-than D`, which deletes resources whose `expires-at` tag (terraform/main.tf sets
 // it when a run passes expires_at) is more than D in the past. Both run against moto in the tests.
 package reap
@@ -48,7 +48,8 @@ type Resource struct {
 
 func (r Resource) String() string { return r.ARN }
 
-// Tagged lists the resources that carry every tag of filters (a key with no values: any value).
+// Tagged lists the resources that carry every tag of filters (a key with no values: any value): the Tagging API's
+// list, and what it leaves out read from each service (scanServices).
 func Tagged(ctx context.Context, cfg aws.Config, filters map[string][]string) ([]Resource, error) {
 	var tf []taggingtypes.TagFilter
 	for k, v := range filters {
@@ -56,6 +57,7 @@ func Tagged(ctx context.Context, cfg aws.Config, filters map[string][]string) ([
 	}
 	p := tagging.NewGetResourcesPaginator(tagging.NewFromConfig(cfg), &tagging.GetResourcesInput{TagFilters: tf})
 	var out []Resource
+	seen := map[string]bool{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -67,6 +69,17 @@ func Tagged(ctx context.Context, cfg aws.Config, filters map[string][]string) ([
 				r.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 			}
 			r.Type, r.ID = kindOf(r.ARN)
+			seen[r.Type+" "+r.ID] = true
+			out = append(out, r)
+		}
+	}
+	more, err := scanServices(ctx, cfg, filters)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range more {
+		if !seen[r.Type+" "+r.ID] {
+			seen[r.Type+" "+r.ID] = true
 			out = append(out, r)
 		}
 	}

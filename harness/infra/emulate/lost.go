@@ -11,13 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/eks"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/reap"
@@ -150,122 +143,11 @@ func (a *applier) strays(ctx context.Context, res *Result, types map[string]bool
 	return out, nil
 }
 
-// tagged are the live resources, of every type the apply creates, carrying the run's tag: the Tagging API's list
-// (moto's leaves out IAM, EventBridge, EKS, launch templates and addresses), EC2's own tag list, and each of those
-// services' resources read one by one.
+// tagged are the live resources carrying the run's tag (reap.Leaks: the Tagging API and each service the apply
+// creates in, read one by one).
 func (a *applier) tagged(ctx context.Context) ([]reap.Resource, error) {
-	run := a.tags[reap.TagRunID]
-	seen := map[string]bool{}
-	var out []reap.Resource
-	add := func(arn string) {
-		r := reap.FromARN(arn)
-		if !seen[r.Type+" "+r.ID] {
-			seen[r.Type+" "+r.ID] = true
-			out = append(out, r)
-		}
-	}
-	listed, err := reap.Tagged(ctx, a.cfg, map[string][]string{reap.TagRunID: {run}})
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range listed {
-		add(r.ARN)
-	}
-	ec2Tags := ec2.NewDescribeTagsPaginator(a.ec2, &ec2.DescribeTagsInput{Filters: []ec2types.Filter{
-		{Name: aws.String("key"), Values: []string{reap.TagRunID}}, {Name: aws.String("value"), Values: []string{run}}}})
-	for ec2Tags.HasMorePages() {
-		page, err := ec2Tags.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("ec2 DescribeTags: %w", err)
-		}
-		for _, t := range page.Tags {
-			kind := string(t.ResourceType)
-			if k, ok := motoEC2Kinds[kind]; ok {
-				kind = k
-			}
-			add(a.ec2ARN(kind, aws.ToString(t.ResourceId)))
-		}
-	}
-	ic := iam.NewFromConfig(a.cfg)
-	roles := iam.NewListRolesPaginator(ic, &iam.ListRolesInput{})
-	for roles.HasMorePages() {
-		page, err := roles.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("iam ListRoles: %w", err)
-		}
-		for _, r := range page.Roles {
-			got, err := ic.GetRole(ctx, &iam.GetRoleInput{RoleName: r.RoleName})
-			if err != nil {
-				return nil, fmt.Errorf("iam GetRole %s: %w", aws.ToString(r.RoleName), err)
-			}
-			if slices.ContainsFunc(got.Role.Tags, func(t iamtypes.Tag) bool { return aws.ToString(t.Key) == reap.TagRunID && aws.ToString(t.Value) == run }) {
-				add(aws.ToString(r.Arn))
-			}
-		}
-	}
-	profiles := iam.NewListInstanceProfilesPaginator(ic, &iam.ListInstanceProfilesInput{})
-	for profiles.HasMorePages() {
-		page, err := profiles.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("iam ListInstanceProfiles: %w", err)
-		}
-		for _, p := range page.InstanceProfiles {
-			// GetInstanceProfile: moto answers ListInstanceProfileTags with a 500.
-			got, err := ic.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: p.InstanceProfileName})
-			if err != nil {
-				return nil, fmt.Errorf("iam GetInstanceProfile %s: %w", aws.ToString(p.InstanceProfileName), err)
-			}
-			if slices.ContainsFunc(got.InstanceProfile.Tags, func(t iamtypes.Tag) bool { return aws.ToString(t.Key) == reap.TagRunID && aws.ToString(t.Value) == run }) {
-				add(aws.ToString(p.Arn))
-			}
-		}
-	}
-	eb := eventbridge.NewFromConfig(a.cfg)
-	rules, err := eb.ListRules(ctx, &eventbridge.ListRulesInput{})
-	if err != nil {
-		return nil, fmt.Errorf("events ListRules: %w", err)
-	}
-	for _, r := range rules.Rules {
-		tags, err := eb.ListTagsForResource(ctx, &eventbridge.ListTagsForResourceInput{ResourceARN: r.Arn})
-		if err != nil {
-			return nil, fmt.Errorf("events ListTagsForResource %s: %w", aws.ToString(r.Arn), err)
-		}
-		if slices.ContainsFunc(tags.Tags, func(t ebtypes.Tag) bool { return aws.ToString(t.Key) == reap.TagRunID && aws.ToString(t.Value) == run }) {
-			add(aws.ToString(r.Arn))
-		}
-	}
-	ek := eks.NewFromConfig(a.cfg)
-	clusters, err := ek.ListClusters(ctx, &eks.ListClustersInput{})
-	if err != nil {
-		return nil, fmt.Errorf("eks ListClusters: %w", err)
-	}
-	for _, name := range clusters.Clusters {
-		c, err := ek.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("eks DescribeCluster %s: %w", name, err)
-		}
-		if c.Cluster.Tags[reap.TagRunID] == run {
-			add(aws.ToString(c.Cluster.Arn))
-		}
-		groups, err := ek.ListNodegroups(ctx, &eks.ListNodegroupsInput{ClusterName: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("eks ListNodegroups %s: %w", name, err)
-		}
-		for _, g := range groups.Nodegroups {
-			ng, err := ek.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(name), NodegroupName: aws.String(g)})
-			if err != nil {
-				return nil, fmt.Errorf("eks DescribeNodegroup %s/%s: %w", name, g, err)
-			}
-			if ng.Nodegroup.Tags[reap.TagRunID] == run {
-				add(aws.ToString(ng.Nodegroup.NodegroupArn))
-			}
-		}
-	}
-	return reap.Live(ctx, a.cfg, out)
+	return reap.Leaks(ctx, a.cfg, a.tags[reap.TagRunID])
 }
-
-// motoEC2Kinds are moto's DescribeTags resource types that EC2 names otherwise (in ARNs and in its own answers).
-var motoEC2Kinds = map[string]string{"vpc-elastic-ip": "elastic-ip", "nat-gateway": "natgateway"}
 
 func (a *applier) remove(ctx context.Context, rs []reap.Resource) error {
 	if len(rs) == 0 {
