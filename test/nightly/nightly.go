@@ -80,7 +80,7 @@ func Teardown(t *testing.T, td *infra.Teardown, c cloud.Cloud, runID string) {
 	}
 	t.Cleanup(func() {
 		cfg, cfgErr := c.Config(context.Background())
-		td.AfterDestroy("leak scan (Resource Groups Tagging API, run-id="+runID+")", func(ctx context.Context) error {
+		td.AfterDestroy("leak scan (Tagging API + IAM, EKS, EventBridge, EC2 reads, run-id="+runID+")", func(ctx context.Context) error {
 			if cfgErr != nil {
 				return cfgErr
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // runReap deletes what test runs left behind: resources whose expires-at tag is more than --older-than in the
-// past (Resource Groups Tagging API), in dependency order; with --run-id it is the leak scan of one run instead.
+// past (Resource Groups Tagging API, and each service it leaves out), in dependency order; with --run-id it is the leak scan of one run instead.
 func runReap(ctx context.Context, args []string) error {
 	var af awsFlags
 	var olderThan time.Duration
