@@ -80,8 +80,7 @@ func (c countingClient) Do(r *http.Request) (*http.Response, error) {
 	return c.next.Do(r)
 }
 
-// createOnce runs one instance's create, repairing what a lost answer did (above). nrec is how many resources were
-// recorded before it.
+// createOnce runs one instance's create, repairing what a lost answer did (above).
 func (a *applier) createOnce(ctx context.Context, res *Result, m mapping, i Instance, progress io.Writer) error {
 	for try := 0; ; try++ {
 		before, nrec := a.sends.mark(), len(res.Resources())
@@ -109,7 +108,7 @@ func (a *applier) createOnce(ctx context.Context, res *Result, m mapping, i Inst
 			return nil
 		}
 		if try == 2 {
-			return fmt.Errorf("%w (answers lost %d times: the emulator drops connections)", err, try+1)
+			return fmt.Errorf("%w (tried %d times, each time with a request the SDK had to send again: the emulator drops connections)", err, try+1)
 		}
 		strays, serr := a.strays(ctx, res, nil)
 		if serr != nil {
