@@ -164,7 +164,7 @@ diff: build crds argocd karpenter karpenter-aws kuberay ## rehearse the working 
 	./bin/harness diff --env local $(if $(BASE),--base $(BASE),) $(if $(HARNESS_CHARTS_DIR),,--fetch-charts)
 
 .PHONY: mutations
-mutations: build crds karpenter karpenter-aws kuberay ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
+mutations: build crds argocd karpenter karpenter-aws kuberay ## the corpus of real-world mistakes (test/mutations/cases) on fresh copies, default path: table + catch rate (test/results/mutations.md)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mutations ./test/mutations/cmd
 	./bin/mutations
 

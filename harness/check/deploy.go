@@ -16,7 +16,7 @@ import (
 // naming it — never a pass; a chart that is not the one pinned, an install or sync that failed, fail.
 func Deploy(d engine.Deployment) []result.Result {
 	if d.ArgoErr != nil {
-		return []result.Result{result.Fail("deploy/argocd", nil, "%v", d.ArgoErr)}
+		return []result.Result{result.Fail(NameArgoCD, nil, "%v", d.ArgoErr)}
 	}
 	out := make([]result.Result, 0, len(d.Apps))
 	for _, a := range d.Apps {

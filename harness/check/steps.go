@@ -26,6 +26,10 @@ type Run struct {
 	// ArgoCD, when set, deploys through the real Argo CD (bootstrap.yaml, the app-of-apps' sync) instead of
 	// installing each chart with Helm.
 	ArgoCD *engine.ArgoCD
+	// HelmInstead, when set and ArgoCD is not, says why a platform deployed by Argo CD is installed with Helm
+	// directly in this run (Argo CD not built): the deploy step reports deploy/argocd skipped with it, so that the
+	// summary says the GitOps path (bootstrap.yaml, sync options, waves, Argo CD's own apply) was not judged.
+	HelmInstead string
 	// CheckovVenv is checkov's virtualenv; empty: .venv-checkov under the repository root.
 	CheckovVenv string
 	// Workloads, when set, runs the workload tier (Platform, Rest and Kubeconfig are filled in from the run).
@@ -46,6 +50,19 @@ type Run struct {
 	crds chan result.Result
 	// steps are the steps Execute runs (a static step may leave a verdict to a later one).
 	steps []Step
+}
+
+// NameArgoCD is the result of Argo CD's sync as a whole (it fails when Argo CD could not run).
+const NameArgoCD = "deploy/argocd"
+
+// argoNotJudged is deploy/argocd skipped when the platform is installed with Helm though Argo CD deploys it
+// (Run.HelmInstead): what only Argo CD's sync would show is not judged, and the run says so.
+func argoNotJudged(r *Run) []result.Result {
+	if r.ArgoCD != nil || r.HelmInstead == "" {
+		return nil
+	}
+	return []result.Result{result.Skip(NameArgoCD, "Argo CD's sync of %s not judged (%s): the charts were installed with Helm directly, so the Applications' sync options, waves and Argo CD's own apply were not tried",
+		r.Platform.BootstrapFile, r.HelmInstead)}
 }
 
 // Phase is the part of a run a step belongs to. Every runner (harness check, the rehearsal, the nightly, the
@@ -149,7 +166,7 @@ func Steps() []Step {
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
-			rs := Deploy(r.Deploy(ctx, r.ArgoCD))
+			rs := append(argoNotJudged(r), Deploy(r.Deploy(ctx, r.ArgoCD))...)
 			if r.OnDeployed != nil {
 				// The generated CRDs are part of what was deployed: their install (when it ran beside) ends first.
 				rs = append(r.awaitCRDs(), rs...)

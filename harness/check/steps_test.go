@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
@@ -66,4 +68,21 @@ func TestKarpenterAWSJudgedByItsConditions(t *testing.T) {
 	r = KarpenterStarted(wide, "us-east-1a", nil)
 	assert.Equal(t, result.Failed, r.Status)
 	assert.Contains(t, r.Message, "Karpenter resolved a subnet in us-east-1b")
+}
+
+// A platform Argo CD deploys, installed with Helm for want of Argo CD (harness check --deploy auto without
+// bin/argocd), reports deploy/argocd skipped with the reason: the GitOps path was not judged. Asked for Helm
+// (no reason given) or deployed through Argo CD, nothing is added.
+func TestHelmInsteadOfArgoCDIsSkippedNotPassed(t *testing.T) {
+	r := &Run{Env: &engine.Env{Platform: &platform.Platform{BootstrapFile: "helm/bootstrap.yaml"}}, HelmInstead: "Argo CD is not built (make argocd)"}
+	rs := argoNotJudged(r)
+	require.Len(t, rs, 1)
+	assert.Equal(t, result.Skipped, rs[0].Status)
+	assert.Equal(t, NameArgoCD, rs[0].Name)
+	assert.Contains(t, rs[0].Message, "helm/bootstrap.yaml not judged (Argo CD is not built (make argocd))")
+
+	r.HelmInstead = ""
+	assert.Empty(t, argoNotJudged(r), "--deploy helm: the user's choice")
+	r.HelmInstead, r.ArgoCD = "x", &engine.ArgoCD{}
+	assert.Empty(t, argoNotJudged(r), "deployed through Argo CD")
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
 func root() string {
@@ -87,4 +89,31 @@ func static(c Case) bool {
 		}
 	}
 	return false
+}
+
+// A mistake no check caught is a miss only when a check the case names gave its verdict; when they were skipped or
+// never reported (a deploy that could not run), the case could not run — it is not counted as missed.
+func TestMissWithoutAVerdictCouldNotRun(t *testing.T) {
+	c := Case{ID: "x", Mistake: true, Expect: []string{"deploy/kserve-crd", "values"}}
+	skipped := Outcome{Case: c}
+	collect(&skipped, []result.Result{
+		result.Skip("deploy/kserve-crd", "Argo CD could not start"),
+		{Name: "deploy/platform-app", Status: result.Passed},
+	})
+	assert.Equal(t, "deploy/kserve-crd was skipped (Argo CD could not start); values never reported", unjudged(skipped))
+
+	judged := Outcome{Case: c}
+	collect(&judged, []result.Result{{Name: "deploy/kserve-crd", Status: result.Passed}})
+	assert.Empty(t, unjudged(judged), "a check the case names passed: a real miss")
+
+	helm := Outcome{Case: c}
+	collect(&helm, []result.Result{
+		result.Skip(check.NameArgoCD, "Argo CD's sync not judged (bin/argocd is not built: make argocd)"),
+		{Name: "deploy/kserve-crd", Status: result.Passed}, {Name: "values", Status: result.Passed},
+	})
+	assert.Contains(t, unjudged(helm), "deploy/argocd was skipped", "installed with Helm for want of Argo CD: the default path never ran")
+
+	prefix := Outcome{Case: Case{ID: "y", Mistake: true, Expect: []string{"deploy/"}}}
+	collect(&prefix, []result.Result{result.Skip("deploy/flyte", "chart not fetched")})
+	assert.Equal(t, "deploy/flyte was skipped (chart not fetched)", unjudged(prefix))
 }

@@ -46,8 +46,11 @@ type Outcome struct {
 	// Failed are the checks that failed, with their first line.
 	Failed   []Finding
 	Duration time.Duration
-	// Err is a run that could not reach a verdict (not a finding).
+	// Err is a run that could not reach a verdict (not a finding): among them a mistake no check caught while a
+	// check the case names was skipped or never reported (a deploy that could not run is not a miss).
 	Err error
+	// verdicts are every check's result of the run, by name (the last one when a name repeats).
+	verdicts map[string]result.Result
 }
 
 // Finding is one check's verdict on a case.
@@ -63,12 +66,18 @@ func (o Outcome) Caught() bool { return len(o.Failed) > 0 }
 func (o Outcome) Expected() bool {
 	for _, f := range o.Failed {
 		for _, e := range o.Case.Expect {
-			if f.Check == e || strings.HasPrefix(f.Check, e+" ") || (strings.HasSuffix(e, "/") && strings.HasPrefix(f.Check, e)) {
+			if matches(f.Check, e) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// matches reports whether the check named check is the one a case's expect entry e names ("deploy/" names every
+// deploy/ check).
+func matches(check, e string) bool {
+	return check == e || strings.HasPrefix(check, e+" ") || (strings.HasSuffix(e, "/") && strings.HasPrefix(check, e))
 }
 
 // Correct: a mistake caught, or a harmless change passing.
@@ -148,13 +157,52 @@ func RunCase(ctx context.Context, cfg Config, c Case) (out Outcome) {
 			return out
 		}
 		crun.ArgoCD = &a
+	} else if deploys(c) {
+		crun.HelmInstead = "bin/argocd is not built: make argocd"
 	}
 	rs, err = check.Execute(ctx, crun, clusterSteps(c), nil)
 	collect(&out, rs)
 	if err != nil {
 		out.Err = err
+		return out
+	}
+	if c.Mistake && !out.Caught() {
+		if why := unjudged(out); why != "" {
+			out.Err = fmt.Errorf("no check caught it, and %s", why)
+		}
 	}
 	return out
+}
+
+// unjudged says which of the checks a case names gave no verdict on a run with the cluster phase: skipped (with
+// the reason) or never reported. Empty when one of them passed (a real miss) or all gave a verdict — unless the
+// platform was installed with Helm because Argo CD was not built: the default path never ran.
+func unjudged(o Outcome) string {
+	if r, ok := o.verdicts[check.NameArgoCD]; ok && r.Status == result.Skipped {
+		// Installed with Helm instead: the default path (Argo CD's sync) never ran, whatever Helm's verdicts say.
+		return fmt.Sprintf("%s was skipped (%s)", check.NameArgoCD, firstLine(r.Message))
+	}
+	var missing []string
+	for _, e := range o.Case.Expect {
+		found := false
+		for name, r := range o.verdicts {
+			if !matches(name, e) {
+				continue
+			}
+			found = true
+			switch r.Status {
+			case result.Passed:
+				return ""
+			case result.Skipped:
+				missing = append(missing, fmt.Sprintf("%s was skipped (%s)", name, firstLine(r.Message)))
+			}
+		}
+		if !found {
+			missing = append(missing, e+" never reported")
+		}
+	}
+	slices.Sort(missing)
+	return strings.Join(missing, "; ")
 }
 
 // staticSteps are `harness check`'s steps that need no cluster (the workload tier aside: it runs the Python
@@ -186,6 +234,10 @@ func deploys(c Case) bool {
 
 func collect(out *Outcome, rs []result.Result) {
 	for _, r := range rs {
+		if out.verdicts == nil {
+			out.verdicts = map[string]result.Result{}
+		}
+		out.verdicts[r.Name] = r
 		if r.Status != result.Failed {
 			continue
 		}

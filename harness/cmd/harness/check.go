@@ -134,6 +134,9 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	}
 	defer cleanup()
 	run.ArgoCD = argo
+	if argo == nil && deployVia == "auto" {
+		run.HelmInstead = argoUnavailable(f.root)
+	}
 	if _, ok := cluster.AsSnapshotter(c); ok && !(snapshotStore{snapshots}).off() {
 		key, err := env.DeployKey(ctx, argo, f.forkFacts()...)
 		if err != nil {
@@ -251,17 +254,26 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 	return argo, func() { os.RemoveAll(dir) }, nil
 }
 
+// argoUnavailable says why --deploy auto cannot deploy through the real Argo CD on this machine (empty: it can).
+func argoUnavailable(root string) string {
+	if _, err := os.Stat(filepath.Join(root, "bin", "argocd")); err != nil {
+		return "Argo CD is not built (make argocd)"
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		return "git is not installed (Argo CD's repo server runs it)"
+	}
+	return ""
+}
+
 // deployer resolves --deploy to the Argo CD build a deploy runs (nil: Helm), without a working directory.
 func deployer(f clusterFlags, via string, static bool) (*engine.ArgoCD, error) {
 	argoBin := filepath.Join(f.root, "bin", "argocd")
 	if via == "auto" {
 		via = "helm"
-		_, errBin := os.Stat(argoBin)
-		_, errGit := exec.LookPath("git")
-		switch {
+		switch why := argoUnavailable(f.root); {
 		case static:
-		case errBin != nil || errGit != nil:
-			fmt.Printf(" · deploying with Helm directly: Argo CD is not built (make argocd) or git is missing; --deploy argocd to insist\n")
+		case why != "":
+			fmt.Printf(" · deploying with Helm directly: %s; --deploy argocd to insist\n", why)
 		default:
 			via = "argocd"
 		}
