@@ -48,6 +48,10 @@ type Run struct {
 	OnDeployed func(ctx context.Context, deployed []result.Result)
 
 	crds chan result.Result
+	// scan carries the results of a step running beside the cluster steps (beside); scanAt is its place.
+	scan      chan []result.Result
+	scanAt    int
+	startScan func() // set while the scan waits for the deploy to end
 	// steps are the steps Execute runs (a static step may leave a verdict to a later one).
 	steps []Step
 }
@@ -150,19 +154,7 @@ func Steps() []Step {
 		{Names: []string{NameNodePools}, Phase: PhaseStatic, Run: one(func(_ context.Context, r *Run) result.Result { return KarpenterNodePools(r.Platform) })},
 		{Names: []string{"wiring/identity", "wiring/names", "wiring/database", "wiring/args", "wiring/karpenter"}, Phase: PhaseStatic, Run: wiringStep},
 		{Names: []string{"policy/checkov"}, Phase: PhaseScan, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
-			t0 := time.Now()
-			var charts []ChartObjects
-			rendered, skipped := r.RenderCharts(ctx)
-			for _, c := range rendered {
-				charts = append(charts, ChartObjects{Chart: c.App.Chart, App: c.App.Name, Objects: c.Objects})
-			}
-			res := Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
-			res.Duration = time.Since(t0)
-			out := []result.Result{res}
-			if res.Status == result.Passed && len(skipped) > 0 {
-				out = append(out, result.SkippedPart(res.Name, skipped))
-			}
-			return out, nil
+			return r.beside(ctx, scanChecks)
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
@@ -225,6 +217,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	defer r.StopKarpenter()
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
+			out = r.awaitScan(out, onResult)
 			if d, ok := proc.DeathOf(ctx); ok {
 				r.drainCRDs()
 				return died(out, d, steps[i:], onResult), nil
@@ -238,20 +231,27 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 			}
 			continue
 		}
+		scanning := r.scan != nil
 		rs, err := s.Run(ctx, r)
+		if !scanning && r.scan != nil {
+			r.scanAt = len(out)
+		}
 		if d, ok := proc.DeathOf(ctx); ok {
 			// What the step saw after the process died are its consequences, not verdicts.
 			r.drainCRDs()
-			return died(out, d, steps[i:], onResult), nil
+			return died(r.awaitScan(out, onResult), d, steps[i:], onResult), nil
 		}
 		add(rs...)
+		if s.Phase == PhaseDeploy {
+			r.launchScan()
+		}
 		if err != nil {
 			add(r.awaitCRDs()...) // a step that failed must not leave the CRD install running, nor lose its result
-			return out, err
+			return r.awaitScan(out, onResult), err
 		}
 	}
 	add(r.awaitCRDs()...)
-	return out, nil
+	return r.awaitScan(out, onResult), nil
 }
 
 // NameProcess is the result of a supervised process (control plane, Argo CD, Karpenter, KubeRay, Ray, moto, a
@@ -276,6 +276,66 @@ func died(before []result.Result, d *proc.Death, rest []Step, onResult func(resu
 		}
 	}
 	return append(append([]result.Result{first}, before...), news[1:]...)
+}
+
+// scanChecks runs checkov over Terraform and the rendered charts (policy/checkov).
+func scanChecks(ctx context.Context, r *Run) []result.Result {
+	t0 := time.Now()
+	var charts []ChartObjects
+	rendered, skipped := r.RenderCharts(ctx)
+	for _, c := range rendered {
+		charts = append(charts, ChartObjects{Chart: c.App.Chart, App: c.App.Name, Objects: c.Objects})
+	}
+	res := Checkov(ctx, r.Platform, r.CheckovVenv, charts, skipped)
+	res.Duration = time.Since(t0)
+	out := []result.Result{res}
+	if res.Status == result.Passed && len(skipped) > 0 {
+		out = append(out, result.SkippedPart(res.Name, skipped))
+	}
+	return out
+}
+
+// beside runs a step that only reads the platform model (the scan: tens of seconds of Python) beside the cluster
+// steps that follow it, when there are any: Execute puts its results where the step stands once they are in (before
+// it returns, on every path). Otherwise it runs at once. It starts once the deploy is done: the sync through Argo CD
+// keeps both cores busy (checkov beside it made it ~25 s slower on 2 cores), the steps after it mostly wait.
+func (r *Run) beside(ctx context.Context, run func(context.Context, *Run) []result.Result) ([]result.Result, error) {
+	later := r.Cluster != nil && slices.ContainsFunc(r.steps, func(s Step) bool { return s.NeedsCluster() })
+	if !later || r.scan != nil {
+		return run(ctx, r), nil
+	}
+	r.scan = make(chan []result.Result, 1)
+	r.startScan = func() { go func() { r.scan <- run(ctx, r) }() }
+	if !slices.ContainsFunc(r.steps, func(s Step) bool { return s.Phase == PhaseDeploy }) {
+		r.startScan()
+		r.startScan = nil
+	}
+	return nil, nil
+}
+
+// awaitScan waits for a step running beside (beside) and inserts its results at the step's place in out, reporting
+// them to onResult.
+func (r *Run) awaitScan(out []result.Result, onResult func(result.Result)) []result.Result {
+	if r.scan == nil {
+		return out
+	}
+	r.launchScan()
+	rs := <-r.scan
+	r.scan = nil
+	if onResult != nil {
+		for _, res := range rs {
+			onResult(res)
+		}
+	}
+	return slices.Insert(out, min(r.scanAt, len(out)), rs...)
+}
+
+// launchScan starts a scan that waits for the deploy.
+func (r *Run) launchScan() {
+	if r.startScan != nil {
+		r.startScan()
+		r.startScan = nil
+	}
 }
 
 // drainCRDs waits for a background CRD install and drops its result.

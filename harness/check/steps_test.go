@@ -1,13 +1,16 @@
 package check
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
@@ -85,4 +88,64 @@ func TestHelmInsteadOfArgoCDIsSkippedNotPassed(t *testing.T) {
 	assert.Empty(t, argoNotJudged(r), "--deploy helm: the user's choice")
 	r.HelmInstead, r.ArgoCD = "x", &engine.ArgoCD{}
 	assert.Empty(t, argoNotJudged(r), "deployed through Argo CD")
+}
+
+// emulatedOnly is a cluster for Execute's bookkeeping alone (no step here reaches it).
+type emulatedOnly struct{ cluster.Cluster }
+
+func (emulatedOnly) Emulated() bool { return true }
+
+// The scan runs beside the cluster steps after the deploy: they start before it ends, it starts once the deploy has
+// ended, and its result still stands where the step stands (the report's order does not depend on timing). The
+// breaking case: run inline, the steps after the deploy would start only after the scan.
+func TestScanRunsBesideTheClusterSteps(t *testing.T) {
+	scanDone := make(chan struct{})
+	var deployStartedFirst bool // the step after the deploy, really
+	var deployed, scanStarted time.Time
+	steps := []Step{
+		{Names: []string{"values"}, Phase: PhaseStatic, Run: one(func(context.Context, *Run) result.Result { return result.Pass("values", "") })},
+		{Names: []string{"policy/checkov"}, Phase: PhaseScan, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+			return r.beside(ctx, func(context.Context, *Run) []result.Result {
+				scanStarted = time.Now()
+				time.Sleep(200 * time.Millisecond)
+				close(scanDone)
+				return []result.Result{result.Pass("policy/checkov", "")}
+			})
+		}},
+		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: one(func(context.Context, *Run) result.Result {
+			deployed = time.Now()
+			return result.Pass("deploy/x", "")
+		})},
+		{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(func(context.Context, *Run) result.Result {
+			select {
+			case <-scanDone:
+			default:
+				deployStartedFirst = true
+			}
+			return result.Pass("karpenter", "")
+		})},
+	}
+	var seen []string
+	r := &Run{Env: &engine.Env{Platform: &platform.Platform{}, Cluster: emulatedOnly{}}}
+	rs, err := Execute(context.Background(), r, steps, func(res result.Result) { seen = append(seen, res.Name) })
+	require.NoError(t, err)
+	assert.True(t, deployStartedFirst, "the steps after the deploy waited for the scan")
+	assert.False(t, scanStarted.Before(deployed), "the scan started before the deploy had ended")
+	var names []string
+	for _, res := range rs {
+		names = append(names, res.Name)
+	}
+	assert.Equal(t, []string{"values", "policy/checkov", "deploy/x", "karpenter"}, names)
+	assert.ElementsMatch(t, names, seen, "every result reported once")
+
+	// Without a cluster the scan runs at once, in its place.
+	deployStartedFirst, scanDone = false, make(chan struct{})
+	rs, err = Execute(context.Background(), &Run{Env: &engine.Env{Platform: &platform.Platform{}}}, steps[:2], nil)
+	require.NoError(t, err)
+	assert.Len(t, rs, 2)
+	select {
+	case <-scanDone:
+	default:
+		t.Fatal("the scan had not ended when Execute returned")
+	}
 }

@@ -250,7 +250,8 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 		}
 	}
 	argo.Dir, argo.Timeout = dir, timeout
-	argo.Progress = func(format string, args ...any) { fmt.Printf(" · "+format+"\n", args...) }
+	out := f.stdout()
+	argo.Progress = func(format string, args ...any) { fmt.Fprintf(out, " · "+format+"\n", args...) }
 	return argo, func() { os.RemoveAll(dir) }, nil
 }
 
@@ -273,7 +274,7 @@ func deployer(f clusterFlags, via string, static bool) (*engine.ArgoCD, error) {
 		switch why := argoUnavailable(f.root); {
 		case static:
 		case why != "":
-			fmt.Printf(" · deploying with Helm directly: %s; --deploy argocd to insist\n", why)
+			fmt.Fprintf(f.stdout(), " · deploying with Helm directly: %s; --deploy argocd to insist\n", why)
 		default:
 			via = "argocd"
 		}

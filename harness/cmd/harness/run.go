@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -22,6 +23,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	var charts engine.Charts
 	var deployVia string
 	var snapshots string
+	var parallel int
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
 	fs.StringVar(&charts.Dir, "charts-dir", os.Getenv("HARNESS_CHARTS_DIR"), "upstream charts unpacked as <dir>/<chart>, as `helm pull --untar` leaves them (default $HARNESS_CHARTS_DIR); apps whose chart is in neither this nor the cache are skipped")
@@ -30,6 +32,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	fs.StringVar(&deployVia, "deploy", "auto", "how a deploy step deploys the platform: argocd (the real Argo CD syncs helm/bootstrap.yaml), helm (each chart installed directly, faster), auto (argocd when `make argocd` built it)")
 	fs.StringVar(&reportDir, "report-dir", filepath.Join("test", "results", "scenarios"), "where junit-<scenario>.xml go")
 	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "a scenario whose first step deploys starts from harness check's snapshot of the same deploy when there is one (default $HARNESS_SNAPSHOTS or the user cache; none: always deploy)")
+	fs.IntVar(&parallel, "parallel", defaultParallel(), "scenarios run at the same time, each on its own embedded cluster (their output still appears in file order); 1: one after another. Other backends run one at a time")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -56,17 +59,25 @@ func runScenarios(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		return err
 	}
+	b, _ := cluster.Lookup(f.backend)
+	if !b.Capabilities.RunDir || parallel < 1 {
+		parallel = 1 // a given cluster (or one per Docker container) hosts one scenario at a time
+	}
+	outs := runAll(ctx, scenarios, parallel, os.Stdout, func(ctx context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
+		f := f
+		f.out = w
+		fmt.Fprintf(w, "scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
+		return runScenario(ctx, f, charts, deployVia, snapshotStore{snapshots}, platforms[s.Spec.Environment], s)
+	})
 	var all []result.Result
 	var junits []string
-	for _, s := range scenarios {
-		fmt.Printf("scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
-		results, err := runScenario(ctx, f, charts, deployVia, snapshotStore{snapshots}, platforms[s.Spec.Environment], s)
-		all = append(all, results...)
-		if err != nil {
+	for i, s := range scenarios {
+		all = append(all, outs[i].results...)
+		if err := outs[i].err; err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Metadata.Name, err)
 		}
 		path := filepath.Join(reportDir, "junit-"+s.Metadata.Name+".xml")
-		if err := report.JUnit(path, "scenario-"+s.Metadata.Name, results); err != nil {
+		if err := report.JUnit(path, "scenario-"+s.Metadata.Name, outs[i].results); err != nil {
 			return err
 		}
 		junits = append(junits, path)
@@ -93,7 +104,7 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, depl
 	}
 	c, took, stopCluster, err := f.start(ctx, p)
 	if err != nil && fork != nil && ctx.Err() == nil {
-		fmt.Printf(" · the fork did not start (%v): deploying afresh\n", err)
+		fmt.Fprintf(f.stdout(), " · the fork did not start (%v): deploying afresh\n", err)
 		fork, f.fromSnapshot = nil, ""
 		c, took, stopCluster, err = f.start(ctx, p)
 	}
@@ -110,7 +121,7 @@ func runScenario(ctx context.Context, f clusterFlags, charts engine.Charts, depl
 		return nil, err
 	}
 	defer cleanup()
-	r := &scenario.Runner{Env: env, ArgoCD: argo, OnResult: func(res result.Result) { report.Progress(os.Stdout, res) }}
+	r := &scenario.Runner{Env: env, ArgoCD: argo, OnResult: func(res result.Result) { report.Progress(f.stdout(), res) }}
 	if fork != nil {
 		fork.Fork.Took = took
 		r.Forked = &fork.Fork
@@ -145,7 +156,7 @@ func forkFor(ctx context.Context, f clusterFlags, b cluster.Backend, store snaps
 	}
 	dir, rec, ok := store.find(key)
 	if !ok {
-		fmt.Printf(" · no snapshot of this deploy (key %s; harness check takes one): the scenario deploys the platform\n", key[:12])
+		fmt.Fprintf(f.stdout(), " · no snapshot of this deploy (key %s; harness check takes one): the scenario deploys the platform\n", key[:12])
 		return nil
 	}
 	return &fork{dir: dir, Fork: scenario.Fork{Apps: rec.Apps, How: rec.How,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +31,16 @@ type clusterFlags struct {
 	preAdvertisedGPUs bool
 	// fromSnapshot starts the cluster from a snapshot directory (a scenario forking harness check's deploy).
 	fromSnapshot string
+	// out is where progress goes (nil: standard output); scenarios run at once each write to their own.
+	out io.Writer
+}
+
+// stdout is where the run's progress lines go.
+func (f *clusterFlags) stdout() io.Writer {
+	if f.out == nil {
+		return os.Stdout
+	}
+	return f.out
 }
 
 // forkFacts are the cluster options a deploy snapshot is only valid for (beside engine.DeployKey's inputs).
@@ -59,14 +70,14 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 	if b, _ := cluster.Lookup(f.backend); b.Capabilities.RunDir {
 		removed, err := embedded.Sweep(f.runDir)
 		for _, d := range removed {
-			fmt.Printf("removed %s: left by a harness that was killed (its owner process is gone)\n", d)
+			fmt.Fprintf(f.stdout(), "removed %s: left by a harness that was killed (its owner process is gone)\n", d)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "harness: sweeping stale run directories: %v\n", err)
 		}
 		pruned, err := embedded.PruneKept(f.runDir, embedded.MaxKeptRunDirs)
 		for _, d := range pruned {
-			fmt.Printf("removed %s: a kept run directory beyond the newest %d (harness clean removes them all)\n", d, embedded.MaxKeptRunDirs)
+			fmt.Fprintf(f.stdout(), "removed %s: a kept run directory beyond the newest %d (harness clean removes them all)\n", d, embedded.MaxKeptRunDirs)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "harness: pruning kept run directories: %v\n", err)
@@ -84,7 +95,7 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 	if f.fromSnapshot != "" {
 		what = fmt.Sprintf("start %s cluster %s from the deploy snapshot %s", f.backend, p.Shape.ClusterName, f.fromSnapshot)
 	}
-	step := report.Begin(os.Stdout, what)
+	step := report.Begin(f.stdout(), what)
 	err = c.Start(ctx)
 	took := step.Elapsed()
 	if err := step.End(err); err != nil {
@@ -97,9 +108,9 @@ func (f *clusterFlags) start(ctx context.Context, p *platform.Platform) (cluster
 		}
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		_ = report.Begin(os.Stdout, "stop cluster").End(c.Stop(stopCtx))
+		_ = report.Begin(f.stdout(), "stop cluster").End(c.Stop(stopCtx))
 		if kept != "" {
-			fmt.Printf("run directory kept: %s (components.log, controlplane.out; kubeconfig and keys are 0600 in a 0700 directory: remove it when done)\n", kept)
+			fmt.Fprintf(f.stdout(), "run directory kept: %s (components.log, controlplane.out; kubeconfig and keys are 0600 in a 0700 directory: remove it when done)\n", kept)
 		}
 	}
 	return c, took, stop, nil
