@@ -52,6 +52,7 @@ type Run struct {
 	scan      chan []result.Result
 	scanAt    int
 	startScan func() // set while the scan waits for the deploy to end
+	scanStep  Step
 	// steps are the steps Execute runs (a static step may leave a verdict to a later one).
 	steps []Step
 }
@@ -217,10 +218,10 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 	defer r.StopKarpenter()
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
-			out = r.awaitScan(out, onResult)
+			rest := r.dropScan(steps[i:])
 			if d, ok := proc.DeathOf(ctx); ok {
 				r.drainCRDs()
-				return died(out, d, steps[i:], onResult), nil
+				return died(out, d, rest, onResult), nil
 			}
 			add(r.awaitCRDs()...)
 			return out, context.Cause(ctx)
@@ -234,12 +235,12 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		scanning := r.scan != nil
 		rs, err := s.Run(ctx, r)
 		if !scanning && r.scan != nil {
-			r.scanAt = len(out)
+			r.scanAt, r.scanStep = len(out), s
 		}
 		if d, ok := proc.DeathOf(ctx); ok {
 			// What the step saw after the process died are its consequences, not verdicts.
 			r.drainCRDs()
-			return died(r.awaitScan(out, onResult), d, steps[i:], onResult), nil
+			return died(out, d, r.dropScan(steps[i:]), onResult), nil
 		}
 		add(rs...)
 		if s.Phase == PhaseDeploy {
@@ -328,6 +329,22 @@ func (r *Run) awaitScan(out []result.Result, onResult func(result.Result)) []res
 		}
 	}
 	return slices.Insert(out, min(r.scanAt, len(out)), rs...)
+}
+
+// dropScan ends a run's scan without its verdict — the run stopped (a death, an interrupt), so what the scan saw
+// after that, a cancelled checkov among it, is no verdict on the platform — and returns rest with the scan's step
+// first when there was one (died reports it as not judged, like the steps not reached).
+func (r *Run) dropScan(rest []Step) []Step {
+	if r.scan == nil {
+		return rest
+	}
+	if r.startScan != nil {
+		r.startScan = nil
+	} else {
+		<-r.scan
+	}
+	r.scan = nil
+	return append([]Step{r.scanStep}, rest...)
 }
 
 // launchScan starts a scan that waits for the deploy.

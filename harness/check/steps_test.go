@@ -12,6 +12,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -147,5 +148,55 @@ func TestScanRunsBesideTheClusterSteps(t *testing.T) {
 	case <-scanDone:
 	default:
 		t.Fatal("the scan had not ended when Execute returned")
+	}
+}
+
+// A death stops the run: the scan beside it — not yet started (death during the deploy) or cut short by the
+// cancelled context (after it) — is reported not judged, like the steps not reached, never as its own failure.
+// The breaking case (found by TestDeathOfASupervisedProcessEndsTheRun): the scan's "context canceled" failed
+// policy/checkov beside the death.
+func TestDeathDropsTheScanBesideIt(t *testing.T) {
+	for _, during := range []Phase{PhaseDeploy, PhaseControllers} {
+		t.Run(string(during), func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			die := func(context.Context, *Run) result.Result {
+				cancel(&proc.Death{Name: "control plane", Pid: 1, Status: "signal: killed"})
+				return result.Fail("consequence", nil, "the API server went away")
+			}
+			pass := func(name string) func(context.Context, *Run) result.Result {
+				return func(context.Context, *Run) result.Result { return result.Pass(name, "") }
+			}
+			steps := []Step{
+				{Names: []string{"policy/checkov"}, Phase: PhaseScan, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+					return r.beside(ctx, func(ctx context.Context, _ *Run) []result.Result {
+						<-ctx.Done()
+						return []result.Result{result.Fail("policy/checkov", nil, "checkov: %v", ctx.Err())}
+					})
+				}},
+				{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: one(pass("deploy/x"))},
+				{Names: []string{"karpenter"}, Phase: PhaseControllers, Run: one(pass("karpenter"))},
+				{Names: []string{"gpu-isolation"}, Phase: PhasePlacement, Run: one(pass("gpu-isolation"))},
+			}
+			for i := range steps {
+				if steps[i].Phase == during {
+					steps[i].Run = one(die)
+				}
+			}
+			r := &Run{Env: &engine.Env{Platform: &platform.Platform{}, Cluster: emulatedOnly{}}}
+			rs, err := Execute(ctx, r, steps, nil)
+			require.NoError(t, err)
+			byName := map[string]result.Result{}
+			var failed []string
+			for _, res := range rs {
+				byName[res.Name] = res
+				if res.Status == result.Failed {
+					failed = append(failed, res.Name)
+				}
+			}
+			assert.Equal(t, []string{NameProcess}, failed, "only the death fails")
+			assert.Equal(t, result.Skipped, byName["policy/checkov"].Status)
+			assert.Contains(t, byName["policy/checkov"].Message, "control plane died")
+		})
 	}
 }
