@@ -248,6 +248,10 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		}
 		if err != nil {
 			add(r.awaitCRDs()...) // a step that failed must not leave the CRD install running, nor lose its result
+			if ctx.Err() != nil {
+				r.dropScan(nil) // interrupted: a scan started now would only see the cancelled context
+				return out, err
+			}
 			return r.awaitScan(out, onResult), err
 		}
 	}
