@@ -113,6 +113,10 @@ func TestMissWithoutAVerdictCouldNotRun(t *testing.T) {
 	})
 	assert.Contains(t, unjudged(helm), "deploy/argocd was skipped", "installed with Helm for want of Argo CD: the default path never ran")
 
+	harmless := Outcome{Case: Case{ID: "z", Expect: nil}}
+	collect(&harmless, []result.Result{result.Skip(check.NameArgoCD, "not built"), {Name: "deploy/flyte", Status: result.Passed}})
+	assert.NotEmpty(t, unjudged(harmless), "a harmless change passing through Helm for want of Argo CD did not pass the default path")
+
 	prefix := Outcome{Case: Case{ID: "y", Mistake: true, Expect: []string{"deploy/"}}}
 	collect(&prefix, []result.Result{result.Skip("deploy/flyte", "chart not fetched")})
 	assert.Equal(t, "deploy/flyte was skipped (chart not fetched)", unjudged(prefix))
