@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make stress: N rounds of `harness check --env local` and every scenario, each on a fresh embedded cluster,
+# make stress: N rounds of `harness check --env local` with every scenario beside it (as make test-local runs them),
+# each on a fresh embedded cluster,
 # while another `harness check` runs beside them the whole time (load like a busy CI machine or laptop).
 # Prints runs, failures and wall time; a failed run's output and kept run directory are listed at the end.
 # Usage: hack/stress.sh [rounds]   (default 50)
@@ -21,7 +22,7 @@ trap 'touch "$out/done" 2>/dev/null; kill -INT $neighbour 2>/dev/null; wait $nei
 
 runs=0 failures=0
 for i in $(seq 1 "$rounds"); do
-  for cmd in "check --env local --report-dir $out/check" "run --report-dir $out/scenarios scenarios/*.yaml"; do
+  for cmd in "check --env local --report-dir $out/check --scenarios-report-dir $out/scenarios scenarios/*.yaml"; do
     runs=$((runs + 1))
     t0=$(date +%s)
     # shellcheck disable=SC2086

@@ -62,6 +62,8 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	var deployVia string
 	var workloads bool
 	var snapshots string
+	var parallel int
+	var scenariosReport string
 	var af awsFlags
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	f.register(fs)
@@ -79,13 +81,25 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
 	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
 	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "where the deployed platform is snapshot for scenarios to fork (embedded backend; default $HARNESS_SNAPSHOTS or the user cache; none: off)")
-	if err := parse(fs, args); err != nil {
+	fs.IntVar(&parallel, "parallel", defaultParallel(), "scenarios given as arguments run this many at once, each on its own embedded cluster, beside the check's steps after its deploy (as `harness run --parallel`)")
+	fs.StringVar(&scenariosReport, "scenarios-report-dir", filepath.Join("test", "results", "scenarios"), "where the JUnit files of the scenarios given as arguments go")
+	if err := parseWithArgs(fs, args); err != nil {
 		return err
 	}
 	// Everything the run reads is read and validated here, before any directory is created or anything starts.
 	p, err := f.load(f.env)
 	if err != nil {
 		return err
+	}
+	var set *scenarioSet
+	if fs.NArg() > 0 {
+		if set, err = loadScenarios(f, fs.Args()); err != nil {
+			return err
+		}
+		set.charts, set.deployVia, set.store, set.parallel, set.reportDir = charts, deployVia, snapshotStore{snapshots}, parallel, scenariosReport
+		if err := os.MkdirAll(scenariosReport, 0o755); err != nil {
+			return err
+		}
 	}
 	var before []result.Result
 	if apply {
@@ -152,6 +166,17 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		defer cleanup()
 		run.Workloads = wl
 	}
+	scenarios := newBesideCheck(ctx, set, os.Stdout)
+	defer scenarios.stop()
+	if scenarios.alongside() {
+		deployed := run.OnDeployed
+		run.OnDeployed = func(ctx context.Context, rs []result.Result) {
+			if deployed != nil {
+				deployed(ctx, rs) // the snapshot the scenarios that deploy fork
+			}
+			scenarios.start()
+		}
+	}
 	rs, runErr := check.Execute(ctx, run, check.Steps(), func(r result.Result) { report.Progress(os.Stdout, r) })
 	rs = append(before, rs...)
 	if runErr != nil {
@@ -173,7 +198,12 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	fmt.Printf("report: %s\njunit: %s\n", filepath.Join(reportDir, "report.md"), filepath.Join(reportDir, "junit.xml"))
-	return verdict(rs, partial)
+	checkErr := verdict(rs, partial)
+	if scenarios == nil {
+		return checkErr
+	}
+	fmt.Println()
+	return combine(os.Stdout, checkErr, scenarios.wait())
 }
 
 // keepFor says whether a run's cluster directory is kept for debugging: when the run failed, not when it was

@@ -38,7 +38,7 @@ func commands() []command {
 	return []command{
 		{"up", "start an EKS-shaped cluster and keep it running until Ctrl-C", runUp},
 		{"down", "stop a cluster started by `harness up`", runDown},
-		{"check", "deploy the platform onto an EKS-shaped cluster and run every check", runCheck},
+		{"check", "deploy the platform onto an EKS-shaped cluster and run every check; scenario files given as arguments run beside its steps after the deploy", runCheck},
 		{"run", "run scenario files (scenarios/*.yaml), each on a fresh cluster", runScenarios},
 		{"runtimes", "install the Python runtimes a run uses (the workload tier's locks, moto, checkov) ahead of it; make runs it beside the Go builds", runRuntimes},
 		{"charts", "charts pull: fill the chart cache with the pinned upstream charts (needs network), verifying helm/charts.lock", runCharts},
@@ -145,15 +145,23 @@ func usage() {
 
 // parse parses flags, turning flag errors into usage errors that name the flag.
 func parse(fs *pflag.FlagSet, args []string) error {
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+// parseWithArgs parses flags and leaves the arguments that are not flags in fs.Args().
+func parseWithArgs(fs *pflag.FlagSet, args []string) error {
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	return nil
 }

@@ -40,51 +40,84 @@ func runScenarios(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: name at least one scenario file, e.g. scenarios/gpu-capacity.yaml", errUsage)
 	}
-	// Every file, and the platform of every environment they name, is read before any cluster starts: one bad
-	// file stops the run at once.
-	var scenarios []*scenario.Scenario
-	platforms := map[string]*platform.Platform{}
-	for _, path := range fs.Args() {
-		s, err := scenario.Load(path)
-		if err != nil {
-			return err
-		}
-		if platforms[s.Spec.Environment] == nil {
-			if platforms[s.Spec.Environment], err = f.load(s.Spec.Environment); err != nil {
-				return fmt.Errorf("%s: environment %s: %w", s.File, s.Spec.Environment, err)
-			}
-		}
-		scenarios = append(scenarios, s)
+	set, err := loadScenarios(f, fs.Args())
+	if err != nil {
+		return err
 	}
+	set.charts, set.deployVia, set.store, set.parallel, set.reportDir = charts, deployVia, snapshotStore{snapshots}, parallel, reportDir
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		return err
 	}
-	b, _ := cluster.Lookup(f.backend)
-	if !b.Capabilities.RunDir || parallel < 1 {
+	return set.run(ctx, os.Stdout)
+}
+
+// scenarioSet is the scenarios one command runs (`harness run`, or `harness check` beside its own steps), with
+// what they share.
+type scenarioSet struct {
+	f         clusterFlags
+	charts    engine.Charts
+	deployVia string
+	store     snapshotStore
+	parallel  int
+	reportDir string
+	scenarios []*scenario.Scenario
+	platforms map[string]*platform.Platform
+	// runOne runs one scenario (nil: runScenario, on its own cluster).
+	runOne func(ctx context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error)
+}
+
+// loadScenarios reads every file, and the platform of every environment they name, before any cluster starts:
+// one bad file stops the run at once.
+func loadScenarios(f clusterFlags, paths []string) (*scenarioSet, error) {
+	set := &scenarioSet{f: f, platforms: map[string]*platform.Platform{}}
+	for _, path := range paths {
+		s, err := scenario.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if set.platforms[s.Spec.Environment] == nil {
+			if set.platforms[s.Spec.Environment], err = f.load(s.Spec.Environment); err != nil {
+				return nil, fmt.Errorf("%s: environment %s: %w", s.File, s.Spec.Environment, err)
+			}
+		}
+		set.scenarios = append(set.scenarios, s)
+	}
+	return set, nil
+}
+
+// run runs the scenarios, at most parallel at once on a backend that gives each its own cluster (one at a time on
+// the others), writes each one's JUnit file and prints their progress and summary to w, in file order. It returns
+// errChecksFailed when a step failed, the first scenario's error (in file order) when one could not run.
+func (set *scenarioSet) run(ctx context.Context, w io.Writer) error {
+	parallel := set.parallel
+	if b, _ := cluster.Lookup(set.f.backend); !b.Capabilities.RunDir || parallel < 1 {
 		parallel = 1 // a given cluster (or one per Docker container) hosts one scenario at a time
 	}
-	outs := runAll(ctx, scenarios, parallel, os.Stdout, func(ctx context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
-		f := f
+	outs := runAll(ctx, set.scenarios, parallel, w, func(ctx context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
+		f := set.f
 		f.out = w
 		fmt.Fprintf(w, "scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
-		return runScenario(ctx, f, charts, deployVia, snapshotStore{snapshots}, platforms[s.Spec.Environment], s)
+		if set.runOne != nil {
+			return set.runOne(ctx, f, s)
+		}
+		return runScenario(ctx, f, set.charts, set.deployVia, set.store, set.platforms[s.Spec.Environment], s)
 	})
 	var all []result.Result
 	var junits []string
-	for i, s := range scenarios {
+	for i, s := range set.scenarios {
 		all = append(all, outs[i].results...)
 		if err := outs[i].err; err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Metadata.Name, err)
 		}
-		path := filepath.Join(reportDir, "junit-"+s.Metadata.Name+".xml")
+		path := filepath.Join(set.reportDir, "junit-"+s.Metadata.Name+".xml")
 		if err := report.JUnit(path, "scenario-"+s.Metadata.Name, outs[i].results); err != nil {
 			return err
 		}
 		junits = append(junits, path)
 	}
-	fmt.Println()
-	report.Summary(os.Stdout, all)
-	fmt.Printf("junit: %s\n", joinPaths(junits))
+	fmt.Fprintln(w)
+	report.Summary(w, all)
+	fmt.Fprintf(w, "junit: %s\n", joinPaths(junits))
 	if result.AnyFailed(all) {
 		return errChecksFailed
 	}
