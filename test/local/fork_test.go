@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,9 +16,9 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/test/testenv"
 )
 
-// TestScenariosForkTheChecksDeploy runs `harness check` and then a scenario whose first step deploys the platform
-// (bin/harness, as `make test-local` does): the scenario starts from the check's snapshot of the same deploy
-// instead of deploying again, and passes. A changed file is another deploy (another key); a
+// TestScenariosForkTheChecksDeploy runs `harness check` with a scenario whose first step deploys the platform
+// (bin/harness, as `make test-local` does), then `harness run` of it: the scenario starts from the check's snapshot
+// of the same deploy instead of deploying again, and passes; beside the check, its output comes after the check's. A changed file is another deploy (another key); a
 // mistake (cert-manager's cainjector asking for 7 GiB, more than a t3.large's allocatable memory: the corpus's
 // kserve-predictor-memory-beyond-t3-large, on a chart) fails the scenario when it forks the check's deploy of that
 // very mistake (the deploy passed, the placement did not), as a fresh deploy does (measured: the same verdict). Nothing is left in the run directory.
@@ -66,9 +67,16 @@ spec:
 		return out.String(), 0
 	}
 
-	out, code := harness("check")
-	require.Equal(t, 0, code, "harness check on the repository's platform")
+	// The scenario given to the check (as make test-local gives them) runs beside it, from the snapshot of its deploy;
+	// its output comes after the check's.
+	out, code := harness("check", scenario)
+	require.Equal(t, 0, code, "harness check on the repository's platform, and the scenario beside it")
 	assert.Contains(t, out, "deployed platform snapshot in")
+	assert.Contains(t, out, "forked from harness check's snapshot")
+	assert.NotContains(t, out, "installed 10 of")
+	assert.Less(t, strings.Index(out, "report: "), strings.Index(out, "scenario fork ("), "the scenario's output after the check's")
+	assert.Equal(t, []string{"fork/1 deploy the platform: passed"}, verdicts(out))
+	// harness run, later, forks the same snapshot.
 	out, code = harness("run", scenario)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "forked from harness check's snapshot")
@@ -76,10 +84,9 @@ spec:
 
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "            cpu: 10m\n            memory: 64Mi\n          limits:\n            memory: 256Mi\n",
 		"            cpu: 10m\n            memory: 7Gi\n          limits:\n            memory: 7Gi\n")
-	_, code = harness("check")
+	forked, code := harness("check", scenario)
 	assert.Equal(t, 1, code, "the mistake fails the check, after a deploy that passed")
-	forked, code := harness("run", scenario)
-	assert.Equal(t, 1, code, "the fork judges the mistake: the scenario fails")
+	assert.Contains(t, forked, "scenario fork (")
 	assert.Contains(t, forked, "forked from harness check's snapshot")
 	assert.Equal(t, []string{"fork/1 deploy the platform: failed"}, verdicts(forked))
 	assert.Contains(t, forked, "systemPodsPending: want 0, got 1")

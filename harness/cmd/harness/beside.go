@@ -9,21 +9,26 @@ import (
 	"sync"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/scenario"
 )
 
-// besideCheck runs the scenarios `harness check` was given beside the check's own steps: each on its own cluster,
-// started once the check's deploy has ended (and its snapshot, which the scenarios that deploy fork, is taken) or,
-// without a deploy, once the check has ended. The check's steps after its deploy mostly wait (on Karpenter, the
-// scheduler settling, moto and Ray), and so do the scenarios: side by side the two take little more than the longer
-// of them. Their output is held until the check's own is out, then reads as `harness run`'s would.
+// besideCheck runs the scenarios `harness check` was given beside the check's own steps, each on its own cluster.
+// Most scenarios start from an empty cluster and start with the check; those whose first step deploys the
+// platform wait for the check's deploy to end (and its snapshot, which they fork, to be taken). A scenario mostly
+// waits (for Karpenter's consolidateAfter, a drain, the scheduler settling), and so do the check's steps after the
+// deploy: side by side they take little more than the longer of the two. Their output is held until the check's own
+// is out, then reads as `harness run`'s would. On a given cluster (where they would share the check's) they run
+// after the check.
 type besideCheck struct {
-	set    *scenarioSet
-	gate   *gate
-	ctx    context.Context
-	cancel context.CancelFunc
-	once   sync.Once
-	done   chan struct{}
-	err    error
+	set      *scenarioSet
+	gate     *gate
+	ctx      context.Context
+	cancel   context.CancelFunc
+	begun    sync.Once
+	released sync.Once
+	deployed chan struct{}
+	done     chan struct{}
+	err      error
 }
 
 // newBesideCheck returns nil when there are no scenarios. The scenarios run under ctx, the command's: an interrupt
@@ -32,8 +37,14 @@ func newBesideCheck(ctx context.Context, set *scenarioSet, w io.Writer) *besideC
 	if set == nil || len(set.scenarios) == 0 {
 		return nil
 	}
-	b := &besideCheck{set: set, gate: &gate{w: w}, done: make(chan struct{})}
+	b := &besideCheck{set: set, gate: &gate{w: w}, deployed: make(chan struct{}), done: make(chan struct{})}
 	b.ctx, b.cancel = context.WithCancel(ctx)
+	set.after = func(s *scenario.Scenario) <-chan struct{} {
+		if len(s.Spec.Steps) > 0 && s.Spec.Steps[0].Deploy != nil {
+			return b.deployed
+		}
+		return nil
+	}
 	return b
 }
 
@@ -47,12 +58,12 @@ func (b *besideCheck) alongside() bool {
 	return be.Capabilities.RunDir
 }
 
-// start starts the scenarios (once; later calls do nothing).
-func (b *besideCheck) start() {
+// begin starts the scenarios (once; later calls do nothing): those that deploy wait for release.
+func (b *besideCheck) begin() {
 	if b == nil {
 		return
 	}
-	b.once.Do(func() {
+	b.begun.Do(func() {
 		go func() {
 			defer close(b.done)
 			b.err = b.set.run(b.ctx, b.gate)
@@ -60,28 +71,38 @@ func (b *besideCheck) start() {
 	})
 }
 
-// wait starts the scenarios if they have not started, lets their output through and returns their verdict.
+// release lets the scenarios that deploy start: the check's deploy has ended, its snapshot taken (or the check
+// has ended without one).
+func (b *besideCheck) release() {
+	if b == nil {
+		return
+	}
+	b.released.Do(func() { close(b.deployed) })
+}
+
+// wait starts what has not started, lets the scenarios' output through and returns their verdict.
 func (b *besideCheck) wait() error {
 	if b == nil {
 		return nil
 	}
-	b.start()
+	b.release()
+	b.begin()
 	b.gate.open()
 	<-b.done
 	return b.err
 }
 
 // stop ends scenarios still running (the check returned early: an error, an interrupt) and waits until their
-// clusters are stopped; their held output is let through, so that nothing they said is lost. Scenarios never
-// started stay so.
+// clusters are stopped; their held output is let through, so that nothing they said is lost. Scenarios not
+// started are not started.
 func (b *besideCheck) stop() {
 	if b == nil {
 		return
 	}
 	b.cancel()
-	started := true
-	b.once.Do(func() { started = false })
-	if started {
+	begun := true
+	b.begun.Do(func() { begun = false })
+	if begun {
 		<-b.done
 	}
 	b.gate.open()

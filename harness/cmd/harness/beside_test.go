@@ -44,13 +44,16 @@ func testSet(t *testing.T, names ...string) *scenarioSet {
 	return set
 }
 
-// Scenarios given to `harness check` run while the check's steps after its deploy still run, yet none of their
+// Scenarios given to `harness check` run while the check does: those that start from an empty cluster at once, those
+// that deploy the platform once the check's deploy has ended (its snapshot is what they fork); yet none of their
 // output comes before the check's own: it is held, then reads as `harness run`'s. The breaking cases: scenarios
-// started only when the check ends (the check's step waits for a scenario that never began: the test times out
-// its wait), or their output written as it comes (a scenario's line among the check's).
-func TestScenariosRunBesideTheCheckAfterItsDeploy(t *testing.T) {
-	set := testSet(t, "a", "b")
-	began := make(chan string, 2)
+// started only when the check ends (the check's step waits for a scenario that never began: the test fails its
+// wait), a deploying scenario started before the check's deploy ended, or their output written as it comes (a
+// scenario's line among the check's).
+func TestScenariosRunBesideTheCheck(t *testing.T) {
+	set := testSet(t, "a", "d", "b")
+	set.scenarios[1].Spec.Steps = []scenario.Step{{Name: "deploy", Deploy: &scenario.Deploy{}}}
+	began := make(chan string, 3)
 	release := make(chan struct{})
 	set.runOne = func(_ context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error) {
 		fmt.Fprintf(f.stdout(), "%s begins\n", s.Metadata.Name)
@@ -58,20 +61,35 @@ func TestScenariosRunBesideTheCheckAfterItsDeploy(t *testing.T) {
 		<-release
 		return []result.Result{result.Pass(s.Metadata.Name+"/1", "ok")}, nil
 	}
+	set.parallel = 3
 	var out syncWriter
 	b := newBesideCheck(context.Background(), set, &out)
 	defer b.stop()
 	require.True(t, b.alongside(), "the embedded backend gives each scenario its own cluster")
-	fmt.Fprintln(&out, "deploy passed")
-	b.start() // the check's deploy ended
-	b.start() // once only
-	for range 2 {
-		select {
-		case <-began:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the scenarios did not start beside the check's remaining steps")
+	beginning := func(want ...string) {
+		t.Helper()
+		var got []string
+		for range want {
+			select {
+			case n := <-began:
+				got = append(got, n)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("began %v, want %v", got, want)
+			}
 		}
+		assert.ElementsMatch(t, want, got)
 	}
+	b.begin() // the check starts
+	b.begin() // once only
+	beginning("a", "b")
+	fmt.Fprintln(&out, "deploy passed")
+	select {
+	case n := <-began:
+		t.Fatalf("%s began before the check's deploy ended", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.release() // the check's deploy ended, its snapshot taken
+	beginning("d")
 	fmt.Fprintln(&out, "probes passed") // a check step after the deploy, while the scenarios run
 	fmt.Fprintln(&out, "report: x")
 	assert.Equal(t, "deploy passed\nprobes passed\nreport: x\n", out.String(), "the scenarios' lines are held until the check's are out")
@@ -79,19 +97,24 @@ func TestScenariosRunBesideTheCheckAfterItsDeploy(t *testing.T) {
 	require.NoError(t, b.wait())
 	got := out.String()
 	assert.True(t, strings.HasPrefix(got, "deploy passed\nprobes passed\nreport: x\nscenario a"), got)
-	assert.Less(t, strings.Index(got, "a begins"), strings.Index(got, "b begins"), "in file order")
-	assert.Contains(t, got, "2 passed, 0 failed, 0 skipped")
-	assert.FileExists(t, set.reportDir+"/junit-b.xml")
+	assert.Less(t, strings.Index(got, "a begins"), strings.Index(got, "d begins"), "in file order")
+	assert.Less(t, strings.Index(got, "d begins"), strings.Index(got, "b begins"), "in file order")
+	assert.Contains(t, got, "3 passed, 0 failed, 0 skipped")
+	assert.FileExists(t, set.reportDir+"/junit-d.xml")
 }
 
 // A check that ends early (an error, an interrupt) stops the scenarios running beside it and waits for them to
 // end (their clusters stopped), letting through what they said; scenarios not started are never started. The
 // breaking case: stop returning while a scenario still runs (its clean-up has not happened when stop returns).
 func TestAnEarlyEndOfTheCheckStopsItsScenarios(t *testing.T) {
-	set := testSet(t, "a")
+	set := testSet(t, "a", "d") // d deploys: it waits for the check's deploy, which never ends
+	set.scenarios[1].Spec.Steps = []scenario.Step{{Name: "deploy", Deploy: &scenario.Deploy{}}}
 	var cleaned bool
 	started := make(chan struct{})
 	set.runOne = func(ctx context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error) {
+		if s.Metadata.Name == "d" {
+			t.Error("a deploying scenario started though the check's deploy never ended")
+		}
 		fmt.Fprintln(f.stdout(), "a begins")
 		close(started)
 		<-ctx.Done()
@@ -101,7 +124,7 @@ func TestAnEarlyEndOfTheCheckStopsItsScenarios(t *testing.T) {
 	}
 	var out syncWriter
 	b := newBesideCheck(context.Background(), set, &out)
-	b.start()
+	b.begin()
 	<-started
 	b.stop()
 	assert.True(t, cleaned, "stop waits for the scenarios' clean-up")
@@ -114,7 +137,7 @@ func TestAnEarlyEndOfTheCheckStopsItsScenarios(t *testing.T) {
 	}
 	nb := newBesideCheck(context.Background(), never, &out)
 	nb.stop()
-	nb.start()
+	nb.begin()
 	time.Sleep(20 * time.Millisecond)
 }
 

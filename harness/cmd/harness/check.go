@@ -174,8 +174,9 @@ func runCheck(ctx context.Context, args []string) (err error) {
 			if deployed != nil {
 				deployed(ctx, rs) // the snapshot the scenarios that deploy fork
 			}
-			scenarios.start()
+			scenarios.release()
 		}
+		scenarios.begin()
 	}
 	rs, runErr := check.Execute(ctx, run, check.Steps(), func(r result.Result) { report.Progress(os.Stdout, r) })
 	rs = append(before, rs...)

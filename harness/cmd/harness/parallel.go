@@ -31,20 +31,35 @@ type outcome struct {
 // runAll runs every scenario, at most parallel at a time, each on its own cluster, and returns their outcomes in the
 // scenarios' order. Each run writes its progress to its own writer; what reaches w is in the scenarios' order, as if
 // they had run one after another: the earliest unfinished scenario's lines pass straight through, the others' are
-// held until its turn.
-func runAll(ctx context.Context, scenarios []*scenario.Scenario, parallel int, w io.Writer,
+// held until its turn. after (may be nil) gives what a scenario waits for before it takes its turn (nil: nothing).
+func runAll(ctx context.Context, scenarios []*scenario.Scenario, parallel int, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
 	run func(context.Context, *scenario.Scenario, io.Writer) ([]result.Result, error)) []outcome {
 	outs := make([]outcome, len(scenarios))
 	o := newOrdered(w, len(scenarios))
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
 	for i, s := range scenarios {
-		sem <- struct{}{}
+		var ready <-chan struct{}
+		if after != nil {
+			ready = after(s)
+		}
+		if ready == nil {
+			sem <- struct{}{} // in file order
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			defer o.finish(i)
+			if ready != nil {
+				select {
+				case <-ready:
+				case <-ctx.Done():
+					outs[i].err = context.Cause(ctx)
+					return
+				}
+				sem <- struct{}{}
+			}
+			defer func() { <-sem }()
 			outs[i].results, outs[i].err = run(ctx, s, o.writer(i))
 		}()
 	}
