@@ -157,7 +157,8 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 // after the start cancels a supervised run's context), and waits until it is ready; the clients are (re)built
 // from the kubeconfig it writes.
 func (c *Cluster) launchLocked(ctx context.Context) (err error) {
-	env := append(os.Environ(), envRunDir+"="+c.runDir)
+	// The control plane's collector tuned (internal/proc.GCPercent), under a 2.5 GiB soft limit.
+	env := append(proc.GCTuned(os.Environ(), "2500MiB"), envRunDir+"="+c.runDir)
 	if c.cfg.KeepRunDir {
 		env = append(env, envKeepDir+"=1")
 	}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 // named), and waits until it listens on port.
 func (s *Server) run(ctx context.Context, cfg Config, env []string, port int, component string, args ...string) error {
 	p, err := proc.Start(ctx, proc.Spec{Name: "argocd " + component, Path: cfg.Binary, Args: append([]string{component}, args...),
-		Env: env, Dir: cfg.Dir, Log: filepath.Join(cfg.Dir, component+".log"), PollInterval: 200 * time.Millisecond,
+		Env: proc.GCTuned(slices.Clip(env), "1GiB"), Dir: cfg.Dir, Log: filepath.Join(cfg.Dir, component+".log"), PollInterval: 200 * time.Millisecond,
 		Ready: func(context.Context) error { return listening(port) }})
 	if err != nil {
 		return err
