@@ -13,8 +13,10 @@ import (
 )
 
 // besideCheck runs the scenarios `harness check` was given beside the check's own steps, each on its own cluster.
-// Most scenarios start from an empty cluster and start with the check; those whose first step deploys the
-// platform wait for the check's deploy to end (and its snapshot, which they fork, to be taken). A scenario mostly
+// Most scenarios start from an empty cluster and start with the check, one at a time while the check deploys (the
+// Argo CD sync keeps the cores busy: measured, three scenario clusters beside it made it ~20 s slower), then
+// --parallel at once; those whose first step deploys the platform wait for the check's deploy to end (and its
+// snapshot, which they fork, to be taken). A scenario mostly
 // waits (for Karpenter's consolidateAfter, a drain, the scheduler settling), and so do the check's steps after the
 // deploy: side by side they take little more than the longer of the two. Their output is held until the check's own
 // is out, then reads as `harness run`'s would. On a given cluster (where they would share the check's) they run
@@ -27,6 +29,7 @@ type besideCheck struct {
 	begun    sync.Once
 	released sync.Once
 	deployed chan struct{}
+	held     int // scenario slots held while the check deploys
 	done     chan struct{}
 	err      error
 }
@@ -39,6 +42,12 @@ func newBesideCheck(ctx context.Context, set *scenarioSet, w io.Writer) *besideC
 	}
 	b := &besideCheck{set: set, gate: &gate{w: w}, deployed: make(chan struct{}), done: make(chan struct{})}
 	b.ctx, b.cancel = context.WithCancel(ctx)
+	// Until the check's deploy ends, all slots but one are held (released with the deploy).
+	b.held = max(set.parallel, 1) - 1
+	set.slots = make(chan struct{}, max(set.parallel, 1))
+	for range b.held {
+		set.slots <- struct{}{}
+	}
 	set.after = func(s *scenario.Scenario) <-chan struct{} {
 		if len(s.Spec.Steps) > 0 && s.Spec.Steps[0].Deploy != nil {
 			return b.deployed
@@ -77,7 +86,12 @@ func (b *besideCheck) release() {
 	if b == nil {
 		return
 	}
-	b.released.Do(func() { close(b.deployed) })
+	b.released.Do(func() {
+		for range b.held {
+			<-b.set.slots
+		}
+		close(b.deployed)
+	})
 }
 
 // wait starts what has not started, lets the scenarios' output through and returns their verdict.

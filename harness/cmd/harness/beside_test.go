@@ -44,24 +44,28 @@ func testSet(t *testing.T, names ...string) *scenarioSet {
 	return set
 }
 
-// Scenarios given to `harness check` run while the check does: those that start from an empty cluster at once, those
-// that deploy the platform once the check's deploy has ended (its snapshot is what they fork); yet none of their
-// output comes before the check's own: it is held, then reads as `harness run`'s. The breaking cases: scenarios
-// started only when the check ends (the check's step waits for a scenario that never began: the test fails its
-// wait), a deploying scenario started before the check's deploy ended, or their output written as it comes (a
-// scenario's line among the check's).
+// Scenarios given to `harness check` run while the check does: those that start from an empty cluster at once, one
+// at a time while the check deploys, then --parallel at once; those that deploy the platform once the check's
+// deploy has ended (its snapshot is what they fork). None of their output comes before the check's own: it is held,
+// then reads as `harness run`'s. The breaking cases: scenarios started only when the check ends (the test fails its
+// wait), more than one beside the check's deploy, a deploying scenario started before the deploy ended, or their
+// output written as it comes (a scenario's line among the check's).
 func TestScenariosRunBesideTheCheck(t *testing.T) {
 	set := testSet(t, "a", "d", "b")
 	set.scenarios[1].Spec.Steps = []scenario.Step{{Name: "deploy", Deploy: &scenario.Deploy{}}}
+	set.parallel = 3
 	began := make(chan string, 3)
 	release := make(chan struct{})
-	set.runOne = func(_ context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error) {
+	set.runOne = func(ctx context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error) {
 		fmt.Fprintf(f.stdout(), "%s begins\n", s.Metadata.Name)
 		began <- s.Metadata.Name
-		<-release
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		return []result.Result{result.Pass(s.Metadata.Name+"/1", "ok")}, nil
 	}
-	set.parallel = 3
 	var out syncWriter
 	b := newBesideCheck(context.Background(), set, &out)
 	defer b.stop()
@@ -78,18 +82,18 @@ func TestScenariosRunBesideTheCheck(t *testing.T) {
 			}
 		}
 		assert.ElementsMatch(t, want, got)
+		select {
+		case n := <-began:
+			t.Fatalf("%s began too, beside %v", n, want)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	b.begin() // the check starts
 	b.begin() // once only
-	beginning("a", "b")
+	beginning("a")
 	fmt.Fprintln(&out, "deploy passed")
-	select {
-	case n := <-began:
-		t.Fatalf("%s began before the check's deploy ended", n)
-	case <-time.After(100 * time.Millisecond):
-	}
-	b.release() // the check's deploy ended, its snapshot taken
-	beginning("d")
+	b.release() // the check's deploy ended, its snapshot taken: every slot, and the deploying scenario
+	beginning("d", "b")
 	fmt.Fprintln(&out, "probes passed") // a check step after the deploy, while the scenarios run
 	fmt.Fprintln(&out, "report: x")
 	assert.Equal(t, "deploy passed\nprobes passed\nreport: x\n", out.String(), "the scenarios' lines are held until the check's are out")

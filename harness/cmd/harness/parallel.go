@@ -34,9 +34,14 @@ type outcome struct {
 // held until its turn. after (may be nil) gives what a scenario waits for before it takes its turn (nil: nothing).
 func runAll(ctx context.Context, scenarios []*scenario.Scenario, parallel int, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
 	run func(context.Context, *scenario.Scenario, io.Writer) ([]result.Result, error)) []outcome {
+	return runAllIn(ctx, scenarios, make(chan struct{}, max(parallel, 1)), w, after, run)
+}
+
+// runAllIn is runAll with its slots given: a scenario runs while it holds one of sem's (a token sent into it).
+func runAllIn(ctx context.Context, scenarios []*scenario.Scenario, sem chan struct{}, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
+	run func(context.Context, *scenario.Scenario, io.Writer) ([]result.Result, error)) []outcome {
 	outs := make([]outcome, len(scenarios))
 	o := newOrdered(w, len(scenarios))
-	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
 	for i, s := range scenarios {
 		var ready <-chan struct{}
