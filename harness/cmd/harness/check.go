@@ -81,7 +81,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.StringVar(&deployVia, "deploy", "auto", "how the platform is deployed: argocd (the real Argo CD syncs helm/bootstrap.yaml, as the runbook does; `make argocd` builds it), helm (each chart installed directly, faster), auto (argocd when it is built, else helm)")
 	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
 	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "where the deployed platform is snapshot for scenarios to fork (embedded backend; default $HARNESS_SNAPSHOTS or the user cache; none: off)")
-	fs.IntVar(&parallel, "parallel", defaultParallel(), "scenarios given as arguments run this many at once, each on its own embedded cluster, beside the check's steps after its deploy (as `harness run --parallel`)")
+	fs.IntVar(&parallel, "parallel", defaultParallel(), "scenario files given as arguments run beside the check, each on its own embedded cluster: one at a time during its deploy, then this many at once; those that deploy the platform after its deploy, forking its snapshot (on other backends: after the check, one at a time)")
 	fs.StringVar(&scenariosReport, "scenarios-report-dir", filepath.Join("test", "results", "scenarios"), "where the JUnit files of the scenarios given as arguments go")
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
