@@ -28,17 +28,12 @@ type outcome struct {
 	err     error
 }
 
-// runAll runs every scenario, at most parallel at a time, each on its own cluster, and returns their outcomes in the
-// scenarios' order. Each run writes its progress to its own writer; what reaches w is in the scenarios' order, as if
-// they had run one after another: the earliest unfinished scenario's lines pass straight through, the others' are
-// held until its turn. after (may be nil) gives what a scenario waits for before it takes its turn (nil: nothing).
-func runAll(ctx context.Context, scenarios []*scenario.Scenario, parallel int, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
-	run func(context.Context, *scenario.Scenario, io.Writer) ([]result.Result, error)) []outcome {
-	return runAllIn(ctx, scenarios, make(chan struct{}, max(parallel, 1)), w, after, run)
-}
-
-// runAllIn is runAll with its slots given: a scenario runs while it holds one of sem's (a token sent into it).
-func runAllIn(ctx context.Context, scenarios []*scenario.Scenario, sem chan struct{}, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
+// runAll runs every scenario, each on its own cluster while it holds one of sem's slots (a token sent into it: at
+// most cap(sem) at a time, fewer while a caller holds some), and returns their outcomes in the scenarios' order.
+// Each run writes its progress to its own writer; what reaches w is in the scenarios' order, as if they had run one
+// after another: the earliest unfinished scenario's lines pass straight through, the others' are held until its
+// turn. after (may be nil) gives what a scenario waits for before it takes a slot (nil: nothing).
+func runAll(ctx context.Context, scenarios []*scenario.Scenario, sem chan struct{}, w io.Writer, after func(*scenario.Scenario) <-chan struct{},
 	run func(context.Context, *scenario.Scenario, io.Writer) ([]result.Result, error)) []outcome {
 	outs := make([]outcome, len(scenarios))
 	o := newOrdered(w, len(scenarios))

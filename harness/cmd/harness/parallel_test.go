@@ -29,7 +29,7 @@ func TestParallelScenariosKeepTheirOrder(t *testing.T) {
 	}
 	var running, most atomic.Int32
 	var sb strings.Builder
-	outs := runAll(context.Background(), scs, 3, &sb, nil, func(_ context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
+	outs := runAll(context.Background(), scs, make(chan struct{}, 3), &sb, nil, func(_ context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {

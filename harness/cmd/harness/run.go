@@ -64,7 +64,7 @@ type scenarioSet struct {
 	platforms map[string]*platform.Platform
 	// after gives what a scenario waits for before it starts (nil: nothing; see runAll).
 	after func(*scenario.Scenario) <-chan struct{}
-	// slots, when set, are the scenarios' slots (see runAllIn): a caller may hold some of them for a while.
+	// slots, when set, are the scenarios' slots (see runAll): a caller may hold some of them for a while.
 	slots chan struct{}
 	// runOne runs one scenario (nil: runScenario, on its own cluster).
 	runOne func(ctx context.Context, f clusterFlags, s *scenario.Scenario) ([]result.Result, error)
@@ -101,7 +101,7 @@ func (set *scenarioSet) run(ctx context.Context, w io.Writer) error {
 	if slots == nil || parallel == 1 {
 		slots = make(chan struct{}, parallel)
 	}
-	outs := runAllIn(ctx, set.scenarios, slots, w, set.after, func(ctx context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
+	outs := runAll(ctx, set.scenarios, slots, w, set.after, func(ctx context.Context, s *scenario.Scenario, w io.Writer) ([]result.Result, error) {
 		f := set.f
 		f.out = w
 		fmt.Fprintf(w, "scenario %s (%s): %s\n", s.Metadata.Name, s.File, s.Metadata.Description)
