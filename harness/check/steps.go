@@ -53,6 +53,8 @@ type Run struct {
 	scanAt    int
 	startScan func() // set while the scan waits for the deploy to end
 	scanStep  Step
+	// ahead is the workload tier started beside the cluster steps after the deploy (startWorkloads).
+	ahead *workloadsAhead
 	// steps are the steps Execute runs (a static step may leave a verdict to a later one).
 	steps []Step
 }
@@ -216,6 +218,7 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		defer func() { _ = r.DeleteProbes(context.WithoutCancel(ctx)) }()
 	}
 	defer r.StopKarpenter()
+	defer r.stopWorkloads()
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			rest := r.dropScan(steps[i:])
@@ -245,6 +248,9 @@ func Execute(ctx context.Context, r *Run, steps []Step, onResult func(result.Res
 		add(rs...)
 		if s.Phase == PhaseDeploy {
 			r.launchScan()
+			if err == nil {
+				r.startWorkloads(ctx, i+1)
+			}
 		}
 		if err != nil {
 			add(r.awaitCRDs()...) // a step that failed must not leave the CRD install running, nor lose its result

@@ -72,14 +72,37 @@ func rayWorkloads(p *platform.Platform, kind string) []deploy.Object {
 	return out
 }
 
-// rayReady prepares what both Ray steps need, once: the runtime, the S3 emulator with the workflow code uploaded
-// where the manifests' working_dir points, the Ray head, and the real KubeRay operator.
+// rayReady prepares what both Ray steps need, once: the Ray head (headReady), then the real KubeRay operator
+// against the cluster.
 func (t *Tier) rayReady(ctx context.Context) (*rayHead, error) {
-	t.rayOnce.Do(func() { t.ray, t.rayErr = t.startRay(ctx) })
-	return t.ray, t.rayErr
+	h, err := t.headReady(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.rayOnce.Do(func() { t.rayErr = t.startOperator(ctx, h) })
+	if t.rayErr != nil {
+		return nil, t.rayErr
+	}
+	return h, nil
 }
 
-func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
+// StartRayHead starts what the Ray steps need that does not touch the cluster — the runtime, the S3 emulator with
+// the workflow code uploaded where the manifests' working_dir points, the Ray head — when the workflows hold Ray
+// objects. The check calls it while its cluster steps still run; the outcome (an error included) is the Ray
+// steps' to report, as if they had started it themselves.
+func (t *Tier) StartRayHead(ctx context.Context) {
+	if len(t.rayWorkloads("RayJob"))+len(t.rayWorkloads("RayService")) > 0 {
+		_, _ = t.headReady(ctx)
+	}
+}
+
+// headReady starts the Ray head once (startHeadOnce); later calls return its outcome.
+func (t *Tier) headReady(ctx context.Context) (*rayHead, error) {
+	t.headOnce.Do(func() { t.ray, t.headErr = t.startHeadOnce(ctx) })
+	return t.ray, t.headErr
+}
+
+func (t *Tier) startHeadOnce(ctx context.Context) (*rayHead, error) {
 	if t.cfg.Rest == nil || t.cfg.Kubeconfig == "" {
 		return nil, skip("no emulated cluster for the KubeRay operator to reconcile on (on a real cluster the nightly's smoke tests run the Ray workloads)")
 	}
@@ -100,36 +123,37 @@ func (t *Tier) startRay(ctx context.Context) (*rayHead, error) {
 	for _, s := range shipped {
 		t.progress("workload/ray: %s (the runtime_env working_dir, zipped)", s)
 	}
+	return t.startHead(ctx, env)
+}
+
+// startOperator starts the real KubeRay operator against the cluster, its dashboard client pointed at the head.
+func (t *Tier) startOperator(ctx context.Context, h *rayHead) error {
 	// The workflow manifests the deploy step applied (no operator ran then) would be reconciled the moment the
 	// operator starts, and hold the GPU node: the steps submit their own copies instead.
 	dyn, err := dynamic.NewForConfig(t.cfg.Rest)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, gvr := range []struct{ kind, res string }{{"RayJob", "rayjobs"}, {"RayService", "rayservices"}} {
 		for _, o := range t.rayWorkloads(gvr.kind) {
 			err := dyn.Resource(smoke.RayJobs.GroupVersion().WithResource(gvr.res)).Namespace(o.GetNamespace()).Delete(ctx, o.GetName(), metav1.DeleteOptions{})
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsMethodNotSupported(err) && !strings.Contains(err.Error(), "the server could not find the requested resource") {
-				return nil, fmt.Errorf("delete %s %s/%s: %w", gvr.kind, o.GetNamespace(), o.GetName(), err)
+				return fmt.Errorf("delete %s %s/%s: %w", gvr.kind, o.GetNamespace(), o.GetName(), err)
 			}
 		}
-	}
-	h, err := t.startHead(ctx, env)
-	if err != nil {
-		return nil, err
 	}
 	t.progress("workload/ray: starting the KubeRay operator (%s) against the cluster, dashboard client at %s", t.cfg.KubeRay, h.dashboard)
 	dir := filepath.Join(t.cfg.Dir, "ray")
 	op, err := kuberay.Start(ctx, kuberay.Config{Binary: t.cfg.KubeRay, Kubeconfig: t.cfg.Kubeconfig, DashboardURL: h.dashboard,
 		ServePort: h.serve, Dir: dir, Env: append(os.Environ(), t.marker)})
 	if err != nil {
-		return nil, fmt.Errorf("KubeRay operator: %w", err)
+		return fmt.Errorf("KubeRay operator: %w", err)
 	}
 	t.mu.Lock()
 	t.procs = append(t.procs, op)
 	t.mu.Unlock()
 	t.kuberay = op
-	return h, nil
+	return nil
 }
 
 // startHead starts `ray start --head --block` on loopback with free ports, and Serve's HTTP proxy on loopback.

@@ -91,10 +91,12 @@ type Tier struct {
 	mu    sync.Mutex
 	procs []*proc.Process
 
-	rayOnce sync.Once
-	ray     *rayHead
-	rayErr  error
-	kuberay *proc.Process
+	headOnce sync.Once // the Ray head (headReady)
+	ray      *rayHead
+	headErr  error
+	rayOnce  sync.Once // the KubeRay operator (rayReady)
+	rayErr   error
+	kuberay  *proc.Process
 
 	// published is set when Flyte published the model (KServe serves it).
 	published bool
