@@ -316,7 +316,8 @@ func (r *Run) beside(ctx context.Context, run func(context.Context, *Run) []resu
 		return run(ctx, r), nil
 	}
 	r.scan = make(chan []result.Result, 1)
-	r.startScan = func() { go func() { r.scan <- run(ctx, r) }() }
+	// Beside the run's own steps, below them: the scan takes the CPU they leave (proc.Background).
+	r.startScan = func() { go func() { r.scan <- run(proc.Background(ctx), r) }() }
 	if !slices.ContainsFunc(r.steps, func(s Step) bool { return s.Phase == PhaseDeploy }) {
 		r.startScan()
 		r.startScan = nil

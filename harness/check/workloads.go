@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
@@ -73,7 +74,9 @@ func (r *Run) startWorkloads(ctx context.Context, after int) {
 		!slices.ContainsFunc(rest, func(s Step) bool { return s.NeedsCluster() }) {
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// Below the run's own steps (proc.Background): Karpenter and the probes are the longest path, the tier has slack
+	// until the probes end. The Ray head keeps its lower priority in the Ray steps, where nothing else competes.
+	ctx, cancel := context.WithCancel(proc.Background(ctx))
 	a := &workloadsAhead{cancel: cancel, done: make(chan struct{})}
 	r.ahead = a
 	go func() {

@@ -115,7 +115,8 @@ func Start(ctx context.Context, s Spec) (_ *Process, err error) {
 		return nil, fmt.Errorf("start %s: log: %w", s.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(s.Path, s.Args...)
+	path, args := niced(ctx, s.Path, s.Args)
+	cmd := exec.Command(path, args...)
 	cmd.Env, cmd.Dir = s.Env, s.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr(s.ParentDeath, s.Detached)
@@ -324,6 +325,7 @@ func sysProcAttr(parentDeath syscall.Signal, detached bool) *syscall.SysProcAttr
 // group and all, when ctx ends (then, after 5 s, its pipes are closed regardless). Use it for every command the
 // harness runs to completion.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	name, args = niced(ctx, name, args)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = sysProcAttr(0, false)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
