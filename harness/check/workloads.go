@@ -139,9 +139,9 @@ func workloads(ctx context.Context, r *Run) ([]result.Result, error) {
 	)
 	if a := r.ahead; a != nil {
 		<-a.done
-		if a.err != nil {
+		if a.err != nil { // the run's context ended (or no tier): what ran is reported, as in the step itself
 			r.stopWorkloads()
-			return nil, a.err
+			return a.results, a.err
 		}
 		r.ahead = nil
 		t, out, ahead = a.tier, a.results, true
