@@ -74,9 +74,7 @@ func (r *Run) startWorkloads(ctx context.Context, after int) {
 		!slices.ContainsFunc(rest, func(s Step) bool { return s.NeedsCluster() }) {
 		return
 	}
-	// Below the run's own steps (proc.Background): Karpenter and the probes are the longest path, the tier has slack
-	// until the probes end. The Ray head keeps its lower priority in the Ray steps, where nothing else competes.
-	ctx, cancel := context.WithCancel(proc.Background(ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	a := &workloadsAhead{cancel: cancel, done: make(chan struct{})}
 	r.ahead = a
 	go func() {
@@ -84,7 +82,11 @@ func (r *Run) startWorkloads(ctx context.Context, after int) {
 		if a.tier, a.err = newTier(r); a.err != nil {
 			return
 		}
-		a.results, a.err = runSteps(ctx, aheadSteps(a.tier))
+		// KFP, Flyte and KServe below the run's own steps (proc.Background): Karpenter and the probes are the longest
+		// path, and these have slack until the probes end. The Ray head at the run's priority: its processes serve the
+		// Ray steps, beside the control plane and the KubeRay operator. (The S3 emulator, started by the first step
+		// that needs it, stays at the lower priority; it answers a few requests of the Ray steps.)
+		a.results, a.err = runSteps(proc.Background(ctx), aheadSteps(a.tier))
 		if a.err == nil {
 			a.tier.StartRayHead(ctx)
 		}

@@ -43,7 +43,11 @@ func (f *fakeTier) step(name string) func(context.Context) result.Result {
 	return func(ctx context.Context) result.Result {
 		f.log(name)
 		if f.block {
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second): // not cancelled: the test fails below rather than hanging
+				f.log("not cancelled")
+			}
 			return result.Fail(name, nil, "%v", ctx.Err())
 		}
 		return result.Pass(name, "")
@@ -162,4 +166,12 @@ func TestAnEarlyEndStopsTheTierStartedAhead(t *testing.T) {
 	require.Contains(t, ev, workload.NameKFP, "the tier had started ahead")
 	assert.Equal(t, "stop", ev[len(ev)-1], "stopped before Execute returned: %v", ev)
 	assert.NotContains(t, ev, "ray head", "cancelled, the tier starts nothing more")
+	assert.NotContains(t, ev, "not cancelled")
+	n := 0
+	for _, e := range ev {
+		if e == "stop" {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "stopped once: %v", ev)
 }

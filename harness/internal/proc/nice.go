@@ -30,5 +30,11 @@ func niced(ctx context.Context, name string, args []string) (string, []string) {
 	if err != nil {
 		return name, args
 	}
-	return nice, append([]string{"-n", strconv.Itoa(n), name}, args...)
+	// The program as the harness finds it (nice(1) would search the child's PATH): one that cannot be found fails
+	// to start with exec's own error, not as nice's exit status 127.
+	prog, err := exec.LookPath(name)
+	if err != nil {
+		return name, args
+	}
+	return nice, append([]string{"-n", strconv.Itoa(n), prog}, args...)
 }

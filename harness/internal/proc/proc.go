@@ -11,6 +11,9 @@
 //
 // Short commands (git, python, helm pulls, docker info) go through Command, which gives them the same process
 // group and parent-death handling and kills the whole group when their context ends.
+//
+// Work beside a run's longest path (a scan, steps started ahead of their place) is started under Background: its
+// processes run through nice(1) at BackgroundNice and take the CPU the run's own processes leave.
 package proc
 
 import (
