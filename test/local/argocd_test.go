@@ -33,6 +33,7 @@ func argoCD(t *testing.T) engine.ArgoCD {
 // TestArgoCDSyncsThePlatform deploys the platform as the runbook does: the real Argo CD applies bootstrap.yaml
 // and syncs every Application of the app-of-apps, wave by wave, until Synced and Healthy.
 func TestArgoCDSyncsThePlatform(t *testing.T) {
+	t.Parallel()
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	env := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
 	// As `harness check` does first: the generated CRDs for the kinds no installable chart ships (Karpenter's
@@ -68,6 +69,7 @@ func TestArgoCDSyncsThePlatform(t *testing.T) {
 // is named with Argo CD's own message; the rest still syncs. (A mere wrong wave order — kserve-crd after kserve —
 // converges here: every Application has selfHeal, and Argo CD re-syncs kserve once the CRDs exist.)
 func TestArgoCDNamesWhatDoesNotSync(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "chart: py-kube-downscaler\n      targetRevision: 0.3.2", "chart: py-kube-downscaler\n      targetRevision: 0.3.3")
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "  kserveCrd:\n    enabled: true", "  kserveCrd:\n    enabled: false")

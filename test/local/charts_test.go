@@ -16,6 +16,7 @@ import (
 // HARNESS_CHARTS_DIR) on the emulated cluster: every enabled deploy/* passes — none skips — and every check passes
 // on the pods those charts really create.
 func TestUpstreamChartsInstallAndPass(t *testing.T) {
+	t.Parallel()
 	charts := testenv.ChartsDir(t)
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{Dir: charts}, testenv.CRDsDir(t))
@@ -44,6 +45,7 @@ func TestUpstreamChartsInstallAndPass(t *testing.T) {
 
 // TestBrokenUpstreamWiringFails breaks what connects the platform to the real charts, in temporary copies.
 func TestBrokenUpstreamWiringFails(t *testing.T) {
+	t.Parallel()
 	charts := testenv.ChartsDir(t)
 	tests := []struct{ name, file, old, new, check, want string }{
 		{"GPU node group without the label the device plugin needs", "terraform/variables.tf",

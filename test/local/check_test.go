@@ -23,6 +23,7 @@ import (
 // TestCheckLocalEnvironment runs `harness check --env local` in-process: every check passes or is skipped with
 // a reason, and every GPU workload was placed on the GPU group by the real scheduler.
 func TestCheckLocalEnvironment(t *testing.T) {
+	t.Parallel()
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	rs, run := testenv.Check(t, testenv.Root(), "local", c, engine.Charts{}, testenv.CRDsDir(t))
 	byName := map[string]result.Result{}
@@ -73,6 +74,7 @@ func TestCheckLocalEnvironment(t *testing.T) {
 // TestGPUWorkerWithoutTolerationRunsLikeOnEKS: the emulated API server admits like EKS's
 // (ExtendedResourceToleration), so a GPU worker without an explicit toleration still lands on the GPU group.
 func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/ray/rayjob.yaml", "            tolerations:\n              - key: nvidia.com/gpu\n                operator: Exists\n                effect: NoSchedule\n            priorityClassName: ml-training", "            priorityClassName: ml-training")
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
@@ -92,6 +94,7 @@ func TestGPUWorkerWithoutTolerationRunsLikeOnEKS(t *testing.T) {
 
 // TestPrivilegedContainerInstallsLikeOnEKS: EKS runs kube-apiserver with --allow-privileged=true.
 func TestPrivilegedContainerInstallsLikeOnEKS(t *testing.T) {
+	t.Parallel()
 	_, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: "kube-system"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}}
@@ -102,6 +105,7 @@ func TestPrivilegedContainerInstallsLikeOnEKS(t *testing.T) {
 // TestCheckFailsOnBrokenArtifacts breaks the platform in temporary copies and runs the cluster checks: the
 // real scheduler's verdict names what broke.
 func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, file, old, new, check, want string
 	}{
@@ -134,6 +138,7 @@ func TestCheckFailsOnBrokenArtifacts(t *testing.T) {
 // TestAPIAcceptanceRejectsBrokenCustomResources breaks custom resources in temporary copies: the CRDs generated
 // from the upstream Go types make the API server reject them, naming the object, its file and the field.
 func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
+	t.Parallel()
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	r := check.CRDs(testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)).InstallCRDs(t.Context()))
 	require.Equal(t, result.Passed, r.Status, r.Message)
@@ -175,6 +180,7 @@ func TestAPIAcceptanceRejectsBrokenCustomResources(t *testing.T) {
 // with network gets from the real one): --fetch-charts pulls it, installs it onto the emulated cluster with its
 // webhook configuration left out, and the other upstream apps stay skipped with the reason.
 func TestCheckFetchesUpstreamCharts(t *testing.T) {
+	t.Parallel()
 	chartDir := filepath.Join(t.TempDir(), "py-kube-downscaler")
 	require.NoError(t, os.MkdirAll(filepath.Join(chartDir, "templates"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(chartDir, "Chart.yaml"), []byte("apiVersion: v2\nname: py-kube-downscaler\nversion: 0.3.2\n"), 0o644))
@@ -236,6 +242,7 @@ webhooks:
 // EKS) the workflow manifests are only dry-run — creating them would start real GPU work — and the probes are
 // deleted afterwards. Here: an embedded cluster reached as an existing one, through its kubeconfig.
 func TestCheckOnARealClusterLeavesNoWorkload(t *testing.T) {
+	t.Parallel()
 	emb, cs := testenv.MustEKS(t, testenv.MustShape(t, "local"))
 	c, err := cluster.New(t.Context(), cluster.Config{Backend: cluster.Existing, Shape: emb.Shape(), Kubeconfig: emb.Kubeconfig()})
 	require.NoError(t, err)

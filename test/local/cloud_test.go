@@ -67,6 +67,7 @@ func startMoto(t *testing.T, ctx context.Context) *moto.Moto {
 // TestAWSChecksAgainstMoto starts moto, creates what Terraform declares through the SDK, and runs the AWS-side
 // checks: they pass, and a drifted node group or an open bucket is named.
 func TestAWSChecksAgainstMoto(t *testing.T) {
+	t.Parallel()
 	require.NoError(t, cloud.RefuseRealCredentials())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()

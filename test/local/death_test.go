@@ -69,6 +69,7 @@ func mentioning(dir string) []string {
 // naming the process and its exit status, no other failed result (the Applications it could no longer sync are
 // not blamed), exit status 1, and nothing left behind: no process, no run directory.
 func TestDeathOfASupervisedProcessEndsTheRun(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(testenv.Root(), "bin", "harness")
 	if _, err := os.Stat(filepath.Join(testenv.Root(), "bin", "argocd")); err != nil {
 		t.Fatalf("bin/argocd missing: run `make argocd` (make test builds it): %v", err)

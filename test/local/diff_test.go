@@ -83,6 +83,7 @@ spec:
 // a PodDisruptionBudget keeps one Flyte pod up (the chart's Deployment uses the Recreate strategy: the rollout
 // takes Flyte down, and budgets do not stop rollouts).
 func TestDiffJudgesATransition(t *testing.T) {
+	t.Parallel()
 	addPDB := func(root string) {
 		require.NoError(t, os.WriteFile(filepath.Join(root, "helm/platform-config/templates/flyte-pdb.yaml"), []byte(flytePDB), 0o644))
 	}
@@ -146,6 +147,7 @@ func TestDiffJudgesATransition(t *testing.T) {
 // to a new version and stops serving the old one, which the API server accepts (the old version is still listed)
 // while what is stored at it can no longer be read: diff/crd-versions names the CRD and the version.
 func TestDiffNamesWhatTheAPIServerRefusesOrStrands(t *testing.T) {
+	t.Parallel()
 	const crd = "clusterstoragecontainers.serving.kserve.io"
 	rev := rehearseChange(t, rehearsal{changeTimeout: 2 * time.Minute, head: func(root string) {
 		f := "helm/platform-config/templates/database.yaml"

@@ -20,6 +20,7 @@ import (
 // the report is written, and the run exits 3 (incomplete, naming the Applications not judged) — not 0. Nothing is
 // left in its run directory (the base's checkout included).
 func TestDiffCommandWithoutChartsIsIncomplete(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(testenv.Root(), "bin", "harness")
 	require.FileExists(t, bin, "make build (make test builds it)")
 	if _, err := os.Stat(filepath.Join(testenv.Root(), "bin", "argocd")); err != nil {

@@ -23,6 +23,7 @@ import (
 // kserve-predictor-memory-beyond-t3-large, on a chart) fails the scenario when it forks the check's deploy of that
 // very mistake (the deploy passed, the placement did not), as a fresh deploy does (measured: the same verdict). Nothing is left in the run directory.
 func TestScenariosForkTheChecksDeploy(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(testenv.Root(), "bin", "harness")
 	require.FileExists(t, bin, "make build (make test builds it)")
 	testenv.ChartsDir(t)

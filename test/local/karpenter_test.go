@@ -68,6 +68,7 @@ func gpuPod(t *testing.T, cs kubernetes.Interface, name string) {
 // taint and labels and runs; demand beyond the NodePool's GPU limit stays Pending; once the pods go, the empty
 // nodes are consolidated away.
 func TestKarpenterLaunchesGPUNodes(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(testenv.Root(), "bin")
 	s := testenv.MustShape(t, "local")
 	g, _ := s.Group("gpu")
@@ -195,6 +196,7 @@ func karpenterCheck(t *testing.T, file, old, new string) map[string]result.Resul
 // nodes Karpenter launches for the GPU demand carry no taint, so system pods could land there: gpu-isolation
 // fails naming the node and the NodePool.
 func TestKarpenterNodePoolWithoutGPUTaintFailsIsolation(t *testing.T) {
+	t.Parallel()
 	rs := karpenterCheck(t, "helm/karpenter-nodepools/values.yaml",
 		"  taints:\n    - key: nvidia.com/gpu\n      value: \"true\"\n      effect: NoSchedule\n", "  taints: []\n")
 	got := rs["gpu-isolation"]
@@ -206,6 +208,7 @@ func TestKarpenterNodePoolWithoutGPUTaintFailsIsolation(t *testing.T) {
 // GPU workloads and the GPU group gives 1: one stays Pending, and gpu-capacity names the NodePool and its limit
 // with Karpenter's own reason.
 func TestKarpenterLimitBelowDemandFailsCapacity(t *testing.T) {
+	t.Parallel()
 	rs := karpenterCheck(t, "helm/karpenter-nodepools/values.yaml", "gpuLimit: 2", "gpuLimit: 1")
 	got := rs["gpu-capacity"]
 	require.Equal(t, result.Failed, got.Status, got.Message)
@@ -217,6 +220,7 @@ func TestKarpenterLimitBelowDemandFailsCapacity(t *testing.T) {
 // Karpenter v1 no longer serves, fails its deploy naming the object and the served version — a kind whose CRD is
 // missing altogether is a skip, this is a mistake.
 func TestInRepoObjectAtAnotherVersionFails(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/karpenter-nodepools/templates/nodepool-gpu.yaml", "apiVersion: karpenter.sh/v1\n", "apiVersion: karpenter.sh/v1beta1\n")
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))

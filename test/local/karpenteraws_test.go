@@ -152,6 +152,7 @@ func karpenterGPUPod(name string) *corev1.Pod {
 // the discovery tag, the instance profile, the AL2023 AMIs through SSM, its own launch validation), and a GPU pod
 // gets a g4dn.xlarge launched for it through a launch template and CreateFleet.
 func TestKarpenterAWSProviderLaunchesThroughTheNodeClass(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	k := startAWSKarpenter(t, ctx, testenv.Root(), nil)
@@ -194,6 +195,7 @@ func TestKarpenterAWSProviderLaunchesThroughTheNodeClass(t *testing.T) {
 // whose instance families the region does not offer launches nothing and leaves the GPU pod Pending with
 // Karpenter's reason. (The node class's own defects: TestCheckJudgesKarpenterByTheAWSProvider.)
 func TestKarpenterAWSProviderNamesWhatIsBroken(t *testing.T) {
+	t.Parallel()
 	t.Run("NodePool of an instance family the region does not offer", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		defer cancel()
@@ -277,6 +279,7 @@ func tailOf(s string, n int) string {
 // the real AWS provider against moto holding the emulated apply, and fails in Karpenter's own words; wiring/karpenter
 // has left these to it.
 func TestCheckJudgesKarpenterByTheAWSProvider(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, file, old, new, want string }{
 		{"node subnet without the discovery tag", "terraform/main.tf",
 			`node_subnet_tags = var.enable_karpenter ? { "karpenter.sh/discovery" = local.name } : {}`, `node_subnet_tags = {}`,

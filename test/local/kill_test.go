@@ -37,6 +37,7 @@ func killableHarness(dir string) {
 // plane is half up — with SIGKILL (no cleanup of its own can run). Nothing may be left: no control-plane process,
 // no run directory with certificates, admin key, kubeconfig or etcd data.
 func TestSIGKILLDuringStartLeavesNothing(t *testing.T) {
+	t.Parallel()
 	for _, after := range []time.Duration{1000 * time.Millisecond, 1800 * time.Millisecond} {
 		t.Run(after.String(), func(t *testing.T) {
 			dir := t.TempDir()
@@ -67,6 +68,7 @@ func TestSIGKILLDuringStartLeavesNothing(t *testing.T) {
 // TestSweepRemovesRunDirectoriesOfDeadHarnesses: a run directory whose owner process is gone is swept at the
 // next start; one kept on purpose, or owned by a live process, is not.
 func TestSweepRemovesRunDirectoriesOfDeadHarnesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mk := func(name, owner string, kept bool) string {
 		d := filepath.Join(dir, name)

@@ -18,6 +18,7 @@ import (
 // repository's pass; copies with mistakes the CRD's schema accepts fail with KubeRay's own event reason and
 // message, naming the object and its file.
 func TestKubeRayValidationNamesWhatTheOperatorRefuses(t *testing.T) {
+	t.Parallel()
 	bin := check.KubeRayAt(testenv.Root())
 	require.NotEmpty(t, bin, "bin/kuberay not built: make kuberay (make test builds it)")
 	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))

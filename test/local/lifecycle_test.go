@@ -23,6 +23,7 @@ import (
 // TestTwoClustersThenNothingLeft runs two clusters at once, stops one, and checks it left no port, directory
 // or kubeconfig behind while the other keeps working.
 func TestTwoClustersThenNothingLeft(t *testing.T) {
+	t.Parallel()
 	s := testenv.MustShape(t, "local")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -92,6 +93,7 @@ func mustHost(t *testing.T, raw string) string {
 
 // TestFailedStartUndoesItself cancels a start half-way and checks nothing is left.
 func TestFailedStartUndoesItself(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, err := embedded.New(embedded.Config{Shape: testenv.MustShape(t, "local"), RunDir: dir})
 	require.NoError(t, err)
@@ -113,6 +115,7 @@ func nsObj(name string) *corev1.Namespace {
 // objects, Ready nodes, Running pods, the scaled shape — and none of what came after; it is independent of the
 // cluster it came from. A snapshot of another cluster is refused, naming both.
 func TestForkContinuesFromTheSnapshot(t *testing.T) {
+	t.Parallel()
 	s := testenv.MustShape(t, "local")
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()

@@ -75,6 +75,7 @@ func bringOnMoto(t *testing.T, ctx context.Context, p *platform.Platform, runID 
 // their desired size on moto (the harness scales them through UpdateNodegroupConfig, as on EKS), the real Argo
 // CD syncing bootstrap.yaml, `harness check` with the workload tier, the staged destroy and the leak scan.
 func TestNightlyFlowOnEmbeddedAndMoto(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
 	root := testenv.Root()
@@ -115,6 +116,7 @@ func TestNightlyFlowOnEmbeddedAndMoto(t *testing.T) {
 // their way out: the KMS key is still listed after destroy (PendingDeletion, its 7-day window) and a deleted
 // volume the Tagging API still lists are not leaks, judged by their own state.
 func TestNightlyLeakScanFailsTheRun(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	p := testenv.MustPlatform(t, testenv.Root(), "local")
 	m := newMoto(t)

@@ -23,6 +23,7 @@ import (
 // group's min/max (moto), waits for the group's nodes to be Ready in the cluster (nodes appear as EKS would add
 // them), refuses a size outside min/max naming the bounds, and restores the size it found.
 func TestEKSNodeGroupScalerAgainstMoto(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	m := startMoto(t, ctx)
 	cfg, err := m.Config(ctx)
@@ -78,6 +79,7 @@ func TestEKSNodeGroupScalerAgainstMoto(t *testing.T) {
 // advertises its nvidia.com/gpu (the device plugin registers it later); a node that never does fails the wait
 // naming the device plugin.
 func TestEKSGPUNodeGroupWaitsForTheDevicePlugin(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	m := startMoto(t, ctx)
 	cfg, err := m.Config(ctx)

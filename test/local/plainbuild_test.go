@@ -19,6 +19,7 @@ import (
 // version: the control plane reports the k8s.io/kubernetes release of the build's module information, not
 // component-base's v0.0.0-master placeholder.
 func TestPlainBuildReportsItsKubernetesVersion(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "harness")
 	build := exec.Command("go", "build", "-o", bin, "./harness/cmd/harness")
 	build.Dir = testenv.Root()

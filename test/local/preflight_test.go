@@ -48,6 +48,7 @@ func fakeQuotas(t *testing.T, values map[string]float64) *servicequotas.Client {
 // EC2 (moto's zone IDs and offerings), never a zone EKS does not support, the first offering the node types; a
 // commit not on the remote is refused before Argo CD would fail to fetch it.
 func TestNightlyPreflight(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	p := testenv.MustPlatform(t, testenv.Root(), "local")
 	needs := nightly.Needs(p)

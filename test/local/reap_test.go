@@ -25,6 +25,7 @@ import (
 // TestLeakScanAndReapAgainstMoto: resources a run left behind with its run-id are leaks (another run's are not);
 // `harness reap` deletes what expired (a subnet before its VPC, a bucket with its objects) and keeps the rest.
 func TestLeakScanAndReapAgainstMoto(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	m := startMoto(t, ctx)
 	cfg, err := m.Config(ctx)
@@ -127,6 +128,7 @@ func TestLeakScanAndReapAgainstMoto(t *testing.T) {
 // template, address and EKS cluster are leaks too, though moto's Tagging API does not list
 // them; deleted, they are not.
 func TestLeakScanReadsWhatTheTaggingAPILeavesOut(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	m := startMoto(t, ctx)
 	cfg, err := m.Config(ctx)

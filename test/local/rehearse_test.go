@@ -68,6 +68,7 @@ func waitAvailable(t *testing.T, cs kubernetes.Interface, ns, name string) {
 // the old node goes; a system component whose budget has maxUnavailable: 0 fails the roll naming the budget, as
 // EKS's PodEvictionFailure does, and the result says what force would do.
 func TestRollNodeGroupHonoursBudgets(t *testing.T) {
+	t.Parallel()
 	c, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	createNamespace(t, t.Context(), cs, "ml-training")
 	createNamespace(t, t.Context(), cs, "platform")
@@ -143,6 +144,7 @@ spec:
 // object reads back, the CRD is served. Then an object created through an alpha API the next minor removed
 // (scheduling.k8s.io/v1alpha1 Workload, enabled on the old server) is named as not readable after the upgrade.
 func TestInPlaceUpgradeOnRealServers(t *testing.T) {
+	t.Parallel()
 	from := testenv.MustShape(t, "local").KubernetesVersion
 	m, err := rehearse.Minor(from)
 	require.NoError(t, err)
@@ -186,6 +188,7 @@ spec:
 // platform as it is. Nothing fails but, while terraform/versions.tf has no date for the target, the calendar
 // blocker; the add-on versions are left to the real-AWS tier (skipped, saying why).
 func TestRehearseLocalToNextMinor(t *testing.T) {
+	t.Parallel()
 	p := testenv.MustPlatform(t, testenv.Root(), "local")
 	m, err := rehearse.Minor(p.Static.KubernetesVersion)
 	require.NoError(t, err)
@@ -216,6 +219,7 @@ func TestRehearseLocalToNextMinor(t *testing.T) {
 // API the declared EKS minor does not serve is not served here either (MutatingAdmissionPolicy in
 // admissionregistration.k8s.io/v1 is GA from 1.36 on).
 func TestControlPlaneServesTheDeclaredMinor(t *testing.T) {
+	t.Parallel()
 	s := testenv.MustShape(t, "local")
 	_, cs := testenv.MustEmbedded(t, s)
 	v, err := cs.Discovery().ServerVersion()

@@ -18,6 +18,7 @@ import (
 // Helm and Argo CD both ignore silently; a RayJob asking for more GPU workers than the GPU groups and NodePools
 // hold) and runs `harness check`'s steps through each deploy path: the failed checks are the same.
 func TestArgoCDAndHelmGiveTheSameVerdicts(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "helm/platform-app/values.yaml",
 		"          effect: NoSchedule\n      resources:\n        requests:\n          cpu: 50m\n",

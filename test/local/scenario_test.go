@@ -15,6 +15,7 @@ import (
 
 // TestShippedScenarios runs every scenarios/*.yaml on its own embedded cluster; no step may fail or skip.
 func TestShippedScenarios(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(testenv.Root(), "scenarios", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)

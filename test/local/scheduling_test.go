@@ -61,6 +61,7 @@ func createNamespace(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 
 // TestSchedulerPlacesByTerraformShape runs the real scheduler against nodes shaped from terraform/ (local).
 func TestSchedulerPlacesByTerraformShape(t *testing.T) {
+	t.Parallel()
 	_, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

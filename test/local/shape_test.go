@@ -57,6 +57,7 @@ func viewsFromCluster(t *testing.T, nodes []corev1.Node) []nodeView {
 // TestNodesMatchTerraform starts a cluster per environment, and for Terraform changed in a temporary copy, and
 // compares the running nodes with the node groups.
 func TestNodesMatchTerraform(t *testing.T) {
+	t.Parallel()
 	changed := filepath.Join(t.TempDir(), "terraform")
 	require.NoError(t, os.CopyFS(changed, os.DirFS(testenv.TerraformDir())))
 	tfvars := filepath.Join(changed, "env", "local.tfvars")

@@ -22,6 +22,7 @@ import (
 // platform installs) binds once the scheduler picks a node, so a pod with it runs, as on EKS; a claim of a
 // provisioner that does not exist on EKS stays Pending, as it would there.
 func TestVolumeClaimsBindLikeEBS(t *testing.T) {
+	t.Parallel()
 	_, cs := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	ctx := t.Context()
 	wffc := storagev1.VolumeBindingWaitForFirstConsumer

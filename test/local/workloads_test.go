@@ -47,6 +47,7 @@ func byName(rs []result.Result) map[string]result.Result {
 // operator with a local Ray head, and the KFP pipeline compiled by kfp. All five pass; then a Ray entrypoint that
 // exits non-zero fails workload/ray-train with the job's log.
 func TestWorkloadTier(t *testing.T) {
+	t.Parallel()
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	cfg := workloadConfig(t)
 	run := &check.Run{Env: testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{}, testenv.CRDsDir(t)), Workloads: &cfg}
@@ -80,6 +81,7 @@ func TestWorkloadTier(t *testing.T) {
 // DEPLOY_FAILED by Serve through KubeRay; workload/ray-serve fails at once with Serve's message (not after the
 // five-minute Ready wait).
 func TestServeAppThatCannotImportFailsRayServeAtOnce(t *testing.T) {
+	t.Parallel()
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/ray/serve_app.py", "import io\n", "import io\n\nraise ImportError(\"serve app cannot import (a breaking test)\")\n")
@@ -104,6 +106,7 @@ func TestServeAppThatCannotImportFailsRayServeAtOnce(t *testing.T) {
 
 // TestFlyteTaskFailureNamesTheTask: a task that raises fails workload/flyte naming the task.
 func TestFlyteTaskFailureNamesTheTask(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/flyte/training_pipeline.py",
 		`    """Standardise features; cached, so re-runs with the same data skip it."""`+"\n",
@@ -122,6 +125,7 @@ func TestFlyteTaskFailureNamesTheTask(t *testing.T) {
 // TestModelTheRuntimeCannotLoadFailsKServe: the pipeline publishes its model in a file KServe's sklearn runtime
 // does not load (not .joblib/.pkl/.pickle): the pipeline passes, workload/kserve fails.
 func TestModelTheRuntimeCannotLoadFailsKServe(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	for i := 0; i < 2; i++ { // train writes it, evaluate reads it
 		testenv.Edit(t, root, "workflows/flyte/training_pipeline.py", `"model.joblib"`, `"model.bin"`)
@@ -145,6 +149,7 @@ func TestModelTheRuntimeCannotLoadFailsKServe(t *testing.T) {
 
 // TestKFPStepWithoutTheGPUTolerationFails: the compiled IR is judged against the GPU node group.
 func TestKFPStepWithoutTheGPUTolerationFails(t *testing.T) {
+	t.Parallel()
 	root := testenv.CopyRepo(t)
 	testenv.Edit(t, root, "workflows/kfp/pipeline.py",
 		`    kubernetes.add_toleration(step, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")`+"\n", "")
