@@ -133,18 +133,20 @@ argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the re
 LOCAL_TEST_PARALLEL ?= 3
 
 .PHONY: test
-# What a job needs beside bin/harness, made at the same time (make -j2): the Python runtimes first, so that on a
-# fresh machine pip's downloads run beside the Go compiles instead of after them (in `harness check`'s steps).
-LOCAL_PARTS := python-runtimes crds argocd kuberay karpenter karpenter-aws
+# What a job needs, made two at a time (make -j2): the Python runtimes first and bin/harness beside them, so that on
+# a fresh machine pip's downloads run beside the Go compiles instead of after them (or in `harness check`'s steps).
+LOCAL_PARTS := python-runtimes build crds argocd kuberay karpenter karpenter-aws
 
 .PHONY: runtimes python-runtimes
-runtimes: build python-runtimes ## install the Python runtimes a run uses (workload tier, moto, checkov) ahead of it
+runtimes: python-runtimes ## install the Python runtimes a run uses (workload tier, moto, checkov) ahead of it
 
-# A runtime not installed here fails nothing yet: the step that needs it installs it again or says why it cannot.
-python-runtimes: # bin/harness built (make build)
-	-./bin/harness runtimes
+# `harness runtimes` without the rest of the harness (harness/cmd/runtimes: it builds in seconds, bin/harness in
+# minutes on a fresh machine). A runtime not installed here fails nothing yet: the step that needs it installs it
+# again or says why it cannot.
+python-runtimes:
+	-$(GO) run ./harness/cmd/runtimes
 
-test: build ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
+test: deps ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
 	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS) kube-apiservers
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/test/local$$')
 	@# test/local after the rest, its tests LOCAL_TEST_PARALLEL at a time (t.Parallel: each has its own clusters,
@@ -159,7 +161,7 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 	$(GO) test -tags aws -ldflags "$(LDFLAGS)" -count=1 -timeout 240m -v ./test/aws/...
 
 .PHONY: test-local
-test-local: build ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario beside its steps after the deploy, on embedded EKS-shaped clusters
+test-local: deps ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario beside its steps after the deploy, on embedded EKS-shaped clusters
 	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS)
 	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts) scenarios/*.yaml
 

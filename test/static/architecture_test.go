@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,10 +38,49 @@ func TestImportGraph(t *testing.T) {
 				continue
 			}
 			for _, b := range bad {
-				assert.False(t, strings.HasPrefix(dep, module+b), "%s must not depend on %s (it does, through %s)", pkg, b, dep)
+				// A package and those under it: harness/check is not harness/checkov.
+				p := module + strings.TrimSuffix(b, "/")
+				assert.False(t, dep == p || strings.HasPrefix(dep, p+"/"), "%s must not depend on %s (it does, through %s)", pkg, b, dep)
 			}
 		}
 	}
+}
+
+// smallCommands are commands make runs before bin/harness exists (beside its compile on a fresh machine), with the
+// only packages outside the standard library they may import: a cluster, cloud SDK or chart library there would
+// make them as slow to build as the harness.
+var smallCommands = map[string][]string{
+	"harness/cmd/runtimes": {module + "harness/cmd/runtimes", module + "harness/runtimes", module + "harness/pyenv",
+		module + "harness/checkov", module + "harness/internal/proc", "github.com/spf13/pflag"},
+}
+
+// heavyDeps is what of deps (import paths) is neither the standard library nor allowed.
+func heavyDeps(deps, allowed []string) []string {
+	var out []string
+	for _, d := range deps {
+		first, _, _ := strings.Cut(d, "/")
+		if !strings.Contains(first, ".") {
+			continue // the standard library (and its vendored golang.org/x, under vendor/)
+		}
+		if !slices.Contains(allowed, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestSmallCommandsStaySmall: harness/cmd/runtimes imports nothing heavy (it builds in seconds, so make starts pip
+// beside the harness's compile); a Kubernetes or AWS SDK import is named.
+func TestSmallCommandsStaySmall(t *testing.T) {
+	for pkg, allowed := range smallCommands {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Empty(t, heavyDeps(strings.Fields(string(out)), allowed), "%s imports more than it may", pkg)
+	}
+	// Broken: the same command importing client-go and moto's package.
+	heavy := heavyDeps([]string{"fmt", "vendor/golang.org/x/net/idna", module + "harness/runtimes", "k8s.io/client-go/kubernetes",
+		module + "harness/cloud/moto"}, smallCommands["harness/cmd/runtimes"])
+	assert.Equal(t, []string{"k8s.io/client-go/kubernetes", module + "harness/cloud/moto"}, heavy)
 }
 
 // TestTerraformIsReadOnlyByThePlatformModel: after the platform model is built nothing reads terraform/ again:

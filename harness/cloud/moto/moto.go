@@ -3,14 +3,11 @@
 package moto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -22,10 +19,11 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/runtimes"
 )
 
 // Version is the moto release installed when the virtualenv lacks moto_server.
-const Version = "5.2.5"
+const Version = runtimes.MotoVersion
 
 // Config configures the emulator.
 type Config struct {
@@ -59,22 +57,7 @@ func New(cfg Config) (*Moto, error) {
 
 // Install makes sure <venv>/bin/moto_server exists, creating the virtualenv and installing moto[server].
 func Install(ctx context.Context, venv string) (string, error) {
-	bin := filepath.Join(venv, "bin", "moto_server")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	for _, args := range [][]string{
-		{"python3", "-m", "venv", venv},
-		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "moto[server]==" + Version},
-	} {
-		var out bytes.Buffer
-		cmd := proc.Command(ctx, args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("%v: %w\n%s", args, err, out.String())
-		}
-	}
-	return bin, nil
+	return runtimes.InstallMoto(ctx, venv)
 }
 
 // Start installs moto if needed, starts moto_server on a free loopback port and waits until it answers.

@@ -42,7 +42,7 @@ func TestRuntimesInstallWhatTheTierThenFindsCurrent(t *testing.T) {
 
 	_, stderr, code = runCLI(t, "runtimes", "--root", root, "--what", "conda")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr, `--what "conda"`)
+	assert.Contains(t, stderr, `--what: unknown runtime "conda"`)
 }
 
 // runCLI runs the harness command line in-process: stdout, stderr and the exit code.
