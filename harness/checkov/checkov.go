@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 )
 
 // Version is the checkov release the harness runs.
@@ -27,43 +27,36 @@ const Version = "3.3.30"
 var ErrNoPython = errors.New("python3 not found")
 
 // Install makes sure <venv>/bin/checkov exists at Version, creating the virtualenv (python3 -m venv) and
-// installing checkov when missing. Concurrent installs into one venv wait for each other.
+// installing checkov when missing, through the machine's store of virtualenvs (pyenv.Shared: once per machine,
+// concurrent installs wait for each other).
 func Install(ctx context.Context, venv string) (string, error) {
 	bin := filepath.Join(venv, "bin", "checkov")
-	stamp := filepath.Join(venv, "checkov-"+Version)
-	if _, err := os.Stat(stamp); err == nil {
-		return bin, nil
+	ready := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "checkov-"+Version))
+		return err == nil
 	}
-	if _, err := exec.LookPath("python3"); err != nil {
+	if _, err := exec.LookPath("python3"); err != nil && !ready(venv) {
 		return "", ErrNoPython
 	}
-	if err := os.MkdirAll(filepath.Dir(venv), 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(venv+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
-	if _, err := os.Stat(stamp); err == nil {
-		return bin, nil
-	}
-	for _, args := range [][]string{
-		{"python3", "-m", "venv", venv},
-		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", "checkov==" + Version},
-	} {
-		var out bytes.Buffer
-		cmd := proc.Command(ctx, args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out.String())
+	key := func() (string, error) { return pyenv.Key(ctx, "checkov", []byte("checkov=="+Version)) }
+	_, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
 		}
-	}
-	return bin, os.WriteFile(stamp, nil, 0o644)
+		for _, args := range [][]string{
+			{"python3", "-m", "venv", dir},
+			{filepath.Join(dir, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check", "checkov==" + Version},
+		} {
+			var out bytes.Buffer
+			cmd := proc.Command(ctx, args[0], args[1:]...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out.String())
+			}
+		}
+		return os.WriteFile(filepath.Join(dir, "checkov-"+Version), nil, 0o644)
+	})
+	return bin, err
 }
 
 // Finding is one failed or skipped check on one resource.

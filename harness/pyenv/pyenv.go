@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
@@ -94,7 +93,8 @@ func (e Env) Environ(extra ...string) []string {
 }
 
 // Ensure makes sure venv holds exactly the packages of lock (a requirements file with hashes). progress, when not
-// nil, is told before a (slow) install starts.
+// nil, is told before a (slow) install starts. With the machine's store (Store), the runtime is installed there once
+// per lock and Python, and venv links to it.
 func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env, error) {
 	env := Env{Dir: venv}
 	data, err := os.ReadFile(lock)
@@ -102,9 +102,10 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 		return env, err
 	}
 	sum := sha256.Sum256(data)
-	stamp := filepath.Join(venv, ".lock-sha256")
 	want := hex.EncodeToString(sum[:]) + "\n"
-	if current(stamp, want) {
+	ready := func(dir string) bool { return current(filepath.Join(dir, ".lock-sha256"), want) }
+	if ready(venv) {
+		keepInUse(venv)
 		return env, nil
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
@@ -117,56 +118,31 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 			return env, fmt.Errorf("%w: %s is compiled for Python %s, python3 is %s", ErrWrongPython, lock, want, got)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(venv), 0o755); err != nil {
-		return env, err
-	}
-	l, err := os.OpenFile(venv+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return env, err
-	}
-	defer l.Close()
-	// Another run may be installing into the same venv: wait for it, but not past the context.
-	for {
-		err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
+	key := func() (string, error) { return Key(ctx, filepath.Base(venv), data) }
+	env.Installed, err = Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+		if progress != nil {
+			progress(fmt.Sprintf("installing %s into %s (first use, or the lock changed)", lock, dir))
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return env, err
+		// A venv of an older lock is replaced, not patched: packages the new lock dropped must not linger.
+		if err := os.RemoveAll(dir); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return env, context.Cause(ctx)
-		case <-time.After(200 * time.Millisecond):
+		pip := filepath.Join(dir, "bin", "pip")
+		for _, args := range [][]string{
+			{"python3", "-m", "venv", dir},
+			{pip, "install", "--quiet", "--disable-pip-version-check", "--no-input", "--require-hashes", "--no-deps", "-r", lock},
+		} {
+			var out bytes.Buffer
+			// pip's build subprocesses go with it (its process group) when the run is cancelled.
+			cmd := proc.Command(ctx, args[0], args[1:]...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Run(); err != nil {
+				return &InstallError{Command: strings.Join(args, " "), Err: err, Output: tail(out.String(), 20)}
+			}
 		}
-	}
-	defer syscall.Flock(int(l.Fd()), syscall.LOCK_UN) //nolint:errcheck
-	if current(stamp, want) {
-		return env, nil
-	}
-	if progress != nil {
-		progress(fmt.Sprintf("installing %s into %s (first use, or the lock changed)", lock, venv))
-	}
-	t0 := time.Now()
-	// A venv of an older lock is replaced, not patched: packages the new lock dropped must not linger.
-	if err := os.RemoveAll(venv); err != nil {
-		return env, err
-	}
-	for _, args := range [][]string{
-		{"python3", "-m", "venv", venv},
-		{env.Bin("pip"), "install", "--quiet", "--disable-pip-version-check", "--no-input", "--require-hashes", "--no-deps", "-r", lock},
-	} {
-		var out bytes.Buffer
-		// pip's build subprocesses go with it (its process group) when the run is cancelled.
-		cmd := proc.Command(ctx, args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			_ = os.RemoveAll(venv)
-			return env, &InstallError{Command: strings.Join(args, " "), Err: err, Output: tail(out.String(), 20)}
-		}
-	}
-	env.Installed = time.Since(t0)
-	return env, os.WriteFile(stamp, []byte(want), 0o644)
+		return os.WriteFile(filepath.Join(dir, ".lock-sha256"), []byte(want), 0o644)
+	})
+	return env, err
 }
 
 func current(stamp, want string) bool {

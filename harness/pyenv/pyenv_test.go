@@ -23,6 +23,7 @@ func TestUnreachableTellsNetworkFromBrokenLock(t *testing.T) {
 // TestEnsureWaitsForAnotherInstallButNotPastTheContext: a venv locked by another run is waited for, and a
 // cancelled context ends the wait.
 func TestEnsureWaitsForAnotherInstallButNotPastTheContext(t *testing.T) {
+	t.Setenv(EnvStore, "none") // the clone's own venv and its lock
 	dir := t.TempDir()
 	lock := filepath.Join(dir, "req.txt")
 	require.NoError(t, os.WriteFile(lock, []byte("# nothing\n"), 0o644))

@@ -56,25 +56,32 @@ func Flags(o *Options) *pflag.FlagSet {
 	return fs
 }
 
-// InstallMoto creates the virtualenv venv with moto's server at MotoVersion unless moto_server is there; it returns
-// moto_server's path.
+// InstallMoto makes sure venv has moto's server at MotoVersion (through the machine's store of virtualenvs, as
+// pyenv.Shared does it); it returns moto_server's path.
 func InstallMoto(ctx context.Context, venv string) (string, error) {
-	bin := filepath.Join(venv, "bin", "moto_server")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	ready := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "bin", "moto_server"))
+		return err == nil
 	}
-	for _, args := range [][]string{
-		{"python3", "-m", "venv", venv},
-		{filepath.Join(venv, "bin", "pip"), "install", "--quiet", "moto[server]==" + MotoVersion},
-	} {
-		var out bytes.Buffer
-		cmd := proc.Command(ctx, args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("%v: %w\n%s", args, err, out.String())
+	key := func() (string, error) { return pyenv.Key(ctx, "moto", []byte("moto[server]=="+MotoVersion)) }
+	_, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
 		}
-	}
-	return bin, nil
+		for _, args := range [][]string{
+			{"python3", "-m", "venv", dir},
+			{filepath.Join(dir, "bin", "pip"), "install", "--quiet", "moto[server]==" + MotoVersion},
+		} {
+			var out bytes.Buffer
+			cmd := proc.Command(ctx, args[0], args[1:]...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%v: %w\n%s", args, err, out.String())
+			}
+		}
+		return nil
+	})
+	return filepath.Join(venv, "bin", "moto_server"), err
 }
 
 // Install installs what o names, o.Jobs at a time, writing one line per runtime to out as it ends and a last line

@@ -20,6 +20,7 @@ func TestRuntimesInstallWhatTheTierThenFindsCurrent(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("skipped: no python3")
 	}
+	t.Setenv(pyenv.EnvStore, t.TempDir()) // not the machine's store
 	root := t.TempDir()
 	reqs := filepath.Join(root, "workflows", "requirements")
 	require.NoError(t, os.MkdirAll(reqs, 0o755))

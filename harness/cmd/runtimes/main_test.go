@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
 )
 
 // TestRuntimesCommand: the small command installs a lock as `harness runtimes` does (exit 0, then current), and
@@ -16,6 +18,7 @@ func TestRuntimesCommand(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("skipped: no python3")
 	}
+	t.Setenv(pyenv.EnvStore, t.TempDir()) // not the machine's store
 	root := t.TempDir()
 	reqs := filepath.Join(root, "workflows", "requirements")
 	require.NoError(t, os.MkdirAll(reqs, 0o755))
