@@ -30,7 +30,6 @@ var ErrNoPython = errors.New("python3 not found")
 // installing checkov when missing, through the machine's store of virtualenvs (pyenv.Shared: once per machine,
 // concurrent installs wait for each other).
 func Install(ctx context.Context, venv string) (string, error) {
-	bin := filepath.Join(venv, "bin", "checkov")
 	ready := func(dir string) bool {
 		_, err := os.Stat(filepath.Join(dir, "checkov-"+Version))
 		return err == nil
@@ -39,7 +38,7 @@ func Install(ctx context.Context, venv string) (string, error) {
 		return "", ErrNoPython
 	}
 	key := func() (string, error) { return pyenv.Key(ctx, "checkov", []byte("checkov=="+Version)) }
-	_, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+	dir, _, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
@@ -56,7 +55,7 @@ func Install(ctx context.Context, venv string) (string, error) {
 		}
 		return os.WriteFile(filepath.Join(dir, "checkov-"+Version), nil, 0o644)
 	})
-	return bin, err
+	return filepath.Join(dir, "bin", "checkov"), err
 }
 
 // Finding is one failed or skipped check on one resource.

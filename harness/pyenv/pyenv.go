@@ -119,7 +119,7 @@ func Ensure(ctx context.Context, venv, lock string, progress func(string)) (Env,
 		}
 	}
 	key := func() (string, error) { return Key(ctx, filepath.Base(venv), data) }
-	env.Installed, err = Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+	env.Dir, env.Installed, err = Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
 		if progress != nil {
 			progress(fmt.Sprintf("installing %s into %s (first use, or the lock changed)", lock, dir))
 		}

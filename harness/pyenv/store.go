@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,40 +40,40 @@ func Store() string {
 		}
 		return filepath.Join(dir, "eks-mlops-harness", "venvs")
 	default:
-		abs, err := filepath.Abs(v)
-		if err != nil {
-			return v
-		}
-		return abs
+		return v // Shared refuses a relative path: go test runs each package in its own directory
 	}
 }
 
 var python struct {
-	once sync.Once
-	id   string
-	err  error
+	mu sync.Mutex
+	id string
 }
 
 // pythonID identifies the machine's python3 (its version and where it really is): a virtualenv is made from one
-// interpreter, and an entry of the store is only for that one.
+// interpreter, and an entry of the store is only for that one. Only an answer is kept: a probe cut short by a
+// cancelled run does not stand for later ones.
 func pythonID(ctx context.Context) (string, error) {
-	python.once.Do(func() {
-		path, err := exec.LookPath("python3")
-		if err != nil {
-			python.err = ErrNoPython
-			return
+	python.mu.Lock()
+	defer python.mu.Unlock()
+	if python.id != "" {
+		return python.id, nil
+	}
+	path, err := exec.LookPath("python3")
+	if err != nil {
+		return "", ErrNoPython
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	out, err := proc.Command(ctx, "python3", "-c", "import sys; print(sys.version)").Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
 		}
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			path = real
-		}
-		out, err := proc.Command(ctx, "python3", "-c", "import sys; print(sys.version)").Output()
-		if err != nil {
-			python.err = fmt.Errorf("python3 --version: %w", err)
-			return
-		}
-		python.id = path + " " + strings.TrimSpace(string(out))
-	})
-	return python.id, python.err
+		return "", fmt.Errorf("python3 -c 'import sys; print(sys.version)': %w", err)
+	}
+	python.id = path + " " + strings.TrimSpace(string(out))
+	return python.id, nil
 }
 
 // Key is a store key for the runtime name: name, then a digest of parts and the machine's python3.
@@ -90,35 +91,70 @@ func Key(ctx context.Context, name string, parts ...[]byte) (string, error) {
 	return name + "-" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// Shared makes venv a complete virtualenv (ready says whether a directory is one) and returns how long an install
-// took (zero: none was needed). venv already complete is left as it is. Otherwise, with a store, the store's entry
-// key() names (Key) is installed once per machine (install(ctx, dir) into the entry; concurrent runs wait for each other) and venv
-// becomes a link to it; without a store, install runs into venv itself. install starts from a missing or stale dir.
-func Shared(ctx context.Context, venv string, key func() (string, error), ready func(dir string) bool, install func(ctx context.Context, dir string) error) (time.Duration, error) {
+// marker is the file every virtualenv the harness installs holds: a directory without it (or the stamps harnesses
+// before the store left: .lock-sha256, checkov-<version>) is someone else's, and is never removed.
+const marker = ".harness-venv"
+
+// ours reports whether dir is a virtualenv a harness installed.
+func ours(dir string) bool {
+	for _, pattern := range []string{marker, ".lock-sha256", "checkov-*"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, pattern)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Shared makes a complete virtualenv (ready says whether a directory is one) for venv and returns the directory to
+// use — venv, unless venv is a virtualenv of someone else's (see ours), which is left as it is and the store's entry
+// used instead — and how long an install took (zero: none was needed). venv already complete is used as it is.
+// Otherwise, with a store, the store's entry key() names (Key) is installed once per machine (install(ctx, dir) into
+// the entry; concurrent runs wait for each other) and venv becomes a link to it; without a store (or with one that
+// cannot be created), install runs into venv itself. install starts from a missing or stale dir.
+func Shared(ctx context.Context, venv string, key func() (string, error), ready func(dir string) bool, install func(ctx context.Context, dir string) error) (string, time.Duration, error) {
 	if ready(venv) {
 		keepInUse(venv)
-		return 0, nil
+		return venv, 0, nil
+	}
+	foreign := false
+	if fi, err := os.Lstat(venv); err == nil && fi.IsDir() && !ours(venv) {
+		foreign = true
 	}
 	store := Store()
+	if store != "" && !filepath.IsAbs(store) {
+		return venv, 0, fmt.Errorf("%s=%s: the store of virtualenvs must be an absolute path", EnvStore, store)
+	}
+	if store != "" {
+		if err := os.MkdirAll(store, 0o755); err != nil {
+			store = "" // a read-only or missing home: the clone keeps its own
+		}
+	}
 	if store == "" {
-		return installLocked(ctx, venv, ready, install)
+		if foreign {
+			return venv, 0, fmt.Errorf("%s is a virtualenv the harness did not make and lacks what it needs: move it, or let the harness use its store (%s)", venv, EnvStore)
+		}
+		took, err := installLocked(ctx, venv, ready, install)
+		return venv, took, err
 	}
 	k, err := key()
 	if err != nil {
-		return 0, err
+		return venv, 0, err
 	}
 	entry := filepath.Join(store, k)
 	took, err := installLocked(ctx, entry, ready, install)
 	if err != nil {
-		return took, err
-	}
-	if err := link(entry, venv); err != nil {
-		return took, err
+		return venv, took, err
 	}
 	if took > 0 {
 		prune(store, k)
 	}
-	return took, nil
+	if foreign {
+		return entry, took, nil
+	}
+	if err := link(entry, venv); err != nil {
+		return venv, took, err
+	}
+	return venv, took, nil
 }
 
 // keepInUse marks the store's entry venv links to (if it does) as used now: prune leaves it.
@@ -150,6 +186,9 @@ func installLocked(ctx context.Context, dir string, ready func(string) bool, ins
 		_ = os.RemoveAll(dir)
 		return 0, err
 	}
+	if err := os.WriteFile(filepath.Join(dir, marker), nil, 0o644); err != nil {
+		return 0, err
+	}
 	return time.Since(t0), nil
 }
 
@@ -177,8 +216,10 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	}
 }
 
-// link makes venv a symbolic link to entry, replacing what is there (a stale virtualenv, a link to an older entry)
-// at once: a new link is renamed over the old path.
+var links atomic.Int64
+
+// link makes venv a symbolic link to entry, replacing what is there (a stale virtualenv of a harness's, a link to an
+// older entry) at once: a new link, under a name of its own, is renamed over the old path.
 func link(entry, venv string) error {
 	if target, err := os.Readlink(venv); err == nil && target == entry {
 		return nil
@@ -191,39 +232,43 @@ func link(entry, venv string) error {
 			return err
 		}
 	}
-	tmp := fmt.Sprintf("%s.link-%d", venv, os.Getpid())
-	_ = os.Remove(tmp)
+	tmp := fmt.Sprintf("%s.link-%d-%d", venv, os.Getpid(), links.Add(1))
 	if err := os.Symlink(entry, tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, venv); err != nil {
 		_ = os.Remove(tmp)
+		if target, rerr := os.Readlink(venv); rerr == nil && target == entry {
+			return nil // another run linked it the same way
+		}
 		return err
 	}
 	return nil
 }
 
-// prune removes the store's other entries of key's runtime that nobody linked or installed for storeKeep and that
-// nobody holds the lock of now.
+// prune removes the store's other entries of key's runtime that nobody linked or installed for storeKeep and whose
+// lock nobody holds: each is first renamed out of the way (under its lock), then removed; lock files stay (a run may
+// be waiting on one).
 func prune(store, key string) {
 	name := key[:strings.LastIndex(key, "-")+1]
 	entries, _ := os.ReadDir(store)
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == key || !strings.HasPrefix(e.Name(), name) || strings.Contains(e.Name()[len(name):], "-") {
+		if !e.IsDir() || e.Name() == key || !strings.HasPrefix(e.Name(), name) || strings.ContainsAny(e.Name()[len(name):], "-.") {
 			continue
 		}
 		dir := filepath.Join(store, e.Name())
-		fi, err := os.Stat(dir)
-		if err != nil || time.Since(fi.ModTime()) < storeKeep {
-			continue
-		}
 		l, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			continue
 		}
 		if syscall.Flock(int(l.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			_ = os.RemoveAll(dir)
-			_ = os.Remove(dir + ".lock")
+			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) >= storeKeep {
+				gone := fmt.Sprintf("%s.pruned-%d-%d", dir, os.Getpid(), links.Add(1))
+				if os.Rename(dir, gone) == nil {
+					_ = os.RemoveAll(gone)
+				}
+			}
+			_ = syscall.Flock(int(l.Fd()), syscall.LOCK_UN)
 		}
 		l.Close()
 	}

@@ -62,6 +62,7 @@ func TestStoreInstallsOncePerMachine(t *testing.T) {
 	// A clone's own virtualenv of an older lock (from before the store) is replaced by the link.
 	c := filepath.Join(t.TempDir(), "rt")
 	require.NoError(t, os.MkdirAll(filepath.Join(c, "bin"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(c, ".lock-sha256"), []byte("an older lock\n"), 0o644))
 	ec, err := Ensure(t.Context(), c, lock, nil)
 	require.NoError(t, err)
 	assert.Zero(t, ec.Installed)
@@ -81,7 +82,7 @@ func TestStoreKeepsNoHalfInstall(t *testing.T) {
 	k, err := Key(t.Context(), "rt", []byte("lock"))
 	require.NoError(t, err)
 	key := func() (string, error) { return k, nil }
-	_, err = Shared(t.Context(), venv, key, ready, func(_ context.Context, dir string) error {
+	_, _, err = Shared(t.Context(), venv, key, ready, func(_ context.Context, dir string) error {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "half"), nil, 0o644))
 		return boom
@@ -89,7 +90,7 @@ func TestStoreKeepsNoHalfInstall(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.NoDirExists(t, filepath.Join(store, k))
 	assert.NoFileExists(t, venv)
-	took, err := Shared(t.Context(), venv, key, ready, func(_ context.Context, dir string) error {
+	_, took, err := Shared(t.Context(), venv, key, ready, func(_ context.Context, dir string) error {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		time.Sleep(10 * time.Millisecond)
 		return os.WriteFile(filepath.Join(dir, "done"), nil, 0o644)
@@ -121,7 +122,7 @@ func TestStorePrunesOnlyOldUnusedEntriesOfTheSameRuntime(t *testing.T) {
 	defer unlock()
 
 	key := func() (string, error) { return Key(t.Context(), "rt", []byte("new lock")) }
-	_, err = Shared(t.Context(), filepath.Join(t.TempDir(), "rt"), key, func(dir string) bool { return dirExists(filepath.Join(dir, "bin")) },
+	_, _, err = Shared(t.Context(), filepath.Join(t.TempDir(), "rt"), key, func(dir string) bool { return dirExists(filepath.Join(dir, "bin")) },
 		func(_ context.Context, dir string) error { return os.MkdirAll(filepath.Join(dir, "bin"), 0o755) })
 	require.NoError(t, err)
 	assert.NoDirExists(t, stale)
@@ -145,4 +146,74 @@ func TestNoStoreInstallsIntoTheClone(t *testing.T) {
 	fi, err := os.Lstat(venv)
 	require.NoError(t, err)
 	assert.True(t, fi.IsDir(), "a directory, not a link")
+}
+
+// TestStoreLinksFromManyGoroutinesAtOnce: runs of one process (parallel tests, the check and its karpenter step)
+// linking the same venv at the same time all end with the link.
+func TestStoreLinksFromManyGoroutinesAtOnce(t *testing.T) {
+	needPython(t)
+	t.Setenv(EnvStore, t.TempDir())
+	ready := func(dir string) bool { return dirExists(filepath.Join(dir, "bin")) }
+	key := func() (string, error) { return Key(context.Background(), "rt", []byte("lock")) }
+	install := func(_ context.Context, dir string) error { return os.MkdirAll(filepath.Join(dir, "bin"), 0o755) }
+	for round := range 20 {
+		venv := filepath.Join(t.TempDir(), "rt")
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() { _, _, err := Shared(t.Context(), venv, key, ready, install); errs <- err }()
+		}
+		for range 8 {
+			require.NoError(t, <-errs, "round %d", round)
+		}
+		assert.True(t, ready(venv))
+		left, _ := filepath.Glob(venv + ".link-*")
+		assert.Empty(t, left, "no temporary link left")
+	}
+}
+
+// TestStoreLeavesSomeoneElsesVirtualenvAlone: a .venv the harness did not make (no marker) is neither removed nor
+// installed into: with a store the entry is used instead; without one the error names it.
+func TestStoreLeavesSomeoneElsesVirtualenvAlone(t *testing.T) {
+	needPython(t)
+	venv := filepath.Join(t.TempDir(), ".venv")
+	require.NoError(t, os.MkdirAll(filepath.Join(venv, "lib"), 0o755))
+	mine := filepath.Join(venv, "lib", "my-package.py")
+	require.NoError(t, os.WriteFile(mine, []byte("x = 1\n"), 0o644))
+	ready := func(dir string) bool { return dirExists(filepath.Join(dir, "bin", "tool")) }
+	key := func() (string, error) { return Key(t.Context(), "tool", []byte("tool==1")) }
+	install := func(_ context.Context, dir string) error {
+		return os.MkdirAll(filepath.Join(dir, "bin", "tool"), 0o755)
+	}
+
+	store := t.TempDir()
+	t.Setenv(EnvStore, store)
+	dir, _, err := Shared(t.Context(), venv, key, ready, install)
+	require.NoError(t, err)
+	assert.Equal(t, store, filepath.Dir(dir), "the store's entry is used")
+	assert.FileExists(t, mine, "the user's virtualenv is untouched")
+
+	t.Setenv(EnvStore, "none")
+	_, _, err = Shared(t.Context(), venv, key, ready, install)
+	require.ErrorContains(t, err, venv+" is a virtualenv the harness did not make")
+	assert.FileExists(t, mine)
+
+	t.Setenv(EnvStore, "relative/venvs")
+	_, _, err = Shared(t.Context(), venv, key, ready, install)
+	require.ErrorContains(t, err, "must be an absolute path")
+}
+
+// TestPythonProbeOfACancelledRunDoesNotStick: a run cancelled while python3 was probed does not make later runs
+// of the process fail.
+func TestPythonProbeOfACancelledRunDoesNotStick(t *testing.T) {
+	needPython(t)
+	python.mu.Lock()
+	python.id = ""
+	python.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Key(ctx, "rt")
+	require.Error(t, err)
+	k, err := Key(t.Context(), "rt")
+	require.NoError(t, err)
+	assert.Regexp(t, `^rt-[0-9a-f]{16}$`, k)
 }

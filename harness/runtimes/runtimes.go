@@ -59,12 +59,12 @@ func Flags(o *Options) *pflag.FlagSet {
 // InstallMoto makes sure venv has moto's server at MotoVersion (through the machine's store of virtualenvs, as
 // pyenv.Shared does it); it returns moto_server's path.
 func InstallMoto(ctx context.Context, venv string) (string, error) {
-	ready := func(dir string) bool {
-		_, err := os.Stat(filepath.Join(dir, "bin", "moto_server"))
+	ready := func(dir string) bool { // moto's version, installed by a harness
+		_, err := os.Stat(filepath.Join(dir, "moto-"+MotoVersion))
 		return err == nil
 	}
 	key := func() (string, error) { return pyenv.Key(ctx, "moto", []byte("moto[server]=="+MotoVersion)) }
-	_, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
+	dir, _, err := pyenv.Shared(ctx, venv, key, ready, func(ctx context.Context, dir string) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
@@ -79,9 +79,9 @@ func InstallMoto(ctx context.Context, venv string) (string, error) {
 				return fmt.Errorf("%v: %w\n%s", args, err, out.String())
 			}
 		}
-		return nil
+		return os.WriteFile(filepath.Join(dir, "moto-"+MotoVersion), nil, 0o644)
 	})
-	return filepath.Join(venv, "bin", "moto_server"), err
+	return filepath.Join(dir, "bin", "moto_server"), err
 }
 
 // Install installs what o names, o.Jobs at a time, writing one line per runtime to out as it ends and a last line
