@@ -282,12 +282,13 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 		// A pending pod whose latest word from Karpenter is a nomination to a NodeClaim that is now Ready (another
-		// pod took the node) has a stale reason: Karpenter has not yet said why it launches nothing more for it.
+		// pod took the node) has a stale reason: Karpenter has not yet said why it launches nothing more for it. (A
+		// pod it already said FailedScheduling for gets no new word for 5 minutes: Why leads with that failure.)
 		why := e.KarpenterWhy(ctx)
 		sort.Strings(pending)
 		var reasons []string
 		for _, p := range pending {
-			if claim, ok := strings.CutPrefix(why[p], "Pod should schedule on: nodeclaim/"); ok {
+			if claim, ok := strings.CutPrefix(why[p], karpenter.NominatedPrefix+"nodeclaim/"); ok {
 				if f := strings.Fields(claim); len(f) > 0 && ready[f[0]] {
 					inflight++
 				}

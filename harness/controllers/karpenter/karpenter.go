@@ -45,15 +45,26 @@ const LabelNodePool = "karpenter.sh/nodepool"
 
 // Why returns, per pod (namespace/name), the latest message Karpenter's events gave about it (why it could not
 // launch a node for it: a NodePool's limits, no compatible instance type; or the node it nominated).
+//
+// Karpenter says FailedScheduling once per pod per 5 minutes, whatever the message (its recorder dedupes by reason
+// and pod UID), so a pod that failed, was then nominated to a NodeClaim another pod took, and is pending again gets
+// no new word for minutes: its latest word is a stale nomination. When a FailedScheduling is on record beside a
+// later nomination, the failure leads ("Failed to schedule pod, ...; later: Pod should schedule on: ...") — it is
+// Karpenter's last word on why it launches nothing for the pod.
 func Why(ctx context.Context, cs kubernetes.Interface) map[string]string {
 	evs, err := cs.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod"})
 	out := map[string]string{}
 	if err != nil {
 		return out
 	}
-	latest := map[string]time.Time{}
+	type word struct {
+		at  time.Time
+		msg string
+	}
+	latest, failed := map[string]word{}, map[string]word{}
 	for _, e := range evs.Items {
-		if !strings.Contains(e.Source.Component+e.ReportingController, "karpenter") {
+		if e.InvolvedObject.Kind != "" && e.InvolvedObject.Kind != "Pod" ||
+			!strings.Contains(e.Source.Component+e.ReportingController, "karpenter") {
 			continue
 		}
 		id := e.InvolvedObject.Namespace + "/" + e.InvolvedObject.Name
@@ -61,13 +72,25 @@ func Why(ctx context.Context, cs kubernetes.Interface) map[string]string {
 		if e.EventTime.After(at) {
 			at = e.EventTime.Time
 		}
-		if at.Before(latest[id]) {
-			continue
+		w := word{at, e.Message}
+		if !at.Before(latest[id].at) {
+			latest[id] = w
 		}
-		latest[id], out[id] = at, e.Message
+		if e.Reason == "FailedScheduling" && !at.Before(failed[id].at) {
+			failed[id] = w
+		}
+	}
+	for id, w := range latest {
+		out[id] = w.msg
+		if f, ok := failed[id]; ok && f.msg != w.msg && strings.HasPrefix(w.msg, NominatedPrefix) {
+			out[id] = f.msg + "; later: " + w.msg
+		}
 	}
 	return out
 }
+
+// NominatedPrefix begins Karpenter's message nominating a pod to a NodeClaim or node it launched.
+const NominatedPrefix = "Pod should schedule on: "
 
 type offering struct {
 	Price        float64                          `json:"Price"`
