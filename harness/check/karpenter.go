@@ -1,7 +1,9 @@
 package check
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -182,6 +184,13 @@ func karpenterAWS(st engine.KarpenterStart, zone string) result.Result {
 		bad = append(bad, fmt.Sprintf("%s: %s %s not Ready by Karpenter's own conditions: %s", nc.Source, nc.Kind, nc.Name, strings.Join(why, ", ")))
 	}
 	details = append(details, st.Changes...)
+	if st.AWSSide > 0 {
+		where := "before the provider started"
+		if st.AWSSideAhead {
+			where = "beside the deploy, ahead of this step"
+		}
+		details = append(details, fmt.Sprintf("moto and the emulated apply of terraform/ came up in %s, %s", st.AWSSide.Round(100*time.Millisecond), where))
+	}
 	if len(bad) > 0 {
 		return result.Fail(NameKarpenter, append(bad, details...), "%d problem(s): %s", len(bad), bad[0])
 	}
@@ -189,4 +198,13 @@ func karpenterAWS(st engine.KarpenterStart, zone string) result.Result {
 		karpenteraws.Version, strings.Join(names, ", "), st.Pools, zone, st.AWSCreated, st.Took.Round(100*time.Millisecond))
 	r.Details = details
 	return r
+}
+
+// prepareKarpenter brings up, beside the deploy, the AWS side the Karpenter AWS provider runs against (moto and the
+// emulated apply of terraform/: they need no cluster), when the run's karpenter step will run that provider.
+func (r *Run) prepareKarpenter(ctx context.Context) {
+	if r.Karpenter == nil || r.Env == nil || !slices.ContainsFunc(r.steps, func(s Step) bool { return slices.Contains(s.Names, NameKarpenter) }) {
+		return
+	}
+	r.PrepareKarpenterAWS(ctx, *r.Karpenter)
 }

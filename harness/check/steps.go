@@ -161,6 +161,7 @@ func Steps() []Step {
 		}},
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
+			r.prepareKarpenter(ctx)
 			rs := append(argoNotJudged(r), Deploy(r.Deploy(ctx, r.ArgoCD))...)
 			if r.OnDeployed != nil {
 				// The generated CRDs are part of what was deployed: their install (when it ran beside) ends first.

@@ -52,6 +52,9 @@ type Env struct {
 	renderSkipped []string
 	// karpenter is the Karpenter StartKarpenter started (nil: none).
 	karpenter *karpenterRun
+	// awsAhead is the AWS side of the Karpenter AWS provider started ahead of it (PrepareKarpenterAWS), until
+	// StartKarpenter takes it or StopKarpenter stops it.
+	awsAhead *awsAhead
 	// lock is the repository's chart lock file (helm/charts.lock): pulled archives must match it.
 	lock *deploy.Lock
 }

@@ -88,6 +88,10 @@ type KarpenterStart struct {
 	// Terraform's resource instances the emulated apply created on moto for it.
 	NodeClasses []NodeClassVerdict
 	AWSCreated  int
+	// AWSSide is how long moto and the emulated apply took to come up; AWSSideAhead whether they came up ahead, beside
+	// the deploy (PrepareKarpenterAWS).
+	AWSSide      time.Duration
+	AWSSideAhead bool
 	// Pools is how many NodePools were handed over; Changes the translation of each (the only change).
 	Pools   int
 	Changes []string
@@ -115,7 +119,10 @@ func (e *Env) KarpenterAWSRuns(cfg KarpenterConfig) bool {
 // started with instance types from the catalog. StopKarpenter stops either. It acts and reports what it did; an
 // error is a start that failed (check judges both).
 func (e *Env) StartKarpenter(ctx context.Context, cfg KarpenterConfig) (KarpenterStart, error) {
+	ahead := e.awsAhead
+	e.awsAhead = nil
 	e.StopKarpenter() // a second start replaces the first controller, never leaks it
+	e.awsAhead = ahead
 	pools := e.Platform.NodePools()
 	if len(pools) == 0 {
 		return KarpenterStart{Skipped: fmt.Sprintf("the platform declares no Karpenter NodePool (enable_karpenter is off in terraform/env/%s.tfvars)", e.Platform.Env)}, nil
@@ -205,6 +212,7 @@ func replace(ctx context.Context, dyn dynamic.Interface, obj *unstructured.Unstr
 
 // StopKarpenter stops the controller StartKarpenter started and removes its directory (log, instance types).
 func (e *Env) StopKarpenter() {
+	e.stopAWSAhead()
 	if e.karpenter == nil {
 		return
 	}

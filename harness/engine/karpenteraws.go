@@ -68,49 +68,29 @@ type NodeClassVerdict struct {
 func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *deploy.CRDSet, t0 time.Time) (st KarpenterStart, err error) {
 	pools := e.Platform.NodePools()
 	st = KarpenterStart{Provider: ProviderAWS, Pools: len(pools)}
-	if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
-		return st, fmt.Errorf("install Karpenter's CRDs: %w", err)
+	ahead := e.awsAhead
+	e.awsAhead = nil
+	if ahead == nil {
+		ahead = e.startAWSSide(ctx, cfg)
 	}
-	dir, err := os.MkdirTemp("", "harness-karpenter-aws-")
-	if err != nil {
-		return st, err
-	}
-	run := &awsRun{}
+	side := ahead.wait()
+	run, dir := side.run, side.dir
 	defer func() {
 		if err != nil {
 			run.stop()
-			os.RemoveAll(dir)
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
 		}
 	}()
-	m, err := moto.New(moto.Config{Venv: cfg.MotoVenv, LogFile: filepath.Join(dir, "moto.log"), Region: e.Platform.Shape.Region})
-	if err != nil {
-		return st, err
+	if side.err != nil {
+		return st, side.err
 	}
-	if err := m.Start(ctx); err != nil {
-		return st, fmt.Errorf("start moto for the AWS side: %w", err)
+	st.AWSCreated, st.AWSSide, st.AWSSideAhead = side.created, side.took, ahead.early
+	if err := deploy.InstallCRDs(ctx, e.REST(), set, time.Minute); err != nil && !apierrors.IsAlreadyExists(err) {
+		return st, fmt.Errorf("install Karpenter's CRDs: %w", err)
 	}
-	run.moto = m
-	progress, err := os.Create(filepath.Join(dir, "apply.log"))
-	if err != nil {
-		return st, err
-	}
-	runID := fmt.Sprintf("harness-check-%d", time.Now().UnixNano())
-	// moto and everything on it go when the run ends: nothing to destroy one by one.
-	up, err := emulate.Create(ctx, e.Platform, m, runID, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339), progress)
-	progress.Close()
-	if err != nil {
-		return st, fmt.Errorf("emulated apply of terraform/ on moto: %w", err)
-	}
-	st.AWSCreated = len(up.Created)
-	awsCfg, err := m.Config(ctx)
-	if err != nil {
-		return st, err
-	}
-	pd, err := publicdata.Start(publicdata.Config{Emulator: m.Endpoint(), EC2: ec2.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg)})
-	if err != nil {
-		return st, err
-	}
-	run.pd = pd
+	m, pd := run.moto, run.pd
 
 	dyn, err := dynamic.NewForConfig(e.REST())
 	if err != nil {
@@ -133,7 +113,7 @@ func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *d
 	// The chart's settings.interruptionQueue, as the bridge publishes it: the provider polls the queue on moto.
 	queue := e.Platform.Bridge.Leaves["karpenter.interruptionQueue"]
 	ctl, err := karpenteraws.Start(ctx, karpenteraws.Config{Binary: cfg.AWSBinary, Kubeconfig: e.Cluster.Kubeconfig(), APIServer: e.REST().Host,
-		ClusterName: up.Shape.ClusterName, Region: awsCfg.Region, Emulator: m.Endpoint(), PublicData: pd.URL(), InterruptionQueue: queue, Dir: dir})
+		ClusterName: side.clusterName, Region: side.region, Emulator: m.Endpoint(), PublicData: pd.URL(), InterruptionQueue: queue, Dir: dir})
 	if err != nil {
 		return st, fmt.Errorf("start the Karpenter AWS provider: %w", err)
 	}
@@ -153,6 +133,112 @@ func (e *Env) startKarpenterAWS(ctx context.Context, cfg KarpenterConfig, set *d
 		return st, err
 	}
 	return st, nil
+}
+
+// awsSide is what the AWS provider runs against: moto holding the emulated apply of terraform/ (the nightly's:
+// VPC, subnets and security group with the discovery tags, node role and instance profile, the interruption queue),
+// with the Pricing API and the public EKS AMI parameters answered beside it (publicdata).
+type awsSide struct {
+	run                 *awsRun // moto and publicdata (no controller yet)
+	dir                 string  // the provider's run directory: moto's and the apply's logs
+	created             int     // resource instances the emulated apply created
+	clusterName, region string
+	took                time.Duration
+	err                 error
+}
+
+// awsAhead is an AWS side being brought up in the background.
+type awsAhead struct {
+	done  chan struct{}
+	side  awsSide
+	early bool // started ahead of the karpenter step (PrepareKarpenterAWS)
+}
+
+func (a *awsAhead) wait() awsSide {
+	<-a.done
+	return a.side
+}
+
+// PrepareKarpenterAWS brings up, in the background, the AWS side the Karpenter AWS provider will run against (moto,
+// the emulated apply, publicdata: seconds of Python and API calls that need no cluster), so that StartKarpenter
+// finds it ready: the run calls it when its deploy starts. Nothing happens unless StartKarpenter(cfg) would run
+// the AWS provider. What StartKarpenter does not take, StopKarpenter stops. The verdict is the same either way:
+// the provider starts, against the same AWS side, only when StartKarpenter runs.
+func (e *Env) PrepareKarpenterAWS(ctx context.Context, cfg KarpenterConfig) {
+	if e.awsAhead != nil || e.karpenter != nil || !e.KarpenterAWSRuns(cfg) {
+		return
+	}
+	e.awsAhead = e.startAWSSide(ctx, cfg)
+	e.awsAhead.early = true
+}
+
+// startAWSSide starts bringing up the AWS side; its wait returns it (or why it could not be had, with what was
+// started, for the caller to stop).
+func (e *Env) startAWSSide(ctx context.Context, cfg KarpenterConfig) *awsAhead {
+	a := &awsAhead{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		t0 := time.Now()
+		a.side = e.bringUpAWSSide(ctx, cfg)
+		a.side.took = time.Since(t0)
+	}()
+	return a
+}
+
+func (e *Env) bringUpAWSSide(ctx context.Context, cfg KarpenterConfig) (side awsSide) {
+	side.run = &awsRun{}
+	if side.dir, side.err = os.MkdirTemp("", "harness-karpenter-aws-"); side.err != nil {
+		return side
+	}
+	fail := func(err error) awsSide {
+		side.err = err
+		return side
+	}
+	m, err := moto.New(moto.Config{Venv: cfg.MotoVenv, LogFile: filepath.Join(side.dir, "moto.log"), Region: e.Platform.Shape.Region})
+	if err != nil {
+		return fail(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		return fail(fmt.Errorf("start moto for the AWS side: %w", err))
+	}
+	side.run.moto = m
+	progress, err := os.Create(filepath.Join(side.dir, "apply.log"))
+	if err != nil {
+		return fail(err)
+	}
+	runID := fmt.Sprintf("harness-check-%d", time.Now().UnixNano())
+	// moto and everything on it go when the run ends: nothing to destroy one by one.
+	up, err := emulate.Create(ctx, e.Platform, m, runID, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339), progress)
+	progress.Close()
+	if err != nil {
+		return fail(fmt.Errorf("emulated apply of terraform/ on moto: %w", err))
+	}
+	side.created, side.clusterName = len(up.Created), up.Shape.ClusterName
+	awsCfg, err := m.Config(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	side.region = awsCfg.Region
+	pd, err := publicdata.Start(publicdata.Config{Emulator: m.Endpoint(), EC2: ec2.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg)})
+	if err != nil {
+		return fail(err)
+	}
+	side.run.pd = pd
+	return side
+}
+
+// stopAWSAhead stops an AWS side started ahead that StartKarpenter did not take.
+func (e *Env) stopAWSAhead() {
+	a := e.awsAhead
+	if a == nil {
+		return
+	}
+	e.awsAhead = nil
+	side := a.wait()
+	side.run.stop()
+	if side.dir != "" {
+		os.RemoveAll(side.dir)
+	}
 }
 
 // ensure creates obj unless an object of its name exists.
