@@ -163,7 +163,7 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 .PHONY: test-local
 test-local: deps ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario beside its steps after the deploy, on embedded EKS-shaped clusters
 	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS)
-	./bin/harness check --env local --deploy argocd --workloads $(if $(HARNESS_CHARTS_DIR),,--fetch-charts) scenarios/*.yaml
+	./bin/harness check --env local --deploy argocd --workloads --reuse-deploy $(if $(HARNESS_CHARTS_DIR),,--fetch-charts) scenarios/*.yaml
 
 .PHONY: diff
 diff: build crds argocd karpenter karpenter-aws kuberay ## rehearse the working tree's change over the main branch (BASE=rev to choose): Argo CD syncs the base, then the change; report in test/results/diff/diff.md

@@ -46,6 +46,9 @@ type Run struct {
 	// OnDeployed, when set, is called with the deploy step's results right after it, before anything else
 	// touches the cluster (harness check snapshots the deployed platform there for the scenarios to fork).
 	OnDeployed func(ctx context.Context, deployed []result.Result)
+	// Reused, when set, is a deploy this run does not do: the cluster started from the snapshot of an identical
+	// one, whose verdicts the deploy step reports (harness check --reuse-deploy).
+	Reused *ReusedDeploy
 
 	crds chan result.Result
 	// scan carries the results of a step running beside the cluster steps (beside); scanAt is its place.
@@ -162,7 +165,14 @@ func Steps() []Step {
 		{Names: []string{"crds"}, Phase: PhaseCRDs, Run: startCRDs},
 		{Names: []string{"deploy"}, Phase: PhaseDeploy, Run: func(ctx context.Context, r *Run) ([]result.Result, error) {
 			r.prepareKarpenter(ctx)
-			rs := append(argoNotJudged(r), Deploy(r.Deploy(ctx, r.ArgoCD))...)
+			var rs []result.Result
+			if d := r.Reused; d != nil {
+				r.Reused = nil
+				r.AdoptDeployment(ctx, d.Apps, d.How)
+				rs = d.results()
+			} else {
+				rs = append(argoNotJudged(r), Deploy(r.Deploy(ctx, r.ArgoCD))...)
+			}
 			if r.OnDeployed != nil {
 				// The generated CRDs are part of what was deployed: their install (when it ran beside) ends first.
 				rs = append(r.awaitCRDs(), rs...)
@@ -457,4 +467,30 @@ func wiringStep(ctx context.Context, r *Run) ([]result.Result, error) {
 // err): a failed result named "harness", written to the report and JUnit like any other.
 func Unfinished(what string, err error) result.Result {
 	return result.Fail("harness", []string{err.Error()}, "%s could not finish: %v", what, err)
+}
+
+// ReusedDeploy is a deploy a run does not do again: its cluster started from the snapshot of an identical deploy
+// (the same engine.DeployKey: every file, chart, CRD and binary the deploy reads, and the cluster's options), taken
+// right after that deploy passed, before anything else touched the cluster.
+type ReusedDeploy struct {
+	// Apps and How are what the snapshot's deploy put on the cluster and how (engine.AdoptDeployment).
+	Apps []string
+	How  string
+	// From names the snapshot (whose deploy, when, its key); Took is the cluster's start from it.
+	From string
+	Took time.Duration
+	// Results are that deploy's verdicts (deploy/...): all passed or skipped, as a snapshot is only taken then.
+	Results []result.Result
+}
+
+// results are the snapshot's deploy verdicts, each saying that it was not reached again in this run.
+func (d *ReusedDeploy) results() []result.Result {
+	var out []result.Result
+	for _, r := range d.Results {
+		r.Message = fmt.Sprintf("not deployed again: the cluster started in %s from %s, whose verdict was: %s",
+			d.Took.Round(100*time.Millisecond), d.From, r.Message)
+		r.Duration = 0
+		out = append(out, r)
+	}
+	return out
 }

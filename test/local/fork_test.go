@@ -77,6 +77,14 @@ spec:
 	assert.NotContains(t, out, "installed 10 of")
 	assert.Less(t, strings.Index(out, "report: "), strings.Index(out, "scenario fork ("), "the scenario's output after the check's")
 	assert.Equal(t, []string{"fork/1 deploy the platform: passed"}, verdicts(out))
+	// A second check of the same repository with --reuse-deploy (as make test-local runs it) starts from that deploy's
+	// snapshot and reports its verdicts: the same ones, not deployed again.
+	again, code := harness("check", "--reuse-deploy")
+	require.Equal(t, 0, code)
+	assert.Contains(t, again, "not deployed again: the cluster started in")
+	assert.NotContains(t, again, "deployed platform snapshot in")
+	assert.NotEmpty(t, deployVerdicts(out))
+	assert.Equal(t, deployVerdicts(out), deployVerdicts(again))
 	// harness run, later, forks the same snapshot.
 	out, code = harness("run", scenario)
 	assert.Equal(t, 0, code)
@@ -85,8 +93,10 @@ spec:
 
 	testenv.Edit(t, root, "helm/platform-app/values.yaml", "            cpu: 10m\n            memory: 64Mi\n          limits:\n            memory: 256Mi\n",
 		"            cpu: 10m\n            memory: 7Gi\n          limits:\n            memory: 7Gi\n")
-	forked, code := harness("check", scenario)
+	forked, code := harness("check", "--reuse-deploy", scenario)
 	assert.Equal(t, 1, code, "the mistake fails the check, after a deploy that passed")
+	assert.NotContains(t, forked, "not deployed again", "a changed file is another deploy: it is not reused")
+	assert.Contains(t, forked, "deployed platform snapshot in")
 	assert.Contains(t, forked, "scenario fork (")
 	assert.Contains(t, forked, "forked from harness check's snapshot")
 	assert.Equal(t, []string{"fork/1 deploy the platform: failed"}, verdicts(forked))
@@ -101,6 +111,15 @@ spec:
 func dirExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+// deployVerdicts are the summary table's deploy/... names and statuses.
+func deployVerdicts(out string) []string {
+	var vs []string
+	for _, m := range regexp.MustCompile(`(?m)^(deploy/\S+)\s{2,}(passed|failed|skipped)\s`).FindAllStringSubmatch(out, -1) {
+		vs = append(vs, m[1]+": "+m[2])
+	}
+	return vs
 }
 
 // verdicts are the summary table's step names and statuses.

@@ -17,6 +17,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
@@ -64,6 +65,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	var snapshots string
 	var parallel int
 	var scenariosReport string
+	var reuseDeploy bool
 	var af awsFlags
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	f.register(fs)
@@ -82,6 +84,7 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	fs.BoolVar(&workloads, "workloads", false, "run the workload tier: the Flyte, KServe, Ray (through the real KubeRay operator) and KFP code of workflows/ with the real runtimes on loopback, installed from workflows/requirements on first use (`make kuberay` builds the operator)")
 	fs.StringVar(&snapshots, "snapshots", defaultSnapshots(), "where the deployed platform is snapshot for scenarios to fork (embedded backend; default $HARNESS_SNAPSHOTS or the user cache; none: off)")
 	fs.IntVar(&parallel, "parallel", defaultParallel(), "scenario files given as arguments run beside the check, each on its own embedded cluster: one at a time during its deploy, then this many at once; those that deploy the platform after its deploy, forking its snapshot (on other backends: after the check, one at a time)")
+	fs.BoolVar(&reuseDeploy, "reuse-deploy", false, "when --snapshots holds the snapshot of an identical deploy (the same key: every file, chart, CRD and binary the deploy reads, and the cluster's options) that passed, start the cluster from it and report that deploy's verdicts instead of deploying again (embedded backend; make test-local sets it); any changed input deploys afresh")
 	fs.StringVar(&scenariosReport, "scenarios-report-dir", filepath.Join("test", "results", "scenarios"), "where the JUnit files of the scenarios given as arguments go")
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
@@ -129,10 +132,24 @@ func runCheck(ctx context.Context, args []string) (err error) {
 		crdsDir = filepath.Join(f.root, "bin", "crds")
 	}
 	var c cluster.Cluster
+	var reused *check.ReusedDeploy
 	if !static {
+		if reuseDeploy {
+			reused = reusableDeploy(ctx, &f, snapshotStore{snapshots}, charts, crdsDir, deployVia, p)
+		}
 		var stopCluster func(bool)
-		if c, _, stopCluster, err = f.start(ctx, p); err != nil {
+		var took time.Duration
+		c, took, stopCluster, err = f.start(ctx, p)
+		if err != nil && reused != nil && ctx.Err() == nil {
+			fmt.Printf(" · the cluster did not start from the deploy's snapshot (%v): deploying afresh\n", err)
+			reused, f.fromSnapshot = nil, ""
+			c, took, stopCluster, err = f.start(ctx, p)
+		}
+		if err != nil {
 			return err
+		}
+		if reused != nil {
+			reused.Took = took
 		}
 		defer func() { stopCluster(keepFor(ctx, err)) }()
 	}
@@ -151,7 +168,8 @@ func runCheck(ctx context.Context, args []string) (err error) {
 	if argo == nil && deployVia == "auto" {
 		run.HelmInstead = argoUnavailable(f.root)
 	}
-	if _, ok := cluster.AsSnapshotter(c); ok && !(snapshotStore{snapshots}).off() {
+	run.Reused = reused
+	if _, ok := cluster.AsSnapshotter(c); ok && !(snapshotStore{snapshots}).off() && reused == nil {
 		key, err := env.DeployKey(ctx, argo, f.forkFacts()...)
 		if err != nil {
 			fmt.Printf(" · the deployed platform will not be snapshot for the scenarios: %v\n", err)
@@ -332,4 +350,36 @@ func workloadsFor(f clusterFlags, c cluster.Cluster) (*workload.Config, func(), 
 	}
 	return &workload.Config{Dir: dir, KubeRay: filepath.Join(f.root, "bin", "kuberay"),
 		Progress: func(s string) { fmt.Printf(" · %s\n", s) }}, func() { os.RemoveAll(dir) }, nil
+}
+
+// reusableDeploy finds the snapshot of a deploy identical to the one this check would do (same engine.DeployKey)
+// that recorded its verdicts, and points f at it (f.fromSnapshot); nil when there is none or the backend cannot
+// start from a snapshot.
+func reusableDeploy(ctx context.Context, f *clusterFlags, store snapshotStore, charts engine.Charts, crdsDir, deployVia string, p *platform.Platform) *check.ReusedDeploy {
+	b, _ := cluster.Lookup(f.backend)
+	if store.off() || !b.Capabilities.Snapshot {
+		return nil
+	}
+	argo, err := deployer(*f, deployVia, false)
+	if err != nil {
+		return nil
+	}
+	static, err := engine.NewEnv(p, nil, charts, crdsDir)
+	if err != nil {
+		return nil
+	}
+	key, err := static.DeployKey(ctx, argo, f.forkFacts()...)
+	if err != nil {
+		return nil
+	}
+	dir, rec, ok := store.find(key)
+	if !ok || len(rec.Results) == 0 {
+		fmt.Printf(" · no snapshot of an identical deploy (key %s): deploying\n", key[:12])
+		return nil
+	}
+	f.fromSnapshot = dir
+	fmt.Printf(" · reusing the deploy of %s (key %s, its inputs unchanged): the cluster starts from its snapshot\n",
+		rec.Taken.Local().Format("2006-01-02 15:04:05"), key[:12])
+	return &check.ReusedDeploy{Apps: rec.Apps, How: rec.How, Results: rec.Results,
+		From: fmt.Sprintf("the snapshot of an identical deploy (%s, key %s)", rec.Taken.Local().Format("2006-01-02 15:04:05"), key[:12])}
 }

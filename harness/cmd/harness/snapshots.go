@@ -36,6 +36,8 @@ type deployRecord struct {
 	// the cluster.
 	How  string   `json:"how"`
 	Apps []string `json:"apps"`
+	// Results are the deploy's verdicts (deploy/...), for a later check that reuses the deploy (--reuse-deploy).
+	Results []result.Result `json:"results,omitempty"`
 }
 
 type snapshotStore struct{ dir string }
@@ -141,6 +143,9 @@ func snapshotAfterDeploy(store snapshotStore, c cluster.Cluster, env, key string
 			}
 			if name, ok := strings.CutPrefix(r.Name, "deploy/"); ok && r.Status == result.Passed && name != "platform-app" {
 				rec.Apps = append(rec.Apps, name)
+			}
+			if strings.HasPrefix(r.Name, "deploy/") {
+				rec.Results = append(rec.Results, r)
 			}
 		}
 		t0 := time.Now()
