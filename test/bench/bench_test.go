@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -173,5 +175,35 @@ func benchKarpenter(b *testing.B, cfg engine.KarpenterConfig, provider string) {
 		}))
 		b.ReportMetric(running.Seconds(), "s-pending-to-running")
 		b.ReportMetric(time.Since(t1).Seconds(), "s-to-consolidated")
+	}
+}
+
+// BenchmarkCheckReusingTheDeploy: bin/harness check --env local --deploy argocd (the upstream charts, the real Argo
+// CD; no workload tier, no scenarios) twice on the repository with a fresh snapshot store and --reuse-deploy, as make
+// test-local runs it: the first deploys (and snapshots the deploy), the second starts from that snapshot. Reports
+// both commands' wall time. Goal: the second <= 120 s with the workload tier and the scenarios (make test-local).
+func BenchmarkCheckReusingTheDeploy(b *testing.B) {
+	bin := filepath.Join(testenv.Root(), "bin", "harness")
+	if _, err := os.Stat(bin); err != nil {
+		b.Skipf("%s not built: make build", bin)
+	}
+	if _, err := os.Stat(filepath.Join(testenv.Root(), "bin", "argocd")); err != nil {
+		b.Skip("Argo CD not built: make argocd")
+	}
+	charts := testenv.ChartsDir(b)
+	for range b.N {
+		snaps := b.TempDir()
+		run := func(want string) time.Duration {
+			cmd := exec.Command(bin, "check", "--env", "local", "--root", testenv.Root(), "--deploy", "argocd", "--reuse-deploy",
+				"--charts-dir", charts, "--snapshots", snaps, "--report-dir", b.TempDir())
+			t0 := time.Now()
+			out, err := cmd.CombinedOutput()
+			took := time.Since(t0)
+			require.NoError(b, err, "%s", out)
+			require.Contains(b, string(out), want)
+			return took
+		}
+		b.ReportMetric(run("deployed platform snapshot in").Seconds(), "s-check-deploying")
+		b.ReportMetric(run("not deployed again").Seconds(), "s-check-reusing-the-deploy")
 	}
 }
