@@ -360,16 +360,8 @@ func reusableDeploy(ctx context.Context, f *clusterFlags, store snapshotStore, c
 	if store.off() || !b.Capabilities.Snapshot {
 		return nil
 	}
-	argo, err := deployer(*f, deployVia, false)
-	if err != nil {
-		return nil
-	}
-	static, err := engine.NewEnv(p, nil, charts, crdsDir)
-	if err != nil {
-		return nil
-	}
-	key, err := static.DeployKey(ctx, argo, f.forkFacts()...)
-	if err != nil {
+	key, ok := deployKeyFor(ctx, *f, charts, crdsDir, deployVia, p)
+	if !ok {
 		return nil
 	}
 	dir, rec, ok := store.find(key)

@@ -176,6 +176,21 @@ type fork struct {
 	dir string
 }
 
+// deployKeyFor is the engine.DeployKey of the deploy p would get with f's cluster options and deployVia (false when it
+// cannot be computed: nothing is then reused or forked).
+func deployKeyFor(ctx context.Context, f clusterFlags, charts engine.Charts, crdsDir, deployVia string, p *platform.Platform) (string, bool) {
+	argo, err := deployer(f, deployVia, false)
+	if err != nil {
+		return "", false
+	}
+	static, err := engine.NewEnv(p, nil, charts, crdsDir)
+	if err != nil {
+		return "", false
+	}
+	key, err := static.DeployKey(ctx, argo, f.forkFacts()...)
+	return key, err == nil
+}
+
 // forkFor finds harness check's snapshot of the deploy s's first step would do (same engine.DeployKey), when s
 // starts with a deploy and the backend can start from a snapshot.
 func forkFor(ctx context.Context, f clusterFlags, b cluster.Backend, store snapshotStore, charts engine.Charts, crdsDir, deployVia string,
@@ -183,16 +198,8 @@ func forkFor(ctx context.Context, f clusterFlags, b cluster.Backend, store snaps
 	if store.off() || !b.Capabilities.Snapshot || len(s.Spec.Steps) == 0 || s.Spec.Steps[0].Deploy == nil {
 		return nil
 	}
-	argo, err := deployer(f, deployVia, false)
-	if err != nil {
-		return nil
-	}
-	static, err := engine.NewEnv(p, nil, charts, crdsDir)
-	if err != nil {
-		return nil
-	}
-	key, err := static.DeployKey(ctx, argo, f.forkFacts()...)
-	if err != nil {
+	key, ok := deployKeyFor(ctx, f, charts, crdsDir, deployVia, p)
+	if !ok {
 		return nil
 	}
 	dir, rec, ok := store.find(key)
