@@ -1,9 +1,11 @@
 package workload
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +53,16 @@ func TestKillMarked(t *testing.T) {
 	cmd := exec.Command("sleep", "300")
 	cmd.Env = append(os.Environ(), marker)
 	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }() // never wait out the sleep when the assertion below fails
+	// Start returns once the child's descriptors are closed on exec, which can be before /proc/PID/environ shows
+	// the new program's environment (seen once in `make test` on the loaded 2-core machine: killMarked found
+	// nothing, then the sleep ran its 300 s). Stop's killMarked is followed by the reaper's two rounds a second
+	// apart; this test of killMarked itself waits until the marker is visible.
+	environ := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "environ")
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(environ)
+		return bytes.Contains(b, []byte(marker))
+	}, 10*time.Second, 5*time.Millisecond, "the child's environment in %s", environ)
 	assert.Equal(t, 1, killMarked(marker))
 	err := cmd.Wait()
 	require.Error(t, err)

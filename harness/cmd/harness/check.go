@@ -274,9 +274,10 @@ func defaultChartsCache() string {
 }
 
 // argoCDFor resolves --deploy: argocd runs the real Argo CD (built by `make argocd`) for the run, helm installs each
-// chart directly, auto picks argocd when it is built and git is installed. The cleanup removes Argo CD's working
-// directory (inside the embedded cluster's run directory, which its watcher removes on every exit path, SIGKILL
-// included; elsewhere a temporary directory).
+// chart directly, auto picks argocd when it is built and git is installed. Argo CD's working directory (its logs,
+// the served repositories) is inside the embedded cluster's run directory, which its watcher removes on every exit
+// path, SIGKILL included, and which a failed run or --keep keeps, Argo CD's logs with it; elsewhere it is a
+// temporary directory the cleanup removes.
 func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*engine.ArgoCD, func(), error) {
 	noop := func() {}
 	argo, err := deployer(f, via, static)
@@ -301,7 +302,12 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 	argo.Dir, argo.Timeout = dir, timeout
 	out := f.stdout()
 	argo.Progress = func(format string, args ...any) { fmt.Fprintf(out, " · "+format+"\n", args...) }
-	return argo, func() { os.RemoveAll(dir) }, nil
+	// Inside the cluster's run directory, Argo CD's logs go (or stay, when the run directory is kept) with it.
+	return argo, func() {
+		if parent == "" {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 // argoUnavailable says why --deploy auto cannot deploy through the real Argo CD on this machine (empty: it can).
