@@ -80,10 +80,13 @@ func Checkov(ctx context.Context, p *platform.Platform, venv string, charts []Ch
 	}
 	skipped := tf.Skipped + k8s.Skipped
 	if len(v) > 0 {
-		return result.Fail(name, v, "%d finding(s) neither fixed nor skipped with a reason: %s", len(v), v[0])
+		r := result.Fail(name, v, "%d finding(s) neither fixed nor skipped with a reason: %s", len(v), v[0])
+		r.Message += reused(tf, k8s)
+		return r
 	}
 	r := result.Pass(name, "checkov %s: terraform %d passed; manifests %d passed; %d skipped in the code with a reason, %d upstream chart finding(s) accepted with a reason (%s); installed in %s",
 		checkov.Version, tf.Passed, k8s.Passed, skipped, accepted, platform.CheckovUpstreamFile, install.Round(time.Second))
+	r.Message += reused(tf, k8s)
 	if len(skippedCharts) > 0 {
 		// The charts that could not be rendered are the step's separate skipped result (result.SkippedPart).
 		var apps []string
@@ -153,4 +156,22 @@ func objectSource(o origin, resource string) string {
 		}
 	}
 	return o.name
+}
+
+// reused says which scans are an earlier scan's of identical inputs (checkov.Scan's cache), and when it ran.
+func reused(tf, k8s checkov.Report) string {
+	var parts []string
+	for _, s := range []struct {
+		what string
+		r    checkov.Report
+	}{{"terraform/", tf}, {"the manifests", k8s}} {
+		if !s.r.From.IsZero() {
+			parts = append(parts, fmt.Sprintf("%s as scanned at %s", s.what, s.r.From.Local().Format("2006-01-02 15:04:05")))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; not scanned again, the inputs identical (every file, checkov %s and its configuration): %s (%s)",
+		checkov.Version, strings.Join(parts, ", "), checkov.EnvCache+"=off scans every time")
 }

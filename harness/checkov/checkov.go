@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/pyenv"
@@ -72,11 +73,30 @@ type Report struct {
 	// Skipped counts the checks the code skips with a reason (--quiet leaves their details out).
 	Skipped int
 	Failed  []Finding
+	// From is set when the report is an earlier scan's of identical inputs (Scan's cache): when that scan ran.
+	From time.Time `json:",omitzero"`
 }
 
 // Scan runs checkov with one framework ("terraform", "kubernetes") over dir, offline (--skip-download: no
-// platform, no policy download).
+// platform, no policy download). A scan of the same inputs is not run again (the user's cache: see CacheDir): the
+// same checkov installation, framework and checkov configuration, and every entry under dir the same by relative
+// path and content — what checkov reads, so the report is the one it would give; Report.From says when it ran.
 func Scan(ctx context.Context, bin, dir, framework string) (Report, error) {
+	cache := CacheDir()
+	key, kerr := scanKey(bin, dir, framework)
+	if cache != "" && kerr == nil {
+		if r, ok := loadScan(cache, key); ok {
+			return r, nil
+		}
+	}
+	r, err := scan(ctx, bin, dir, framework)
+	if err == nil && cache != "" && kerr == nil {
+		storeScan(cache, key, r) // best effort: a scan that cannot be kept is run again next time
+	}
+	return r, err
+}
+
+func scan(ctx context.Context, bin, dir, framework string) (Report, error) {
 	// Its own temporary directory: checkov's HCL parser (lark) leaves a grammar cache file in TMPDIR.
 	tmp, err := os.MkdirTemp("", "harness-checkov-")
 	if err != nil {

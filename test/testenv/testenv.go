@@ -22,6 +22,7 @@ import (
 	"k8s.io/component-base/version"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/checkov"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster/embedded"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
@@ -32,20 +33,26 @@ import (
 )
 
 // Main is TestMain for packages that start embedded clusters: the test binary also hosts their control planes.
-// The harness commands the tests run keep their deploy snapshots in a directory of the test binary's, removed at
-// the end, not in the user's cache (HARNESS_SNAPSHOTS, unless the caller set it).
+// The harness commands the tests run keep their deploy snapshots and checkov's reports in directories of the test
+// binary's, shared by its tests and removed at the end, not in the user's cache (HARNESS_SNAPSHOTS and
+// HARNESS_CHECKOV_CACHE, unless the caller set them).
 func Main(m *testing.M) {
 	embedded.RunIfControlPlane()
-	if os.Getenv("HARNESS_SNAPSHOTS") == "" {
-		dir, err := os.MkdirTemp("", "eks-mlops-test-snapshots-")
-		if err == nil {
-			os.Setenv("HARNESS_SNAPSHOTS", dir)
-			code := m.Run()
-			os.RemoveAll(dir)
-			os.Exit(code)
+	var dirs []string
+	for _, v := range []string{"HARNESS_SNAPSHOTS", checkov.EnvCache} {
+		if os.Getenv(v) != "" {
+			continue
+		}
+		if dir, err := os.MkdirTemp("", "eks-mlops-test-"+strings.ToLower(strings.TrimPrefix(v, "HARNESS_"))+"-"); err == nil {
+			os.Setenv(v, dir)
+			dirs = append(dirs, dir)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, d := range dirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
 }
 
 // Root is the repository root.
