@@ -282,7 +282,19 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 		}
 		inflight := 0
 		ready := map[string]bool{}
+		var stranded []string
+		var strand func(c *unstructured.Unstructured) bool
 		for _, c := range claims.Items {
+			if c.GetDeletionTimestamp() == nil && !conditionTrue(&c, "Ready") {
+				if strand == nil {
+					strand = e.strandedGPUClaims(ctx)
+				}
+				if strand(&c) {
+					// Not in flight, and a nomination to it is final: Karpenter nominates pods to it while it waits.
+					stranded = append(stranded, c.GetName())
+					continue
+				}
+			}
 			if !conditionTrue(&c, "Ready") || c.GetDeletionTimestamp() != nil {
 				inflight++
 			} else {
@@ -303,7 +315,7 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 			}
 			reasons = append(reasons, why[p])
 		}
-		sig := fmt.Sprintf("%d|%s|%s", inflight, strings.Join(pending, ","), strings.Join(reasons, ","))
+		sig := fmt.Sprintf("%d|%s|%s|%s", inflight, strings.Join(pending, ","), strings.Join(reasons, ","), strings.Join(stranded, ","))
 		if sig != last {
 			last, since = sig, time.Now()
 		}
@@ -316,6 +328,66 @@ func (e *Env) waitKarpenter(ctx context.Context, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// strandedGPUClaims returns a test for NodeClaims Karpenter can never initialize: the claim's node joined and has
+// been Ready for strandedAfter, it is a GPU instance that advertises no nvidia.com/gpu, and no pod of an NVIDIA device
+// plugin DaemonSet is on it or made for it (the DaemonSets' node selectors leave it out) — nothing will register its
+// GPUs, so Karpenter waits on its Initialized condition forever and keeps the GPU pods it nominated there Pending, as
+// on EKS. Such a claim is not "in flight": the pods' state is the answer (gpu-capacity names the missing plugin).
+// Anything it cannot read counts as in flight.
+func (e *Env) strandedGPUClaims(ctx context.Context) func(*unstructured.Unstructured) bool {
+	nodes, err := e.clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return func(*unstructured.Unstructured) bool { return false }
+	}
+	pods, err := e.clientset.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return func(*unstructured.Unstructured) bool { return false }
+	}
+	plugin := map[string]bool{} // nodes a device plugin pod is on, or made for
+	for _, p := range pods.Items {
+		o := metav1.GetControllerOf(&p)
+		if o == nil || o.Kind != "DaemonSet" || !gpu.IsDevicePlugin(o.Name) {
+			continue
+		}
+		plugin[p.Spec.NodeName] = true
+		if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+			for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+				for _, f := range t.MatchFields {
+					if f.Key == "metadata.name" {
+						for _, v := range f.Values {
+							plugin[v] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	byName := map[string]*corev1.Node{}
+	for i := range nodes.Items {
+		byName[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	return func(c *unstructured.Unstructured) bool {
+		name, _, _ := unstructured.NestedString(c.Object, "status", "nodeName")
+		n := byName[name]
+		if name == "" || n == nil || plugin[name] || !isGPUNode(n) {
+			return false
+		}
+		if q := n.Status.Allocatable[gpu.Resource]; !q.IsZero() {
+			return false
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status == corev1.ConditionTrue && time.Since(cond.LastTransitionTime.Time) >= strandedAfter
+			}
+		}
+		return false
+	}
+}
+
+// strandedAfter is how long a GPU node must have been Ready without a device plugin pod before its claim counts as
+// stranded: the DaemonSet controller makes a pod for a node it admits within moments of the node's arrival.
+const strandedAfter = 10 * time.Second
 
 func conditionTrue(u *unstructured.Unstructured, typ string) bool {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
