@@ -173,5 +173,5 @@ func reused(tf, k8s checkov.Report) string {
 		return ""
 	}
 	return fmt.Sprintf("; not scanned again, the inputs identical (every file, checkov %s and its configuration): %s (%s)",
-		checkov.Version, strings.Join(parts, ", "), checkov.EnvCache+"=off scans every time")
+		checkov.Version, strings.Join(parts, ", "), checkov.EnvCache+"=none scans every time")
 }

@@ -5,48 +5,37 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/digest"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/usercache"
 )
 
-// EnvCache names where Scan keeps the reports of its scans: a directory, or "off" for none. Unset, the user's cache
-// (eks-mlops-harness/checkov-scans).
+// EnvCache names where Scan keeps the reports of its scans: a directory, or "none" for no cache. Unset, the user's
+// cache (eks-mlops-harness/checkov-scans).
 const EnvCache = "HARNESS_CHECKOV_CACHE"
 
 // cacheKeep is how many reports the cache keeps (the most recently used; a report is a few kilobytes).
 const cacheKeep = 256
 
 // CacheDir is where Scan keeps its reports ("" for none).
-func CacheDir() string {
-	switch v := os.Getenv(EnvCache); v {
-	case "off":
-		return ""
-	case "":
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return ""
-		}
-		return filepath.Join(dir, "eks-mlops-harness", "checkov-scans")
-	default:
-		return v
-	}
-}
+func CacheDir() string { return usercache.Dir(EnvCache, "checkov-scans") }
 
 // scanKey identifies what a scan's report depends on: the cache's format, checkov's version and installation (the
 // virtualenv the link bin resolves to: the machine's store names it by its content), the framework, the checkov
 // configuration files checkov reads besides its flags (.checkov.yaml or .yml in the working directory and the home
-// directory), and every entry under dir by relative path, type and content (symbolic links by their target).
+// directory), and every file and symbolic link under dir (digest.Tree: by relative path and content; nothing left
+// out).
 func scanKey(bin, dir, framework string) (string, error) {
 	h := sha256.New()
 	real, err := filepath.EvalSymlinks(bin)
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(h, "checkov-scan 1\x00%s\x00%s\x00%s\x00", Version, real, framework)
+	fmt.Fprintf(h, "checkov-scan 2\x00%s\x00%s\x00%s\x00", Version, real, framework)
 	var configs []string
 	if wd, err := os.Getwd(); err == nil {
 		configs = append(configs, filepath.Join(wd, ".checkov.yaml"), filepath.Join(wd, ".checkov.yml"))
@@ -55,50 +44,11 @@ func scanKey(bin, dir, framework string) (string, error) {
 		configs = append(configs, filepath.Join(home, ".checkov.yaml"), filepath.Join(home, ".checkov.yml"))
 	}
 	for _, c := range configs {
-		data, err := os.ReadFile(c)
-		if err != nil && !os.IsNotExist(err) {
+		if err := digest.File(h, c, c); err != nil && !os.IsNotExist(err) {
 			return "", err
 		}
-		fmt.Fprintf(h, "config %s %d\x00", c, len(data))
-		h.Write(data)
 	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		switch t := d.Type(); {
-		case t.IsDir():
-			fmt.Fprintf(h, "dir %s\x00", rel)
-		case t&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "link %s %s\x00", rel, target)
-		case t.IsRegular():
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "file %s %d\x00", rel, fi.Size())
-			if _, err := io.Copy(h, f); err != nil {
-				return err
-			}
-		default:
-			fmt.Fprintf(h, "other %s %v\x00", rel, t)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := digest.Tree(h, dir, nil); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -45,7 +45,7 @@ func tree(t *testing.T, files map[string]string) string {
 }
 
 // TestScanReusesOnlyIdenticalInputs: a second scan of the same files (at another path: a copy of the repository)
-// is the first one's report, said so; a changed file, another framework or the cache turned off runs checkov again
+// is the first one's report, said so; a changed file, another framework or no cache runs checkov again
 // — and a finding the change brings is reported, never hidden by the earlier clean scan.
 func TestScanReusesOnlyIdenticalInputs(t *testing.T) {
 	t.Setenv(EnvCache, t.TempDir())
@@ -86,10 +86,10 @@ func TestScanReusesOnlyIdenticalInputs(t *testing.T) {
 	assert.Equal(t, 4, runs())
 	assert.Equal(t, broken.Failed, brokenAgain.Failed)
 
-	t.Setenv(EnvCache, "off")
+	t.Setenv(EnvCache, "none")
 	_, err = Scan(ctx, bin, tree(t, files), "terraform")
 	require.NoError(t, err)
-	assert.Equal(t, 5, runs(), EnvCache+"=off scans every time")
+	assert.Equal(t, 5, runs(), EnvCache+"=none scans every time")
 }
 
 // TestScanKeyFollowsWhatCheckovReads: the key changes with content, a subdirectory's file, a symbolic link's target

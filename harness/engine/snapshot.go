@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/digest"
 )
 
 // DeployKey names the state a deploy of e's platform leaves on a cluster the harness creates, so that a snapshot
@@ -29,18 +30,18 @@ func (e *Env) DeployKey(ctx context.Context, argo *ArgoCD, extra ...string) (str
 	if err != nil {
 		return "", fmt.Errorf("deploy key: %w", err)
 	}
-	if err := hashFile(h, "harness", exe); err != nil {
+	if err := digest.File(h, "harness", exe); err != nil {
 		return "", fmt.Errorf("deploy key: %w", err)
 	}
 	if argo != nil {
 		if argo.InstallManifest != "" {
 			return "", fmt.Errorf("deploy key: Argo CD installed from %s into a given cluster: no snapshot", argo.InstallManifest)
 		}
-		if err := hashFile(h, "argocd", argo.Binary); err != nil {
+		if err := digest.File(h, "argocd", argo.Binary); err != nil {
 			return "", fmt.Errorf("deploy key: %w", err)
 		}
 		if argo.HelmDir != "" { // the Helm CLI its repo server runs
-			if err := hashFile(h, "helm", filepath.Join(argo.HelmDir, "helm")); err != nil && !os.IsNotExist(err) {
+			if err := digest.File(h, "helm", filepath.Join(argo.HelmDir, "helm")); err != nil && !os.IsNotExist(err) {
 				return "", fmt.Errorf("deploy key: %w", err)
 			}
 		}
@@ -85,36 +86,11 @@ func (e *Env) AdoptDeployment(ctx context.Context, apps []string, how string) {
 	e.recordSynced(ctx, func(app string) bool { return on[app] }, how)
 }
 
-// hashTree writes every regular file under dir (path relative to dir, mode, contents) to h, in lexical order;
-// Terraform's working state (.terraform, *.tfstate) is left out.
+// hashTree writes dir's files to h (digest.Tree); Terraform's working state (.terraform, *.tfstate) is left out:
+// a deploy does not read it.
 func hashTree(h hash.Hash, dir string) error {
 	fmt.Fprintf(h, "tree %s\n", filepath.Base(dir))
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".terraform" {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() || strings.Contains(d.Name(), ".tfstate") {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, path)
-		return hashFile(h, rel, path)
+	return digest.Tree(h, dir, func(d fs.DirEntry) bool {
+		return (d.IsDir() && d.Name() == ".terraform") || (!d.IsDir() && strings.Contains(d.Name(), ".tfstate"))
 	})
-}
-
-func hashFile(h hash.Hash, name, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(h, "file %s %o %d\n", name, st.Mode().Perm(), st.Size())
-	_, err = io.Copy(h, f)
-	return err
 }

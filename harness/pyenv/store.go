@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/usercache"
 )
 
 // EnvStore names the machine's store of virtualenvs: a directory, or "none" for a virtualenv of its own in every
@@ -29,20 +30,7 @@ const storeKeep = 14 * 24 * time.Hour
 // A runtime is installed there once per machine, by content (the lock, the Python), and every clone's virtualenv
 // path (.venv-workloads/ray, .venv, .venv-checkov) is a link to its entry: a fresh clone, CI's among them, installs
 // nothing it had before, and a clone at another revision gets its own entry instead of reinstalling over another's.
-func Store() string {
-	switch v := os.Getenv(EnvStore); v {
-	case "none":
-		return ""
-	case "":
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return ""
-		}
-		return filepath.Join(dir, "eks-mlops-harness", "venvs")
-	default:
-		return v // Shared refuses a relative path: go test runs each package in its own directory
-	}
-}
+func Store() string { return usercache.Dir(EnvStore, "venvs") }
 
 var python struct {
 	mu sync.Mutex

@@ -51,7 +51,8 @@ func TestImportGraph(t *testing.T) {
 // make them as slow to build as the harness.
 var smallCommands = map[string][]string{
 	"harness/cmd/runtimes": {module + "harness/cmd/runtimes", module + "harness/runtimes", module + "harness/pyenv",
-		module + "harness/checkov", module + "harness/internal/proc", "github.com/spf13/pflag"},
+		module + "harness/checkov", module + "harness/internal/proc", module + "harness/internal/digest",
+		module + "harness/internal/usercache", "github.com/spf13/pflag"},
 }
 
 // heavyDeps is what of deps (import paths) is neither the standard library nor allowed.
