@@ -27,8 +27,12 @@ help: ## list targets
 deps: ## download Go modules (and the Go toolchain)
 	$(GO) mod download
 
-.PHONY: build
-build: deps ## build bin/harness
+.PHONY: build harness
+build: deps harness ## build bin/harness
+
+# bin/harness alone, for the jobs below that run after deps: under make -j a phony prerequisite held the longest
+# build back until the end (measured cold: it started at 16 min of 28).
+harness:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/harness ./harness/cmd/harness
 
 # CRDs for the custom resources the platform creates, generated from the upstream Go API types by
@@ -36,12 +40,12 @@ build: deps ## build bin/harness
 CRDGEN_SRC := $(shell find tools/crdgen -name '*.go') tools/crdgen/go.mod tools/crdgen/go.sum
 
 # The Karpenter AWS provider's EC2NodeClass CRD is copied as its module publishes it (pkg/apis/crds), at the version
-# tools/karpenter-aws pins (the provider that runs): only that module is downloaded, not its dependencies.
+# tools/karpenter pins (the provider that runs): only that module is downloaded, not its dependencies.
 KARPENTER_AWS_MOD := github.com/aws/karpenter-provider-aws
 
-bin/crds/SOURCES: $(CRDGEN_SRC) tools/karpenter-aws/go.mod
+bin/crds/SOURCES: $(CRDGEN_SRC) tools/karpenter/go.mod
 	@mkdir -p bin
-	v=$$(cd tools/karpenter-aws && $(GO) list -m -f '{{.Version}}' $(KARPENTER_AWS_MOD)) && \
+	v=$$(cd tools/karpenter && $(GO) list -m -f '{{.Version}}' $(KARPENTER_AWS_MOD)) && \
 	d=$$($(GO) mod download -json $(KARPENTER_AWS_MOD)@$$v | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p') && \
 	cd tools/crdgen && $(GO) run . -out ../../bin/crds -copy "$(KARPENTER_AWS_MOD)@$$v=$$d/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml"
 
@@ -96,13 +100,20 @@ kube-apiservers: $(foreach m,$(REHEARSE_MINORS),bin/kube-apiserver-$(m)) ## buil
 rehearse: build crds kube-apiservers ## rehearse the next EKS minor upgrade on the local environment (harness rehearse --env local --to <declared+1>)
 	./bin/harness rehearse --env local
 
-# The real Karpenter (sigs.k8s.io/karpenter at the version tools/crdgen generates its CRDs from) with its kwok
-# cloud provider, built in its own module (tools/karpenter; ~2 min cold), and the provider's KWOKNodeClass CRD.
-KARPENTER_SRC := tools/karpenter/main.go tools/karpenter/go.mod tools/karpenter/go.sum
+# The real Karpenter, two builds from one module (tools/karpenter): bin/karpenter, sigs.k8s.io/karpenter (the version
+# tools/crdgen generates its CRDs from) with its kwok cloud provider (tools/karpenter/main.go; scenarios run it), and
+# bin/karpenter-aws, the real AWS provider in kwok mode (github.com/aws/karpenter-provider-aws/kwok, built unchanged;
+# `harness check` runs it in place of the generic provider when built: against moto holding the emulated apply of
+# terraform/, with the Pricing API and the public EKS AMI SSM parameters served beside moto, harness/cloud/publicdata).
+# The AWS provider's go.mod selects the Kubernetes libraries and the Karpenter core both are built with, so one `go
+# build` compiles what they share once (measured cold, 2 cores: see docs/karpenter.md); plus the KWOKNodeClass CRD.
+KARPENTER_SRC := tools/karpenter/main.go tools/karpenter/tools.go tools/karpenter/go.mod tools/karpenter/go.sum
 
-bin/karpenter: $(KARPENTER_SRC)
+bin/karpenter bin/karpenter-aws &: $(KARPENTER_SRC)
 	@mkdir -p bin
-	cd tools/karpenter && $(GO) build -ldflags "-s -w" -o ../../bin/karpenter .
+	rm -rf bin/.karpenter-build
+	cd tools/karpenter && $(GO) build -ldflags "-s -w" -o ../../bin/.karpenter-build/ . github.com/aws/karpenter-provider-aws/kwok
+	mv bin/.karpenter-build/karpenter bin/karpenter && mv bin/.karpenter-build/kwok bin/karpenter-aws && rmdir bin/.karpenter-build
 
 bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mod
 	rm -rf bin/karpenter-crds && mkdir -p bin/karpenter-crds
@@ -111,20 +122,10 @@ bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml: tools/karpenter/go.mo
 	echo "sigs.k8s.io/karpenter $$(cd tools/karpenter && $(GO) list -m -f '{{.Version}}' sigs.k8s.io/karpenter) kwok/apis/crds" > bin/karpenter-crds/SOURCES
 
 .PHONY: karpenter
-karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster
-
-# The real Karpenter AWS provider in kwok mode (github.com/aws/karpenter-provider-aws/kwok, built unchanged in its own
-# module, tools/karpenter-aws; ~4-6 min cold). When it is built, `harness check` runs it in place of the generic kwok
-# Karpenter: against moto holding the emulated apply of terraform/, with the Pricing API and the public EKS AMI SSM
-# parameters served beside moto (harness/cloud/publicdata). Scenarios keep the generic provider.
-KARPENTER_AWS_SRC := tools/karpenter-aws/tools.go tools/karpenter-aws/go.mod tools/karpenter-aws/go.sum
-
-bin/karpenter-aws: $(KARPENTER_AWS_SRC)
-	@mkdir -p bin
-	cd tools/karpenter-aws && $(GO) build -ldflags "-s -w" -o ../../bin/karpenter-aws github.com/aws/karpenter-provider-aws/kwok
+karpenter: bin/karpenter bin/karpenter-crds/karpenter.kwok.sh_kwoknodeclasses.yaml ## build the real Karpenter (kwok cloud provider) for the embedded cluster, and its AWS provider beside it
 
 .PHONY: karpenter-aws
-karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (harness check runs it when built)
+karpenter-aws: bin/karpenter-aws ## build the real Karpenter AWS provider in kwok mode (harness check runs it when built; the same build as make karpenter)
 
 .PHONY: argocd
 argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the real Argo CD and a Helm CLI for `harness check --deploy argocd`
@@ -133,9 +134,11 @@ argocd: bin/argocd bin/argocd-crds/application-crd.yaml bin/helm ## build the re
 LOCAL_TEST_PARALLEL ?= 3
 
 .PHONY: test
-# What a job needs, made two at a time (make -j2): the Python runtimes first and bin/harness beside them, so that on
-# a fresh machine pip's downloads run beside the Go compiles instead of after them (or in `harness check`'s steps).
-LOCAL_PARTS := python-runtimes build crds argocd kuberay karpenter karpenter-aws
+# What a job needs, made three at a time (make -j3), the longest first: bin/harness and the Python runtimes at once,
+# then the tools, so that on a fresh machine pip (mostly one core, and the network) runs beside two Go builds (each
+# of which parallelizes its own compiles) and both cores stay busy.
+LOCAL_PARTS := harness python-runtimes argocd karpenter crds kuberay
+LOCAL_JOBS ?= 3
 
 .PHONY: runtimes python-runtimes
 runtimes: python-runtimes ## install the Python runtimes a run uses (workload tier, moto, checkov) ahead of it
@@ -147,7 +150,7 @@ python-runtimes:
 	-$(GO) run ./harness/cmd/runtimes
 
 test: deps ## run every test that needs no Docker, AWS or network (what CI runs), then the apply tier (or its skip line)
-	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS) kube-apiservers
+	$(MAKE) --no-print-directory -j$(LOCAL_JOBS) $(LOCAL_PARTS) kube-apiservers
 	$(GO) test -ldflags "$(LDFLAGS)" -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/test/local$$')
 	@# test/local after the rest, its tests LOCAL_TEST_PARALLEL at a time (t.Parallel: each has its own clusters,
 	@# processes and directories). Most of a test's time is waiting (syncs, retries, deadlines): measured on 2 cores,
@@ -162,7 +165,7 @@ test-aws: build ## the nightly real-AWS tier (costs money): HARNESS_AWS_ACCOUNT=
 
 .PHONY: test-local
 test-local: deps ## the main job: `harness check --env local` (deployed through the real Argo CD, the workload tier included) and every scenario beside its steps after the deploy, on embedded EKS-shaped clusters
-	$(MAKE) --no-print-directory -j2 $(LOCAL_PARTS)
+	$(MAKE) --no-print-directory -j$(LOCAL_JOBS) $(LOCAL_PARTS)
 	./bin/harness check --env local --deploy argocd --workloads --reuse-deploy $(if $(HARNESS_CHARTS_DIR),,--fetch-charts) scenarios/*.yaml
 
 .PHONY: diff

@@ -45,7 +45,7 @@ var sources = []source{
 	{module: "github.com/ray-project/kuberay/ray-operator", pkg: "github.com/ray-project/kuberay/ray-operator/apis/ray/v1", embeddedMeta: true},
 	{module: "sigs.k8s.io/karpenter", pkg: "sigs.k8s.io/karpenter/pkg/apis/v1"},
 	// KServe is not served by the module proxy; see its doc.go. The Karpenter AWS provider's EC2NodeClass CRD is
-	// not generated: it is copied as the provider module publishes it (-copy, from tools/karpenter-aws's pin).
+	// not generated: it is copied as the provider module publishes it (-copy, from tools/karpenter's pin).
 	{module: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen", pkg: "github.com/eks-mlops/eks-mlops-enterprise-grade/tools/crdgen/kserve/v1beta1"},
 }
 
@@ -171,7 +171,11 @@ func run(out string, copies []copied) error {
 		names = append(names, objs[0].GetName())
 	}
 	sort.Strings(names)
-	if err := os.WriteFile(filepath.Join(tmp, "SOURCES"), []byte(provenance(names, copies)), 0o644); err != nil {
+	prov, err := provenance(names, copies)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "SOURCES"), []byte(prov), 0o644); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(out); err != nil {
@@ -202,12 +206,27 @@ func argoFixup(u *unstructured.Unstructured) {
 	_ = unstructured.SetNestedSlice(u.Object, versions, "spec", "versions")
 }
 
-// provenance records which module version each CRD came from, for the harness's report.
-func provenance(names []string, copies []copied) string {
+// provenance records which module version each CRD came from, for the harness's report: the versions of the
+// source modules as the module graph selects them (the packages controller-tools loaded), controller-tools' from the
+// build.
+func provenance(names []string, copies []copied) (string, error) {
 	versions := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			versions[d.Path] = d.Version
+		}
+	}
+	var pkgs []string
+	for _, s := range sources {
+		pkgs = append(pkgs, s.pkg)
+	}
+	loaded, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedModule, Dir: "."}, pkgs...)
+	if err != nil {
+		return "", fmt.Errorf("reading the API packages' module versions: %w", err)
+	}
+	for _, p := range loaded {
+		if p.Module != nil && !p.Module.Main {
+			versions[p.Module.Path] = p.Module.Version
 		}
 	}
 	var b strings.Builder
@@ -227,7 +246,7 @@ func provenance(names []string, copies []copied) string {
 		fmt.Fprintf(&b, "%s %s %s (copied unchanged)\n", c.module, c.version, file)
 	}
 	b.WriteString("# CRDs:\n" + strings.Join(names, "\n") + "\n")
-	return b.String()
+	return b.String(), nil
 }
 
 func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {

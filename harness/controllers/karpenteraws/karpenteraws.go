@@ -20,7 +20,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/proc"
 )
 
-// Version is the provider tools/karpenter-aws builds (its go.mod pins github.com/aws/karpenter-provider-aws; a test
+// Version is the provider tools/karpenter builds (its go.mod pins github.com/aws/karpenter-provider-aws; a test
 // holds them equal) and whose EC2NodeClass CRD make crds copies.
 const Version = "v1.15.0"
 

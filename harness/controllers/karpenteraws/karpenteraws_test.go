@@ -10,10 +10,10 @@ import (
 	"golang.org/x/mod/modfile"
 )
 
-// TestVersionIsWhatToolsBuilds: the version the harness reports is the one tools/karpenter-aws pins.
+// TestVersionIsWhatToolsBuilds: the version the harness reports is the one tools/karpenter pins.
 func TestVersionIsWhatToolsBuilds(t *testing.T) {
 	_, here, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(here), "..", "..", "..", "tools", "karpenter-aws", "go.mod")
+	path := filepath.Join(filepath.Dir(here), "..", "..", "..", "tools", "karpenter", "go.mod")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	f, err := modfile.Parse(path, data, nil)
