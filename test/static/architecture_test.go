@@ -256,3 +256,42 @@ func TestVerdictsLiveInCheck(t *testing.T) {
 	root := planted(t, "harness/smoke/x.go", "package smoke\n\nfunc f() { _ = result.Fail(\"x\", nil, \"y\") }\n")
 	assert.Len(t, judge(verdictsOutside(t, root)), 1, "a new package constructing a result is caught")
 }
+
+// crdgenReads are the API packages tools/crdgen hands controller-tools, which parses and type-checks them in process:
+// compiling them into crdgen too would compile their whole dependency graphs (Argo CD's API package alone ~1,200
+// packages) for nothing on a fresh machine.
+var crdgenReads = []string{"github.com/argoproj/argo-cd/v3/pkg/apis/", "github.com/ray-project/kuberay/ray-operator/apis/",
+	"sigs.k8s.io/karpenter/pkg/apis/", module + "tools/crdgen/kserve/"}
+
+// compiledAPIs is what of deps (import paths) is one of crdgenReads' packages.
+func compiledAPIs(deps []string) []string {
+	var out []string
+	for _, d := range deps {
+		for _, p := range crdgenReads {
+			if strings.HasPrefix(d+"/", p) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// TestCrdgenDoesNotCompileWhatItReads: crdgen's build imports none of the API packages it reads from source; its
+// go.mod still pins them (the tools build tag's imports.go).
+func TestCrdgenDoesNotCompileWhatItReads(t *testing.T) {
+	list := func(args ...string) []string {
+		cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, args...)...)
+		cmd.Dir = filepath.Join(testenv.Root(), "tools", "crdgen")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.Fields(string(out))
+	}
+	assert.Empty(t, compiledAPIs(list(".")), "tools/crdgen compiles the API packages controller-tools reads from source")
+	pinned := strings.Join(compiledAPIs(list("-tags", "tools", ".")), "\n") + "\n"
+	for _, p := range crdgenReads {
+		assert.Contains(t, pinned, p, "imports.go (tools build tag) pins the module of %s", p)
+	}
+	// Broken: crdgen importing Argo CD's API package again.
+	assert.Equal(t, []string{"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"},
+		compiledAPIs([]string{"fmt", "sigs.k8s.io/controller-tools/pkg/crd", "github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"}))
+}
