@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenter"
@@ -344,24 +345,32 @@ func (e *Env) strandedGPUClaims(ctx context.Context) func(*unstructured.Unstruct
 	if err != nil {
 		return func(*unstructured.Unstructured) bool { return false }
 	}
-	plugin := map[string]bool{} // nodes a device plugin pod is on, or made for
-	for _, p := range pods.Items {
-		o := metav1.GetControllerOf(&p)
+	// The device plugin pods: a node is covered when one is on it, or made for it (the DaemonSet controller pins each
+	// pod to its node by required node affinity, read as the scheduler reads it).
+	onNode := map[string]bool{}
+	var madeFor []nodeaffinity.RequiredNodeAffinity
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		o := metav1.GetControllerOf(p)
 		if o == nil || o.Kind != "DaemonSet" || !gpu.IsDevicePlugin(o.Name) {
 			continue
 		}
-		plugin[p.Spec.NodeName] = true
-		if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-			for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-				for _, f := range t.MatchFields {
-					if f.Key == "metadata.name" {
-						for _, v := range f.Values {
-							plugin[v] = true
-						}
-					}
-				}
+		if p.Spec.NodeName != "" {
+			onNode[p.Spec.NodeName] = true
+		} else {
+			madeFor = append(madeFor, nodeaffinity.GetRequiredNodeAffinity(p))
+		}
+	}
+	covered := func(n *corev1.Node) bool {
+		if onNode[n.Name] {
+			return true
+		}
+		for _, a := range madeFor {
+			if ok, err := a.Match(n); ok || err != nil { // unreadable: covered, so in flight
+				return true
 			}
 		}
+		return false
 	}
 	byName := map[string]*corev1.Node{}
 	for i := range nodes.Items {
@@ -370,7 +379,7 @@ func (e *Env) strandedGPUClaims(ctx context.Context) func(*unstructured.Unstruct
 	return func(c *unstructured.Unstructured) bool {
 		name, _, _ := unstructured.NestedString(c.Object, "status", "nodeName")
 		n := byName[name]
-		if name == "" || n == nil || plugin[name] || !isGPUNode(n) {
+		if name == "" || n == nil || !isGPUNode(n) || covered(n) {
 			return false
 		}
 		if q := n.Status.Allocatable[gpu.Resource]; !q.IsZero() {
