@@ -26,7 +26,7 @@ const Version = "v1.15.0"
 
 // Config says how to run the provider.
 type Config struct {
-	// Binary is tools/karpenter-aws's build (make karpenter-aws: bin/karpenter-aws).
+	// Binary is the AWS provider's build from tools/karpenter (make karpenter-aws: bin/karpenter-aws).
 	Binary string
 	// Kubeconfig is the cluster's admin kubeconfig; APIServer its URL (CLUSTER_ENDPOINT: without it the provider
 	// asks EKS DescribeCluster for the endpoint).
