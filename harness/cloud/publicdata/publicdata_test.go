@@ -39,6 +39,7 @@ func awsConfig(endpoint string) aws.Config {
 func TestGetProductsAnswersKarpentersQueries(t *testing.T) {
 	s := start(t, "http://127.0.0.1:1")
 	client := pricing.NewFromConfig(awsConfig(s.URL()))
+	pages := 0 // read by the paginator, over every query
 	query := func(extra ...pricingtypes.Filter) map[string]string {
 		fs := []pricingtypes.Filter{}
 		for _, kv := range [][2]string{{"regionCode", "eu-west-1"}, {"serviceCode", "AmazonEC2"}, {"preInstalledSw", "NA"},
@@ -47,7 +48,6 @@ func TestGetProductsAnswersKarpentersQueries(t *testing.T) {
 		}
 		out := map[string]string{}
 		p := pricing.NewGetProductsPaginator(client, &pricing.GetProductsInput{ServiceCode: aws.String("AmazonEC2"), Filters: append(fs, extra...), MaxResults: aws.Int32(7)})
-		pages := 0
 		for p.HasMorePages() {
 			page, err := p.NextPage(context.Background())
 			require.NoError(t, err)
@@ -86,7 +86,10 @@ func TestGetProductsAnswersKarpentersQueries(t *testing.T) {
 	metal := query(tf("tenancy", "Dedicated"), tf("productFamily", "Compute Instance (bare metal)"))
 	assert.Equal(t, map[string]string{"g4dn.metal": "7.8240000", "m5.metal": "4.6080000"}, metal)
 	assert.Empty(t, query(tf("operatingSystem", "Windows")))
-	assert.Equal(t, (len(shared)+6)/7+1+1, s.Requests()["AWSPriceListService.GetProducts"], "pages of 7: shared, metal, none")
+	assert.Equal(t, (len(shared)+6)/7+1+1, pages, "pages of 7: shared, metal, none")
+	// Every page was answered here, none forwarded (at least one request per page: the SDK retries a request whose
+	// answer it did not read, which a loaded machine can cause).
+	assert.GreaterOrEqual(t, s.Requests()["AWSPriceListService.GetProducts"], pages, "GetProducts answered here")
 }
 
 // TestGetParameterServesEKSImageParameters: the AMI parameters Karpenter reads for al2023, al2 and bottlerocket
