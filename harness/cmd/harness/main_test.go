@@ -134,3 +134,21 @@ func TestVerdictIsIncompleteWhenChartsWereMissing(t *testing.T) {
 	assert.NoError(t, verdict([]result.Result{skipped}, true))
 	assert.NoError(t, verdict([]result.Result{{Name: "consistency", Status: result.Passed}}, false))
 }
+
+// TestDefaultSnapshotsFollowsTheUserCache: the deploy snapshots live where the harness's other machine-wide stores
+// do (the user's cache, or $HARNESS_SNAPSHOTS; "none" turns the store off), and without a user cache directory the
+// store is off rather than left in the temporary directory after the run.
+func TestDefaultSnapshotsFollowsTheUserCache(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("HARNESS_SNAPSHOTS", "")
+	t.Setenv("XDG_CACHE_HOME", cache)
+	assert.Equal(t, filepath.Join(cache, "eks-mlops-harness", "snapshots"), defaultSnapshots())
+	t.Setenv("HARNESS_SNAPSHOTS", "/elsewhere/snapshots")
+	assert.Equal(t, "/elsewhere/snapshots", defaultSnapshots())
+	t.Setenv("HARNESS_SNAPSHOTS", "none")
+	assert.True(t, snapshotStore{defaultSnapshots()}.off())
+	t.Setenv("HARNESS_SNAPSHOTS", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	assert.True(t, snapshotStore{defaultSnapshots()}.off(), "no user cache: no store (not one under %s)", os.TempDir())
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/internal/usercache"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/result"
 )
 
@@ -42,15 +43,14 @@ type deployRecord struct {
 
 type snapshotStore struct{ dir string }
 
+// defaultSnapshots is the store's place unless --snapshots says: $HARNESS_SNAPSHOTS ("none": off), else the user's
+// cache, by the rule of the harness's other machine-wide stores (usercache). Without a user cache directory the
+// store is off (scenarios deploy themselves): a store in the temporary directory would outlive the run.
 func defaultSnapshots() string {
-	if v := os.Getenv("HARNESS_SNAPSHOTS"); v != "" {
-		return v
+	if dir := usercache.Dir("HARNESS_SNAPSHOTS", "snapshots"); dir != "" {
+		return dir
 	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "eks-mlops-harness", "snapshots")
+	return snapshotsOff
 }
 
 func (s snapshotStore) off() bool { return s.dir == "" || s.dir == snapshotsOff }
