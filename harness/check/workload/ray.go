@@ -156,9 +156,31 @@ func (t *Tier) startOperator(ctx context.Context, h *rayHead) error {
 	return nil
 }
 
-// startHead starts `ray start --head --block` on loopback with free ports, and Serve's HTTP proxy on loopback.
+// startHead starts the Ray head (startHeadOn). A head that does not come up is stopped and started once more on
+// fresh ports, its first failure said in the progress and in the error: a Ray head is a dozen processes binding
+// ports chosen before they start, and on a busy 2-core machine one of them can fail without anything being wrong
+// with the workload (seen once in CI: the raylet never registered, `ray start --block` stopped the head, and
+// `serve start` waited out its minute for a GCS that was gone). The workload's code reaches Ray only after the
+// head is up; what the platform gives the head itself (its custom resources) fails both starts, and the second
+// failure is the step's error, the first's in it.
 func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
-	dir, err := t.scratch("ray")
+	h, err := t.startHeadOn(ctx, env, "ray")
+	if err == nil || ctx.Err() != nil {
+		return h, err
+	}
+	t.progress("workload/ray: the Ray head did not come up; starting it again on fresh ports. The first start: %v", err)
+	h, err2 := t.startHeadOn(ctx, env, "ray-2")
+	if err2 != nil {
+		return nil, fmt.Errorf("%w\n(the first start failed too: %s)", err2, firstLine(err))
+	}
+	return h, nil
+}
+
+// startHeadOn starts `ray start --head --block` on loopback with free ports, and Serve's HTTP proxy on loopback;
+// scratch is the name of its directory. On an error the head is stopped, and the error carries the tails of the
+// head's own logs (raylet, GCS).
+func (t *Tier) startHeadOn(ctx context.Context, env pyenv.Env, scratch string) (_ *rayHead, err error) {
+	dir, err := t.scratch(scratch)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +188,7 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 	// Ten distinct ports at once: ports chosen one by one may repeat (Ray refuses a port given to two components).
 	keys := []string{"port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
 		"metrics-export-port", "node-manager-port", "object-manager-port", "runtime-env-agent-port", "serve"}
-	free, err := freeport.FreeN(len(keys))
+	free, err := freePorts(len(keys))
 	if err != nil {
 		return nil, err
 	}
@@ -209,22 +231,94 @@ func (t *Tier) startHead(ctx context.Context, env pyenv.Env) (*rayHead, error) {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		// The dashboard answers before the raylet has registered: the head is up when its node is alive (a raylet
+		// that dies makes `ray start --block` stop the head, which the start sees).
+		return resp.StatusCode == http.StatusOK && headNodeAlive(ctx, hc, h.dashboard)
 	}, 2*time.Minute, env.Bin("ray"), args...)
 	if err != nil {
-		return nil, fmt.Errorf("Ray head not up: %w", err)
+		return nil, fmt.Errorf("Ray head not up: %w%s", err, headLogs(tmp))
 	}
 	h.proc = p
+	defer func() {
+		if err != nil {
+			_ = p.Stop()
+		}
+	}()
 	// Serve's proxy on loopback and a free port, before any application is deployed (Serve would otherwise start
 	// it on 0.0.0.0:8000).
 	serveLog := filepath.Join(dir, "serve-start.log")
 	if err := t.run(ctx, dir, serveLog, procEnv, env.Bin("serve"), "start", "--address", h.gcs,
 		"--http-host", "127.0.0.1", "--http-port", fmt.Sprint(h.serve)); err != nil {
-		return nil, fmt.Errorf("serve start: %v\n%s", err, strings.Join(tailFile(serveLog, 10), "\n"))
+		return nil, fmt.Errorf("serve start: %v\n%s%s", err, strings.Join(tailFile(serveLog, 10), "\n"), headLogs(tmp))
 	}
 	t.progress("workload/ray: Ray head ready in %s, Serve proxy on 127.0.0.1:%d", time.Since(t0).Round(100*time.Millisecond), h.serve)
 	return h, nil
 }
+
+// headNodeAlive says whether the dashboard lists a node whose raylet is ALIVE (its node summary, as `ray status`
+// and the dashboard's cluster page read it).
+func headNodeAlive(ctx context.Context, hc *http.Client, dashboard string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dashboard+"/nodes?view=summary", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Summary []struct {
+				Raylet struct {
+					State string `json:"state"`
+				} `json:"raylet"`
+			} `json:"summary"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return false
+	}
+	for _, n := range body.Data.Summary {
+		if n.Raylet.State == "ALIVE" {
+			return true
+		}
+	}
+	return false
+}
+
+// headLogs is what the Ray head's own logs in its latest session under tmp say went wrong, for an error: each log's
+// error and fatal lines (rayErrorLine; a component that could not bind its port says so in one), else the raylet's
+// and the GCS's last lines; empty when there are no logs.
+func headLogs(tmp string) string {
+	var b strings.Builder
+	for _, name := range []string{"raylet.out", "gcs_server.out", "dashboard_agent.log", "runtime_env_agent.log"} {
+		path := filepath.Join(tmp, "session_latest", "logs", name)
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		lines := rayErrorLine.FindAllString(string(data), -1)
+		if len(lines) == 0 {
+			if name != "raylet.out" && name != "gcs_server.out" {
+				continue // the agents' logs only when they say something went wrong
+			}
+			lines = tailFile(path, 4)
+		}
+		if len(lines) > 4 {
+			lines = lines[len(lines)-4:]
+		}
+		fmt.Fprintf(&b, "\n%s: %s", name, strings.Join(lines, "\n  "))
+	}
+	return b.String()
+}
+
+// rayErrorLine is an error or fatal line of a Ray log: a C++ component's ("[2026-12-07 10:25:21,303 C 2517 2517]
+// grpc_server.cc:124: ...") or a Python agent's ("2026-12-07 10:25:16,380<TAB>ERROR agent.py:88 -- ...").
+var rayErrorLine = regexp.MustCompile(`(?m)^(\[[0-9-]+ [0-9:,]+ [EC] [0-9]+ [0-9]+\]|[0-9-]+ [0-9:,]+\s+(ERROR|CRITICAL) ).*$`)
+
+// freePorts chooses the head's ports (a variable for the test that gives the first head a port in use).
+var freePorts = freeport.FreeN
 
 // workingDirs are the s3:// runtime_env working_dir URIs the Ray manifests name, each with the directory whose
 // files it ships: the manifest's own directory (workflows/ray for workflows/ray/rayjob.yaml), as the runbook zips it.
