@@ -16,6 +16,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check/workload"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cluster"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/argocd"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/report"
@@ -274,7 +275,7 @@ func defaultChartsCache() string {
 }
 
 // argoCDFor resolves --deploy: argocd runs the real Argo CD (built by `make argocd`) for the run, helm installs each
-// chart directly, auto picks argocd when it is built and git is installed. Argo CD's working directory (its logs,
+// chart directly, auto picks argocd when it is built (with the Helm CLI its repo server runs) and git is installed. Argo CD's working directory (its logs,
 // the served repositories) is inside the embedded cluster's run directory, which its watcher removes on every exit
 // path, SIGKILL included, and which a failed run or --keep keeps, Argo CD's logs with it; elsewhere it is a
 // temporary directory the cleanup removes.
@@ -314,6 +315,9 @@ func argoCDFor(f clusterFlags, c cluster.Cluster, via string, static bool) (*eng
 func argoUnavailable(root string) string {
 	if _, err := os.Stat(filepath.Join(root, "bin", "argocd")); err != nil {
 		return "Argo CD is not built (make argocd)"
+	}
+	if _, err := argocd.HelmCLI(filepath.Join(root, "bin")); err != nil {
+		return "the Helm CLI Argo CD's repo server runs is not built (make argocd)"
 	}
 	if _, err := exec.LookPath("git"); err != nil {
 		return "git is not installed (Argo CD's repo server runs it)"

@@ -152,3 +152,18 @@ func TestDefaultSnapshotsFollowsTheUserCache(t *testing.T) {
 	t.Setenv("HOME", "")
 	assert.True(t, snapshotStore{defaultSnapshots()}.off(), "no user cache: no store (not one under %s)", os.TempDir())
 }
+
+// TestAutoDeploysWithHelmWhenArgoCDHasNoHelmCLI: bin/argocd built but not the bin/helm its repo server renders
+// charts with (nor a helm on PATH): --deploy auto says so and deploys with Helm, instead of an Argo CD sync that
+// waits out its timeout on "helm: executable file not found".
+func TestAutoDeploysWithHelmWhenArgoCDHasNoHelmCLI(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "bin"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "bin", "argocd"), []byte("#!/bin/sh\n"), 0o755))
+	emptyPath := t.TempDir()
+	t.Setenv("PATH", emptyPath)
+	assert.Contains(t, argoUnavailable(root), "Helm CLI")
+
+	require.NoError(t, os.WriteFile(filepath.Join(root, "bin", "helm"), []byte("#!/bin/sh\n"), 0o755))
+	assert.NotContains(t, argoUnavailable(root), "Helm CLI", "bin/helm built")
+}

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -96,6 +97,9 @@ func (s *Server) start(ctx context.Context, rc *rest.Config, cfg Config) (err er
 	}
 	if _, err := os.Stat(cfg.Binary); err != nil {
 		return fmt.Errorf("argocd binary: %w (make argocd)", err)
+	}
+	if _, err := HelmCLI(cfg.HelmDir); err != nil {
+		return err
 	}
 	set, err := deploy.LoadCRDs(cfg.CRDsDir)
 	if err != nil {
@@ -185,6 +189,22 @@ func (s *Server) run(ctx context.Context, cfg Config, env []string, port int, co
 	s.procs = append(s.procs, p)
 	s.mu.Unlock()
 	return nil
+}
+
+// HelmCLI is the helm the repo server renders charts with: dir's (make argocd builds bin/helm), else the first on
+// PATH (the repo server's PATH is dir, then the harness's). Without one every Application's manifest generation
+// fails ("helm: executable file not found") and the sync would wait out its timeout: the start fails at once.
+func HelmCLI(dir string) (string, error) {
+	if dir != "" {
+		p := filepath.Join(dir, "helm")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("no helm in %s nor on PATH: Argo CD's repo server renders the charts with the Helm CLI (make argocd builds bin/helm)", dir)
 }
 
 // Stop ends both processes (and their children: the repo server runs git and helm) and Redis.
