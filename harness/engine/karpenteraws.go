@@ -259,6 +259,9 @@ type judgedObject struct {
 	kind, name, source string
 }
 
+// judgedSettle is how long an unchanged Ready=False stands before it is Karpenter's answer.
+var judgedSettle = 15 * time.Second
+
 // waitJudged waits until Karpenter has judged every object: Ready=True, or Ready=False unchanged for 15 s. An object still undecided at the timeout is an error
 // naming its conditions.
 func waitJudged(ctx context.Context, dyn dynamic.Interface, objs []judgedObject, timeout time.Duration) ([]NodeClassVerdict, error) {
@@ -268,6 +271,8 @@ func waitJudged(ctx context.Context, dyn dynamic.Interface, objs []judgedObject,
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		out = out[:0]
 		done := true
+		// The node classes' Ready as read in this poll (objs lists them before the NodePools).
+		classReady := map[string]string{}
 		for _, o := range objs {
 			v := NodeClassVerdict{Kind: o.kind, Name: o.name, Source: o.source}
 			u, err := dyn.Resource(o.gvr).Get(ctx, o.name, metav1.GetOptions{})
@@ -276,13 +281,16 @@ func waitJudged(ctx context.Context, dyn dynamic.Interface, objs []judgedObject,
 				out, done = append(out, v), false
 				continue
 			}
-			ready := ""
+			ready, nodeClassReady := "", ""
 			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 			for _, c := range conds {
 				m, _ := c.(map[string]any)
 				typ, status, msg := fmt.Sprint(m["type"]), fmt.Sprint(m["status"]), fmt.Sprint(m["message"])
-				if typ == "Ready" {
+				switch typ {
+				case "Ready":
 					ready = status
+				case "NodeClassReady":
+					nodeClassReady = status
 				}
 				s := typ + "=" + status
 				if msg != "" && msg != "<nil>" {
@@ -306,9 +314,23 @@ func waitJudged(ctx context.Context, dyn dynamic.Interface, objs []judgedObject,
 			if sig != last[key] {
 				last[key], since[key] = sig, time.Now()
 			}
+			if o.kind == "EC2NodeClass" {
+				classReady[o.name] = ready
+			}
+			// A NodePool's NodeClassReady is Karpenter's copy of its node class's Ready (the nodepool.readiness
+			// controller: True exactly when the class is Ready). While the copy disagrees with the class as read now,
+			// Karpenter has not caught up with the class's last change (a busy machine lags behind by more than
+			// 15 s): not its answer yet, however long it has stood.
+			lagging := false
+			if o.kind == "NodePool" {
+				ref, _, _ := unstructured.NestedString(u.Object, "spec", "template", "spec", "nodeClassRef", "name")
+				if cr, ok := classReady[ref]; ok && cr != "" && (cr == "True") != (nodeClassReady == "True") {
+					lagging = true
+				}
+			}
 			// Ready is Karpenter's root condition: False only when a condition it depends on is False. Unchanged for
 			// 15 s, that is its answer (a condition it does not depend on may stay Unknown: NodeRegistrationHealthy).
-			if !v.Ready && !(ready == "False" && time.Since(since[key]) > 15*time.Second) {
+			if !v.Ready && (lagging || !(ready == "False" && time.Since(since[key]) > judgedSettle)) {
 				done = false
 			}
 			out = append(out, v)
