@@ -1,7 +1,6 @@
 package local
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
@@ -28,39 +26,6 @@ func argoCD(t *testing.T) engine.ArgoCD {
 	// together); `harness check` allows 5.
 	return engine.ArgoCD{Binary: filepath.Join(bin, "argocd"), HelmDir: bin, CRDsDir: filepath.Join(bin, "argocd-crds"),
 		Dir: t.TempDir(), Timeout: 6 * time.Minute, Progress: t.Logf}
-}
-
-// TestArgoCDSyncsThePlatform deploys the platform as the runbook does: the real Argo CD applies bootstrap.yaml
-// and syncs every Application of the app-of-apps, wave by wave, until Synced and Healthy.
-func TestArgoCDSyncsThePlatform(t *testing.T) {
-	t.Parallel()
-	c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-	env := testenv.MustEnv(t, testenv.MustPlatform(t, testenv.Root(), "local"), c, engine.Charts{Dir: testenv.ChartsDir(t)}, testenv.CRDsDir(t))
-	// As `harness check` does first: the generated CRDs for the kinds no installable chart ships (Karpenter's
-	// NodePool and EC2NodeClass: its chart is not in ../shared/charts).
-	crds := check.CRDs(env.InstallCRDs(t.Context()))
-	require.Equal(t, result.Passed, crds.Status, crds.Message)
-	argo := argoCD(t)
-	rs := check.Deploy(env.DeployArgoCD(t.Context(), argo))
-	// The repo server's askpass socket was in the run's directory (upstream default: /tmp, left there for good).
-	var sock []string
-	_ = filepath.WalkDir(argo.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Name() == "askpass.sock" {
-			sock = append(sock, p)
-		}
-		return nil
-	})
-	assert.NotEmpty(t, sock, "the repo server's askpass socket under %s", argo.Dir)
-	names := map[string]bool{}
-	for _, r := range rs {
-		t.Logf("%-28s %-8s %s %v", r.Name, r.Status, r.Message, r.Details)
-		names[r.Name] = true
-		assert.Equal(t, result.Passed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
-	}
-	for _, a := range env.Platform.Apps {
-		assert.True(t, names["deploy/"+a.Name], "a result for Application %s", a.Name)
-	}
-	assert.True(t, names["deploy/platform-app"])
 }
 
 // TestArgoCDNamesWhatDoesNotSync breaks three things in one copy of the repository and syncs it through Argo CD:

@@ -26,6 +26,7 @@ import (
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/moto"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/cloud/publicdata"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/controllers/karpenteraws"
+	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/check"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/deploy"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/engine"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/platform"
@@ -274,10 +275,11 @@ func tailOf(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// TestCheckJudgesKarpenterByTheAWSProvider runs `harness check --env local` (as make test-local does, without the
-// upstream charts) on copies of the repository with one defect each that only AWS reveals: the karpenter step runs
-// the real AWS provider against moto holding the emulated apply, and fails in Karpenter's own words; wiring/karpenter
-// has left these to it.
+// TestCheckJudgesKarpenterByTheAWSProvider runs the steps of `harness check --env local` that judge Karpenter (as
+// make test-local runs them, without the upstream charts) on copies of the repository with one defect each that
+// only AWS reveals: the karpenter step runs the real AWS provider against moto holding the emulated apply, and fails
+// in Karpenter's own words; wiring/karpenter has left these to it. (The whole check on the same defects: the
+// corpus, test/mutations.)
 func TestCheckJudgesKarpenterByTheAWSProvider(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, file, old, new, want string }{
@@ -295,7 +297,11 @@ func TestCheckJudgesKarpenterByTheAWSProvider(t *testing.T) {
 			root := testenv.CopyRepo(t)
 			testenv.Edit(t, root, tc.file, tc.old, tc.new)
 			c, _ := testenv.MustEKS(t, testenv.MustShape(t, "local"))
-			rs, _ := testenv.Check(t, root, "local", c, engine.Charts{}, testenv.CRDsDir(t))
+			// The phases these two results read: wiring/karpenter is static, the karpenter step runs the AWS
+			// provider on the deployed NodePools and node classes (the placement and acceptance steps after it
+			// judge other things).
+			rs := testenv.CheckPhasesAWS(t, root, "local", c, engine.Charts{}, testenv.CRDsDir(t),
+				check.PhaseStatic, check.PhaseCRDs, check.PhaseDeploy, check.PhaseControllers)
 			byName := map[string]result.Result{}
 			for _, r := range rs {
 				byName[r.Name] = r

@@ -24,10 +24,11 @@ func TestShippedScenarios(t *testing.T) {
 		require.NoError(t, err)
 		t.Run(s.Metadata.Name, func(t *testing.T) {
 			p := testenv.MustPlatform(t, testenv.Root(), s.Spec.Environment)
-			c, _ := testenv.MustEKS(t, p.Shape)
+			start := testenv.MustEKS
 			if s.Spec.PreAdvertisedGPUs || s.Spec.Karpenter {
-				c, _ = testenv.MustEmbedded(t, p.Shape)
+				start = testenv.MustEmbedded
 			}
+			c, _ := start(t, p.Shape)
 			results, err := (&scenario.Runner{Env: testenv.MustEnv(t, p, c, engine.Charts{}, "")}).Run(t.Context(), s)
 			require.NoError(t, err)
 			steps := len(s.Spec.Steps)

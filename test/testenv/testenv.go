@@ -158,6 +158,32 @@ func CheckQuick(t testing.TB, root, env string, c cluster.Cluster, charts engine
 	return runCheck(t, root, env, c, charts, crdsDir, karp)
 }
 
+// CheckPhases runs only the steps of `harness check` in phases (check.Select), Karpenter as in CheckQuick, for the
+// repository at root on c (nil: no cluster; only check.PhaseStatic can run). For breaking tests whose verdict one
+// check gives from what those phases do: the same check on the same input gives the same verdict, without the
+// deploys and probes of phases it does not read (the whole default path is judged by the corpus and the tests that
+// run every step).
+func CheckPhases(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, phases ...check.Phase) []result.Result {
+	t.Helper()
+	karp := engine.KarpenterConfigAt(Root())
+	karp.AWSBinary = ""
+	return runPhases(t, root, env, c, charts, crdsDir, karp, phases)
+}
+
+// CheckPhasesAWS is CheckPhases with Karpenter run as `harness check` runs it (the AWS provider when built).
+func CheckPhasesAWS(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, phases ...check.Phase) []result.Result {
+	t.Helper()
+	return runPhases(t, root, env, c, charts, crdsDir, engine.KarpenterConfigAt(Root()), phases)
+}
+
+func runPhases(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig, phases []check.Phase) []result.Result {
+	t.Helper()
+	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp, KubeRay: check.KubeRayAt(Root())}
+	rs, err := check.Execute(t.Context(), run, check.Select(check.Steps(), phases...), nil)
+	require.NoError(t, err)
+	return rs
+}
+
 func runCheck(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig) ([]result.Result, *check.Run) {
 	t.Helper()
 	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp, KubeRay: check.KubeRayAt(Root())}
