@@ -219,7 +219,8 @@ func (e *Env) bringUpAWSSide(ctx context.Context, cfg KarpenterConfig) (side aws
 		return fail(err)
 	}
 	side.region = awsCfg.Region
-	pd, err := publicdata.Start(publicdata.Config{Emulator: m.Endpoint(), EC2: ec2.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg)})
+	pd, err := publicdata.Start(publicdata.Config{Emulator: m.Endpoint(), EC2: ec2.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg),
+		Catalog: m.Installation()})
 	if err != nil {
 		return fail(err)
 	}

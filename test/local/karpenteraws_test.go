@@ -93,7 +93,8 @@ func startAWSKarpenter(t *testing.T, ctx context.Context, root string, pool func
 	cfg, err := up.Cloud.Config(ctx)
 	require.NoError(t, err)
 	emulator := up.Cloud.(*moto.Moto).Endpoint()
-	pd, err := publicdata.Start(publicdata.Config{Emulator: emulator, EC2: ec2.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg)})
+	pd, err := publicdata.Start(publicdata.Config{Emulator: emulator, EC2: ec2.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg),
+		Catalog: up.Cloud.(*moto.Moto).Installation()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pd.Stop() })
 	t0 := time.Now()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -53,6 +54,20 @@ func New(cfg Config) (*Moto, error) {
 		cfg.Region = cloud.DefaultRegion
 	}
 	return &Moto{cfg: cfg}, nil
+}
+
+// Installation identifies what answers this emulator's requests: the moto release and its virtualenv (resolved).
+// Requests moto answers from its installation's fixed data are answered alike by every Moto of one Installation
+// (publicdata.Config.Catalog).
+func (m *Moto) Installation() string {
+	venv, err := filepath.EvalSymlinks(m.cfg.Venv)
+	if err != nil {
+		venv = m.cfg.Venv
+	}
+	if abs, err := filepath.Abs(venv); err == nil {
+		venv = abs
+	}
+	return "moto " + Version + " " + venv
 }
 
 // Install makes sure <venv>/bin/moto_server exists, creating the virtualenv and installing moto[server].

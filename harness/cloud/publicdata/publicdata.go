@@ -15,6 +15,10 @@
 //     EKS image: arm64 parameters are answered ParameterNotFound, as AWS answers a parameter that does not exist.
 //     The copies (and the volume and snapshot moto makes for each) live as long as the emulator: meant for a
 //     throwaway moto, as the harness runs it.
+//
+// Given Config.Catalog, it also keeps the emulator's own answers to the EC2 reads moto serves from its static
+// catalog (catalogActions) for the life of the process: the first request goes to the emulator, the same request
+// in the same region from the same installation gets those bytes again (memo.go).
 package publicdata
 
 import (
@@ -58,6 +62,9 @@ type Config struct {
 	// EC2 is a client of the emulator's EC2 (for the AMI look-up); IAM of its IAM.
 	EC2 *ec2.Client
 	IAM *iam.Client
+	// Catalog identifies the emulator's installation (moto's virtualenv, resolved): the answers to catalogActions
+	// are kept per Catalog, region and request for the process's life. Empty: every request is forwarded.
+	Catalog string
 }
 
 // Server is a running public-data endpoint.
@@ -136,6 +143,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "ListInstanceProfiles" && form.Get("PathPrefix") != "" {
 			s.count("IAM.ListInstanceProfiles")
 			s.listInstanceProfiles(r.Context(), w, form.Get("PathPrefix"))
+			return
+		}
+	}
+	if target == "" && r.Method == http.MethodPost && s.cfg.Catalog != "" {
+		if form, err := url.ParseQuery(string(body)); err == nil && catalogActions[form.Get("Action")] {
+			s.fromCatalog(w, r, body, form.Get("Action"))
 			return
 		}
 	}

@@ -79,7 +79,8 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		"METRICS_PORT="+strconv.Itoa(metrics), "HEALTH_PROBE_PORT="+strconv.Itoa(health),
 		"BATCH_IDLE_DURATION=200ms", "BATCH_MAX_DURATION=2s",
 		"AWS_REGION="+cfg.Region, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL="+cfg.Emulator, "AWS_ENDPOINT_URL_PRICING="+cfg.PublicData, "AWS_ENDPOINT_URL_SSM="+cfg.PublicData, "AWS_ENDPOINT_URL_IAM="+cfg.PublicData)
+		"AWS_ENDPOINT_URL="+cfg.Emulator, "AWS_ENDPOINT_URL_PRICING="+cfg.PublicData, "AWS_ENDPOINT_URL_SSM="+cfg.PublicData, "AWS_ENDPOINT_URL_IAM="+cfg.PublicData,
+		"AWS_ENDPOINT_URL_EC2="+cfg.PublicData)
 	if cfg.InterruptionQueue != "" {
 		env = append(env, "INTERRUPTION_QUEUE="+cfg.InterruptionQueue)
 	}
