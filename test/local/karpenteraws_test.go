@@ -279,8 +279,9 @@ func tailOf(s string, n int) string {
 // TestCheckJudgesKarpenterByTheAWSProvider runs the steps of `harness check --env local` that judge Karpenter (as
 // make test-local runs them, without the upstream charts) on copies of the repository with one defect each that
 // only AWS reveals: the karpenter step runs the real AWS provider against moto holding the emulated apply, and fails
-// in Karpenter's own words; wiring/karpenter has left these to it. (The whole check on the same defects: the
-// corpus, test/mutations.)
+// in Karpenter's own words; wiring/karpenter has left these to it. (The later steps do not change these two
+// results; the whole default path on the first two defects: the corpus's karpenter-subnets-without-discovery-tag
+// and karpenter-discovery-tag-on-every-private-subnet, make mutations.)
 func TestCheckJudgesKarpenterByTheAWSProvider(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, file, old, new, want string }{

@@ -178,16 +178,19 @@ func CheckPhasesAWS(t testing.TB, root, env string, c cluster.Cluster, charts en
 
 func runPhases(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig, phases []check.Phase) []result.Result {
 	t.Helper()
-	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp, KubeRay: check.KubeRayAt(Root())}
-	rs, err := check.Execute(t.Context(), run, check.Select(check.Steps(), phases...), nil)
-	require.NoError(t, err)
+	rs, _ := runSteps(t, root, env, c, charts, crdsDir, karp, check.Select(check.Steps(), phases...))
 	return rs
 }
 
 func runCheck(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig) ([]result.Result, *check.Run) {
 	t.Helper()
+	return runSteps(t, root, env, c, charts, crdsDir, karp, check.Except(check.Steps(), check.PhaseScan))
+}
+
+func runSteps(t testing.TB, root, env string, c cluster.Cluster, charts engine.Charts, crdsDir string, karp engine.KarpenterConfig, steps []check.Step) ([]result.Result, *check.Run) {
+	t.Helper()
 	run := &check.Run{Env: MustEnv(t, MustPlatform(t, root, env), c, charts, crdsDir), Karpenter: &karp, KubeRay: check.KubeRayAt(Root())}
-	rs, err := check.Execute(t.Context(), run, check.Except(check.Steps(), check.PhaseScan), nil)
+	rs, err := check.Execute(t.Context(), run, steps, nil)
 	require.NoError(t, err)
 	return rs, run
 }
