@@ -31,6 +31,9 @@ type DiffRun struct {
 	Karpenter   *engine.KarpenterConfig
 	// KubeRay is tools/kuberay's build for kuberay-validation (empty: skipped).
 	KubeRay string
+	// Checks are the steps run on the result after the transition is judged (nil: every step of `harness check`
+	// but the CRDs and the deploy, which the change's sync is).
+	Checks []Step
 }
 
 // Diff syncs the base through the real Argo CD and waits for it, records what runs, then syncs the change over it
@@ -103,7 +106,11 @@ func Diff(ctx context.Context, d DiffRun, onResult func(result.Result)) (rev cha
 	emit(Landed(ctx, d.Head, rev.Apps, mh))
 	emit(TransitionSteps(Transition{Before: before, After: after, Allowed: d.Allowed, Budgets: seen, WatchErr: werr, Replaced: rev.Replaced})...)
 	s.Close() // the checks below start their own controllers; Argo CD has said what it had to
-	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv, KubeRay: d.KubeRay}, Except(Steps(), PhaseDeploy, PhaseCRDs), func(r result.Result) { emit(r) })
+	checks := d.Checks
+	if checks == nil {
+		checks = Except(Steps(), PhaseDeploy, PhaseCRDs)
+	}
+	_, xerr := Execute(ctx, &Run{Env: d.Head, Budget: d.Budget, Karpenter: d.Karpenter, CheckovVenv: d.CheckovVenv, KubeRay: d.KubeRay}, checks, func(r result.Result) { emit(r) })
 	return rev, xerr
 }
 

@@ -184,6 +184,10 @@ func Run(t *testing.T, ctx context.Context, tg Target) {
 				assert.Equal(t, result.Passed, r.Status, "%s: %s", r.Name, r.Message)
 			case strings.HasPrefix(r.Name, "workload/") && tg.Workloads != nil:
 				assert.Equal(t, result.Passed, r.Status, "%s: %s %v", r.Name, r.Message, r.Details)
+				if r.Name == workload.NameRayTrain {
+					// The RayJob's pods, head and worker, placed by kube-scheduler on the node groups.
+					assert.Contains(t, strings.Join(r.Details, "\n"), "worker", "the RayJob's worker pod was placed")
+				}
 			}
 		}
 	})
