@@ -42,16 +42,13 @@ func byName(rs []result.Result) map[string]result.Result {
 	return out
 }
 
-// TestWorkloadTier: a Ray entrypoint that exits non-zero fails workload/ray-train with the job's log, through the
-// real KubeRay operator and a local Ray head. The tier passing on the repository's own workflow code (the Flyte
-// pipeline with flytekit, the model it publishes served by KServe's ModelServer, the RayJob and RayService through
-// KubeRay, the KFP pipeline compiled by kfp; the RayJob's worker pod placed) is TestNightlyFlowOnEmbeddedAndMoto's
-// `harness check --workloads` on the platform Argo CD synced: running all five again here cost ~2 minutes of Python.
-func TestWorkloadTier(t *testing.T) {
-	t.Parallel()
+// rayTierWith is the workload tier of a copy of the repository with one edit, on an embedded cluster holding what
+// the Ray steps need (the CRDs, the in-repo charts, the workflow manifests); the tier stops with the test.
+func rayTierWith(t *testing.T, file, old, new string) *workload.Tier {
+	t.Helper()
 	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
 	root := testenv.CopyRepo(t)
-	testenv.Edit(t, root, "workflows/ray/train_ray.py", "def main() -> None:\n", "def main() -> None:\n    raise SystemExit(\"no data in this bucket (a breaking test)\")\n")
+	testenv.Edit(t, root, file, old, new)
 	cfg := workloadConfig(t)
 	cfg.Platform = testenv.MustPlatform(t, root, "local")
 	run := &check.Run{Env: testenv.MustEnv(t, cfg.Platform, c, engine.Charts{}, testenv.CRDsDir(t))}
@@ -60,7 +57,18 @@ func TestWorkloadTier(t *testing.T) {
 	cfg.Rest, cfg.Kubeconfig = c.RESTConfig(), c.Kubeconfig()
 	tier, err := workload.New(cfg)
 	require.NoError(t, err)
-	defer tier.Stop()
+	t.Cleanup(tier.Stop)
+	return tier
+}
+
+// TestWorkloadTier: a Ray entrypoint that exits non-zero fails workload/ray-train with the job's log, through the
+// real KubeRay operator and a local Ray head. The tier passing on the repository's own workflow code (the Flyte
+// pipeline with flytekit, the model it publishes served by KServe's ModelServer, the RayJob and RayService through
+// KubeRay, the KFP pipeline compiled by kfp; the RayJob's worker pod placed) is TestNightlyFlowOnEmbeddedAndMoto's
+// `harness check --workloads` on the platform Argo CD synced: running all five again here cost ~2 minutes of Python.
+func TestWorkloadTier(t *testing.T) {
+	t.Parallel()
+	tier := rayTierWith(t, "workflows/ray/train_ray.py", "def main() -> None:\n", "def main() -> None:\n    raise SystemExit(\"no data in this bucket (a breaking test)\")\n")
 	r := tier.RayTrain(t.Context())
 	require.Equal(t, result.Failed, r.Status, "%s", r.Message)
 	assert.Contains(t, r.Message, "FAILED")
@@ -72,18 +80,7 @@ func TestWorkloadTier(t *testing.T) {
 // five-minute Ready wait).
 func TestServeAppThatCannotImportFailsRayServeAtOnce(t *testing.T) {
 	t.Parallel()
-	c, _ := testenv.MustEmbedded(t, testenv.MustShape(t, "local"))
-	root := testenv.CopyRepo(t)
-	testenv.Edit(t, root, "workflows/ray/serve_app.py", "import io\n", "import io\n\nraise ImportError(\"serve app cannot import (a breaking test)\")\n")
-	cfg := workloadConfig(t)
-	cfg.Platform = testenv.MustPlatform(t, root, "local")
-	run := &check.Run{Env: testenv.MustEnv(t, cfg.Platform, c, engine.Charts{}, testenv.CRDsDir(t))}
-	_, err := check.Execute(t.Context(), run, workloadSteps()[:3], nil) // CRDs, in-repo charts, workflows
-	require.NoError(t, err)
-	cfg.Rest, cfg.Kubeconfig = c.RESTConfig(), c.Kubeconfig()
-	tier, err := workload.New(cfg)
-	require.NoError(t, err)
-	defer tier.Stop()
+	tier := rayTierWith(t, "workflows/ray/serve_app.py", "import io\n", "import io\n\nraise ImportError(\"serve app cannot import (a breaking test)\")\n")
 	train := tier.RayTrain(t.Context())
 	require.Equal(t, result.Passed, train.Status, "%s %v", train.Message, train.Details)
 	t0 := time.Now()
