@@ -6,10 +6,13 @@ SHELL := /usr/bin/env bash
 export GOTOOLCHAIN ?= go1.27.3
 GO ?= go
 
-# Kubernetes components report the version they were built from (otherwise v0.0.0).
+# Kubernetes components report the version they were built from (otherwise v0.0.0). -w leaves out the DWARF
+# debugging information (stack traces keep their functions and lines; dlv builds its own binaries): linking
+# bin/harness or a test binary of the control plane's package graph then costs ~35 % less CPU (measured: bin/harness
+# 39 -> 25 CPU-s, harness/check's test binary 32 -> 21), and `make test` links one per package.
 K8S_VERSION := $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
 K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
-LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+LDFLAGS := -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
 
 PKGS := ./harness/... ./test/...

@@ -150,9 +150,8 @@ func (c *controlPlane) start(ctx context.Context) (err error) {
 	nodes := c.shape.Nodes()
 	if !c.preAdvertisedGPUs {
 		nodes = withoutGPUs(nodes)
-		go advertiseGPUs(ctrlCtx, c.client, c.logFile)
 	}
-	go provisionVolumes(ctrlCtx, c.client, c.logFile)
+	go runAddons(ctrlCtx, c.client, c.logFile, !c.preAdvertisedGPUs)
 	if c.restart {
 		existing, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/gpu"
 	"github.com/eks-mlops/eks-mlops-enterprise-grade/harness/shape"
@@ -39,32 +39,24 @@ func withoutGPUs(nodes []shape.Node) []shape.Node {
 	return out
 }
 
-// advertiseGPUs plays the NVIDIA device plugin's part on the simulated kubelets until ctx ends: a GPU node gets
-// its instance type's nvidia.com/gpu capacity while a pod of a device plugin DaemonSet is Running on it, and
-// loses it when none is. So a device plugin that never schedules means no GPU pod ever runs, as on EKS.
-func advertiseGPUs(ctx context.Context, cs kubernetes.Interface, log *os.File) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := reconcileGPUs(ctx, cs); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(log, "gpu advertiser: %v\n", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+// gpuAdvertiser plays the NVIDIA device plugin's part on the simulated kubelets (runAddons): a GPU node gets its
+// instance type's nvidia.com/gpu capacity while a pod of a device plugin DaemonSet is Running on it, and loses it
+// when none is. So a device plugin that never schedules means no GPU pod ever runs, as on EKS.
+type gpuAdvertiser struct {
+	cs    kubernetes.Interface
+	pods  corelisters.PodLister
+	nodes corelisters.NodeLister
 }
 
-func reconcileGPUs(ctx context.Context, cs kubernetes.Interface) error {
-	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running", ResourceVersion: "0"})
+// reconcile sets each GPU node's advertised GPUs from the pods and nodes in the informers' caches.
+func (a *gpuAdvertiser) reconcile(ctx context.Context) error {
+	pods, err := a.pods.List(labels.Everything())
 	if err != nil {
 		return err
 	}
 	plugin := map[string]bool{}
-	for _, p := range pods.Items {
-		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+	for _, p := range pods {
+		if p.Status.Phase != corev1.PodRunning || p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
 			continue
 		}
 		for _, o := range p.OwnerReferences {
@@ -73,11 +65,11 @@ func reconcileGPUs(ctx context.Context, cs kubernetes.Interface) error {
 			}
 		}
 	}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	nodes, err := a.nodes.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	for _, n := range nodes.Items {
+	for _, n := range nodes {
 		it, err := shape.Lookup(n.Labels[corev1.LabelInstanceTypeStable])
 		if err != nil || !it.GPU() {
 			continue
@@ -98,7 +90,7 @@ func reconcileGPUs(ctx context.Context, cs kubernetes.Interface) error {
 			"capacity":    map[string]any{string(gpu.Resource): v},
 			"allocatable": map[string]any{string(gpu.Resource): v},
 		}})
-		if _, err := cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		if _, err := a.cs.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 	}

@@ -3,14 +3,15 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 )
 
 // EBSCSIDriver is the provisioner of the EKS aws-ebs-csi-driver add-on (terraform/modules/eks/addons.tf).
@@ -19,37 +20,31 @@ const EBSCSIDriver = "ebs.csi.aws.com"
 // selectedNode is what the scheduler's volume binding sets on a WaitForFirstConsumer claim once it picked a node.
 const selectedNode = "volume.kubernetes.io/selected-node"
 
-// provisionVolumes plays the EBS CSI driver's provisioner on the emulated cluster until ctx ends: a claim of a
+// volumeProvisioner plays the EBS CSI driver's provisioner on the emulated cluster (runAddons): a claim of a
 // StorageClass provisioned by ebs.csi.aws.com, once the scheduler has selected a node for it, gets a
 // PersistentVolume of its size pinned to that node (as an EBS volume lives in the node's zone), which the
 // persistent-volume controller binds. No data exists: kwok's pods execute nothing. Without it a StatefulSet with
 // volume claims (Flyte's PostgreSQL in dev) would wait forever here while it runs on EKS.
-func provisionVolumes(ctx context.Context, cs kubernetes.Interface, log *os.File) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := reconcileVolumes(ctx, cs); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(log, "volume provisioner: %v\n", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+type volumeProvisioner struct {
+	cs      kubernetes.Interface
+	claims  corelisters.PersistentVolumeClaimLister
+	volumes corelisters.PersistentVolumeLister
+	classes storagelisters.StorageClassLister
 }
 
-func reconcileVolumes(ctx context.Context, cs kubernetes.Interface) error {
-	claims, err := cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+// reconcile provisions the claims waiting for a volume and deletes the released volumes, as read from the
+// informers' caches.
+func (v *volumeProvisioner) reconcile(ctx context.Context) error {
+	claims, err := v.claims.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	for _, pvc := range claims.Items {
+	for _, pvc := range claims {
 		node := pvc.Annotations[selectedNode]
 		if pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" || node == "" || pvc.Spec.StorageClassName == nil {
 			continue
 		}
-		sc, err := cs.StorageV1().StorageClasses().Get(ctx, *pvc.Spec.StorageClassName, metav1.GetOptions{ResourceVersion: "0"})
+		sc, err := v.classes.Get(*pvc.Spec.StorageClassName)
 		if err != nil || sc.Provisioner != EBSCSIDriver {
 			continue
 		}
@@ -74,34 +69,38 @@ func reconcileVolumes(ctx context.Context, cs kubernetes.Interface) error {
 				}}}},
 			},
 		}
-		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := v.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("claim %s/%s: %w", pvc.Namespace, pvc.Name, err)
 		}
 	}
-	return deleteReleasedVolumes(ctx, cs)
+	return v.deleteReleased(ctx)
 }
 
-// deleteReleasedVolumes deletes, as the provisioner does with reclaim policy Delete, every volume it provisioned
-// whose claim is gone (the EBS volume is deleted with it). Without it a deleted claim's volume stays forever,
-// where on EKS it goes — the nightly's staged teardown waits for exactly that.
-func deleteReleasedVolumes(ctx context.Context, cs kubernetes.Interface) error {
-	pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+// deleteReleased deletes, as the provisioner does with reclaim policy Delete, every volume it provisioned whose
+// claim is gone (the EBS volume is deleted with it). Without it a deleted claim's volume stays forever, where on
+// EKS it goes — the nightly's staged teardown waits for exactly that. A claim the cache does not hold is looked up
+// on the API server before its volume goes.
+func (v *volumeProvisioner) deleteReleased(ctx context.Context) error {
+	pvs, err := v.volumes.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	for _, pv := range pvs.Items {
+	for _, pv := range pvs {
 		ref := pv.Spec.ClaimRef
 		if pv.Annotations["pv.kubernetes.io/provisioned-by"] != EBSCSIDriver || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete || ref == nil {
 			continue
 		}
-		claim, err := cs.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if claim, err := v.claims.PersistentVolumeClaims(ref.Namespace).Get(ref.Name); err == nil && claim.UID == ref.UID {
+			continue // still claimed
+		}
+		claim, err := v.cs.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		switch {
 		case err == nil && claim.UID == ref.UID:
 			continue // still claimed
 		case err != nil && !apierrors.IsNotFound(err):
 			return err
 		}
-		if err := cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := v.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("released volume %s: %w", pv.Name, err)
 		}
 	}
